@@ -1,0 +1,2 @@
+export { createApp } from './app.js';
+export { HubConfig, configFromEnv } from './config/hub-config.js';
