@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { BoardName, SemVer } from './manifest.js';
+import { TrustRoot } from './signing.js';
+import { parseWith, type Result } from './result.js';
+
+/** `POST /api/v1/provision`: a device claims itself into a fleet with a claim token. */
+export const ProvisionRequest = z.strictObject({
+  claimToken: z.string().min(16).max(256),
+  /** Stable per board (serial, MAC, machine-id): the same hardware re-provisions to the same device. */
+  hardwareId: z.string().min(1).max(128),
+  /** The device's own ed25519 public key, raw 32 bytes base64, generated on the device. */
+  publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, { error: 'must be a base64 raw ed25519 public key (32 bytes)' }),
+  board: BoardName,
+  agentVersion: SemVer,
+  name: z.string().min(1).max(128).optional(),
+});
+export type ProvisionRequest = z.infer<typeof ProvisionRequest>;
+
+export const ProvisionResponse = z.strictObject({
+  deviceId: z.string().min(1).max(128),
+  fleetId: z.string().min(1).max(128),
+  mqtt: z.strictObject({
+    url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, { error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }),
+    username: z.string().min(1),
+    password: z.string().min(1),
+    clientId: z.string().min(1),
+  }),
+  /** Base of object URLs; the device authenticates with HTTP Basic `username:password`. */
+  objectBaseUrl: z.url(),
+});
+export type ProvisionResponse = z.infer<typeof ProvisionResponse>;
+
+/**
+ * The agent's configuration file (written into the image by `fleet-image build`, or by hand on
+ * a PC). Everything the device needs to find and trust its hub.
+ */
+export const AgentConfig = z.strictObject({
+  hubUrl: z.url(),
+  claimToken: z.string().min(16).max(256).optional(),
+  /** Release signing keys this device trusts. */
+  trustRoots: z.array(TrustRoot).default([]),
+  board: BoardName,
+  /** Data partition root: objects, revisions, volumes, journal, credentials. */
+  storageDir: z.string().startsWith('/').default('/storage'),
+  name: z.string().max(128).optional(),
+  intervals: z
+    .strictObject({
+      telemetryMs: z.number().int().min(1_000).default(60_000),
+      reportMs: z.number().int().min(1_000).default(300_000),
+      logFlushMs: z.number().int().min(100).default(2_000),
+    })
+    .default({ telemetryMs: 60_000, reportMs: 300_000, logFlushMs: 2_000 }),
+  limits: z
+    .strictObject({
+      /** On-disk queue of reports/progress kept while offline. */
+      offlineQueueBytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024),
+      logLinesPerSecond: z.number().int().min(1).default(200),
+    })
+    .default({ offlineQueueBytes: 8 * 1024 * 1024, logLinesPerSecond: 200 }),
+  tls: z.strictObject({ caFile: z.string().optional() }).optional(),
+  /** Seconds of health before an update commits, unless the target says otherwise. */
+  bakeSeconds: z.number().int().nonnegative().default(30),
+  bootControl: z.enum(['file', 'uboot-env', 'board']).default('file'),
+});
+export type AgentConfig = z.output<typeof AgentConfig>;
+export type AgentConfigInput = z.input<typeof AgentConfig>;
+
+export const parseAgentConfig = (input: unknown): Result<AgentConfig> => parseWith('AgentConfig', AgentConfig, input);
+export const parseProvisionRequest = (input: unknown): Result<ProvisionRequest> => parseWith('ProvisionRequest', ProvisionRequest, input);
+export const parseProvisionResponse = (input: unknown): Result<ProvisionResponse> => parseWith('ProvisionResponse', ProvisionResponse, input);
