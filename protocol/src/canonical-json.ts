@@ -103,6 +103,7 @@ class JsonSyntaxError extends Error {
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+// eslint-disable-next-line no-control-regex -- JSON forbids raw control characters in strings.
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 const WS = /[ \t\n\r]*/y;
 
