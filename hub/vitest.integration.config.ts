@@ -1,8 +1,8 @@
-import { defineConfig } from 'vitest/config';
+import { fleetProject } from '../vitest.shared.js';
 
 // Real parts: run as root against the machine's services. Files run one at a time because
 // they share machine state (cgroups, brokers, ports).
-export default defineConfig({
+export default fleetProject({
   test: {
     name: 'hub:integration',
     include: ['test/integration/**/*.test.ts'],

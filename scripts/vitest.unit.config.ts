@@ -1,6 +1,6 @@
-import { defineConfig } from 'vitest/config';
+import { fleetProject } from '../vitest.shared.js';
 
 // Tests of the repository's own tooling (lint boundaries, bootstrap).
-export default defineConfig({
+export default fleetProject({
   test: { name: 'tooling:unit', include: ['scripts/**/*.test.ts'], root: '..', testTimeout: 60_000 },
 });
