@@ -18,6 +18,14 @@ export interface DynsecCommand {
   [argument: string]: unknown;
 }
 
+/** One ACL entry of a dynsec role. */
+export interface DynsecAcl {
+  acltype: 'publishClientSend' | 'publishClientReceive' | 'subscribeLiteral' | 'subscribePattern' | 'unsubscribeLiteral' | 'unsubscribePattern';
+  topic: string;
+  priority: number;
+  allow: boolean;
+}
+
 export interface DynsecResponse {
   command: string;
   error?: string;
@@ -147,4 +155,28 @@ export class DynsecClient {
       this.#settle(r.correlationData)?.resolve(r);
     }
   }
+}
+
+/** The subset of HubMqttClient the dynsec client rides on. */
+export interface DynsecSession {
+  publish(topic: string, payload: string): Promise<void>;
+  subscribe(filters: readonly string[]): Promise<void>;
+  addListener(listener: (topic: string, payload: Buffer) => void): () => void;
+}
+
+/**
+ * Opens a dynsec client on an MQTT session authenticated as a dynsec admin (MQTT 5 to
+ * Mosquitto), subscribing to the response topic before the first request can be sent.
+ */
+export async function openDynsecClient(session: DynsecSession, options: DynsecClientOptions = {}): Promise<DynsecClient> {
+  const transport: DynsecTransport = {
+    publish: (topic, payload) => session.publish(topic, payload),
+    onResponse: (handler) =>
+      session.addListener((topic, payload) => {
+        if (topic === DYNSEC_RESPONSE_TOPIC) handler(payload);
+      }),
+  };
+  const client = new DynsecClient(transport, options);
+  await session.subscribe([DYNSEC_RESPONSE_TOPIC]);
+  return client;
 }

@@ -1,0 +1,212 @@
+import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+
+/**
+ * The hub's one MQTT session type. Everything in the hub that talks MQTT goes through this
+ * class; it is the only place (with the rest of `src/mqtt/`) that imports `mqtt`.
+ *
+ * Two dialects, chosen by the broker:
+ * - Mosquitto: MQTT 5, so denials come back as reason codes and `$share/hub/...` splits the
+ *   device traffic across hub replicas.
+ * - embedded aedes 1.2.0: it refuses MQTT 5 (CONNACK 1), so MQTT 3.1.1 and plain filters.
+ */
+export type MqttProtocolVersion = 4 | 5;
+
+export interface HubMqttClientOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  clientId: string;
+  protocolVersion: MqttProtocolVersion;
+  /** Delay between reconnect attempts; mqtt.js retries forever at this period. */
+  reconnectPeriodMs?: number;
+  connectTimeoutMs?: number;
+  keepaliveSeconds?: number;
+}
+
+export interface MqttLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/**
+ * Receives one inbound message. The returned promise delays the acknowledgement and the
+ * reading of the next packet on this session, which is how a consumer applies backpressure
+ * to the broker (mqtt.js handles packets one at a time through `handleMessage`).
+ */
+export type MqttMessageListener = (topic: string, payload: Buffer) => void | Promise<void>;
+
+/** A publish or subscribe the broker refused, with the MQTT reason code it gave. */
+export class MqttRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly reasonCode: number,
+  ) {
+    super(message);
+    this.name = 'MqttRefusedError';
+  }
+}
+
+/** CONNACK codes that no retry will fix (bad credentials, banned, bad client id, protocol). */
+const FATAL_CONNACK_CODES = new Set([1, 2, 4, 5, 0x80, 0x81, 0x82, 0x84, 0x85, 0x86, 0x87, 0x8a, 0x8c]);
+
+export class HubMqttClient {
+  readonly #client: MqttClient;
+  readonly #listeners = new Set<MqttMessageListener>();
+  readonly #logger: MqttLogger;
+  #connected = false;
+  #closing = false;
+
+  private constructor(client: MqttClient, logger: MqttLogger) {
+    this.#client = client;
+    this.#logger = logger;
+    client.on('connect', () => {
+      if (!this.#connected) this.#logger.log(`mqtt connected to ${this.#describe()}`);
+      this.#connected = true;
+    });
+    client.on('close', () => {
+      if (this.#connected && !this.#closing) this.#logger.warn(`mqtt connection to ${this.#describe()} closed; reconnecting`);
+      this.#connected = false;
+    });
+    client.on('error', (error) => this.#logger.warn(`mqtt ${this.#describe()}: ${error.message}`));
+    // Replaces mqtt.js's default (which acknowledges at once) so that listeners can hold the
+    // session: the PUBACK and the next packet wait until every listener has finished.
+    client.handleMessage = (packet, done) => {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      this.#dispatch(packet.topic, payload).then(
+        () => done(),
+        () => done(),
+      );
+    };
+  }
+
+  /**
+   * Connects and resolves once the broker accepted the session. Refused credentials reject at
+   * once (a configuration error); an unreachable broker is retried until `signal` aborts.
+   */
+  static async connect(options: HubMqttClientOptions, logger: MqttLogger, signal?: AbortSignal): Promise<HubMqttClient> {
+    signal?.throwIfAborted();
+    const mqttOptions: IClientOptions = {
+      clientId: options.clientId,
+      protocolVersion: options.protocolVersion,
+      reconnectPeriod: options.reconnectPeriodMs ?? 1000,
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      keepalive: options.keepaliveSeconds ?? 30,
+      clean: true,
+      resubscribe: true,
+      // The hub's own publishes (targets, commands) wait in mqtt.js's store while offline.
+      queueQoSZero: false,
+    };
+    if (options.username !== undefined) mqttOptions.username = options.username;
+    if (options.password !== undefined) mqttOptions.password = options.password;
+    const client = connect(options.url, mqttOptions);
+    const hub = new HubMqttClient(client, logger);
+    await new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        client.off('connect', onConnect);
+        client.off('error', onError);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onConnect = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: Error & { code?: unknown }) => {
+        if (typeof error.code === 'number' && FATAL_CONNACK_CODES.has(error.code)) {
+          cleanup();
+          client.end(true);
+          reject(new MqttRefusedError(`broker ${options.url} refused the hub's connection: ${error.message}`, error.code));
+        }
+      };
+      const onAbort = () => {
+        cleanup();
+        client.end(true);
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      client.on('connect', onConnect);
+      client.on('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    return hub;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  get protocolVersion(): MqttProtocolVersion {
+    return this.#client.options.protocolVersion === 5 ? 5 : 4;
+  }
+
+  addListener(listener: MqttMessageListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Subscribes with QoS 1; mqtt.js renews the subscriptions after every reconnect. A filter the
+   * broker refuses (SUBACK >= 0x80) throws, naming the filter and the reason code.
+   */
+  async subscribe(filters: readonly string[]): Promise<void> {
+    if (filters.length === 0) return;
+    let granted: readonly number[];
+    try {
+      granted = (await this.#client.subscribeAsync([...filters], { qos: 1 })).map((g) => g.qos);
+    } catch (error) {
+      // mqtt.js rejects the whole SUBACK when one code is >= 0x80; the packet says which.
+      const codes = (error as { packet?: { granted?: unknown } }).packet?.granted;
+      if (!Array.isArray(codes)) throw error;
+      granted = codes as number[];
+    }
+    const refused = filters.map((f, i) => ({ filter: f, code: granted[i] ?? 0x80 })).filter((g) => g.code >= 0x80);
+    if (refused.length > 0) {
+      throw new MqttRefusedError(
+        `broker refused subscription(s) ${refused.map((g) => `${g.filter} (0x${g.code.toString(16)})`).join(', ')}`,
+        refused[0]!.code,
+      );
+    }
+  }
+
+  async unsubscribe(filters: readonly string[]): Promise<void> {
+    if (filters.length > 0) await this.#client.unsubscribeAsync([...filters]);
+  }
+
+  /** QoS 1 publish; resolves on PUBACK. A refused publish (MQTT 5 reason code) throws. */
+  async publish(topic: string, payload: string | Uint8Array, options: { retain?: boolean } = {}): Promise<void> {
+    const publishOptions: IClientPublishOptions = { qos: 1, retain: options.retain ?? false };
+    try {
+      await this.#client.publishAsync(topic, Buffer.from(payload), publishOptions);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'number') throw new MqttRefusedError(`broker refused publish to ${topic}: ${(error as Error).message}`, code);
+      throw error;
+    }
+  }
+
+  /** Clears a retained message (an empty retained payload is MQTT's deletion). */
+  async clearRetained(topic: string): Promise<void> {
+    await this.publish(topic, Buffer.alloc(0), { retain: true });
+  }
+
+  /** Ends the session; unacknowledged QoS 1 publishes are flushed first unless `force`. */
+  async close(force = false): Promise<void> {
+    this.#closing = true;
+    await this.#client.endAsync(force);
+  }
+
+  async #dispatch(topic: string, payload: Buffer): Promise<void> {
+    for (const listener of this.#listeners) {
+      try {
+        await listener(topic, payload);
+      } catch (error) {
+        // A listener bug must never take the session (and with it every device's ingest) down.
+        this.#logger.error(`mqtt listener failed on ${topic}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  #describe(): string {
+    const o = this.#client.options;
+    return `${o.protocol ?? 'mqtt'}://${o.hostname ?? o.host ?? '?'}:${o.port ?? '?'} as ${o.clientId ?? '?'}`;
+  }
+}

@@ -1,0 +1,120 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
+
+export interface MosquittoInstance {
+  url: string;
+  port: number;
+  dir: string;
+  admin: { username: string; password: string };
+  /** The broker's log so far (for failure messages). */
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Asks the kernel for a free port (bound then released; the broker takes it right after). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function mosquittoUid(): Promise<{ uid: number; gid: number } | undefined> {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  const line = passwd.split('\n').find((l) => l.startsWith('mosquitto:'));
+  if (line === undefined) return undefined;
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+async function waitForPort(port: number, child: ChildProcess, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    signal.throwIfAborted();
+    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode} before listening`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts a real Mosquitto 2.0 with the dynamic security plugin on a free port, with its own
+ * config directory and a fresh dynsec file whose admin was made by `mosquitto_ctrl dynsec init`.
+ * As root the broker drops to user `mosquitto`, so the directory is handed to that user (the
+ * plugin rewrites its file after every command).
+ */
+export async function startMosquitto(): Promise<MosquittoInstance> {
+  const dir = await mkdtemp(join(tmpdir(), 'fleet-mosquitto-'));
+  const port = await freePort();
+  const admin = { username: 'admin', password: randomBytes(12).toString('hex') };
+  const dynsecFile = join(dir, 'dynamic-security.json');
+  const logFile = join(dir, 'mosquitto.log');
+  await run('mosquitto_ctrl', ['dynsec', 'init', dynsecFile, admin.username, admin.password]);
+  const conf = [
+    'per_listener_settings false',
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous false',
+    `plugin ${DYNSEC_PLUGIN}`,
+    `plugin_opt_config_file ${dynsecFile}`,
+    // Without it each $CONTROL answer waits ~45 ms on Nagle + delayed ACK (docs/broker.md).
+    'set_tcp_nodelay true',
+    'persistence false',
+    `log_dest file ${logFile}`,
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'log_type information',
+    'connection_messages true',
+  ].join('\n');
+  const confFile = join(dir, 'mosquitto.conf');
+  await writeFile(confFile, `${conf}\n`);
+  if (process.getuid?.() === 0) {
+    const owner = await mosquittoUid();
+    if (owner !== undefined) for (const f of [dir, dynsecFile, confFile]) await chown(f, owner.uid, owner.gid);
+  }
+  const child = spawn('mosquitto', ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await waitForPort(port, child, AbortSignal.timeout(15_000));
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`mosquitto did not start: ${(error as Error).message}\n${stderr}`, { cause: error });
+  }
+  const log = () => readFile(logFile, 'utf8').catch(() => '');
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    dir,
+    admin,
+    log,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
