@@ -4,7 +4,7 @@ import { allDevicesFilter, deviceTopics } from '@fleet/protocol';
 import { brokerUsernameFor } from '../../src/devices/broker-authority.js';
 import type { HubMqttClient } from '../../src/mqtt/hub-mqtt-client.js';
 import { startAedesUnderTest, startMosquittoUnderTest, type BrokerUnderTest } from './helpers/mosquitto-brokers.js';
-import { connectOutcome, connectRaw, Inbox, publishOutcome, subscribeOutcome, type DeviceSession } from './helpers/mqtt-observer.js';
+import { connectOutcome, connectRaw, Inbox, publishOutcome, subscribeOutcome, type DeviceSession } from './helpers/mosquitto-clients.js';
 
 // One suite, two brokers: the production Mosquitto (dynamic security) and the embedded aedes.
 // Where the brokers differ in how they say "no", each case states both; what must hold on both
