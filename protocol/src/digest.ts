@@ -41,8 +41,8 @@ export function objectUrl(baseUrl: string, digest: Digest): string {
 }
 
 /** Reads the digest back out of an object URL; the inverse of {@link objectUrl}. */
-export function parseObjectUrl(url: string): Result<{ baseUrl: string; digest: Digest }> {
-  const m = /^(.*)\/sha256\/([0-9a-f]{64})$/.exec(url);
+export function parseObjectUrl(url: unknown): Result<{ baseUrl: string; digest: Digest }> {
+  const m = typeof url === 'string' ? /^(.*)\/sha256\/([0-9a-f]{64})$/.exec(url) : null;
   if (!m || !m[1]) {
     return err(
       new ProtocolError('ObjectUrl', [

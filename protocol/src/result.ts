@@ -41,8 +41,29 @@ export function jsonPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
+type ZodIssue = z.core.$ZodIssue;
+
+/**
+ * Flattens zod issues into path-naming issues. Zod reports a bad record key or a failed union
+ * as one generic issue ("Invalid key in record", "Invalid input") with the useful messages
+ * nested inside; those nested ones are what a user needs to read.
+ */
 export function issuesFromZod(error: z.ZodError): Issue[] {
-  return error.issues.map((i) => ({ path: jsonPath(i.path), code: i.code, message: i.message }));
+  return flatten(error.issues, []);
+}
+
+function flatten(issues: readonly ZodIssue[], prefix: readonly PropertyKey[]): Issue[] {
+  return issues.flatMap((i): Issue[] => {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_key' && i.issues.length > 0) return flatten(i.issues, path);
+    if (i.code === 'invalid_union' && i.errors.length > 0) {
+      // The branch that got furthest is the one the input was meant for: a branch failing only on
+      // the root type ("expected number, received string") is not it.
+      const meant = i.errors.find((branch) => branch.some((b) => b.code !== 'invalid_type' || b.path.length > 0));
+      if (meant) return flatten(meant, path);
+    }
+    return [{ path: jsonPath(path), code: i.code, message: i.message }];
+  });
 }
 
 /**

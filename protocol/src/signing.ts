@@ -9,10 +9,37 @@ import { describe, err, ok, type Result } from './result.js';
 // An ed25519 SubjectPublicKeyInfo is this 12-byte DER prefix followed by the 32-byte key.
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
+// Ed25519 encodings of points of small order (libsodium's blocklist), with and without the sign
+// bit. A "public key" among them verifies forged signatures (OpenSSL does not refuse them), so a
+// trust root may never be one.
+const SMALL_ORDER = new Set(
+  [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  ].flatMap((hex) => {
+    const b = Buffer.from(hex, 'hex');
+    const signed = Buffer.from(b);
+    signed[31] = (signed[31] ?? 0) | 0x80;
+    return [b.toString('base64'), signed.toString('base64')];
+  }),
+);
+
+export function isWeakPublicKey(base64: string): boolean {
+  return SMALL_ORDER.has(base64);
+}
+
 /** A public key a device or the hub trusts to sign releases. `publicKey` is the raw 32 bytes, base64. */
 export const TrustRoot = z.strictObject({
   keyId: KeyId,
-  publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, { error: 'must be a base64 raw ed25519 public key (32 bytes)' }),
+  publicKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, { error: 'must be a base64 raw ed25519 public key (32 bytes)' })
+    .refine((k) => !isWeakPublicKey(k), { error: 'is a small-order point, not a usable ed25519 key' }),
   name: z.string().max(200).optional(),
 });
 export type TrustRoot = z.infer<typeof TrustRoot>;
@@ -106,7 +133,7 @@ export function verifyManifest(
       const { keyId, alg, sig } = s as Record<string, unknown>;
       if (typeof keyId !== 'string' || alg !== 'ed25519' || typeof sig !== 'string') continue;
       const root = byId.get(keyId);
-      if (!root) continue;
+      if (!root || isWeakPublicKey(root.publicKey)) continue;
       known++;
       const key = createPublicKey({
         key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(root.publicKey, 'base64')]),
