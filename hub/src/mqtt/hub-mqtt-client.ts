@@ -21,6 +21,12 @@ export interface HubMqttClientOptions {
   reconnectPeriodMs?: number;
   connectTimeoutMs?: number;
   keepaliveSeconds?: number;
+  /**
+   * Keep the session (and the QoS 1 messages the broker queues for it) this long while the hub
+   * is away, so a restart loses no presence, progress or ack. Needs a client id that is stable
+   * across restarts (one per replica). Absent: a clean session.
+   */
+  sessionExpirySeconds?: number;
 }
 
 export interface MqttLogger {
@@ -34,7 +40,12 @@ export interface MqttLogger {
  * reading of the next packet on this session, which is how a consumer applies backpressure
  * to the broker (mqtt.js handles packets one at a time through `handleMessage`).
  */
-export type MqttMessageListener = (topic: string, payload: Buffer) => void | Promise<void>;
+export type MqttMessageListener = (topic: string, payload: Buffer, meta: MqttMessageMeta) => void | Promise<void>;
+
+export interface MqttMessageMeta {
+  /** Delivered from the broker's retained store (an old value), not published just now. */
+  retained: boolean;
+}
 
 /** A publish or subscribe the broker refused, with the MQTT reason code it gave. */
 export class MqttRefusedError extends Error {
@@ -73,7 +84,7 @@ export class HubMqttClient {
     // session: the PUBACK and the next packet wait until every listener has finished.
     client.handleMessage = (packet, done) => {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      this.#dispatch(packet.topic, payload).then(
+      this.#dispatch(packet.topic, payload, { retained: packet.retain === true }).then(
         () => done(),
         () => done(),
       );
@@ -92,11 +103,14 @@ export class HubMqttClient {
       reconnectPeriod: options.reconnectPeriodMs ?? 1000,
       connectTimeout: options.connectTimeoutMs ?? 10_000,
       keepalive: options.keepaliveSeconds ?? 30,
-      clean: true,
+      clean: options.sessionExpirySeconds === undefined,
       resubscribe: true,
       // The hub's own publishes (targets, commands) wait in mqtt.js's store while offline.
       queueQoSZero: false,
     };
+    if (options.sessionExpirySeconds !== undefined && options.protocolVersion === 5) {
+      mqttOptions.properties = { sessionExpiryInterval: options.sessionExpirySeconds };
+    }
     if (options.username !== undefined) mqttOptions.username = options.username;
     if (options.password !== undefined) mqttOptions.password = options.password;
     const client = connect(options.url, mqttOptions);
@@ -194,10 +208,10 @@ export class HubMqttClient {
     await this.#client.endAsync(force);
   }
 
-  async #dispatch(topic: string, payload: Buffer): Promise<void> {
+  async #dispatch(topic: string, payload: Buffer, meta: MqttMessageMeta): Promise<void> {
     for (const listener of this.#listeners) {
       try {
-        await listener(topic, payload);
+        await listener(topic, payload, meta);
       } catch (error) {
         // A listener bug must never take the session (and with it every device's ingest) down.
         this.#logger.error(`mqtt listener failed on ${topic}: ${(error as Error).message}`);

@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { allDevicesFilter, deviceTopics, encodeMessage, sharedFilter, type MessageBodyInput, type UplinkKind } from '@fleet/protocol';
+import type { MqttMessageListener } from '../mqtt/hub-mqtt-client.js';
+import { IngestMetrics } from './ingest-metrics.js';
+import type { IngestSink, LogRow, MessageMeta, TelemetryRow } from './ingest-sink.js';
+import { DEFAULT_INGEST_OPTIONS, IngestService, type IngestOptions } from './ingest.service.js';
+
+// Builders with defaults (CONVENTIONS 12).
+const aReport = (over: Partial<MessageBodyInput<'report'>> = {}): MessageBodyInput<'report'> => ({
+  revision: null,
+  updateState: 'idle',
+  board: 'qemu-aarch64',
+  agentVersion: '1.0.0',
+  containers: [],
+  inventory: { objects: [], freeBytes: 1000, totalBytes: 2000 },
+  ...over,
+});
+const aSample = (time = new Date().toISOString()) => ({
+  time,
+  cpuPercent: 12.5,
+  memUsedBytes: 100,
+  memTotalBytes: 200,
+  diskUsedBytes: 300,
+  diskTotalBytes: 400,
+});
+
+function payload<K extends UplinkKind>(kind: K, body: MessageBodyInput<K>, opts: { id?: string; time?: Date } = {}): Buffer {
+  const encoded = encodeMessage(kind, body, opts);
+  if (!encoded.ok) throw encoded.error;
+  return encoded.value.payload;
+}
+
+/** Records what ingest delivers; `failures` makes the next record calls reject. */
+class RecordingSink implements IngestSink {
+  readonly calls: { method: string; deviceId: string; body: unknown; meta: MessageMeta }[] = [];
+  readonly telemetry: TelemetryRow[] = [];
+  readonly logs: LogRow[] = [];
+  failures = 0;
+  #record(method: string, deviceId: string, body: unknown, meta: MessageMeta): Promise<void> {
+    if (this.failures > 0) {
+      this.failures--;
+      return Promise.reject(new Error('database away'));
+    }
+    this.calls.push({ method, deviceId, body, meta });
+    return Promise.resolve();
+  }
+  recordPresence = (d: string, b: unknown, m: MessageMeta) => this.#record('presence', d, b, m);
+  recordReport = (d: string, b: unknown, m: MessageMeta) => this.#record('report', d, b, m);
+  recordProgress = (d: string, b: unknown, m: MessageMeta) => this.#record('progress', d, b, m);
+  recordCommandAck = (d: string, b: unknown, m: MessageMeta) => this.#record('ack', d, b, m);
+  insertTelemetry = async (rows: readonly TelemetryRow[]) => void this.telemetry.push(...rows);
+  insertLogs = async (rows: readonly LogRow[]) => void this.logs.push(...rows);
+}
+
+class Lines {
+  readonly lines: string[] = [];
+  log = (m: string) => void this.lines.push(m);
+  warn = (m: string) => void this.lines.push(m);
+  error = (m: string) => void this.lines.push(m);
+}
+
+function anIngest(options: Partial<IngestOptions> = {}) {
+  const sink = new RecordingSink();
+  const metrics = new IngestMetrics();
+  const logger = new Lines();
+  const ingest = new IngestService(sink, metrics, logger, { ...DEFAULT_INGEST_OPTIONS, recordRetryDelaysMs: [1, 1], ...options });
+  return { sink, metrics, logger, ingest };
+}
+
+const live = { retained: false };
+const device = '3f0c6a4e-1b2d-4c5e-8f90-a1b2c3d4e5f6';
+
+describe('IngestService', () => {
+  test('a valid report reaches the sink with the device id from the topic', async () => {
+    const { ingest, sink, metrics } = anIngest();
+    await ingest.handle(deviceTopics(device).report, payload('report', aReport()), live);
+    await ingest.drain();
+    expect(sink.calls).toHaveLength(1);
+    expect(sink.calls[0]).toMatchObject({ method: 'report', deviceId: device, body: { board: 'qemu-aarch64', failedRevisions: [] } });
+    expect(metrics.value('received', 'kind="report"')).toBe(1);
+  });
+
+  test.each([
+    ['not JSON', Buffer.from('{nope')],
+    ['a body that fails the schema', Buffer.from(JSON.stringify({ v: 1, kind: 'report', id: randomUUID(), time: new Date().toISOString(), body: { board: 1 } }))],
+    ['a telemetry envelope on the report topic', payload('telemetry', { samples: [aSample()] })],
+    ['an envelope with a top-level data key', Buffer.from(JSON.stringify({ v: 1, kind: 'report', id: randomUUID(), time: new Date().toISOString(), body: aReport(), data: 1 }))],
+    ['an unknown envelope version', Buffer.from(JSON.stringify({ v: 2, kind: 'report', id: randomUUID(), time: new Date().toISOString(), body: aReport() }))],
+  ])('%s is counted, logged with the device id and dropped', async (_what, bytes) => {
+    const { ingest, sink, metrics, logger } = anIngest();
+    await ingest.handle(deviceTopics(device).report, bytes, live);
+    await ingest.drain();
+    expect(sink.calls).toEqual([]);
+    expect(metrics.value('invalid', 'kind="report",reason="payload"')).toBe(1);
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toContain(device);
+    expect(logger.lines[0]).toContain('invalid report');
+  });
+
+  test('messages on foreign topics, downlink topics or with empty payloads are counted, never stored', async () => {
+    const { ingest, sink, metrics } = anIngest();
+    await ingest.handle('some/other/topic', Buffer.from('x'), live);
+    await ingest.handle(deviceTopics(device).target, payload('report', aReport()), live);
+    await ingest.handle(deviceTopics(device).presence, Buffer.alloc(0), { retained: true });
+    await ingest.drain();
+    expect(sink.calls).toEqual([]);
+    expect(metrics.value('invalid', 'kind="unknown",reason="topic"')).toBe(1);
+    expect(metrics.value('invalid', 'kind="unknown",reason="kind"')).toBe(1);
+    expect(metrics.value('invalid', 'kind="presence",reason="empty"')).toBe(1);
+  });
+
+  test('a redelivered message (same envelope id) is stored once', async () => {
+    const { ingest, sink, metrics } = anIngest();
+    const id = randomUUID();
+    const bytes = payload('progress', { updateId: 'u1', revision: { digest: `sha256:${'a'.repeat(64)}`, version: '1.0.0', sequence: 1 }, state: 'downloading', status: 'downloading', percent: 10 }, { id });
+    await ingest.handle(deviceTopics(device).progress, bytes, live);
+    await ingest.handle(deviceTopics(device).progress, bytes, live);
+    await ingest.drain();
+    expect(sink.calls.map((c) => c.method)).toEqual(['progress']);
+    expect(metrics.value('duplicate', 'kind="progress"')).toBe(1);
+  });
+
+  test('presence: last seen is the hub clock when live, the device clock when retained', async () => {
+    const { ingest, sink } = anIngest();
+    const old = new Date('2026-01-01T00:00:00Z');
+    await ingest.handle(deviceTopics(device).presence, payload('presence', { state: 'offline' }, { time: old }), { retained: true });
+    const before = Date.now();
+    await ingest.handle(deviceTopics(device).presence, payload('presence', { state: 'online' }, { time: old }), live);
+    await ingest.drain();
+    const [retained, fresh] = sink.calls;
+    expect(retained?.meta.seenAt.toISOString()).toBe(old.toISOString());
+    expect(retained?.meta.retained).toBe(true);
+    expect(fresh?.meta.seenAt.getTime()).toBeGreaterThanOrEqual(before);
+    expect(fresh?.body).toEqual({ state: 'online' });
+  });
+
+  test('telemetry samples and log lines are written in batches with their device id', async () => {
+    const { ingest, sink, metrics } = anIngest();
+    for (let i = 0; i < 3; i++) {
+      await ingest.handle(deviceTopics(device).telemetry, payload('telemetry', { samples: [aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2)).toISOString()), aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2 + 1)).toISOString())] }), live);
+    }
+    await ingest.handle(deviceTopics(device).logs, payload('logs', { lines: [{ time: new Date().toISOString(), source: 'web', stream: 'stdout', text: 'hello' }] }), live);
+    await ingest.drain();
+    expect(sink.telemetry).toHaveLength(6);
+    expect(sink.telemetry.every((r) => r.deviceId === device)).toBe(true);
+    expect(sink.logs).toEqual([expect.objectContaining({ deviceId: device, source: 'web', text: 'hello' })]);
+    expect(metrics.value('rows', 'kind="telemetry"')).toBe(6);
+    expect(metrics.render()).toContain('fleet_ingest_rows_written_total{kind="telemetry"} 6');
+  });
+
+  test('a record the sink rejects is retried; after the last retry it is counted and dropped, and later messages still flow', async () => {
+    const { ingest, sink, metrics, logger } = anIngest();
+    sink.failures = 2;
+    await ingest.handle(deviceTopics(device).ack, payload('ack', { commandId: 'c1', status: 'done' }), live);
+    await ingest.drain();
+    expect(sink.calls.map((c) => c.body)).toEqual([{ commandId: 'c1', status: 'done' }]);
+    sink.failures = 3;
+    await ingest.handle(deviceTopics(device).ack, payload('ack', { commandId: 'c2', status: 'done' }), live);
+    await ingest.handle(deviceTopics(device).ack, payload('ack', { commandId: 'c3', status: 'failed' }), live);
+    await ingest.drain();
+    expect(sink.calls.map((c) => (c.body as { commandId: string }).commandId)).toEqual(['c1', 'c3']);
+    expect(metrics.value('sinkErrors', 'kind="ack"')).toBe(1);
+    expect(logger.lines.some((l) => l.includes(device) && l.includes('dropped ack'))).toBe(true);
+  });
+
+  test('a device flooding invalid messages gets one log line per interval; every message is counted', async () => {
+    const { ingest, metrics, logger } = anIngest();
+    for (let i = 0; i < 50; i++) await ingest.handle(deviceTopics(device).report, Buffer.from('garbage'), live);
+    expect(metrics.value('invalid', 'kind="report",reason="payload"')).toBe(50);
+    expect(logger.lines).toHaveLength(1);
+  });
+
+  test('attach subscribes to every uplink kind, shared or plain', async () => {
+    for (const shared of [true, false]) {
+      const { ingest } = anIngest();
+      const subscribed: string[] = [];
+      let listener: MqttMessageListener | undefined;
+      await ingest.attach(
+        {
+          subscribe: async (f) => void subscribed.push(...f),
+          unsubscribe: async () => undefined,
+          addListener: (l) => {
+            listener = l;
+            return () => (listener = undefined);
+          },
+        },
+        { shared },
+      );
+      const kinds = ['presence', 'report', 'progress', 'telemetry', 'logs', 'ack'] as const;
+      expect(subscribed).toEqual(kinds.map((k) => (shared ? sharedFilter('hub', k) : allDevicesFilter(k))));
+      expect(listener).toBeDefined();
+      await ingest.close();
+      expect(listener).toBeUndefined();
+    }
+  });
+});
