@@ -1,6 +1,6 @@
 import { fleetProject } from '../vitest.shared.js';
 
-// Tests of the repository's own tooling (lint boundaries, bootstrap).
+// Tests of the repository's own tooling (lint boundaries).
 export default fleetProject({
-  test: { name: 'tooling:unit', include: ['scripts/**/*.test.ts'], root: '..', testTimeout: 60_000 },
+  test: { name: 'tooling:unit', include: ['*.test.ts'], testTimeout: 60_000 },
 });
