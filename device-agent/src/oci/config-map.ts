@@ -1,3 +1,4 @@
+import { HealthCheck, parseWith, StartConfig } from '@fleet/protocol';
 import { constants } from 'node:os';
 import { posix } from 'node:path';
 import { OciError } from './errors.js';
@@ -9,29 +10,11 @@ import type { ContainerConfig, HealthConfig } from './image-types.js';
  * read from the unpacked image by the caller.
  */
 
-export interface StartConfigOut {
-  entrypoint: string[];
-  cmd: string[];
-  env: Record<string, string>;
-  cwd: string;
-  user: string;
-  stopSignal: string;
-  stopTimeoutMs: number;
-}
-
-export interface HealthCheckOut {
-  exec: string[];
-  intervalMs: number;
-  timeoutMs: number;
-  retries: number;
-  startPeriodMs: number;
-}
-
 export interface MappedConfig {
-  start: StartConfigOut;
+  start: StartConfig;
   /** Absolute paths the image declares as volumes (`VOLUME`), sorted. */
   volumes: string[];
-  health?: HealthCheckOut;
+  health?: HealthCheck;
   exposedPorts: string[];
   labels: Record<string, string>;
 }
@@ -141,7 +124,7 @@ export function envListToMap(env: readonly string[]): Record<string, string> {
 
 const nsToMs = (ns: number | undefined, dflt: number): number => (ns === undefined || ns === 0 ? dflt : Math.round(ns / 1e6));
 
-export function mapHealthcheck(h: HealthConfig | null | undefined, shell: readonly string[] | null | undefined): HealthCheckOut | undefined {
+export function mapHealthcheck(h: HealthConfig | null | undefined, shell: readonly string[] | null | undefined): HealthCheck | undefined {
   const test = h?.Test;
   if (h === null || h === undefined || test === null || test === undefined || test.length === 0) return undefined;
   const [kind, ...args] = test;
@@ -165,7 +148,8 @@ export function mapHealthcheck(h: HealthConfig | null | undefined, shell: readon
 function absolute(p: string, what: string): string {
   if (p.includes('\0')) throw new OciError('invalid-image', `${what} ${JSON.stringify(p)}: NUL byte`);
   // Docker resolves a relative WorkingDir / volume against "/".
-  return posix.normalize(posix.join('/', p));
+  const n = posix.normalize(posix.join('/', p));
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
 export function mapImageConfig(config: ContainerConfig | null | undefined, passwd: string | null, group: string | null, what = 'image'): MappedConfig {
@@ -178,18 +162,28 @@ export function mapImageConfig(config: ContainerConfig | null | undefined, passw
   const env = envListToMap(c.Env ?? []);
   if (env.PATH === undefined) env.PATH = DEFAULT_PATH;
   const health = mapHealthcheck(c.Healthcheck, c.Shell);
+  // The output is what a release carries: hold it to the protocol's schema here, so a bad
+  // image fails at conversion and names the image, not later on a device.
+  const start = parseWith('StartConfig', StartConfig, {
+    entrypoint: [...entrypoint],
+    cmd: [...cmd],
+    env,
+    cwd: absolute(c.WorkingDir === undefined || c.WorkingDir === '' ? '/' : c.WorkingDir, 'image WorkingDir'),
+    user: resolveUser(c.User, passwd, group),
+    stopSignal: normaliseSignal(c.StopSignal),
+    stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS,
+  });
+  if (!start.ok) throw new OciError('invalid-image', `${what}: config does not map to a valid start config: ${start.error.message}`);
+  let checkedHealth: HealthCheck | undefined;
+  if (health !== undefined) {
+    const h = parseWith('HealthCheck', HealthCheck, health);
+    if (!h.ok) throw new OciError('invalid-image', `${what}: Healthcheck does not map to a valid health check: ${h.error.message}`);
+    checkedHealth = h.value;
+  }
   return {
-    start: {
-      entrypoint: [...entrypoint],
-      cmd: [...cmd],
-      env,
-      cwd: absolute(c.WorkingDir === undefined || c.WorkingDir === '' ? '/' : c.WorkingDir, 'image WorkingDir'),
-      user: resolveUser(c.User, passwd, group),
-      stopSignal: normaliseSignal(c.StopSignal),
-      stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS,
-    },
+    start: start.value,
     volumes: Object.keys(c.Volumes ?? {}).map((v) => absolute(v, 'image volume')).sort(),
-    ...(health !== undefined ? { health } : {}),
+    ...(checkedHealth !== undefined ? { health: checkedHealth } : {}),
     exposedPorts: Object.keys(c.ExposedPorts ?? {}).sort(),
     labels: { ...(c.Labels ?? {}) },
   };

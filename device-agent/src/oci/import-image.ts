@@ -1,3 +1,4 @@
+import type { ObjectRef } from '@fleet/protocol';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -163,7 +164,7 @@ export interface ImportedImage extends MappedConfig {
   image: { ref: string; digest: string };
   configDigest: string;
   platform: PlatformSpec;
-  rootfs: { digest: string; size: number; mediaType: typeof ROOTFS_MEDIA_TYPE };
+  rootfs: ObjectRef & { mediaType: typeof ROOTFS_MEDIA_TYPE };
   /** `<outputDir>/<hex>.squashfs`. */
   rootfsFile: string;
 }
