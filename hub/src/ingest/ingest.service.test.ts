@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { allDevicesFilter, deviceTopics, encodeMessage, sharedFilter, type MessageBodyInput, type UplinkKind } from '@fleet/protocol';
 import type { MqttMessageListener } from '../mqtt/hub-mqtt-client.js';
+import { MetricsRegistry } from '../metrics/metrics.registry.js';
 import { IngestMetrics } from './ingest-metrics.js';
 import type { IngestSink, LogRow, MessageMeta, TelemetryRow } from './ingest-sink.js';
 import { DEFAULT_INGEST_OPTIONS, IngestService, type IngestOptions } from './ingest.service.js';
@@ -62,10 +63,11 @@ class Lines {
 
 function anIngest(options: Partial<IngestOptions> = {}) {
   const sink = new RecordingSink();
-  const metrics = new IngestMetrics();
+  const registry = new MetricsRegistry();
+  const metrics = new IngestMetrics(registry);
   const logger = new Lines();
   const ingest = new IngestService(sink, metrics, logger, { ...DEFAULT_INGEST_OPTIONS, recordRetryDelaysMs: [1, 1], ...options });
-  return { sink, metrics, logger, ingest };
+  return { sink, metrics, logger, ingest, registry };
 }
 
 const live = { retained: false };
@@ -78,7 +80,7 @@ describe('IngestService', () => {
     await ingest.drain();
     expect(sink.calls).toHaveLength(1);
     expect(sink.calls[0]).toMatchObject({ method: 'report', deviceId: device, body: { board: 'qemu-aarch64', failedRevisions: [] } });
-    expect(metrics.value('received', 'kind="report"')).toBe(1);
+    expect(metrics.received.get({ kind: 'report' })).toBe(1);
   });
 
   test.each([
@@ -92,7 +94,7 @@ describe('IngestService', () => {
     await ingest.handle(deviceTopics(device).report, bytes, live);
     await ingest.drain();
     expect(sink.calls).toEqual([]);
-    expect(metrics.value('invalid', 'kind="report",reason="payload"')).toBe(1);
+    expect(metrics.invalidMessages.get({ kind: 'report', reason: 'payload' })).toBe(1);
     expect(logger.lines).toHaveLength(1);
     expect(logger.lines[0]).toContain(device);
     expect(logger.lines[0]).toContain('invalid report');
@@ -105,9 +107,9 @@ describe('IngestService', () => {
     await ingest.handle(deviceTopics(device).presence, Buffer.alloc(0), { retained: true });
     await ingest.drain();
     expect(sink.calls).toEqual([]);
-    expect(metrics.value('invalid', 'kind="unknown",reason="topic"')).toBe(1);
-    expect(metrics.value('invalid', 'kind="unknown",reason="kind"')).toBe(1);
-    expect(metrics.value('invalid', 'kind="presence",reason="empty"')).toBe(1);
+    expect(metrics.invalidMessages.get({ kind: 'unknown', reason: 'topic' })).toBe(1);
+    expect(metrics.invalidMessages.get({ kind: 'unknown', reason: 'kind' })).toBe(1);
+    expect(metrics.invalidMessages.get({ kind: 'presence', reason: 'empty' })).toBe(1);
   });
 
   test('a redelivered message (same envelope id) is stored once', async () => {
@@ -118,7 +120,7 @@ describe('IngestService', () => {
     await ingest.handle(deviceTopics(device).progress, bytes, live);
     await ingest.drain();
     expect(sink.calls.map((c) => c.method)).toEqual(['progress']);
-    expect(metrics.value('duplicate', 'kind="progress"')).toBe(1);
+    expect(metrics.duplicates.get({ kind: 'progress' })).toBe(1);
   });
 
   test('presence: last seen is the hub clock when live, the device clock when retained', async () => {
@@ -136,7 +138,7 @@ describe('IngestService', () => {
   });
 
   test('telemetry samples and log lines are written in batches with their device id', async () => {
-    const { ingest, sink, metrics } = anIngest();
+    const { ingest, sink, metrics, registry } = anIngest();
     for (let i = 0; i < 3; i++) {
       await ingest.handle(deviceTopics(device).telemetry, payload('telemetry', { samples: [aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2)).toISOString()), aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2 + 1)).toISOString())] }), live);
     }
@@ -145,8 +147,9 @@ describe('IngestService', () => {
     expect(sink.telemetry).toHaveLength(6);
     expect(sink.telemetry.every((r) => r.deviceId === device)).toBe(true);
     expect(sink.logs).toEqual([expect.objectContaining({ deviceId: device, source: 'web', text: 'hello' })]);
-    expect(metrics.value('rows', 'kind="telemetry"')).toBe(6);
-    expect(metrics.render()).toContain('fleet_ingest_rows_written_total{kind="telemetry"} 6');
+    expect(metrics.rowsWritten.get({ kind: 'telemetry' })).toBe(6);
+    expect(registry.render()).toContain('fleet_ingest_rows_written_total{kind="telemetry"} 6');
+    expect(registry.render()).toContain('fleet_ingest_queue_depth{kind="telemetry"} 0');
   });
 
   test('a record the sink rejects is retried; after the last retry it is counted and dropped, and later messages still flow', async () => {
@@ -160,14 +163,14 @@ describe('IngestService', () => {
     await ingest.handle(deviceTopics(device).ack, payload('ack', { commandId: 'c3', status: 'failed' }), live);
     await ingest.drain();
     expect(sink.calls.map((c) => (c.body as { commandId: string }).commandId)).toEqual(['c1', 'c3']);
-    expect(metrics.value('sinkErrors', 'kind="ack"')).toBe(1);
+    expect(metrics.sinkErrors.get({ kind: 'ack' })).toBe(1);
     expect(logger.lines.some((l) => l.includes(device) && l.includes('dropped ack'))).toBe(true);
   });
 
   test('a device flooding invalid messages gets one log line per interval; every message is counted', async () => {
     const { ingest, metrics, logger } = anIngest();
     for (let i = 0; i < 50; i++) await ingest.handle(deviceTopics(device).report, Buffer.from('garbage'), live);
-    expect(metrics.value('invalid', 'kind="report",reason="payload"')).toBe(50);
+    expect(metrics.invalidMessages.get({ kind: 'report', reason: 'payload' })).toBe(50);
     expect(logger.lines).toHaveLength(1);
   });
 

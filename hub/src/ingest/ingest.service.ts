@@ -87,20 +87,23 @@ export class IngestService {
     this.#recent = new RecentIds(options.recentIds);
     this.#telemetry = this.#queue('telemetry', options.telemetry, (rows) => sink.insertTelemetry(rows));
     this.#logs = this.#queue('logs', options.logs, (rows) => sink.insertLogs(rows));
+    metrics.queueDepth(() => [
+      [{ kind: 'telemetry' }, this.#telemetry.length],
+      [{ kind: 'logs' }, this.#logs.length],
+    ]);
   }
 
   #queue<T>(kind: 'telemetry' | 'logs', settings: BatchSettings, write: (rows: T[]) => Promise<void>): BoundedBatchQueue<T> {
     const queue = new BoundedBatchQueue<T>({
       ...settings,
       write,
-      onWritten: (n) => this.#metrics.rowsWritten(kind, n),
-      onDropped: (n) => this.#metrics.rowsDropped(kind, n),
+      onWritten: (n) => this.#metrics.rowsWritten.inc({ kind }, n),
+      onDropped: (n) => this.#metrics.rowsDropped.inc({ kind }, n),
       onWriteError: (error, n) => {
-        this.#metrics.writeFailure(kind);
+        this.#metrics.writeFailures.inc({ kind });
         this.#logger.warn(`ingest: writing ${n} ${kind} rows failed, will retry: ${(error as Error).message}`);
       },
     });
-    this.#metrics.queueDepth(kind, () => queue.length);
     return queue;
   }
 
@@ -136,7 +139,7 @@ export class IngestService {
       this.#metrics.invalid(kind, 'empty');
       return;
     }
-    this.#metrics.received(kind);
+    this.#metrics.received.inc({ kind });
     const decoded = decodeMessage(kind, payload);
     if (!decoded.ok) {
       this.#metrics.invalid(kind, 'payload');
@@ -144,7 +147,7 @@ export class IngestService {
       return;
     }
     if (this.#recent.seen(`${deviceId}/${decoded.value.id}`)) {
-      this.#metrics.duplicate(kind);
+      this.#metrics.duplicates.inc({ kind });
       return;
     }
     await this.#route(deviceId, decoded.value, { receivedAt, retained: meta.retained });
@@ -188,7 +191,7 @@ export class IngestService {
         } catch (error) {
           const delay = delays[attempt];
           if (delay === undefined || this.#closing.signal.aborted) {
-            this.#metrics.sinkError(kind);
+            this.#metrics.sinkErrors.inc({ kind });
             this.#logger.error(`ingest: dropped ${kind} from device ${deviceId} after ${attempt + 1} attempt(s): ${(error as Error).message}`);
             return;
           }
