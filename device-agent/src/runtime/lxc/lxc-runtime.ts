@@ -1,0 +1,348 @@
+// ContainerRuntime on liblxc. The runtime keeps no state in memory that matters: everything
+// lives under its lxcpath (LXC config + fleet.json per container), and containers run
+// daemonized under their own `[lxc monitor]`, re-parented to pid 1. A new agent process
+// constructing an LxcRuntime on the same lxcpath therefore sees, and adopts, what runs.
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerSpec } from '@fleet/protocol';
+import {
+  RuntimeError,
+  type ContainerRuntime,
+  type ContainerStatus,
+  type CreateRequest,
+  type ExecOptions,
+  type ExecResult,
+  type RootfsSource,
+  type RuntimeState,
+  type StopResult,
+} from '../container-runtime.js';
+import type { BridgeNetwork } from '../network/bridge.js';
+import { attachRun } from './attach.js';
+import { childrenOf, isAlive } from './proc.js';
+import { initArgv, launchArgv, LOOPBACK_HOOK_SCRIPT, renderLxcConfig, type NetworkPlan, type ResolvedDevice } from './config.js';
+import type { Liblxc, LxcState } from './liblxc.js';
+import type { StarterClient } from './starter.js';
+
+const run = promisify(execFile);
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const META = 'fleet.json';
+
+/** What the runtime persists next to the LXC config. */
+interface Meta {
+  readonly version: 1;
+  readonly argv: string[];
+  readonly labels: Record<string, string>;
+  readonly rootfs: RootfsSource;
+  readonly lowerDir: string;
+  readonly network: ContainerSpec['network'];
+  readonly stopTimeoutMs: number;
+  readonly stopSignal: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+}
+
+export interface LxcRuntimeOptions {
+  readonly lxc: Liblxc;
+  readonly starter: StarterClient;
+  /** Directory of this agent's containers; nothing else should live there. */
+  readonly lxcpath: string;
+  /** Needed only for `network: bridge` containers. */
+  readonly bridge?: BridgeNetwork;
+  readonly consoleLogMaxBytes?: number;
+}
+
+const STATE_MAP: Record<LxcState, RuntimeState> = {
+  STOPPED: 'stopped', STARTING: 'starting', RUNNING: 'running', STOPPING: 'stopping', ABORTING: 'stopping',
+  FREEZING: 'running', FROZEN: 'frozen', THAWED: 'running',
+};
+
+/** How the last run ended, from the monitor's INFO log ("Child <pid> ended on error (N)"). */
+export function parseLastExit(lxcLog: string): { code: number } {
+  let code = 0;
+  for (const m of lxcLog.matchAll(/Child <\d+> ended on error \((\d+)\)/g)) code = Number(m[1]);
+  return { code };
+}
+
+async function isMountPoint(dir: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((l) => l.split(' ')[4] === dir);
+}
+
+export class LxcRuntime implements ContainerRuntime {
+  readonly lxcpath: string;
+
+  constructor(private readonly o: LxcRuntimeOptions) {
+    if (!o.lxcpath.startsWith('/')) throw new RuntimeError(`lxcpath must be absolute (liblxc keys its command socket on it), got ${o.lxcpath}`);
+    this.lxcpath = o.lxcpath;
+  }
+
+  private dir(name: string): string {
+    if (!NAME.test(name)) throw new RuntimeError(`bad container name "${name}": 1-63 of a-z, 0-9 and "-"`);
+    return join(this.lxcpath, name);
+  }
+
+  private async meta(name: string): Promise<Meta | null> {
+    try {
+      return JSON.parse(await readFile(join(this.dir(name), META), 'utf8')) as Meta;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new RuntimeError(`cannot read ${name}/${META}: ${(err as Error).message}`);
+    }
+  }
+
+  private async requireMeta(name: string): Promise<Meta> {
+    const m = await this.meta(name);
+    if (!m) throw new RuntimeError(`container ${name} is not defined under ${this.lxcpath}`);
+    return m;
+  }
+
+  private withContainer<T>(name: string, fn: (c: ReturnType<Liblxc['open']>) => T | Promise<T>): Promise<T> {
+    const c = this.o.lxc.open(name, this.lxcpath);
+    return Promise.resolve()
+      .then(() => fn(c))
+      .finally(() => c.put());
+  }
+
+  async create(req: CreateRequest, signal?: AbortSignal): Promise<void> {
+    const dir = this.dir(req.name);
+    const { spec } = req;
+    const argv = initArgv(spec);
+    if (!(spec.start.stopSignal in osConstants.signals)) throw new RuntimeError(`start.stopSignal: ${spec.start.stopSignal} is not a signal this host knows`);
+    const current = await this.state(req.name);
+    if (current.state !== 'absent' && current.state !== 'stopped') {
+      throw new RuntimeError(`container ${req.name} is ${current.state}; stop it before redefining it`);
+    }
+    for (const v of spec.volumes) {
+      if (!req.volumes[v.name]) throw new RuntimeError(`volume "${v.name}" of ${req.name} has no source`);
+    }
+    await this.checkRootfs(req.rootfs);
+    const devices = await Promise.all(spec.devices.map((d) => this.resolveDevice(d.path, d.permissions)));
+    signal?.throwIfAborted();
+
+    let network: NetworkPlan;
+    if (spec.network === 'bridge') {
+      if (!this.o.bridge) throw new RuntimeError(`container ${req.name} wants network "bridge" but the runtime has no bridge configured`);
+      await this.o.bridge.ensure();
+      network = { mode: 'bridge', bridge: this.o.bridge.options.name, ...(await this.o.bridge.allocate(req.name)) };
+    } else network = { mode: spec.network };
+
+    await mkdir(join(dir, 'upper'), { recursive: true });
+    const lowerDir = req.rootfs.kind === 'dir' ? req.rootfs.path : join(dir, 'lower');
+    if (req.rootfs.kind === 'squashfs') await mkdir(lowerDir, { recursive: true });
+    const config = renderLxcConfig({
+      name: req.name,
+      spec,
+      lowerDir,
+      upperDir: join(dir, 'upper'),
+      volumes: spec.volumes.map((v) => ({ containerPath: v.path, source: req.volumes[v.name]!, readOnly: v.readOnly })),
+      devices,
+      network,
+      consoleLog: join(dir, 'console.log'),
+      consoleLogMaxBytes: this.o.consoleLogMaxBytes ?? 1024 * 1024,
+      lxcLog: join(dir, 'lxc.log'),
+      loopbackHook: join(dir, 'hook-lo-up'),
+    });
+    const [uid, gid] = spec.start.user.split(':').map(Number);
+    const meta: Meta = {
+      version: 1,
+      argv,
+      labels: { ...(req.labels ?? {}) },
+      rootfs: req.rootfs,
+      lowerDir,
+      network: spec.network,
+      stopTimeoutMs: spec.start.stopTimeoutMs,
+      stopSignal: spec.start.stopSignal,
+      uid: uid ?? 0,
+      gid: gid ?? 0,
+      cwd: spec.start.cwd,
+      env: { ...spec.start.env, ...(spec.config ?? {}) },
+    };
+    // Config first, meta last: a container without fleet.json is not ours yet (list() skips it).
+    await writeFile(join(dir, 'hook-lo-up'), LOOPBACK_HOOK_SCRIPT, { mode: 0o755 });
+    await writeAtomic(join(dir, 'config'), config);
+    await writeAtomic(join(dir, META), JSON.stringify(meta, null, 2));
+  }
+
+  private async checkRootfs(rootfs: RootfsSource): Promise<void> {
+    const st = await stat(rootfs.path).catch(() => null);
+    if (!st) throw new RuntimeError(`rootfs ${rootfs.kind} ${rootfs.path} does not exist`);
+    if (rootfs.kind === 'dir' && !st.isDirectory()) throw new RuntimeError(`rootfs ${rootfs.path} is not a directory`);
+    if (rootfs.kind === 'squashfs') {
+      if (!st.isFile()) throw new RuntimeError(`rootfs ${rootfs.path} is not a file`);
+      const fh = await open(rootfs.path, 'r');
+      try {
+        const magic = Buffer.alloc(4);
+        await fh.read(magic, 0, 4, 0);
+        if (magic.toString('latin1') !== 'hsqs') throw new RuntimeError(`rootfs ${rootfs.path} is not a squashfs image (bad magic)`);
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  private async resolveDevice(path: string, permissions: string): Promise<ResolvedDevice> {
+    const st = await stat(path).catch(() => null);
+    if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw new RuntimeError(`device ${path} does not exist on this host or is not a device node`);
+    // Linux dev_t encoding (new_decode_dev).
+    const rdev = st.rdev;
+    const major = ((rdev >> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
+    const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    return { path, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, permissions };
+  }
+
+  private async mountLower(name: string, meta: Meta): Promise<void> {
+    if (meta.rootfs.kind !== 'squashfs') return;
+    if (await isMountPoint(meta.lowerDir)) return;
+    try {
+      await run('mount', ['-t', 'squashfs', '-o', 'ro,loop', meta.rootfs.path, meta.lowerDir]);
+    } catch (err) {
+      throw new RuntimeError(`cannot mount rootfs ${meta.rootfs.path} of ${name}: ${(err as { stderr?: string }).stderr?.trim() ?? (err as Error).message}`);
+    }
+  }
+
+  async start(name: string, signal?: AbortSignal): Promise<ContainerStatus> {
+    const dir = this.dir(name);
+    const meta = await this.requireMeta(name);
+    const before = await this.state(name);
+    if (before.state === 'running' || before.state === 'starting') throw new RuntimeError(`container ${name} is already ${before.state}`);
+    await this.mountLower(name, meta);
+    signal?.throwIfAborted();
+    // Keep one previous log: it tells how the last run ended and why a start failed.
+    await rename(join(dir, 'lxc.log'), join(dir, 'lxc.log.1')).catch(() => undefined);
+    try {
+      await this.o.starter.start(this.lxcpath, name, launchArgv(name, meta.argv));
+    } catch (err) {
+      throw new RuntimeError(`start of ${name} failed: ${(err as Error).message}${await this.logErrors(name)}`);
+    }
+    return this.state(name);
+  }
+
+  private async logErrors(name: string): Promise<string> {
+    const log = await readFile(join(this.dir(name), 'lxc.log'), 'utf8').catch(() => '');
+    const errors = log.split('\n').filter((l) => / (ERROR|WARN) /.test(l)).map((l) => l.replace(/^.*? - /, '')).slice(-5);
+    return errors.length ? `; lxc.log: ${errors.join(' | ')}` : '';
+  }
+
+  async stop(name: string, opts: { timeoutMs?: number } = {}): Promise<StopResult> {
+    const meta = await this.requireMeta(name);
+    const timeoutMs = opts.timeoutMs ?? meta.stopTimeoutMs;
+    return this.withContainer(name, async (c) => {
+      if (!c.isRunning()) return { graceful: true };
+      if (c.state() === 'FROZEN') await c.unfreeze();
+      const initPid = c.initPid();
+      if (timeoutMs > 0 && initPid !== null) {
+        // The stop signal goes to the workload (init's child), not to init: LXC's init answers
+        // SIGTERM/SIGPWR by killing everything one second later, which would cut the image's
+        // stop timeout short. When the workload exits, init exits with its status.
+        const workload = await childrenOf(initPid);
+        for (const pid of workload) {
+          try {
+            process.kill(pid, meta.stopSignal as NodeJS.Signals);
+          } catch {
+            // exited meanwhile
+          }
+        }
+        const deadline = Date.now() + timeoutMs;
+        while (isAlive(initPid) && Date.now() < deadline) await sleep(Math.min(25, Math.max(1, deadline - Date.now())));
+        if (!isAlive(initPid)) {
+          await c.wait('STOPPED', 5);
+          return { graceful: true };
+        }
+      }
+      if (!(await c.stop()) && c.isRunning()) throw new RuntimeError(`cannot kill container ${name}${await this.logErrors(name)}`);
+      return { graceful: false };
+    });
+  }
+
+  async kill(name: string): Promise<void> {
+    await this.requireMeta(name);
+    await this.withContainer(name, async (c) => {
+      if (c.isRunning() && !(await c.stop()) && c.isRunning()) throw new RuntimeError(`cannot kill container ${name}`);
+    });
+  }
+
+  async freeze(name: string): Promise<void> {
+    await this.withContainer(name, async (c) => {
+      if (!(await c.freeze())) throw new RuntimeError(`cannot freeze ${name}`);
+    });
+  }
+
+  async unfreeze(name: string): Promise<void> {
+    await this.withContainer(name, async (c) => {
+      if (!(await c.unfreeze())) throw new RuntimeError(`cannot unfreeze ${name}`);
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    const dir = this.dir(name);
+    const meta = await this.meta(name);
+    const exists = await access(join(dir, 'config'), constants.F_OK).then(() => true, () => false);
+    if (!meta && !exists) return;
+    if (exists) await this.withContainer(name, async (c) => {
+      if (c.isRunning() && !(await c.stop()) && c.isRunning()) throw new RuntimeError(`cannot kill container ${name} before removing it`);
+    });
+    if (meta?.rootfs.kind === 'squashfs' && (await isMountPoint(meta.lowerDir))) {
+      await run('umount', ['-d', meta.lowerDir]).catch((err: { stderr?: string }) => {
+        throw new RuntimeError(`cannot unmount rootfs of ${name}: ${err.stderr?.trim() ?? ''}`);
+      });
+    }
+    if (meta?.network === 'bridge') await this.o.bridge?.release(name);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async state(name: string): Promise<ContainerStatus> {
+    const meta = await this.meta(name);
+    if (!meta) return { name, state: 'absent', initPid: null, labels: {}, lastExit: null };
+    return this.withContainer(name, async (c) => {
+      const state = STATE_MAP[c.state()];
+      const initPid = state === 'stopped' ? null : c.initPid();
+      let lastExit: ContainerStatus['lastExit'] = null;
+      if (state === 'stopped') {
+        const log = await readFile(join(this.dir(name), 'lxc.log'), 'utf8').catch(() => null);
+        if (log !== null && /Started \S+ with pid/.test(log)) lastExit = parseLastExit(log);
+      }
+      return { name, state, initPid, labels: meta.labels, lastExit };
+    });
+  }
+
+  async exec(name: string, argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+    if (argv.length === 0) throw new RuntimeError('exec: argv must name a command');
+    const meta = await this.requireMeta(name);
+    return attachRun(
+      { lxcpath: this.lxcpath, name, uid: meta.uid, gid: meta.gid, cwd: meta.cwd, env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...meta.env } },
+      argv,
+      opts,
+    );
+  }
+
+  async logs(name: string, opts: { tailBytes?: number } = {}): Promise<string> {
+    const dir = this.dir(name);
+    const read = (f: string) => readFile(join(dir, f), 'utf8').catch(() => '');
+    const all = (await read('console.log.1')) + (await read('console.log'));
+    return opts.tailBytes !== undefined ? all.slice(-opts.tailBytes) : all;
+  }
+
+  async list(): Promise<ContainerStatus[]> {
+    const entries = await readdir(this.lxcpath, { withFileTypes: true }).catch(() => []);
+    const out: ContainerStatus[] = [];
+    for (const e of entries) {
+      if (!e.isDirectory() || !NAME.test(e.name)) continue;
+      const s = await this.state(e.name);
+      if (s.state !== 'absent') out.push(s);
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
+
+async function writeAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}

@@ -1,0 +1,319 @@
+// The LXC runtime on real liblxc 5.0 and real busybox containers (root required).
+import { execFile } from 'node:child_process';
+import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ContainerSpec, type ContainerSpecInput } from '@fleet/protocol';
+import { aContainer } from '@fleet/protocol/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BridgeNetwork } from '../../src/runtime/network/bridge.js';
+import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
+import { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
+import { StarterClient } from '../../src/runtime/lxc/starter.js';
+import type { CreateRequest } from '../../src/runtime/container-runtime.js';
+import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
+
+const run = promisify(execFile);
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+let lxc: Liblxc;
+let starter: StarterClient;
+let runtime: LxcRuntime;
+let bridge: BridgeNetwork;
+let rootfsDir: string;
+let squashfs: string;
+
+const spec = (over: Partial<ContainerSpecInput> = {}) => ContainerSpec.parse(aContainer(over));
+const sh = (script: string, extra: Partial<ContainerSpecInput['start']> = {}) =>
+  ({ entrypoint: ['/bin/sh', '-c'], cmd: [script], ...extra }) as ContainerSpecInput['start'];
+
+function req(name: string, over: Partial<ContainerSpecInput> = {}, rest: Partial<CreateRequest> = {}): CreateRequest {
+  return { name, spec: spec(over), rootfs: { kind: 'squashfs', path: squashfs }, volumes: {}, ...rest };
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, tries = 200): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  tmp = await tempDir('fleet-rt-');
+  rootfsDir = await buildBusyboxRootfs(join(tmp.path, 'rootfs'), {
+    files: { '/bin/ignore-term': '#!/bin/sh\ntrap "" TERM\necho ignoring\nwhile true; do sleep 1; done\n' },
+  });
+  squashfs = await buildSquashfs(rootfsDir, join(tmp.path, 'rootfs.sqfs'));
+  lxc = Liblxc.load();
+  starter = new StarterClient();
+  bridge = new BridgeNetwork({ name: `flt${process.pid % 100000}`, subnet: '10.213.7.0/24', stateFile: join(tmp.path, 'lxc', '.ipam.json') });
+  runtime = new LxcRuntime({ lxc, starter, lxcpath: join(tmp.path, 'lxc'), bridge, consoleLogMaxBytes: 4096 });
+  await mkdir(runtime.lxcpath, { recursive: true });
+});
+
+afterAll(async () => {
+  for (const c of (await runtime?.list()) ?? []) await runtime.remove(c.name).catch(() => undefined);
+  await starter?.close();
+  await bridge?.destroy();
+  await tmp?.cleanup();
+});
+
+describe('liblxc binding', () => {
+  it('reports the 5.0 version it was laid out for and reads the struct back', async () => {
+    expect(lxc.version).toMatch(/^5\.0\./);
+    await runtime.create(req('bind1', { start: sh('sleep 100') }));
+    const c = lxc.open('bind1', runtime.lxcpath);
+    try {
+      expect(c.isDefined()).toBe(true);
+      expect(c.state()).toBe('STOPPED');
+      expect(c.isRunning()).toBe(false);
+      expect(c.initPid()).toBeNull();
+      expect(c.getConfigItem('lxc.uts.name')).toBe('bind1');
+      expect(c.getConfigItem('lxc.no.such.key')).toBeNull();
+      expect(c.setConfigItem('lxc.no.such.key', 'x')).toBe(false);
+      expect(c.setConfigItem('lxc.cgroup.pids.max', '33')).toBe(true);
+      expect(c.getConfigItem('lxc.cgroup.pids.max')).toBe('33');
+      expect(c.clearConfigItem('lxc.cgroup.pids.max')).toBe(true);
+      expect(['', null]).toContain(c.getConfigItem('lxc.cgroup.pids.max'));
+      c.wantDaemonize(false);
+      expect(c.daemonizeFlag()).toBe(false);
+      c.wantDaemonize(true);
+      expect(c.daemonizeFlag()).toBe(true);
+      const alt = join(tmp.path, 'saved.conf');
+      expect(c.saveConfig(alt)).toBe(true);
+      expect(await readFile(alt, 'utf8')).toContain('lxc.uts.name = bind1');
+      c.clearConfig();
+      expect(c.getConfigItem('lxc.uts.name')).not.toBe('bind1');
+      expect(c.loadConfig(alt)).toBe(true);
+      expect(c.getConfigItem('lxc.uts.name')).toBe('bind1');
+      expect(typeof c.errorNum()).toBe('number');
+    } finally {
+      c.put();
+    }
+    const ghost = lxc.open('never-defined', runtime.lxcpath);
+    expect(ghost.isDefined()).toBe(false);
+    ghost.put();
+    await runtime.remove('bind1');
+  });
+});
+
+describe('LxcRuntime', () => {
+  it('runs a container daemonized from a squashfs rootfs, with its argv, env, cwd, user and hostname', async () => {
+    await runtime.create(
+      req('web1', {
+        hostname: 'web-one',
+        start: sh('echo "start FOO=$FOO cwd=$(pwd) id=$(id -u):$(id -g) host=$(hostname)"; exec httpd -f -p 8080 -h /www', {
+          env: { FOO: 'two words' },
+          cwd: '/www',
+          user: '1000:1000',
+        }),
+      }),
+    );
+    const st = await runtime.start('web1');
+    expect(st.state).toBe('running');
+    expect(st.initPid).toBeGreaterThan(1);
+    // Not our child, not the starter's: the monitor owns init and is re-parented to pid 1.
+    const ppidOf = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
+    const monitor = await ppidOf(st.initPid!);
+    expect(monitor).not.toBe(process.pid);
+    expect(monitor).not.toBe(starter.pid);
+    expect(await readFile(`/proc/${monitor}/cmdline`, 'utf8')).toContain('[lxc monitor]');
+    expect([process.pid, starter.pid]).not.toContain(await ppidOf(monitor));
+    // The container's init must not inherit Node's ignored SIGPIPE/SIGXFSZ.
+    const status = await readFile(`/proc/${st.initPid}/status`, 'utf8');
+    expect(/SigIgn:\s+([0-9a-f]+)/.exec(status)?.[1]).not.toMatch(/1001000$/);
+
+    const log = await waitFor('console output', async () => ((await runtime.logs('web1')).includes('start FOO') ? runtime.logs('web1') : false));
+    expect(log).toContain('start FOO=two words cwd=/www id=1000:1000 host=web-one');
+    const page = await waitFor('httpd answers', async () => {
+      const r = await runtime.exec('web1', ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'], { timeoutMs: 10_000 });
+      return r.exitCode === 0 ? r : false;
+    }, 40);
+    expect(page).toMatchObject({ exitCode: 0, stdout: 'hello from busybox httpd\n', timedOut: false });
+    const fail = await runtime.exec('web1', ['sh', '-c', 'echo oops >&2; exit 7'], { timeoutMs: 10_000 });
+    expect(fail).toMatchObject({ exitCode: 7, stderr: 'oops\n' });
+    const slow = await runtime.exec('web1', ['sleep', '30'], { timeoutMs: 300 });
+    expect(slow).toMatchObject({ exitCode: null, timedOut: true });
+    // The timed-out command was killed inside the container, not left behind.
+    expect((await runtime.exec('web1', ['ps'], { timeoutMs: 5000 })).stdout).not.toContain('sleep 30');
+    // The rootfs object stays read-only; writes land in the per-container upper dir.
+    expect((await runtime.exec('web1', ['sh', '-c', 'echo x > /written && cat /written'], { timeoutMs: 10_000, env: {} })).exitCode).toBe(1);
+    const rootWrite = await runtime.exec('web1', ['sh', '-c', 'echo x > /tmp/written && cat /tmp/written'], { timeoutMs: 10_000 });
+    expect(rootWrite).toMatchObject({ exitCode: 0, stdout: 'x\n' });
+    expect(await readFile(join(runtime.lxcpath, 'web1/upper/tmp/written'), 'utf8')).toBe('x\n');
+
+    const stopped = await runtime.stop('web1', { timeoutMs: 5000 });
+    expect(stopped.graceful).toBe(true);
+    expect((await runtime.state('web1')).state).toBe('stopped');
+  });
+
+  it('stops with the image stop signal, and kills after the timeout when it is ignored', async () => {
+    await runtime.create(req('stop1', { start: sh('trap "echo got USR1; exit 0" USR1; while true; do sleep 1; done', { stopSignal: 'SIGUSR1' }) }));
+    await runtime.start('stop1');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await runtime.stop('stop1', { timeoutMs: 5000 })).toEqual({ graceful: true });
+    expect(await runtime.logs('stop1')).toContain('got USR1');
+    expect((await runtime.state('stop1')).lastExit).toEqual({ code: 0 });
+
+    await runtime.create(req('stop2', { start: { entrypoint: ['/bin/ignore-term'], cmd: [] } }));
+    await runtime.start('stop2');
+    await waitFor('trap installed', async () => (await runtime.logs('stop2')).includes('ignoring'));
+    expect(await runtime.stop('stop2', { timeoutMs: 1000 })).toEqual({ graceful: false });
+    expect((await runtime.state('stop2')).state).toBe('stopped');
+  });
+
+  it('records how the workload exited', async () => {
+    await runtime.create(req('exit3', { start: sh('exit 3') }));
+    await runtime.start('exit3');
+    const st = await waitFor('exit', async () => {
+      const s = await runtime.state('exit3');
+      return s.state === 'stopped' ? s : false;
+    });
+    expect(st.lastExit).toEqual({ code: 3 });
+  });
+
+  it('does not stall the event loop while a container starts and stops', async () => {
+    await runtime.create(req('ticks', { start: sh('trap "exit 0" TERM; while true; do sleep 1; done') }));
+    let ticks = 0;
+    let on = true;
+    const spin = () => {
+      if (!on) return;
+      ticks++;
+      setImmediate(spin);
+    };
+    spin();
+    await runtime.start('ticks');
+    const duringStart = ticks;
+    await runtime.stop('ticks', { timeoutMs: 5000 });
+    on = false;
+    // A blocked loop would show 1 tick per phase; the loop keeps turning while liblxc works.
+    expect(duringStart).toBeGreaterThan(10);
+    expect(ticks - duringStart).toBeGreaterThan(10);
+  });
+
+  it('applies cgroup v1 limits, capabilities and volumes', async () => {
+    const data = join(tmp.path, 'vol-data');
+    await mkdir(data, { recursive: true });
+    await writeFile(join(data, 'kept.txt'), 'persisted\n');
+    const conf = join(tmp.path, 'vol-conf');
+    await mkdir(conf, { recursive: true });
+    await runtime.create(
+      req(
+        'limits',
+        {
+          start: sh('while true; do sleep 1; done'),
+          resources: { memoryBytes: '64M', cpuShares: 256, pids: 20 },
+          capabilities: { drop: ['NET_RAW'], keep: [] },
+          volumes: [
+            { name: 'data', path: '/var/lib/app', persistence: 'permanent' },
+            { name: 'conf', path: '/etc/app', persistence: 'revision', readOnly: true },
+            { name: 'scratch', path: '/run/scratch', persistence: 'boot' },
+          ],
+        },
+        { volumes: { data: { kind: 'bind', hostPath: data }, conf: { kind: 'bind', hostPath: conf }, scratch: { kind: 'tmpfs', sizeBytes: 1 << 20 } } },
+      ),
+    );
+    await runtime.start('limits');
+    const c = lxc.open('limits', runtime.lxcpath);
+    try {
+      expect(c.getCgroupItem('memory.limit_in_bytes')?.trim()).toBe('67108864');
+      expect(c.getCgroupItem('cpu.shares')?.trim()).toBe('256');
+      expect(c.getCgroupItem('pids.max')?.trim()).toBe('20');
+    } finally {
+      c.put();
+    }
+    const x = (cmd: string) => runtime.exec('limits', ['sh', '-c', cmd], { timeoutMs: 10_000 });
+    expect((await x('cat /var/lib/app/kept.txt && echo new > /var/lib/app/new.txt')).stdout).toBe('persisted\n');
+    expect(await readFile(join(data, 'new.txt'), 'utf8')).toBe('new\n');
+    expect((await x('touch /etc/app/nope')).exitCode).not.toBe(0);
+    expect((await x('grep /run/scratch /proc/mounts')).stdout).toContain('tmpfs');
+    // CAP_NET_RAW is bit 13: gone from the bounding set.
+    const capBnd = BigInt(`0x${/CapBnd:\s+([0-9a-f]+)/.exec((await x('cat /proc/self/status')).stdout)?.[1] ?? '0'}`);
+    expect(capBnd & (1n << 13n)).toBe(0n);
+    expect(capBnd & (1n << 12n)).toBe(1n << 12n);
+    await runtime.kill('limits');
+  });
+
+  it('connects bridge containers on the agent bridge with addresses from its IPAM', async () => {
+    await runtime.create(req('srv', { network: 'bridge', start: sh('exec httpd -f -p 80 -h /www') }));
+    await runtime.create(req('cli', { network: 'bridge', start: sh('while true; do sleep 1; done') }));
+    await runtime.start('srv');
+    await runtime.start('cli');
+    const ipam = JSON.parse(await readFile(join(runtime.lxcpath, '.ipam.json'), 'utf8')) as Record<string, string>;
+    expect(ipam).toEqual({ srv: '10.213.7.2', cli: '10.213.7.3' });
+    const page = await waitFor('http over the bridge', async () => {
+      const r = await runtime.exec('cli', ['wget', '-q', '-O', '-', 'http://10.213.7.2/'], { timeoutMs: 5000 });
+      return r.exitCode === 0 ? r.stdout : false;
+    }, 20);
+    expect(page).toBe('hello from busybox httpd\n');
+    // And from the host through the bridge's gateway address.
+    const { stdout } = await run('busybox', ['wget', '-q', '-O', '-', 'http://10.213.7.2/']);
+    expect(stdout).toBe('hello from busybox httpd\n');
+    await runtime.remove('srv');
+    await runtime.remove('cli');
+    expect(JSON.parse(await readFile(join(runtime.lxcpath, '.ipam.json'), 'utf8'))).toEqual({});
+  });
+
+  it('runs host and none networking as asked', async () => {
+    await runtime.create(req('nethost', { network: 'host', start: sh('while true; do sleep 1; done') }));
+    await runtime.create(req('netnone', { network: 'none', start: sh('while true; do sleep 1; done') }));
+    await runtime.start('nethost');
+    await runtime.start('netnone');
+    const links = async (n: string) => (await runtime.exec(n, ['cat', '/proc/net/dev'], { timeoutMs: 5000 })).stdout;
+    expect(await links('nethost')).toContain('eth0');
+    expect(await links('netnone')).not.toContain('eth0');
+    await runtime.remove('nethost');
+    await runtime.remove('netnone');
+  });
+
+  it('rotates the console log at its size limit', async () => {
+    await runtime.create(req('chatty', { start: sh('i=0; while [ $i -lt 400 ]; do echo "line $i of some console output"; i=$((i+1)); done; sleep 100') }));
+    await runtime.start('chatty');
+    await waitFor('rotation', async () => stat(join(runtime.lxcpath, 'chatty/console.log.1')).then(() => true, () => false));
+    expect((await stat(join(runtime.lxcpath, 'chatty/console.log'))).size).toBeLessThanOrEqual(4096);
+    await runtime.remove('chatty');
+  });
+
+  it('refuses bad input with a clear error and changes nothing', async () => {
+    await expect(runtime.create(req('Bad_Name'))).rejects.toThrow(/bad container name "Bad_Name"/);
+    await expect(runtime.create(req('nofs', {}, { rootfs: { kind: 'squashfs', path: join(tmp.path, 'missing.sqfs') } }))).rejects.toThrow(/does not exist/);
+    const notSquash = join(tmp.path, 'not.sqfs');
+    await writeFile(notSquash, 'garbage');
+    await expect(runtime.create(req('badfs', {}, { rootfs: { kind: 'squashfs', path: notSquash } }))).rejects.toThrow(/not a squashfs image/);
+    await expect(runtime.create(req('badenv', { start: sh('true', { env: { X: 'a\nlxc.init.uid = 0' } }) }))).rejects.toThrow(/start.env.X: must not contain a newline/);
+    await expect(
+      runtime.create(req('novol', { volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }] })),
+    ).rejects.toThrow(/volume "data" of novol has no source/);
+    await expect(runtime.create(req('nodev', { devices: [{ path: '/dev/nonexistent-device' }] }))).rejects.toThrow(/does not exist on this host/);
+    await expect(runtime.start('ghost')).rejects.toThrow(/ghost is not defined/);
+    expect((await runtime.list()).map((c) => c.name)).not.toEqual(expect.arrayContaining(['nofs', 'badfs', 'badenv', 'novol', 'nodev']));
+
+    await runtime.create(req('twice', { start: sh('while true; do sleep 1; done') }));
+    const first = await runtime.start('twice');
+    await expect(runtime.start('twice')).rejects.toThrow(/already running/);
+    await expect(runtime.create(req('twice'))).rejects.toThrow(/is running; stop it before redefining it/);
+    expect((await runtime.state('twice')).initPid).toBe(first.initPid);
+    await runtime.remove('twice');
+
+    await runtime.create(req('noexec', { start: { entrypoint: ['/bin/does-not-exist'], cmd: [] } }));
+    await runtime.start('noexec').catch(() => undefined);
+    const st = await waitFor('failed start settles', async () => {
+      const s = await runtime.state('noexec');
+      return s.state === 'stopped' ? s : false;
+    });
+    expect(st.lastExit?.code).not.toBe(0);
+    await runtime.remove('noexec');
+  });
+
+  it('runs from a prepared rootfs directory as well', async () => {
+    await runtime.create(req('fromdir', { start: sh('echo from-dir; sleep 100') }, { rootfs: { kind: 'dir', path: rootfsDir } }));
+    await runtime.start('fromdir');
+    await waitFor('output', async () => (await runtime.logs('fromdir')).includes('from-dir'));
+    await runtime.remove('fromdir');
+    await expect(stat(join(runtime.lxcpath, 'fromdir'))).rejects.toThrow(/ENOENT/);
+    // The prepared directory itself was never written to.
+    await expect(stat(join(rootfsDir, 'dev/null'))).rejects.toThrow(/ENOENT/);
+  });
+});
