@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentConfig } from '@fleet/protocol';
+import { ObjectDownloader, type ObjectDownloaderOptions } from './downloader.js';
+import { IdentityStore, readHardwareId, type DeviceCredentials } from './identity.js';
+import { LogShipper } from './log-shipper.js';
+import type { LinkLogger } from './logger.js';
+import { OfflineQueue } from './offline-queue.js';
+import { Provisioner } from './provisioning.js';
+import { LinkSession, type LinkHandlers } from './session.js';
+import { hostTelemetrySource, TelemetrySampler, type TelemetrySource } from './telemetry.js';
+
+export interface AgentLinkDeps {
+  config: AgentConfig;
+  agentVersion: string;
+  handlers: LinkHandlers;
+  logger: LinkLogger;
+  hardwareId?: () => Promise<string>;
+  bootId?: string;
+  /** See LinkSessionOptions.protocolVersion. */
+  protocolVersion?: 4 | 5;
+  telemetrySource?: TelemetrySource;
+}
+
+/**
+ * Everything the agent's main.ts needs from the link, wired once: provisioning (blocks until
+ * the hub answered), the offline queue under `<storageDir>/link/queue`, the MQTT session,
+ * periodic telemetry and the log shipper. Reports and progress are published by the caller
+ * through `session.publish`.
+ */
+export class AgentLink {
+  private readonly stopTelemetry = new AbortController();
+  private telemetryLoop: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly credentials: DeviceCredentials,
+    readonly session: LinkSession,
+    readonly logs: LogShipper,
+    private readonly queue: OfflineQueue,
+    private readonly ca: Buffer | undefined,
+    private readonly deps: AgentLinkDeps,
+  ) {}
+
+  static async start(deps: AgentLinkDeps, signal?: AbortSignal): Promise<AgentLink> {
+    const { config, logger } = deps;
+    const identity = new IdentityStore(config.storageDir);
+    const credentials = await new Provisioner({
+      config,
+      identity,
+      agentVersion: deps.agentVersion,
+      hardwareId: deps.hardwareId ?? (() => readHardwareId()),
+      logger,
+    }).ensureProvisioned(signal);
+    const ca = config.tls?.caFile ? await readFile(config.tls.caFile) : undefined;
+    const queue = await OfflineQueue.open({ dir: join(config.storageDir, 'link', 'queue'), maxBytes: config.limits.offlineQueueBytes, logger });
+    const session = new LinkSession({
+      deviceId: credentials.deviceId,
+      mqtt: credentials.mqtt,
+      queue,
+      handlers: deps.handlers,
+      logger,
+      agentVersion: deps.agentVersion,
+      ...(deps.bootId ? { bootId: deps.bootId } : {}),
+      ...(deps.protocolVersion ? { protocolVersion: deps.protocolVersion } : {}),
+      ...(ca ? { ca } : {}),
+    });
+    const logs = new LogShipper({
+      linesPerSecond: config.limits.logLinesPerSecond,
+      flushMs: config.intervals.logFlushMs,
+      publish: (batch) => session.publishLogs(batch),
+      logger,
+    });
+    const link = new AgentLink(credentials, session, logs, queue, ca, deps);
+    session.start();
+    logs.start();
+    const sampler = new TelemetrySampler({ source: deps.telemetrySource ?? hostTelemetrySource(), storageDir: config.storageDir, logger });
+    link.telemetryLoop = sampler.run(config.intervals.telemetryMs, (s) => session.publishTelemetry({ samples: [s] }), link.stopTelemetry.signal);
+    return link;
+  }
+
+  /** A downloader that authenticates with this device's credentials and trusts the pinned CA. */
+  downloader(opts: Pick<ObjectDownloaderOptions, 'dir' | 'has' | 'commit'> & Partial<ObjectDownloaderOptions>): ObjectDownloader {
+    return new ObjectDownloader({
+      auth: { username: this.credentials.mqtt.username, password: this.credentials.mqtt.password },
+      ...(this.ca ? { ca: this.ca } : {}),
+      logger: this.deps.logger,
+      ...opts,
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopTelemetry.abort();
+    await this.telemetryLoop;
+    await this.logs.stop();
+    await this.session.stop();
+    await this.queue.close();
+  }
+}
