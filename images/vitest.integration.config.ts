@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Real image builds (mke2fs, mtools, bmaptool), loop devices and qemu-system-aarch64 boots:
+// one file at a time, they share the CPU and the download cache.
+export default defineConfig({
+  test: {
+    name: 'images:integration',
+    include: ['test/integration/**/*.test.ts'],
+    environment: 'node',
+    fileParallelism: false,
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+  },
+});
