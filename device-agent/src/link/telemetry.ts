@@ -50,15 +50,21 @@ export function parseMeminfo(text: string): MemInfo {
   return { totalBytes: total * 1024, availableBytes: Math.min(available, total) * 1024 };
 }
 
+/** The first field as a non-negative decimal (Number('') is 0, so the format is checked first). */
+function firstNumber(text: string): number | null {
+  const tok = text.trim().split(/\s+/)[0] ?? '';
+  return /^\d+(\.\d+)?$/.test(tok) ? Number(tok) : null;
+}
+
 export function parseLoadavg(text: string): number {
-  const v = Number(text.trim().split(/\s+/)[0]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`/proc/loadavg is malformed: "${text.trim()}"`);
+  const v = firstNumber(text);
+  if (v === null) throw new Error(`/proc/loadavg is malformed: "${text.trim()}"`);
   return v;
 }
 
 export function parseUptime(text: string): number {
-  const v = Number(text.trim().split(/\s+/)[0]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`/proc/uptime is malformed: "${text.trim()}"`);
+  const v = firstNumber(text);
+  if (v === null) throw new Error(`/proc/uptime is malformed: "${text.trim()}"`);
   return v;
 }
 
