@@ -1,0 +1,2 @@
+export * from './policy.js';
+export { Supervisor, specHash, SPEC_HASH_LABEL, type DesiredContainer, type GoalResult, type SupervisedStatus, type SupervisorOptions } from './supervisor.js';
