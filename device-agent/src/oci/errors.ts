@@ -15,6 +15,8 @@ export type OciErrorCode =
   | 'unknown-user'
   | 'registry'
   | 'build-failed'
+  | 'no-space'
+  | 'io'
   | 'aborted';
 
 export class OciError extends Error {

@@ -54,12 +54,17 @@ export async function unpackImage(image: ResolvedImage, rootDir: string, signal?
   for (const layer of image.layers) {
     signal?.throwIfAborted();
     const raw = await layer.open(signal);
-    const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
+    let consuming: Promise<unknown> = Promise.resolve();
+    const consume = (source: AsyncIterable<Buffer>): Promise<void> => {
       const it = source[Symbol.asyncIterator]();
       const once: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => it };
-      await builder.applyLayer(readTar(once), signal);
-      // Trailing zero blocks after the end marker still have to pass the digest checks.
-      for (;;) if ((await it.next()).done === true) break;
+      const done = (async () => {
+        await builder.applyLayer(readTar(once), signal);
+        // Trailing zero blocks after the end marker still have to pass the digest checks.
+        for (;;) if ((await it.next()).done === true) break;
+      })();
+      consuming = done.catch(() => undefined);
+      return done;
     };
     // The stage list varies (docker-archive layers have no blob digest), which pipeline's
     // overloads cannot express; every stage is a stream or a stream function.
@@ -74,15 +79,25 @@ export async function unpackImage(image: ResolvedImage, rootDir: string, signal?
     try {
       await (pipeline as (...args: unknown[]) => Promise<void>)(...chain);
     } catch (e) {
+      // An upstream stage (digest check at the end of the blob) can fail the pipeline while
+      // the applier is still writing; let it stop before anyone removes the tree.
+      await consuming;
       if (e instanceof OciError) {
         if (e.message.includes(layer.label) || e.code === 'digest-mismatch') throw e;
         throw new OciError(e.code, `${layer.label}: ${e.message}`, { cause: e });
       }
       if ((e as Error).name === 'AbortError') throw new OciError('aborted', `${image.ref}: aborted`, { cause: e });
-      throw new OciError('corrupt-layer', `${layer.label}: ${(e as Error).message}`, { cause: e });
+      throw ioError(e, `${layer.label}`);
     }
   }
   await builder.finish();
+}
+
+/** Errors from the filesystem (not from the image's content) keep their cause visible. */
+function ioError(e: unknown, what: string): OciError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new OciError('no-space', `${what}: no space left on the device (${(e as Error).message})`, { cause: e });
+  return new OciError('io', `${what}: ${(e as Error).message}`, { cause: e });
 }
 
 /**
@@ -133,7 +148,9 @@ export async function buildSquashfs(rootDir: string, outFile: string, opts: Squa
   } catch (e) {
     const err = e as { code?: string; stderr?: string; message: string };
     if (err.code === 'ENOENT') throw new OciError('build-failed', 'mksquashfs not found (Debian package squashfs-tools)', { cause: e });
-    throw new OciError('build-failed', `mksquashfs failed: ${(err.stderr ?? err.message).trim().slice(0, 500)}`, { cause: e });
+    const detail = (err.stderr ?? err.message).trim().slice(0, 500);
+    if (/No space left on device/i.test(detail)) throw new OciError('no-space', `mksquashfs: no space left on the device (${detail})`, { cause: e });
+    throw new OciError('build-failed', `mksquashfs failed: ${detail}`, { cause: e });
   }
 }
 
@@ -205,7 +222,11 @@ export async function importImage(ref: string | ImageSource, opts: ImportOptions
       rootfs: { digest, size, mediaType: ROOTFS_MEDIA_TYPE },
       rootfsFile,
     };
+  } catch (e) {
+    if (e instanceof OciError) throw e;
+    if ((e as Error).name === 'AbortError') throw new OciError('aborted', `${source.ref}: import aborted`, { cause: e });
+    throw ioError(e, source.ref);
   } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
+    await fs.rm(tmp, { recursive: true, force: true, maxRetries: 3 });
   }
 }

@@ -238,3 +238,54 @@ export async function toDockerArchive(image: OciLayoutImage, file: string, name 
   await run('skopeo', ['copy', '--quiet', `oci:${image.layoutDir}:${image.tag}`, `docker-archive:${file}:${name}`]);
   return `docker-archive:${file}`;
 }
+
+export interface RawEntry {
+  name: string;
+  /** '0' file, '1' hard link, '2' symlink, '5' directory. */
+  type?: '0' | '1' | '2' | '5';
+  body?: string | Buffer;
+  linkname?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * A ustar archive written byte by byte, for entries no honest tar tool writes (`../x`,
+ * absolute names, escaping links): the hostile-input tests need exactly those.
+ */
+export function rawTar(entries: readonly RawEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const body = Buffer.from(e.body ?? '');
+    const h = Buffer.alloc(512);
+    const put = (off: number, len: number, s: string): void => void h.write(s, off, len, 'utf8');
+    const oct = (off: number, len: number, n: number): void => put(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
+    put(0, 100, e.name);
+    oct(100, 8, e.mode ?? ((e.type ?? '0') === '5' ? 0o755 : 0o644));
+    oct(108, 8, e.uid ?? 0);
+    oct(116, 8, e.gid ?? 0);
+    oct(124, 12, (e.type ?? '0') === '0' ? body.length : 0);
+    oct(136, 12, FIXED_MTIME);
+    put(156, 1, e.type ?? '0');
+    put(157, 100, e.linkname ?? '');
+    h.write('ustar\u000000', 257, 8, 'latin1');
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const x of h) sum += x;
+    put(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+    blocks.push(h);
+    if ((e.type ?? '0') === '0' && body.length > 0) {
+      blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    }
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+/** A layer from raw tar bytes (gzip-compressed like registry layers). */
+export async function rawLayer(tar: Buffer): Promise<Layer> {
+  const zlib = await import('node:zlib');
+  const blob = zlib.gzipSync(tar);
+  return { blob, digest: sha256(blob), diffId: sha256(tar) };
+}
