@@ -46,6 +46,7 @@ export class UpdateEngine {
   private readonly crash: CrashHook;
   private readonly maxResumes: number;
   private pending: Target | null = null;
+  private admitting: Target | null = null;
   private handlerAbort: AbortController | null = null;
   private readonly lifetime = new AbortController();
   private driving: Promise<void> | null = null;
@@ -139,6 +140,9 @@ export class UpdateEngine {
     if (u && (u.target.updateId === target.updateId || u.to === id)) {
       return { accepted: false, reason: 'duplicate', message: `update ${target.updateId} is already in flight` };
     }
+    if (this.pending?.updateId === target.updateId || this.admitting?.updateId === target.updateId) {
+      return { accepted: false, reason: 'duplicate', message: `update ${target.updateId} is already queued` };
+    }
     if (this.pending) this.reportSuperseded(this.pending, target.updateId);
     this.pending = target;
     const s = this.journal.state;
@@ -166,7 +170,12 @@ export class UpdateEngine {
         const next = this.pending;
         this.pending = null;
         if (!next) return;
-        await this.admit(next);
+        this.admitting = next;
+        try {
+          await this.admit(next);
+        } finally {
+          this.admitting = null;
+        }
         continue;
       }
       await this.step();

@@ -309,14 +309,21 @@ export const HANDLERS: Handlers = {
       const v = await boot.verifyBoot();
       const home = committedSlot(cur, u);
       if (home !== undefined && v.bootedSlot !== home) {
-        // Running the new slot on trial: give it up; the bootloader boots the old one next.
-        const r = await boot.rollback();
-        if (r.rebootRequired) return ev('reboot-required');
+        if (v.triedSlot === v.bootedSlot) {
+          // Running the new slot on trial: give it up; the bootloader boots the old one next.
+          const r = await boot.rollback();
+          if (r.rebootRequired) return ev('reboot-required');
+        } else {
+          // Nothing on trial, yet not home: the rollback was done before a crash, or the new
+          // slot got committed by a commit that never finished. Either way, try-boot home.
+          await boot.armTryBoot(home);
+          return ev('reboot-required');
+        }
       } else if (v.armedSlot !== undefined) {
         // Armed but never booted: cancelling the arm is the whole rollback.
         await boot.rollback();
-      } else if (v.fellBack) {
-        // Acknowledge the fallback so the next boot does not report it again.
+      } else if (v.fellBack || v.triedSlot === v.bootedSlot) {
+        // Home again after a fallback, or home booted on trial (armed above): make it final.
         await boot.commit();
       }
     }
