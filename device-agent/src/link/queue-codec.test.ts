@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeSegment, encodeRecord, QUEUE_KINDS, type QueueRecord } from './queue-codec.js';
+import { decodeSegment, encodeRecord, QUEUE_KINDS, type AppendRecord, type QueueRecord } from './queue-codec.js';
 
-const append = (seq: number, payload = `payload-${seq}`): QueueRecord => ({
+const append = (seq: number, payload = `payload-${seq}`): AppendRecord => ({
   op: 'append',
   seq,
   kind: 'report',
@@ -53,7 +53,7 @@ describe('queue record framing', () => {
 
   it('detects a flipped bit by its checksum', () => {
     const buf = Buffer.concat([encodeRecord(append(1)), encodeRecord(append(2, 'hello world'))]);
-    buf[buf.length - 3] ^= 0x10;
+    buf.writeUInt8(buf.readUInt8(buf.length - 3) ^ 0x10, buf.length - 3);
     const out = decodeSegment(buf);
     expect(out.records).toHaveLength(1);
     expect(out.problem).toMatch(/checksum mismatch/);

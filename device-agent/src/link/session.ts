@@ -107,6 +107,7 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
   private readonly acked = new Set<number>();
   private lastTargetId: string | null = null;
   private targetChain: Promise<void> = Promise.resolve();
+  private commandChain: Promise<void> = Promise.resolve();
   private readonly seenCommands: string[] = [];
   private readonly abort = new AbortController();
 
@@ -192,7 +193,7 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       const t = setTimeout(() => (client.end(true), resolve()), 2_000);
       client.end(false, {}, () => (clearTimeout(t), resolve()));
     });
-    await this.targetChain;
+    await Promise.all([this.targetChain, this.commandChain]);
   }
 
   private presencePayload(state: 'online' | 'offline'): Buffer {
@@ -367,17 +368,22 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
     this.seenCommands.push(cmd.commandId);
     if (this.seenCommands.length > 256) this.seenCommands.shift();
     await this.ack({ commandId: cmd.commandId, status: 'accepted' });
-    let result: CommandResult;
-    try {
-      result = await this.opts.handlers.onCommand(cmd, this.abort.signal);
-    } catch (e) {
-      result = { ok: false, message: (e as Error).message };
-    }
-    await this.ack({
-      commandId: cmd.commandId,
-      status: result.ok ? 'done' : 'failed',
-      ...(result.message ? { message: result.message.slice(0, 4000) } : {}),
+    // Commands mutate the device (reboot, restart a container): one at a time, in arrival order.
+    const run = this.commandChain.then(async () => {
+      let result: CommandResult;
+      try {
+        result = await this.opts.handlers.onCommand(cmd, this.abort.signal);
+      } catch (e) {
+        result = { ok: false, message: (e as Error).message };
+      }
+      await this.ack({
+        commandId: cmd.commandId,
+        status: result.ok ? 'done' : 'failed',
+        ...(result.message ? { message: result.message.slice(0, 4000) } : {}),
+      });
     });
+    this.commandChain = run;
+    await run;
   }
 
   private async ack(ack: CommandAck): Promise<void> {
