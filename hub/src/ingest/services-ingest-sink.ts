@@ -1,0 +1,62 @@
+import type { CommandAck, Presence, Progress, Report, TelemetrySample } from '@fleet/protocol';
+import type { IngestSink, LogRow, MessageMeta, TelemetryRow } from './ingest-sink.js';
+
+// The hub-core services ingest hands messages to, narrowed to the methods it calls (so this
+// file depends on what they promise, not on how they are built).
+export interface DeviceIngestPort {
+  recordPresence(deviceId: string, presence: Presence, at: Date): Promise<unknown>;
+  recordReport(deviceId: string, report: Report, at: Date): Promise<unknown>;
+  recordCommandAck(deviceId: string, ack: CommandAck, at: Date): Promise<unknown>;
+}
+export interface ProgressIngestPort {
+  recordProgress(deviceId: string, progress: Progress, at: Date): Promise<unknown>;
+}
+export interface TelemetryIngestPort {
+  ingestBatch(batch: { deviceId: string; samples: TelemetrySample[] }[]): Promise<unknown>;
+}
+export interface LogIngestPort {
+  ingestBatch(rows: LogRow[]): Promise<unknown>;
+}
+
+/** Nest injection token for the logs service's ingest side (LogIngestPort). */
+export const LOG_INGEST = Symbol.for('fleet.hub.LogIngest');
+
+/**
+ * IngestSink on the hub-core services. Times: presence uses `seenAt` (the device's clock only
+ * for a retained message); progress is an event in the device's history, so it keeps the
+ * device's time, but never later than its arrival (a device clock ahead must not write the
+ * future); reports and acks are stamped on arrival.
+ */
+export class ServicesIngestSink implements IngestSink {
+  constructor(
+    private readonly devices: DeviceIngestPort,
+    private readonly updates: ProgressIngestPort,
+    private readonly telemetry: TelemetryIngestPort,
+    private readonly logs: LogIngestPort,
+  ) {}
+
+  async recordPresence(deviceId: string, presence: Presence, meta: MessageMeta): Promise<void> {
+    await this.devices.recordPresence(deviceId, presence, meta.seenAt);
+  }
+
+  async recordReport(deviceId: string, report: Report, meta: MessageMeta): Promise<void> {
+    await this.devices.recordReport(deviceId, report, meta.receivedAt);
+  }
+
+  async recordProgress(deviceId: string, progress: Progress, meta: MessageMeta): Promise<void> {
+    const at = meta.sentAt.getTime() < meta.receivedAt.getTime() ? meta.sentAt : meta.receivedAt;
+    await this.updates.recordProgress(deviceId, progress, at);
+  }
+
+  async recordCommandAck(deviceId: string, ack: CommandAck, meta: MessageMeta): Promise<void> {
+    await this.devices.recordCommandAck(deviceId, ack, meta.receivedAt);
+  }
+
+  async insertTelemetry(rows: readonly TelemetryRow[]): Promise<void> {
+    await this.telemetry.ingestBatch(rows.map(({ deviceId, ...sample }) => ({ deviceId, samples: [sample] })));
+  }
+
+  async insertLogs(rows: readonly LogRow[]): Promise<void> {
+    await this.logs.ingestBatch([...rows]);
+  }
+}

@@ -1,0 +1,92 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { BrokerAuthority } from '../devices/broker-authority.js';
+import { BrokerCredentialStore } from './broker-credential-file.js';
+import { DevicePublisher } from './device-publisher.js';
+import { openDynsecClient } from './dynsec-client.js';
+import { EmbeddedBroker } from './embedded-broker.js';
+import { HubMqttClient, type MqttLogger } from './hub-mqtt-client.js';
+import { MosquittoBrokerAuthority } from './mosquitto-authority.js';
+import type { MqttSettings } from './mqtt-settings.js';
+
+/**
+ * Everything the hub holds of its broker: the session ingest and publishers use, the
+ * authority that provisions devices, and what to close on shutdown.
+ */
+export class BrokerConnection {
+  private constructor(
+    readonly mode: MqttSettings['mode'],
+    /** The hub's own session: ingest subscriptions, targets and commands. */
+    readonly session: HubMqttClient,
+    readonly authority: BrokerAuthority,
+    readonly publisher: DevicePublisher,
+    /** Broker URL for devices (provisioning hands it out). */
+    readonly deviceUrl: string,
+    private readonly closers: (() => Promise<void>)[],
+  ) {}
+
+  /** Mosquitto splits device traffic across replicas with `$share`; aedes has no shared subscriptions. */
+  get sharedSubscriptions(): boolean {
+    return this.mode === 'mosquitto';
+  }
+
+  static async open(settings: MqttSettings, logger: MqttLogger, signal?: AbortSignal): Promise<BrokerConnection> {
+    return settings.mode === 'embedded' ? BrokerConnection.#openEmbedded(settings, logger, signal) : BrokerConnection.#openMosquitto(settings, logger, signal);
+  }
+
+  static async #openEmbedded(settings: Extract<MqttSettings, { mode: 'embedded' }>, logger: MqttLogger, signal?: AbortSignal): Promise<BrokerConnection> {
+    const credentials = await BrokerCredentialStore.open(settings.credentialFile);
+    // The hub is the embedded broker's only operator: its password lives for this process only.
+    const hub = { username: `fleet-hub-${randomUUID()}`, password: randomBytes(32).toString('base64url') };
+    const broker = await EmbeddedBroker.start({ host: settings.host, port: settings.port, credentials, hubUsername: hub.username, hubPassword: hub.password }, logger);
+    let session: HubMqttClient;
+    try {
+      session = await HubMqttClient.connect(
+        { url: `mqtt://127.0.0.1:${broker.port}`, ...hub, clientId: hub.username, protocolVersion: 4 },
+        logger,
+        signal,
+      );
+    } catch (error) {
+      await broker.close();
+      throw error;
+    }
+    const deviceUrl = settings.publicUrl ?? `mqtt://127.0.0.1:${broker.port}`;
+    return new BrokerConnection('embedded', session, broker, new DevicePublisher(session), deviceUrl, [() => session.close(), () => broker.close()]);
+  }
+
+  static async #openMosquitto(settings: Extract<MqttSettings, { mode: 'mosquitto' }>, logger: MqttLogger, signal?: AbortSignal): Promise<BrokerConnection> {
+    const admin = await HubMqttClient.connect(
+      { url: settings.url, username: settings.adminUsername, password: settings.adminPassword, clientId: `fleet-admin-${randomUUID()}`, protocolVersion: 5 },
+      logger,
+      signal,
+    );
+    const closers: (() => Promise<void>)[] = [() => admin.close()];
+    try {
+      const dynsec = await openDynsecClient(admin);
+      closers.unshift(async () => dynsec.close());
+      const authority = new MosquittoBrokerAuthority(dynsec);
+      await authority.ensureHubIdentity(settings.hubUsername, settings.hubPassword);
+      const session = await HubMqttClient.connect(
+        {
+          url: settings.url,
+          username: settings.hubUsername,
+          password: settings.hubPassword,
+          clientId: settings.clientId ?? `fleet-hub-${randomUUID()}`,
+          protocolVersion: 5,
+          ...(settings.sessionExpirySeconds !== undefined ? { sessionExpirySeconds: settings.sessionExpirySeconds } : {}),
+        },
+        logger,
+        signal,
+      );
+      closers.unshift(() => session.close());
+      return new BrokerConnection('mosquitto', session, authority, new DevicePublisher(session), settings.publicUrl ?? settings.url, closers);
+    } catch (error) {
+      for (const close of closers) await close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Closes the sessions (flushing unacknowledged publishes) and the embedded broker. */
+  async close(): Promise<void> {
+    for (const close of this.closers.splice(0)) await close();
+  }
+}

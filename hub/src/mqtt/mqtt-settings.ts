@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { HubConfig } from '../config/hub-config.js';
+
+/**
+ * How the hub reaches its broker. `embedded` (no MQTT_URL): aedes in the hub's process.
+ * `mosquitto`: an external Mosquitto 2.0 with the dynamic security plugin, which the hub drives
+ * as a dynsec admin (docs/broker.md).
+ */
+export const MqttSettings = z.discriminatedUnion('mode', [
+  z.object({
+    mode: z.literal('embedded'),
+    host: z.string().min(1).default('0.0.0.0'),
+    /** 1884, not 1883: a system Mosquitto often holds 1883 (it does on the dev machines). */
+    port: z.coerce.number().int().min(0).max(65535).default(1884),
+    credentialFile: z.string().min(1),
+    /** URL handed to devices at provisioning; defaults to mqtt://127.0.0.1:<port>. */
+    publicUrl: z.url().optional(),
+  }),
+  z.object({
+    mode: z.literal('mosquitto'),
+    url: z.url(),
+    adminUsername: z.string().min(1),
+    adminPassword: z.string().min(1),
+    hubUsername: z.string().min(1).default('fleet-hub'),
+    hubPassword: z.string().min(8),
+    /** Stable per replica (e.g. the pod name) to keep a persistent session across restarts. */
+    clientId: z.string().min(1).max(128).optional(),
+    sessionExpirySeconds: z.coerce.number().int().positive().optional(),
+    publicUrl: z.url().optional(),
+  }),
+]);
+export type MqttSettings = z.infer<typeof MqttSettings>;
+
+const ENV_NAMES: Record<string, string> = {
+  url: 'MQTT_URL',
+  adminUsername: 'MQTT_ADMIN_USERNAME',
+  adminPassword: 'MQTT_ADMIN_PASSWORD',
+  hubUsername: 'MQTT_HUB_USERNAME',
+  hubPassword: 'MQTT_HUB_PASSWORD',
+  clientId: 'MQTT_CLIENT_ID',
+  sessionExpirySeconds: 'MQTT_SESSION_EXPIRY_SECONDS',
+  host: 'MQTT_EMBEDDED_HOST',
+  port: 'MQTT_EMBEDDED_PORT',
+  publicUrl: 'HUB_MQTT_PUBLIC_URL',
+};
+
+/** Reads the broker settings from the environment; throws naming each bad variable. */
+export function mqttSettingsFromEnv(env: NodeJS.ProcessEnv, config: Pick<HubConfig, 'mqttUrl' | 'mqttPublicUrl' | 'dataDir'>): MqttSettings {
+  const pick = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+  const raw =
+    config.mqttUrl === undefined
+      ? {
+          mode: 'embedded',
+          host: pick(env.MQTT_EMBEDDED_HOST),
+          port: pick(env.MQTT_EMBEDDED_PORT),
+          credentialFile: join(config.dataDir, 'broker-credentials.json'),
+          publicUrl: config.mqttPublicUrl,
+        }
+      : {
+          mode: 'mosquitto',
+          url: config.mqttUrl,
+          adminUsername: pick(env.MQTT_ADMIN_USERNAME),
+          adminPassword: pick(env.MQTT_ADMIN_PASSWORD),
+          hubUsername: pick(env.MQTT_HUB_USERNAME),
+          hubPassword: pick(env.MQTT_HUB_PASSWORD),
+          clientId: pick(env.MQTT_CLIENT_ID),
+          sessionExpirySeconds: pick(env.MQTT_SESSION_EXPIRY_SECONDS),
+          publicUrl: config.mqttPublicUrl,
+        };
+  const parsed = MqttSettings.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${ENV_NAMES[String(i.path[0])] ?? i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid broker configuration (${raw.mode}):\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

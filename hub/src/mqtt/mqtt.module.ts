@@ -1,0 +1,38 @@
+import { Global, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { BROKER_AUTHORITY } from '../devices/broker-authority.js';
+import { COMMAND_PUBLISHER } from '../devices/command-publisher.js';
+import { BrokerConnection } from './broker-connection.js';
+import { DevicePublisher } from './device-publisher.js';
+import type { MqttSettings } from './mqtt-settings.js';
+
+/** Closes the broker connection after everything else has shut down (ingest first). */
+class BrokerConnectionCloser implements OnApplicationShutdown {
+  constructor(private readonly connection: BrokerConnection) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.connection.close();
+  }
+}
+
+/**
+ * The hub's broker: connects (or starts the embedded one) before the app is ready and provides
+ * BROKER_AUTHORITY and COMMAND_PUBLISHER to the devices module, DevicePublisher (retained
+ * targets) to the rollout engine, and BrokerConnection to ingest. Global: imported once by the
+ * AppModule.
+ */
+@Global()
+@Module({})
+export class MqttModule {
+  static forRoot(settings: MqttSettings): DynamicModule {
+    return {
+      module: MqttModule,
+      providers: [
+        { provide: BrokerConnection, useFactory: () => BrokerConnection.open(settings, new Logger('Mqtt')) },
+        { provide: BROKER_AUTHORITY, useFactory: (c: BrokerConnection) => c.authority, inject: [BrokerConnection] },
+        { provide: COMMAND_PUBLISHER, useFactory: (c: BrokerConnection) => c.publisher, inject: [BrokerConnection] },
+        { provide: DevicePublisher, useFactory: (c: BrokerConnection) => c.publisher, inject: [BrokerConnection] },
+        { provide: BrokerConnectionCloser, useFactory: (c: BrokerConnection) => new BrokerConnectionCloser(c), inject: [BrokerConnection] },
+      ],
+      exports: [BrokerConnection, BROKER_AUTHORITY, COMMAND_PUBLISHER, DevicePublisher],
+    };
+  }
+}
