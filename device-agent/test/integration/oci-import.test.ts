@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importImage } from '../../src/oci/index.js';
-import { buildBusyboxImage, hostArchitecture, run, toDockerArchive, WEB_UID, type OciLayoutImage } from './helpers/oci-image.js';
+import { buildBusyboxImage, hostArchitecture, rawLayer, rawTar, run, toDockerArchive, WEB_UID, writeOciLayout, type OciLayoutImage } from './helpers/oci-image.js';
 
 let work: string;
 let image: OciLayoutImage;
@@ -76,5 +76,45 @@ describe('importImage from an OCI layout', () => {
     expect(b.rootfs.digest).toBe(a.rootfs.digest);
     expect(b.start).toEqual(a.start);
     expect(b.health).toEqual(a.health);
+  });
+});
+
+describe('layer semantics beyond the busybox image', () => {
+  it('whiteouts and opaque dirs hide only lower layers, whatever the entry order; types can be replaced', async () => {
+    const lower = rawTar([
+      { name: 'd/', type: '5' },
+      { name: 'd/old', body: 'lower' },
+      { name: 'd/sub/', type: '5' },
+      { name: 'd/sub/x', body: 'lower' },
+      { name: 'f', body: 'a file in layer 1' },
+      { name: 'w/', type: '5' },
+      { name: 'w/a', body: 'lower' },
+      { name: 'w/keep', body: 'lower' },
+      { name: 'shared', body: 'linked from layer 2', mode: 0o640, uid: 7, gid: 8 },
+      { name: 'lnk', type: '2', linkname: 'd' },
+    ]);
+    const upper = rawTar([
+      { name: 'd/new', body: 'upper, before the marker' },
+      { name: 'd/.wh..wh..opq' },
+      { name: 'd/sub/', type: '5', mode: 0o700 },
+      { name: 'd/sub/y', body: 'upper' },
+      { name: '.wh.f' },
+      { name: 'f/', type: '5' },
+      { name: 'f/inside', body: 'file replaced by a dir' },
+      { name: 'w/.wh.a' },
+      { name: 'hl', type: '1', linkname: 'shared' },
+      { name: 'lnk/through-link', body: 'written via a symlink in a lower layer' },
+    ]);
+    const img = await writeOciLayout({ layoutDir: join(work, 'semantics'), layers: [await rawLayer(lower), await rawLayer(upper)], config: { Cmd: ['/bin/sh'] } });
+    const tree = join(work, 'tree-semantics');
+    await importImage(img.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-sem'), keepRootfsAt: tree });
+    expect((await fs.readdir(join(tree, 'd'))).sort()).toEqual(['new', 'sub', 'through-link']);
+    expect(await fs.readdir(join(tree, 'd/sub'))).toEqual(['y']);
+    expect((await fs.stat(join(tree, 'd/sub'))).mode & 0o7777).toBe(0o700);
+    expect(await fs.readFile(join(tree, 'f/inside'), 'utf8')).toBe('file replaced by a dir');
+    expect(await fs.readdir(join(tree, 'w'))).toEqual(['keep']);
+    const [s, h] = [await fs.stat(join(tree, 'shared')), await fs.stat(join(tree, 'hl'))];
+    expect(h.ino).toBe(s.ino);
+    expect([h.mode & 0o7777, h.uid, h.gid]).toEqual([0o640, 7, 8]);
   });
 });
