@@ -1,7 +1,75 @@
+// The hub's composition root: configuration, database (external or embedded), migrations,
+// the Nest app with the broker and ingest modules, the first admin, background jobs, signals.
+import { Global, Logger, Module } from '@nestjs/common';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
+import { AuthService } from './auth/auth.service.js';
 import { configFromEnv } from './config/hub-config.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './database/embedded-postgres.js';
+import { runMigrations } from './database/migration-runner.js';
+import { BROKER_DEVICE_URL } from './devices/broker-authority.js';
+import { IngestModule } from './ingest/ingest.module.js';
+import { LogsService } from './logs/logs.service.js';
+import { BrokerConnection } from './mqtt/broker-connection.js';
+import { mqttSettingsFromEnv } from './mqtt/mqtt-settings.js';
+import { MqttModule } from './mqtt/mqtt.module.js';
+import { TelemetryService } from './telemetry/telemetry.service.js';
 
-const config = configFromEnv(process.env);
-const app = await createApp(config);
-await app.listen(config.port, config.host);
-console.log(`hub listening on ${config.host}:${config.port}`);
+/** Hands the broker's device-facing URL (known once it listens) to provisioning. */
+@Global()
+@Module({
+  providers: [{ provide: BROKER_DEVICE_URL, useFactory: (c: BrokerConnection) => c.deviceUrl, inject: [BrokerConnection] }],
+  exports: [BROKER_DEVICE_URL],
+})
+class BrokerDeviceUrlModule {}
+
+const log = new Logger('hub');
+// Default data folder: `.fleet/hub` at the repository root, wherever the hub is started from.
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const env = { ...process.env, HUB_DATA_DIR: process.env.HUB_DATA_DIR || resolve(repoRoot, '.fleet/hub') };
+
+let config;
+try {
+  config = configFromEnv(env);
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
+
+let embedded: EmbeddedDatabase | null = null;
+if (!config.databaseUrl) {
+  embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, (l) => log.log(l));
+  config = { ...config, databaseUrl: embedded.url };
+}
+await runMigrations(config.databaseUrl!, { log: (l) => log.log(l) });
+
+const app = await createApp(config, {
+  broker: MqttModule.forRoot(mqttSettingsFromEnv(env, config)),
+  extraModules: [BrokerDeviceUrlModule, IngestModule.forRoot({ imports: [] })],
+});
+await app.get(AuthService).bootstrapAdmin((l) => log.warn(l));
+app.get(TelemetryService).startRetention();
+app.get(LogsService).startRetention();
+await app.listen({ port: config.port, host: config.host });
+log.log(`hub listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}; API docs at ${config.publicUrl}/api/docs)`);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.log(`${signal}: shutting down`);
+  // A second signal, or a shutdown that hangs, ends the process anyway.
+  const force = setTimeout(() => process.exit(1), 30_000);
+  force.unref();
+  try {
+    await app.close();
+    await embedded?.stop();
+  } catch (error) {
+    log.error(`shutdown failed: ${(error as Error).message}`);
+    process.exitCode = 1;
+  }
+  process.exit();
+}
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -12,8 +12,12 @@ export const HubConfig = z.object({
   publicUrl: z.string().url().default('http://127.0.0.1:8080'),
   /** URL devices use to reach the broker, handed out at provisioning. */
   mqttPublicUrl: z.string().url().optional(),
-  objectDir: z.string().min(1).default('.fleet/hub/objects'),
+  /** Embedded Postgres data, broker credentials; objects too unless OBJECT_DIR is set. */
   dataDir: z.string().min(1).default('.fleet/hub'),
+  /** Content-addressed object store root; default `<dataDir>/objects`. */
+  objectDir: z.string().min(1).optional(),
+  /** Port of the embedded Postgres (only without DATABASE_URL). */
+  embeddedPostgresPort: z.coerce.number().int().min(1).max(65535).default(54329),
   adminEmail: z.string().email().optional(),
   adminPassword: z.string().min(8).optional(),
   /** Largest JSON body accepted, bytes. Object uploads are streamed and limited separately. */
@@ -22,10 +26,14 @@ export const HubConfig = z.object({
   sessionTtlHours: z.coerce.number().positive().default(24 * 7),
   telemetryRetentionDays: z.coerce.number().int().positive().default(30),
   logRetentionDays: z.coerce.number().int().positive().default(14),
-  /** Cookies get `Secure` when the public URL is https. */
   logLevel: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
 });
 export type HubConfig = z.infer<typeof HubConfig>;
+
+/** The object store directory a config resolves to. */
+export function objectDirOf(config: HubConfig): string {
+  return config.objectDir ?? `${config.dataDir.replace(/\/+$/, '')}/objects`;
+}
 export type HubConfigInput = z.input<typeof HubConfig>;
 
 /** Maps the environment onto HubConfig; throws a readable error naming each bad variable. */
@@ -39,6 +47,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): HubConfig {
     mqttPublicUrl: env.HUB_MQTT_PUBLIC_URL,
     objectDir: env.OBJECT_DIR,
     dataDir: env.HUB_DATA_DIR,
+    embeddedPostgresPort: env.HUB_EMBEDDED_PG_PORT,
     adminEmail: env.HUB_ADMIN_EMAIL,
     adminPassword: env.HUB_ADMIN_PASSWORD,
     bodyLimitBytes: env.HUB_BODY_LIMIT_BYTES,
@@ -51,7 +60,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): HubConfig {
   const names: Record<string, string> = {
     databaseUrl: 'DATABASE_URL', mqttUrl: 'MQTT_URL', port: 'HUB_PORT', host: 'HUB_HOST',
     publicUrl: 'HUB_PUBLIC_URL', mqttPublicUrl: 'HUB_MQTT_PUBLIC_URL', objectDir: 'OBJECT_DIR',
-    dataDir: 'HUB_DATA_DIR', adminEmail: 'HUB_ADMIN_EMAIL', adminPassword: 'HUB_ADMIN_PASSWORD',
+    dataDir: 'HUB_DATA_DIR', embeddedPostgresPort: 'HUB_EMBEDDED_PG_PORT', adminEmail: 'HUB_ADMIN_EMAIL', adminPassword: 'HUB_ADMIN_PASSWORD',
     bodyLimitBytes: 'HUB_BODY_LIMIT_BYTES', maxObjectBytes: 'HUB_MAX_OBJECT_BYTES',
     sessionTtlHours: 'HUB_SESSION_TTL_HOURS', telemetryRetentionDays: 'HUB_TELEMETRY_RETENTION_DAYS',
     logRetentionDays: 'HUB_LOG_RETENTION_DAYS', logLevel: 'HUB_LOG_LEVEL',

@@ -24,3 +24,10 @@ export const BROKER_AUTHORITY = Symbol.for('fleet.hub.BrokerAuthority');
 export function brokerUsernameFor(deviceId: string): string {
   return `device:${deviceId}`;
 }
+
+/**
+ * Optional Nest token: the broker URL handed to devices at provisioning (the broker module
+ * knows it, e.g. the embedded broker's port). Absent: HUB_MQTT_PUBLIC_URL, MQTT_URL, or the
+ * hub's host on 1883.
+ */
+export const BROKER_DEVICE_URL = Symbol.for('fleet.hub.BrokerDeviceUrl');

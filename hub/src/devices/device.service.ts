@@ -1,0 +1,198 @@
+import { ConflictException, Inject, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import type { Command, CommandAck, Presence, Report } from '@fleet/protocol';
+import { AuditService } from '../audit/audit.service.js';
+import type { Actor } from '../auth/principal.js';
+import { newSecret, sha256Hex } from '../common/sha256.js';
+import { decodeCursor, encodeCursor, type Page } from '../common/validation.js';
+import { EventBus } from '../events/event-bus.js';
+import { MetricsRegistry, type Counter } from '../metrics/metrics.registry.js';
+import { BROKER_AUTHORITY, brokerUsernameFor, type BrokerAuthority } from './broker-authority.js';
+import { COMMAND_PUBLISHER, type CommandPublisher } from './command-publisher.js';
+import type { CreateCommandRequest, ListDevicesQuery } from './device.dto.js';
+import { DeviceRepository } from './device.repository.js';
+import type { ContainerEvent, Device, DeviceCommand, DeviceDetail, DeviceListFilter, DeviceSummary } from './device.types.js';
+import { z } from 'zod';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CursorShape = z.object({ key: z.string().max(300), id: z.uuid(), sort: z.string() });
+
+@Injectable()
+export class DevicesService {
+  private readonly log = new Logger('DevicesService');
+  private readonly unknownDeviceMessages: Counter;
+
+  constructor(
+    @Inject(DeviceRepository) private readonly repo: DeviceRepository,
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(EventBus) private readonly events: EventBus,
+    @Inject(BROKER_AUTHORITY) private readonly broker: BrokerAuthority,
+    @Inject(COMMAND_PUBLISHER) private readonly publisher: CommandPublisher,
+    @Inject(MetricsRegistry) metrics: MetricsRegistry,
+  ) {
+    this.unknownDeviceMessages = metrics.counter('fleet_hub_unknown_device_messages_total', 'Device messages for unknown or decommissioned devices, dropped.');
+  }
+
+  // ---- queries ----
+
+  async list(q: ListDevicesQuery): Promise<Page<Device>> {
+    const filter: DeviceListFilter = {
+      fleetId: q.fleetId, tags: q.tag ?? [], status: q.status, release: q.release, q: q.q, includeDecommissioned: q.includeDecommissioned,
+    };
+    let after = null;
+    if (q.cursor) {
+      const c = decodeCursor(CursorShape, q.cursor);
+      // A cursor is only valid for the sort it was made with.
+      if (c.sort !== q.sort) throw new ConflictException('cursor was made for another sort order; start again without cursor');
+      after = { key: c.key, id: c.id };
+    }
+    const { items, next } = await this.repo.list(filter, q.sort, q.limit, after);
+    return { items, nextCursor: next ? encodeCursor({ ...next, sort: q.sort }) : null };
+  }
+
+  summary(fleetId: string | undefined, tags: string[]): Promise<DeviceSummary> {
+    return this.repo.summary({ fleetId, tags, includeDecommissioned: false });
+  }
+
+  async get(id: string): Promise<DeviceDetail> {
+    const d = UUID.test(id) ? await this.repo.findDetail(id) : null;
+    if (!d) throw new NotFoundException(`no device ${id}`);
+    return d;
+  }
+
+  async containerHistory(id: string, limit: number, cursor: string | undefined): Promise<Page<ContainerEvent>> {
+    await this.getActive(id, true);
+    const beforeId = cursor ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id) : null;
+    const rows = await this.repo.containerHistory(id, limit + 1, beforeId);
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor({ id: last.id }) : null };
+  }
+
+  tags(fleetId: string | undefined): Promise<Array<{ tag: string; count: number }>> {
+    return this.repo.distinctTags(fleetId);
+  }
+
+  // ---- operator actions ----
+
+  async rename(id: string, name: string, actor: Actor): Promise<Device> {
+    const d = await this.getActive(id);
+    await this.repo.rename(id, name);
+    await this.audit.record(actor, 'device.rename', { type: 'device', id }, { from: d.name, to: name });
+    return { ...d, name };
+  }
+
+  async setTags(id: string, tags: string[], actor: Actor): Promise<Device> {
+    const d = await this.getActive(id);
+    const unique = [...new Set(tags)].sort();
+    await this.repo.setTags([id], { set: unique });
+    await this.audit.record(actor, 'device.tags.set', { type: 'device', id }, { from: d.tags, to: unique });
+    this.events.publish({ type: 'device.updated', scope: 'devices', minRole: 'viewer', deviceId: id, fleetId: d.fleetId, data: { tags: unique } });
+    return { ...d, tags: unique };
+  }
+
+  async bulkTag(ids: string[], add: string[], remove: string[], actor: Actor): Promise<{ updated: number }> {
+    const updated = await this.repo.setTags(ids, { add, remove });
+    await this.audit.record(actor, 'device.tags.bulk', { type: 'device' }, { deviceIds: ids, add, remove, updated });
+    return { updated };
+  }
+
+  /**
+   * Decommission: the broker forgets the device first (its session is cut at once), then the
+   * row is marked; a device that is decommissioned twice gets a 404 the second time.
+   */
+  async decommission(id: string, actor: Actor): Promise<void> {
+    const d = await this.getActive(id);
+    await this.broker.revokeDevice(id);
+    await this.repo.decommission(id, new Date());
+    await this.audit.record(actor, 'device.decommission', { type: 'device', id }, { name: d.name, hardwareId: d.hardwareId });
+    this.events.publish({ type: 'device.decommissioned', scope: 'devices', minRole: 'viewer', deviceId: id, fleetId: d.fleetId, data: {} });
+  }
+
+  /**
+   * Issues the device new broker credentials (the device asks, authenticated with the old
+   * ones). The broker is updated before the answer: the old password stops working at once.
+   */
+  async rotateCredentials(id: string, actor: Actor): Promise<{ username: string; password: string; clientId: string }> {
+    await this.getActive(id);
+    const password = newSecret();
+    const username = brokerUsernameFor(id);
+    try {
+      await this.broker.upsertDevice(id, username, password);
+    } catch (error) {
+      this.log.error(`broker refused credentials of device ${id}: ${(error as Error).message}`);
+      throw new ServiceUnavailableException('the broker did not accept the new credentials; the old ones still work, try again');
+    }
+    await this.repo.setCredentials(id, sha256Hex(password), new Date());
+    await this.audit.record(actor, 'device.credentials.rotate', { type: 'device', id });
+    return { username, password, clientId: id };
+  }
+
+  async sendCommand(id: string, req: CreateCommandRequest, actor: Actor): Promise<DeviceCommand> {
+    const d = await this.getActive(id);
+    const { kind, ...params } = req;
+    const cmd = await this.repo.createCommand({ deviceId: id, kind, params, createdBy: actor.id });
+    const wire = { commandId: cmd.id, name: kind, ...params } as Command;
+    let result: DeviceCommand;
+    try {
+      await this.publisher.publishCommand(id, wire);
+      const sentAt = new Date();
+      await this.repo.markCommand(cmd.id, 'sent', { sentAt });
+      result = { ...cmd, status: 'sent', sentAt };
+    } catch (error) {
+      const message = `publish failed: ${(error as Error).message}`;
+      await this.repo.markCommand(cmd.id, 'publish_failed', { message });
+      result = { ...cmd, status: 'publish_failed', message };
+    }
+    await this.audit.record(actor, 'device.command', { type: 'device', id }, { commandId: cmd.id, kind, params, status: result.status });
+    this.events.publish({ type: 'device.command', scope: 'devices', minRole: 'viewer', deviceId: id, fleetId: d.fleetId, data: { commandId: cmd.id, kind, status: result.status } });
+    return result;
+  }
+
+  async listCommands(id: string, limit: number): Promise<DeviceCommand[]> {
+    await this.getActive(id, true);
+    return this.repo.listCommands(id, limit);
+  }
+
+  // ---- ingest side (called by hub/src/ingest for authenticated device messages) ----
+
+  /** Presence (LWT `offline` included). Returns false for an unknown/decommissioned device. */
+  async recordPresence(deviceId: string, presence: Presence, at: Date): Promise<boolean> {
+    if (!UUID.test(deviceId) || !(await this.repo.recordPresence(deviceId, presence, at))) return this.unknown(deviceId, 'presence');
+    this.events.publish({ type: 'device.presence', scope: 'devices', minRole: 'viewer', deviceId, data: { state: presence.state, at: at.toISOString() } });
+    return true;
+  }
+
+  /** A full state report. Returns false for an unknown/decommissioned device. */
+  async recordReport(deviceId: string, report: Report, at: Date): Promise<boolean> {
+    if (!UUID.test(deviceId)) return this.unknown(deviceId, 'report');
+    const { known, changed } = await this.repo.recordReport(deviceId, report, at);
+    if (!known) return this.unknown(deviceId, 'report');
+    this.events.publish({
+      type: 'device.report', scope: 'devices', minRole: 'viewer', deviceId,
+      data: { revision: report.revision, updateState: report.updateState, containers: report.containers, changed: changed.map((c) => ({ name: c.name, from: c.fromState, to: c.toState })) },
+    });
+    return true;
+  }
+
+  /** A command acknowledgement. Acks for unknown commands or other devices' commands are dropped. */
+  async recordCommandAck(deviceId: string, ack: CommandAck, at: Date): Promise<boolean> {
+    const cmd = UUID.test(ack.commandId) ? await this.repo.findCommand(ack.commandId) : null;
+    if (!cmd || cmd.deviceId !== deviceId) return this.unknown(deviceId, 'ack');
+    const patch = { ackAt: at, message: ack.message ?? null };
+    await this.repo.markCommand(cmd.id, ack.status, patch);
+    this.events.publish({ type: 'device.command', scope: 'devices', minRole: 'viewer', deviceId, data: { commandId: cmd.id, kind: cmd.kind, status: ack.status, message: ack.message ?? null } });
+    return true;
+  }
+
+  private unknown(deviceId: string, kind: string): false {
+    this.unknownDeviceMessages.inc({ kind });
+    this.log.warn(`dropped ${kind} from unknown or decommissioned device ${deviceId}`);
+    return false;
+  }
+
+  private async getActive(id: string, allowDecommissioned = false): Promise<Device> {
+    const d = UUID.test(id) ? await this.repo.find(id) : null;
+    if (!d || (!allowDecommissioned && d.decommissionedAt)) throw new NotFoundException(`no device ${id}`);
+    return d;
+  }
+}

@@ -1,0 +1,27 @@
+import type { LogLine as WireLogLine } from '@fleet/protocol';
+
+/** One log line from a device's Logs message, with the (authenticated) device id. */
+export interface LogRow extends WireLogLine {
+  deviceId: string;
+}
+
+export interface StoredLogLine {
+  id: string;
+  deviceId: string;
+  source: string;
+  stream: string;
+  at: Date;
+  text: string;
+}
+
+export interface LogQuery {
+  deviceId: string;
+  source?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  /** Case-insensitive substring. */
+  contains?: string | undefined;
+  /** Keyset position: lines strictly older than (at, id). */
+  before?: { at: Date; id: bigint } | undefined;
+  limit: number;
+}
