@@ -99,12 +99,17 @@ export class RootfsBuilder {
     return cur;
   }
 
-  /** Removes whatever is at `c` (recursively), keeping the directory-mtime table in step. */
-  private async remove(c: readonly string[]): Promise<void> {
+  /** Removes whatever is at `c` (recursively), keeping the directory tables in step. */
+  private async remove(c: readonly string[], st?: { isDirectory(): boolean; isSymbolicLink(): boolean }): Promise<void> {
     const k = key(c);
+    if (st !== undefined && !st.isDirectory()) {
+      await fs.unlink(this.abs(c));
+      // A symlink may have been followed by a cached resolution; a plain file cannot have been.
+      if (st.isSymbolicLink()) this.dirCache.clear();
+      return;
+    }
     await fs.rm(this.abs(c), { recursive: true, force: true });
     for (const d of [...this.dirTimes.keys()]) if (d === k || d.startsWith(`${k}/`)) this.dirTimes.delete(d);
-    // A removed directory may have been the target of a cached resolution.
     this.dirCache.clear();
   }
 
@@ -177,13 +182,13 @@ export class RootfsBuilder {
 
       switch (h.type) {
         case 'directory': {
-          if (existing !== null && !existing.isDirectory()) await this.remove(c);
+          if (existing !== null && !existing.isDirectory()) await this.remove(c, existing);
           if (existing === null || !existing.isDirectory()) await fs.mkdir(this.abs(c));
           await this.applyMeta(c, entry, what, false);
           break;
         }
         case 'file': {
-          if (existing !== null) await this.remove(c);
+          if (existing !== null) await this.remove(c, existing);
           // 'wx' = O_CREAT|O_EXCL: never follows or reuses anything at that path, so a file
           // hard-linked elsewhere is replaced, not written through.
           await pipeline(Readable.from(entry.body), createWriteStream(this.abs(c), { flags: 'wx', mode: 0o600 }));
@@ -192,7 +197,7 @@ export class RootfsBuilder {
         }
         case 'symlink': {
           checkSymlink(comps, h.linkname);
-          if (existing !== null) await this.remove(c);
+          if (existing !== null) await this.remove(c, existing);
           await fs.symlink(h.linkname, this.abs(c));
           this.dirCache.clear();
           await this.applyMeta(c, entry, what, true);
@@ -207,14 +212,14 @@ export class RootfsBuilder {
           if (t === null || tst === null) throw new OciError('corrupt-layer', `hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: target does not exist`);
           if (tst.isDirectory()) throw new OciError('hostile-entry', `hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: target is a directory`);
           if (existing !== null && existing.ino === tst.ino && existing.dev === tst.dev) break;
-          if (existing !== null) await this.remove(c);
+          if (existing !== null) await this.remove(c, existing);
           await fs.link(this.abs(t), this.abs(c));
           break;
         }
         case 'char':
         case 'block':
         case 'fifo': {
-          if (existing !== null) await this.remove(c);
+          if (existing !== null) await this.remove(c, existing);
           const args = h.type === 'fifo' ? [this.abs(c), 'p'] : [this.abs(c), h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)];
           await run('mknod', ['--', ...args]);
           await this.applyMeta(c, entry, what, false);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importImage, OciError, type OciErrorCode } from '../../src/oci/index.js';
+import { importImage, OciError, zstdAvailable, type OciErrorCode } from '../../src/oci/index.js';
 import { buildBusyboxImage, hostArchitecture, HTTPD_CONFIG, rawLayer, rawTar, run, toDockerArchive, writeOciLayout, type ImageConfigInput, type Layer, type OciLayoutImage } from './helpers/oci-image.js';
 
 /**
@@ -97,6 +97,24 @@ describe('corrupt, truncated and mismatched layers', () => {
     const { size } = await fs.stat(file);
     await fs.truncate(file, Math.floor(size * 0.6));
     await expectFailure(`docker-archive:${file}`, 'corrupt-layer', /docker-archive:.*cut\.tar is truncated/);
+  });
+});
+
+describe('compression', () => {
+  it('a zstd layer is applied when Node has zstd, refused clearly otherwise', async () => {
+    const tar = rawTar([{ name: 'z.txt', body: 'zstd layer' }]);
+    await fs.writeFile(join(work, 'z.tar'), tar);
+    await run('zstd', ['-q', '-f', join(work, 'z.tar'), '-o', join(work, 'z.tar.zst')]);
+    const blob = await fs.readFile(join(work, 'z.tar.zst'));
+    const layer: Layer = { blob, digest: sha256(blob), diffId: sha256(tar), mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' };
+    const img = await layout([layer], { Cmd: ['/bin/sh'] });
+    if (zstdAvailable) {
+      const tree = join(work, 'zstd-tree');
+      await importImage(img.ref, { platform, workDir: join(work, 'zw'), outputDir: join(work, 'zo'), keepRootfsAt: tree });
+      expect(await fs.readFile(join(tree, 'z.txt'), 'utf8')).toBe('zstd layer');
+    } else {
+      await expectFailure(img.ref, 'unsupported', `layer 1/1 ${layer.digest} is zstd-compressed and this Node (${process.version}) has no zstd in zlib`);
+    }
   });
 });
 

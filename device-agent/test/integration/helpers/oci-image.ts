@@ -78,8 +78,9 @@ export async function makeSecondLayer(dir: string): Promise<void> {
 }
 
 export interface Layer {
-  /** gzip-compressed tar. */
+  /** gzip-compressed tar (or as `mediaType` says). */
   blob: Buffer;
+  mediaType?: string;
   digest: string;
   diffId: string;
 }
@@ -154,7 +155,7 @@ export function manifestFor(layers: readonly Layer[], platform: { architecture: 
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(configBytes), size: configBytes.length },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.blob.length })),
+    layers: layers.map((l) => ({ mediaType: l.mediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.blob.length })),
   };
   const manifest = Buffer.from(JSON.stringify(manifestDoc));
   return { manifest, digest: sha256(manifest), config: configBytes, configDigest: sha256(configBytes) };
