@@ -27,16 +27,16 @@ export class IngestLifecycle implements OnApplicationBootstrap, OnModuleDestroy 
 }
 
 /**
- * Device → hub MQTT ingest. `imports` must make DevicesService, UpdatesService,
- * TelemetryService and a LOG_INGEST provider visible (the modules that export them); the
- * MqttModule must be imported by the app (it is global).
+ * Device → hub MQTT ingest. DevicesService, UpdatesService, TelemetryService and LOG_INGEST
+ * must be visible: exported by a global module (the AppModule does) or through `imports`.
+ * BrokerConnection comes from the global MqttModule.
  */
 @Module({})
 export class IngestModule {
-  static forRoot(options: { imports: NonNullable<ModuleMetadata['imports']> }): DynamicModule {
+  static forRoot(options: { imports?: NonNullable<ModuleMetadata['imports']> } = {}): DynamicModule {
     return {
       module: IngestModule,
-      imports: options.imports,
+      imports: options.imports ?? [],
       providers: [
         { provide: IngestMetrics, useFactory: (registry: MetricsRegistry) => new IngestMetrics(registry), inject: [MetricsRegistry] },
         {

@@ -38,12 +38,6 @@ describe('MqttModule', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('settings: no MQTT_URL means the embedded broker; MQTT_URL needs the dynsec admin and hub secrets, named when missing', () => {
-    expect(mqttSettingsFromEnv({ MQTT_EMBEDDED_PORT: '0' }, { dataDir: dir })).toMatchObject({ mode: 'embedded', port: 0, credentialFile: join(dir, 'broker-credentials.json') });
-    expect(() => mqttSettingsFromEnv({}, { dataDir: dir, mqttUrl: 'mqtt://127.0.0.1:1' })).toThrow(/MQTT_ADMIN_USERNAME[\s\S]*MQTT_ADMIN_PASSWORD[\s\S]*MQTT_HUB_PASSWORD/);
-    expect(() => mqttSettingsFromEnv({ MQTT_EMBEDDED_PORT: 'x' }, { dataDir: dir })).toThrow(/MQTT_EMBEDDED_PORT/);
-  });
-
   test.each(['embedded', 'mosquitto'] as const)('%s: provisions a device, sends it a command and a retained target, and closes cleanly', async (mode) => {
     const settings =
       mode === 'embedded'

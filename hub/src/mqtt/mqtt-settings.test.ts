@@ -1,0 +1,34 @@
+import { describe, expect, test } from 'vitest';
+import { mqttSettingsFromEnv } from './mqtt-settings.js';
+
+describe('mqttSettingsFromEnv', () => {
+  test('without MQTT_URL the hub runs the embedded broker, its credential file in the data dir', () => {
+    expect(mqttSettingsFromEnv({}, { dataDir: '/var/lib/hub' })).toEqual({ mode: 'embedded', host: '0.0.0.0', port: 1884, credentialFile: '/var/lib/hub/broker-credentials.json' });
+    expect(mqttSettingsFromEnv({ MQTT_EMBEDDED_PORT: '0', MQTT_EMBEDDED_HOST: '127.0.0.1' }, { dataDir: 'd', mqttPublicUrl: 'mqtt://10.0.2.2:1884' })).toMatchObject({
+      port: 0,
+      host: '127.0.0.1',
+      publicUrl: 'mqtt://10.0.2.2:1884',
+    });
+  });
+
+  test('with MQTT_URL the dynsec admin and the hub password are required, each missing one named', () => {
+    expect(() => mqttSettingsFromEnv({}, { dataDir: 'd', mqttUrl: 'mqtt://broker:1883' })).toThrow(/MQTT_ADMIN_USERNAME[\s\S]*MQTT_ADMIN_PASSWORD[\s\S]*MQTT_HUB_PASSWORD/);
+    expect(
+      mqttSettingsFromEnv(
+        { MQTT_ADMIN_USERNAME: 'admin', MQTT_ADMIN_PASSWORD: 'pw', MQTT_HUB_PASSWORD: 'long-enough', MQTT_CLIENT_ID: 'hub-0', MQTT_SESSION_EXPIRY_SECONDS: '600' },
+        { dataDir: 'd', mqttUrl: 'mqtt://broker:1883' },
+      ),
+    ).toEqual({ mode: 'mosquitto', url: 'mqtt://broker:1883', adminUsername: 'admin', adminPassword: 'pw', hubUsername: 'fleet-hub', hubPassword: 'long-enough', clientId: 'hub-0', sessionExpirySeconds: 600 });
+  });
+
+  test.each([
+    [{ MQTT_EMBEDDED_PORT: 'x' }, /MQTT_EMBEDDED_PORT/],
+    [{ MQTT_EMBEDDED_PORT: '70000' }, /MQTT_EMBEDDED_PORT/],
+  ])('refuses %j', (env, message) => {
+    expect(() => mqttSettingsFromEnv(env, { dataDir: 'd' })).toThrow(message);
+  });
+
+  test('a short hub password is refused', () => {
+    expect(() => mqttSettingsFromEnv({ MQTT_ADMIN_USERNAME: 'a', MQTT_ADMIN_PASSWORD: 'b', MQTT_HUB_PASSWORD: 'short' }, { dataDir: 'd', mqttUrl: 'mqtt://b:1' })).toThrow(/MQTT_HUB_PASSWORD/);
+  });
+});
