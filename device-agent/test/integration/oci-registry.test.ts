@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importImage, isOciError, openImageSource, parsePlatform } from '../../src/oci/index.js';
 import { buildBusyboxImage, hostArchitecture, tarLayer, writeOciLayout, type OciLayoutImage } from './helpers/oci-image.js';
 import { push, startRegistry, USER, type TestRegistry } from './helpers/oci-registry.js';
+import { run } from './helpers/oci-image.js';
 
 let work: string;
 let registry: TestRegistry;
@@ -74,6 +75,22 @@ describe('importImage from a registry (docker-registry with token auth)', () => 
     expect(out.image.digest).toBe(arm64.digest);
     expect(out.platform).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
     expect(out.rootfs.digest).toBe(layoutDigest);
+  });
+
+  it('reads Docker media types: a v2 schema 2 manifest and a manifest list', async () => {
+    await run('skopeo', ['copy', '--quiet', '--format', 'v2s2', '--dest-tls-verify=false', '--dest-creds', `${USER.username}:${USER.password}`, image.ref, `docker://${registry.host}/public/docker:v1`]);
+    const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/public/docker:v1`]);
+    expect(JSON.parse(raw.stdout).mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    const out = await importImage(`${registry.host}/public/docker:v1`, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-docker'), registry: { plainHttp: true } });
+    expect(out.rootfs.digest).toBe(layoutDigest);
+
+    const multi = await writeOciLayout({ layoutDir: join(work, 'multi-docker'), layers: image.layers, platforms: [{ architecture: 'amd64' }, { architecture: 'arm64', variant: 'v8' }] });
+    await run('skopeo', ['copy', '--quiet', '--all', '--format', 'v2s2', '--dest-tls-verify=false', '--dest-creds', `${USER.username}:${USER.password}`, multi.ref, `docker://${registry.host}/public/docker-multi:v1`]);
+    const rawList = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/public/docker-multi:v1`]);
+    expect(JSON.parse(rawList.stdout).mediaType).toBe('application/vnd.docker.distribution.manifest.list.v2+json');
+    const src = openImageSource(`${registry.host}/public/docker-multi:v1`, { plainHttp: true });
+    expect((await src.resolve(parsePlatform('linux/arm64'))).config.architecture).toBe('arm64');
+    expect((await src.resolve(parsePlatform('linux/amd64'))).config.architecture).toBe('amd64');
   });
 
   it('a blob the registry serves with wrong content fails the digest check and leaves nothing', async () => {
