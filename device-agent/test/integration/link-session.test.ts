@@ -1,5 +1,5 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,6 +12,7 @@ import { OfflineQueue } from '../../src/link/offline-queue.js';
 import { LinkSession, type CommandResult, type LinkHandlers } from '../../src/link/session.js';
 import { aReport, Observer, recordingLogger, waitFor } from './helpers/link-fixtures.js';
 import { TestMosquitto } from './helpers/link-mosquitto.js';
+import { makeTestPki } from './helpers/link-pki.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const agentDir = join(here, '..', '..');
@@ -303,17 +304,9 @@ describe('TLS with a pinned CA', () => {
   let tlsBroker: TestMosquitto;
   let pki: string;
   beforeAll(async () => {
-    pki = await mkdtemp(join(tmpdir(), 'link-pki-'));
-    const sh = (args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: 'pipe' });
-    for (const ca of ['ca', 'other-ca']) {
-      sh(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=${ca}`]);
-    }
-    sh(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-    await writeFile(join(pki, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-    sh(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
-    tlsBroker = await TestMosquitto.create({
-      listenerLines: [`cafile ${join(pki, 'ca.pem')}`, `certfile ${join(pki, 'server.pem')}`, `keyfile ${join(pki, 'server.key')}`],
-    });
+    const p = await makeTestPki();
+    pki = p.dir;
+    tlsBroker = await TestMosquitto.create({ listenerLines: [`cafile ${p.ca}`, `certfile ${p.cert}`, `keyfile ${p.key}`] });
   });
   afterAll(async () => {
     await tlsBroker?.destroy();
@@ -321,7 +314,6 @@ describe('TLS with a pinned CA', () => {
   });
 
   it('connects with the pinned CA and refuses a broker whose certificate another CA signed', async () => {
-    const { readFile } = await import('node:fs/promises');
     const url = `mqtts://127.0.0.1:${tlsBroker.port}`;
     const good = await startAgent(nextDeviceId(), { url, ca: await readFile(join(pki, 'ca.pem'), 'utf8') });
     await waitFor('TLS connect', () => good.session.connected);
