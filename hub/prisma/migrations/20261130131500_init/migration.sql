@@ -9,7 +9,7 @@ CREATE SCHEMA IF NOT EXISTS "public";
 CREATE TYPE "Role" AS ENUM ('admin', 'operator', 'viewer');
 
 -- CreateEnum
-CREATE TYPE "CommandStatus" AS ENUM ('pending', 'sent', 'acknowledged', 'failed', 'expired');
+CREATE TYPE "CommandStatus" AS ENUM ('pending', 'sent', 'accepted', 'done', 'failed', 'rejected', 'publish_failed');
 
 -- CreateTable
 CREATE TABLE "users" (
@@ -103,11 +103,15 @@ CREATE TABLE "devices" (
     "agent_version" TEXT NOT NULL,
     "tags" TEXT[],
     "online" BOOLEAN NOT NULL DEFAULT false,
-    "last_seen_at" TIMESTAMPTZ(3),
+    "last_seen_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "current_release" TEXT,
-    "current_revision" INTEGER,
+    "current_revision_digest" TEXT,
+    "current_sequence" INTEGER,
     "update_state" TEXT NOT NULL DEFAULT 'idle',
+    "update_status" TEXT,
     "update_reason" TEXT,
+    "failed_revisions" TEXT[],
+    "boot_id" TEXT,
     "credentials_hash" TEXT NOT NULL,
     "credentials_rotated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "decommissioned_at" TIMESTAMPTZ(3),
@@ -122,9 +126,10 @@ CREATE TABLE "device_containers" (
     "device_id" UUID NOT NULL,
     "name" TEXT NOT NULL,
     "state" TEXT NOT NULL,
-    "image_digest" TEXT,
     "restart_count" INTEGER NOT NULL DEFAULT 0,
-    "health" TEXT,
+    "exit_code" INTEGER,
+    "started_at" TIMESTAMPTZ(3),
+    "message" TEXT,
     "updated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "device_containers_pkey" PRIMARY KEY ("device_id","name")
@@ -138,6 +143,7 @@ CREATE TABLE "device_container_events" (
     "from_state" TEXT,
     "to_state" TEXT NOT NULL,
     "restart_count" INTEGER NOT NULL DEFAULT 0,
+    "message" TEXT,
     "at" TIMESTAMPTZ(3) NOT NULL,
 
     CONSTRAINT "device_container_events_pkey" PRIMARY KEY ("id")
@@ -195,20 +201,25 @@ CREATE TABLE "release_objects" (
 CREATE TABLE "telemetry" (
     "device_id" UUID NOT NULL,
     "at" TIMESTAMPTZ(3) NOT NULL,
-    "metric" TEXT NOT NULL,
-    "value" DOUBLE PRECISION NOT NULL,
+    "cpu_percent" REAL NOT NULL,
+    "mem_used_bytes" BIGINT NOT NULL,
+    "mem_total_bytes" BIGINT NOT NULL,
+    "disk_used_bytes" BIGINT NOT NULL,
+    "disk_total_bytes" BIGINT NOT NULL,
+    "temperature_c" REAL,
+    "uptime_seconds" DOUBLE PRECISION,
 
-    CONSTRAINT "telemetry_pkey" PRIMARY KEY ("device_id","metric","at")
+    CONSTRAINT "telemetry_pkey" PRIMARY KEY ("device_id","at")
 );
 
 -- CreateTable
 CREATE TABLE "logs" (
     "id" BIGSERIAL NOT NULL,
     "device_id" UUID NOT NULL,
-    "container" TEXT NOT NULL,
+    "source" TEXT NOT NULL,
     "at" TIMESTAMPTZ(3) NOT NULL,
-    "stream" TEXT NOT NULL DEFAULT 'stdout',
-    "line" TEXT NOT NULL,
+    "stream" TEXT NOT NULL,
+    "text" TEXT NOT NULL,
 
     CONSTRAINT "logs_pkey" PRIMARY KEY ("id")
 );
@@ -218,10 +229,14 @@ CREATE TABLE "update_events" (
     "id" BIGSERIAL NOT NULL,
     "device_id" UUID NOT NULL,
     "update_id" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
     "state" TEXT NOT NULL,
-    "percent" INTEGER,
+    "release_version" TEXT NOT NULL,
+    "revision_digest" TEXT NOT NULL,
+    "percent" DOUBLE PRECISION NOT NULL,
     "reason" TEXT,
-    "detail" TEXT,
+    "message" TEXT,
+    "failed_boot_log" TEXT,
     "at" TIMESTAMPTZ(3) NOT NULL,
 
     CONSTRAINT "update_events_pkey" PRIMARY KEY ("id")
@@ -238,8 +253,7 @@ CREATE TABLE "device_commands" (
     "created_by" TEXT NOT NULL,
     "sent_at" TIMESTAMPTZ(3),
     "ack_at" TIMESTAMPTZ(3),
-    "result" JSONB,
-    "error" TEXT,
+    "message" TEXT,
 
     CONSTRAINT "device_commands_pkey" PRIMARY KEY ("id")
 );
@@ -302,6 +316,9 @@ CREATE INDEX "devices_online_name_id_idx" ON "devices"("online", "name", "id");
 CREATE INDEX "devices_update_state_idx" ON "devices"("update_state");
 
 -- CreateIndex
+CREATE INDEX "devices_update_status_idx" ON "devices"("update_status");
+
+-- CreateIndex
 CREATE INDEX "devices_current_release_idx" ON "devices"("current_release");
 
 -- CreateIndex
@@ -335,7 +352,7 @@ CREATE INDEX "telemetry_at_idx" ON "telemetry" USING BRIN ("at");
 CREATE INDEX "logs_device_id_at_idx" ON "logs"("device_id", "at" DESC);
 
 -- CreateIndex
-CREATE INDEX "logs_device_id_container_at_idx" ON "logs"("device_id", "container", "at" DESC);
+CREATE INDEX "logs_device_id_source_at_idx" ON "logs"("device_id", "source", "at" DESC);
 
 -- CreateIndex
 CREATE INDEX "logs_at_idx" ON "logs" USING BRIN ("at");
