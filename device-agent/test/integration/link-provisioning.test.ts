@@ -63,7 +63,7 @@ async function hub(script: Answer[]): Promise<{ url: string; fake: FakeHubProvis
   const fake = new FakeHubProvisioning(script);
   const server = createHttpServer((req, res) => void fake.handler(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push({ close: () => server.closeAllConnections() || server.close() });
+  servers.push({ close: () => (server.closeAllConnections(), server.close()) });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, fake };
 }
 
@@ -188,7 +188,7 @@ describe('provisioning client against a test double of POST /api/v1/provision', 
       const fake = new FakeHubProvisioning([{ status: 200, body: credentials('dev-tls') }]);
       const server = createHttpsServer({ cert: await readFile(pki.cert), key: await readFile(pki.key) }, (req, res) => void fake.handler(req, res));
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      servers.push({ close: () => server.closeAllConnections() || server.close() });
+      servers.push({ close: () => (server.closeAllConnections(), server.close()) });
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
       const wrong = provisioner(url, { caFile: pki.otherCa });
