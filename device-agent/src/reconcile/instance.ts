@@ -12,10 +12,14 @@ export function specHash(spec: ContainerSpec): string {
   return createHash('sha256').update(canonicalJson(spec)).digest('hex');
 }
 
-/** `web` + spec → `web-0123456789ab`. Manifest names never contain a 12-hex suffix of their own
- * that could collide: two names only give the same instance if name and hash are equal. */
+/**
+ * `web` + spec → `web-0123456789ab`: at most 63 characters of a-z, 0-9 and "-", what LXC names
+ * (and the runtime) accept. The suffix hashes the name with the spec, so two containers whose
+ * long names share the kept prefix still get different instances.
+ */
 export function instanceName(container: string, spec: ContainerSpec): string {
-  return `${container}-${specHash(spec).slice(0, 12)}`;
+  const h = createHash('sha256').update(canonicalJson({ container, spec })).digest('hex');
+  return `${container.slice(0, 50)}-${h.slice(0, 12)}`;
 }
 
 /** Labels the runtime persists with an instance so the agent can adopt it after a restart. */

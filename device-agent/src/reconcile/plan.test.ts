@@ -104,3 +104,15 @@ describe('plan', () => {
     expect(Object.keys(partial)).toHaveLength(5);
   });
 });
+
+describe('instanceName', () => {
+  it('fits LXC names even for the longest container names, and stays unique', () => {
+    const long = 'a'.repeat(63);
+    const other = `${'a'.repeat(50)}b${'a'.repeat(12)}`;
+    const a = instanceName(long, web1);
+    expect(a).toMatch(/^[a-z0-9][a-z0-9-]{0,62}$/);
+    expect(instanceName(other, web1)).not.toBe(a);
+    expect(instanceName('web', web1)).toBe(instanceName('web', aContainer()));
+    expect(instanceName('web', web1)).not.toBe(instanceName('web', web2));
+  });
+});
