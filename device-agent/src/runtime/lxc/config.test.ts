@@ -15,7 +15,6 @@ const input = (over: Partial<LxcConfigInput> = {}): LxcConfigInput => ({
   consoleLog: '/c/web/console.log',
   consoleLogMaxBytes: 1024,
   lxcLog: '/c/web/lxc.log',
-  loopbackHook: '/c/web/hook-lo-up',
   ...over,
 });
 const lines = (cfg: string, key: string) => cfg.split('\n').filter((l) => l.startsWith(`${key} = `)).map((l) => l.slice(key.length + 3));
@@ -94,14 +93,13 @@ describe('renderLxcConfig', () => {
   it('maps the three network modes', () => {
     const none = renderLxcConfig(input());
     expect(lines(none, 'lxc.net.0.type')).toEqual(['empty']);
-    expect(lines(none, 'lxc.hook.start-host')).toEqual(['/c/web/hook-lo-up']);
+    expect(lines(none, 'lxc.net.0.flags')).toEqual(['up']);
     expect(lines(renderLxcConfig(input({ network: { mode: 'host' } })), 'lxc.net.0.type')).toEqual(['none']);
     const br = renderLxcConfig(input({ network: { mode: 'bridge', bridge: 'fleet0', addressCidr: '10.1.0.5/24', gateway: '10.1.0.1' } }));
     expect(lines(br, 'lxc.net.0.type')).toEqual(['veth']);
     expect(lines(br, 'lxc.net.0.link')).toEqual(['fleet0']);
     expect(lines(br, 'lxc.net.0.ipv4.address')).toEqual(['10.1.0.5/24']);
     expect(lines(br, 'lxc.net.0.ipv4.gateway')).toEqual(['10.1.0.1']);
-    expect(lines(br, 'lxc.hook.start-host')).toEqual([]);
   });
 
   it('uses the hostname or the container name', () => {

@@ -24,7 +24,7 @@ import {
 import type { BridgeNetwork } from '../network/bridge.js';
 import { attachRun } from './attach.js';
 import { childrenOf, isAlive } from './proc.js';
-import { initArgv, launchArgv, LOOPBACK_HOOK_SCRIPT, renderLxcConfig, type NetworkPlan, type ResolvedDevice } from './config.js';
+import { initArgv, launchArgv, renderLxcConfig, type NetworkPlan, type ResolvedDevice } from './config.js';
 import type { Liblxc, LxcState } from './liblxc.js';
 import type { StarterClient } from './starter.js';
 
@@ -147,7 +147,6 @@ export class LxcRuntime implements ContainerRuntime {
       consoleLog: join(dir, 'console.log'),
       consoleLogMaxBytes: this.o.consoleLogMaxBytes ?? 1024 * 1024,
       lxcLog: join(dir, 'lxc.log'),
-      loopbackHook: join(dir, 'hook-lo-up'),
     });
     const [uid, gid] = spec.start.user.split(':').map(Number);
     const meta: Meta = {
@@ -165,7 +164,6 @@ export class LxcRuntime implements ContainerRuntime {
       env: { ...spec.start.env, ...(spec.config ?? {}) },
     };
     // Config first, meta last: a container without fleet.json is not ours yet (list() skips it).
-    await writeFile(join(dir, 'hook-lo-up'), LOOPBACK_HOOK_SCRIPT, { mode: 0o755 });
     await writeAtomic(join(dir, 'config'), config);
     await writeAtomic(join(dir, META), JSON.stringify(meta, null, 2));
   }
@@ -210,18 +208,22 @@ export class LxcRuntime implements ContainerRuntime {
   async start(name: string, signal?: AbortSignal): Promise<ContainerStatus> {
     const dir = this.dir(name);
     const meta = await this.requireMeta(name);
-    const before = await this.state(name);
-    if (before.state === 'running' || before.state === 'starting') throw new RuntimeError(`container ${name} is already ${before.state}`);
+    const running = await this.withContainer(name, (c) => c.isRunning());
+    if (running) throw new RuntimeError(`container ${name} is already running`);
     await this.mountLower(name, meta);
     signal?.throwIfAborted();
     // Keep one previous log: it tells how the last run ended and why a start failed.
     await rename(join(dir, 'lxc.log'), join(dir, 'lxc.log.1')).catch(() => undefined);
+    let initPid: number | null;
     try {
-      await this.o.starter.start(this.lxcpath, name, launchArgv(name, meta.argv));
+      initPid = await this.o.starter.start(this.lxcpath, name, launchArgv(name, meta.argv));
     } catch (err) {
       throw new RuntimeError(`start of ${name} failed: ${(err as Error).message}${await this.logErrors(name)}`);
     }
-    return this.state(name);
+    // start() returned true and init_pid answered: the container runs (it may exit right
+    // after, which the next state() sees).
+    if (initPid === null) return this.state(name);
+    return { name, state: 'running', initPid, labels: meta.labels, lastExit: null };
   }
 
   private async logErrors(name: string): Promise<string> {

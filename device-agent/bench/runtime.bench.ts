@@ -1,0 +1,249 @@
+// Benchmark (issue 3): the agent's LXC runtime against crun, runc and lxc-start on the same
+// busybox rootfs in the same run, reported as ratios. Not a test: nothing asserts on time.
+//   node --conditions=fleet-source --import tsx bench/runtime.bench.ts [--cycles 100] [--parallel 50]
+// Every method runs `sleep 1000` in fresh namespaces and stops with a hard kill (liblxc stop(),
+// lxc-stop -k, crun/runc delete -f), as in research/feasibility-lxc.md §3.
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { ContainerSpec } from '@fleet/protocol';
+import { aContainer } from '@fleet/protocol/testing';
+import { Liblxc } from '../src/runtime/lxc/liblxc.js';
+import { LxcRuntime } from '../src/runtime/lxc/lxc-runtime.js';
+import { StarterClient } from '../src/runtime/lxc/starter.js';
+import { buildBusyboxRootfs } from '../test/integration/helpers/rootfs.js';
+
+const run = promisify(execFile);
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+};
+const CYCLES = arg('cycles', 100);
+const PARALLEL = arg('parallel', 50);
+const REPEATS = arg('repeats', 3);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Runs a bash loop of CYCLES start/stop pairs and prints the elapsed ms (measured inside bash). */
+function bashLoop(start: string, stop: string, prelude = ''): string {
+  return `${prelude}
+t0=$(date +%s%N)
+for i in $(seq 1 ${CYCLES}); do
+  ${start} >/dev/null 2>&1 || { echo "start failed at $i" >&2; exit 1; }
+  ${stop} >/dev/null 2>&1 || { echo "stop failed at $i" >&2; exit 1; }
+done
+t1=$(date +%s%N)
+echo $(( (t1 - t0) / 1000000 ))`;
+}
+
+async function bash(script: string): Promise<number> {
+  const { stdout } = await run('bash', ['-c', script], { maxBuffer: 1 << 20 });
+  return Number(stdout.trim().split('\n').pop());
+}
+
+async function rssKiB(pid: number): Promise<number> {
+  const s = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0);
+}
+
+async function pssKiB(pid: number): Promise<number> {
+  const s = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  return Number(/^Pss:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+}
+
+async function monitorsOf(lxcpath: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const p of await readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.startsWith('[lxc monitor]') && cmd.includes(lxcpath)) pids.push(Number(p));
+  }
+  return pids;
+}
+
+const pkgDir = resolve(import.meta.dirname, '..');
+
+/** Compile src/runtime to JS next to a node_modules link, so it runs as it would in production. */
+async function buildRuntime(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      extends: join(pkgDir, 'tsconfig.json'),
+      compilerOptions: { rootDir: join(pkgDir, 'src'), outDir: join(dir, 'dist'), declaration: false, sourceMap: false, typeRoots: [join(pkgDir, 'node_modules/@types')] },
+      include: [join(pkgDir, 'src/runtime/**/*.ts')],
+      exclude: [join(pkgDir, 'src/**/*.test.ts')],
+    }),
+  );
+  await run(join(pkgDir, 'node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.json')]);
+  await symlink(join(pkgDir, 'node_modules'), join(dir, 'node_modules'));
+  await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+  return join(dir, 'dist');
+}
+
+async function measureMemory(tmp: string, rootfs: string, spec: ContainerSpec): Promise<Record<string, unknown>> {
+  const dist = await buildRuntime(join(tmp, 'build'));
+  const lxcpath = join(tmp, 'mem');
+  await mkdir(lxcpath);
+  const agentJs = join(tmp, 'build', 'agent.js');
+  await writeFile(
+    agentJs,
+    `import { Liblxc } from './dist/runtime/lxc/liblxc.js';
+import { LxcRuntime } from './dist/runtime/lxc/lxc-runtime.js';
+import { StarterClient } from './dist/runtime/lxc/starter.js';
+const starter = new StarterClient();
+const rt = new LxcRuntime({ lxc: Liblxc.load(), starter, lxcpath: process.env.LXCPATH });
+const spec = JSON.parse(process.env.SPEC);
+const pids = [];
+for (let i = 0; i < 10; i++) {
+  await rt.create({ name: 'm' + i, spec, rootfs: { kind: 'dir', path: process.env.ROOTFS }, volumes: {} });
+  pids.push((await rt.start('m' + i)).initPid);
+}
+console.log(JSON.stringify({ starter: starter.pid, pids }));
+setInterval(() => {}, 1e9);
+`,
+  );
+  const agent = spawn(process.execPath, [agentJs], {
+    env: { ...process.env, LXCPATH: lxcpath, ROOTFS: rootfs, SPEC: JSON.stringify(spec) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const info = await new Promise<{ starter: number; pids: number[] }>((res, rej) => {
+    let out = '';
+    agent.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) res(JSON.parse(out.split('\n')[0]!));
+    });
+    agent.on('exit', (c) => rej(new Error(`agent exited ${c}`)));
+  });
+  const bare = spawn(process.execPath, ['-e', 'setInterval(()=>{},1e9)'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 1000));
+  const agentRss = await rssKiB(agent.pid!);
+  const starterRss = await rssKiB(info.starter);
+  const bareRss = await rssKiB(bare.pid!);
+  const monitors = await monitorsOf(lxcpath);
+  const monitorPss = await Promise.all(monitors.map(pssKiB));
+  const initPss = await Promise.all(info.pids.map(pssKiB));
+  bare.kill();
+  agent.kill();
+  await new Promise((r) => agent.once('exit', r));
+  for (const m of monitors) process.kill(m, 'SIGKILL');
+  return {
+    note: 'agent = a process running LxcRuntime compiled to JS with 10 containers; the starter is its separate start() process',
+    agentRssKiB: agentRss,
+    starterRssKiB: starterRss,
+    bareNodeRssKiB: bareRss,
+    agentVsBareNode: agentRss / bareRss,
+    agentPlusStarterVsBareNode: (agentRss + starterRss) / bareRss,
+    monitorsCounted: monitors.length,
+    monitorPssKiBMedian: median(monitorPss),
+    containerInitPssKiBMedian: median(initPss),
+    perContainerPssKiB: median(monitorPss) + median(initPss),
+  };
+}
+
+async function main(): Promise<void> {
+  const tmp = await mkdtemp(join(tmpdir(), 'fleet-bench-'));
+  const results: Record<string, unknown> = { cycles: CYCLES, parallel: PARALLEL, repeats: REPEATS, date: new Date().toISOString() };
+  const lxc = Liblxc.load();
+  const starter = new StarterClient();
+  try {
+    const rootfs = await buildBusyboxRootfs(join(tmp, 'rootfs'));
+    // --- ours
+    const lxcpath = join(tmp, 'agent');
+    await mkdir(lxcpath);
+    const runtime = new LxcRuntime({ lxc, starter, lxcpath });
+    const spec = ContainerSpec.parse(aContainer({ start: { entrypoint: ['/bin/sleep'], cmd: ['1000'] } }));
+    await runtime.create({ name: 'b0', spec, rootfs: { kind: 'dir', path: rootfs }, volumes: {} });
+    await runtime.start('b0');
+    await runtime.kill('b0');
+    // --- OCI bundle shared by crun and runc (crun's default spec: new pid/net/ipc/uts/mount, ro root)
+    const bundle = join(tmp, 'bundle');
+    await mkdir(bundle);
+    await run('crun', ['spec'], { cwd: bundle });
+    const cfg = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
+    cfg.process.terminal = false;
+    cfg.process.args = ['/bin/sleep', '1000'];
+    cfg.root = { path: rootfs, readonly: true };
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(cfg));
+    // --- lxc-start on the very config our runtime generated (same overlay, init, limits),
+    // with the argv in lxc.init.cmd (no argument has a space, so LXC's splitting is harmless).
+    const clipath = join(tmp, 'cli');
+    await mkdir(join(clipath, 'c0', 'upper'), { recursive: true });
+    const generated = await readFile(join(lxcpath, 'b0', 'config'), 'utf8');
+    await writeFile(
+      join(clipath, 'c0/config'),
+      generated.replaceAll(join(lxcpath, 'b0'), join(clipath, 'c0')) + 'lxc.init.cmd = /.fleet-init -q -n c0 -- /bin/sleep 1000\n',
+    );
+    // crun 1.8.1 refuses hybrid cgroups while cgroup2 holds a controller: hide that file in a
+    // private mount namespace (research §3); this masking only exists to benchmark crun here.
+    const empty = join(tmp, 'empty');
+    await writeFile(empty, '');
+    const crunPrelude = `mount --bind ${empty} /sys/fs/cgroup/unified/cgroup.controllers`;
+
+    const methods: Record<string, () => Promise<number>> = {
+      'fleet-runtime': async () => {
+        const t0 = performance.now();
+        for (let i = 0; i < CYCLES; i++) {
+          const st = await runtime.start('b0');
+          if (st.state !== 'running') throw new Error(`b0 is ${st.state}`);
+          await runtime.kill('b0');
+        }
+        return performance.now() - t0;
+      },
+      'lxc-start': () => bash(bashLoop(`lxc-start -P ${clipath} -n c0 -d`, `lxc-stop -P ${clipath} -n c0 -k`)),
+      crun: () =>
+        run('unshare', ['-m', '--propagation', 'private', 'bash', '-c', bashLoop(`crun --root ${tmp}/crun run -d --bundle ${bundle} k0`, `crun --root ${tmp}/crun delete -f k0`, crunPrelude)]).then((r) =>
+          Number(r.stdout.trim().split('\n').pop()),
+        ),
+      runc: () => bash(bashLoop(`runc --root ${tmp}/runc run -d --bundle ${bundle} r0`, `runc --root ${tmp}/runc delete -f r0`)),
+    };
+    const seq: Record<string, number[]> = {};
+    for (let r = 0; r < REPEATS; r++) {
+      for (const [name, fn] of Object.entries(methods)) {
+        try {
+          (seq[name] ??= []).push(await fn());
+        } catch (err) {
+          console.error(`${name}: ${(err as Error).message}`);
+          (seq[name] ??= []).push(Number.NaN);
+        }
+      }
+    }
+    const med = Object.fromEntries(Object.entries(seq).map(([k, v]) => [k, median(v)]));
+    results.sequential = { runsMs: seq, medianMs: med, perCycleMs: Object.fromEntries(Object.entries(med).map(([k, v]) => [k, v / CYCLES])) };
+    const ours = med['fleet-runtime']!;
+    results.ratios = {
+      vsCrun: ours / med.crun!,
+      vsRunc: ours / med.runc!,
+      vsLxcStart: ours / med['lxc-start']!,
+    };
+
+    // --- parallel starts through our runtime
+    const names = Array.from({ length: PARALLEL }, (_, i) => `p${i}`);
+    for (const n of names) await runtime.create({ name: n, spec, rootfs: { kind: 'dir', path: rootfs }, volumes: {} });
+    const t0 = performance.now();
+    await Promise.all(names.map((n) => runtime.start(n)));
+    const parallelStartMs = performance.now() - t0;
+    const t1 = performance.now();
+    await Promise.all(names.map((n) => runtime.kill(n)));
+    results.parallel = { containers: PARALLEL, startAllMs: parallelStartMs, stopAllMs: performance.now() - t1 };
+
+    // --- memory, production-like: the runtime compiled to JS (no tsx loader) in its own agent
+    // process running 10 containers, against a bare idle Node.
+    results.memory = await measureMemory(tmp, rootfs, spec);
+    for (const c of await runtime.list()) await runtime.remove(c.name);
+  } finally {
+    await starter.close();
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
+  const out = resolve(import.meta.dirname, '../../bench/results/runtime.json');
+  await mkdir(resolve(out, '..'), { recursive: true });
+  await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+  const r = results.ratios as Record<string, number>;
+  console.log(`\n${CYCLES} sequential start->running->stop cycles: fleet runtime = ${r.vsCrun!.toFixed(2)}x crun, ${r.vsRunc!.toFixed(2)}x runc, ${r.vsLxcStart!.toFixed(2)}x lxc-start (goals: <=0.5x crun, <=0.25x runc)`);
+  console.log(`written to ${out}`);
+}
+
+await main();
