@@ -76,6 +76,8 @@ export class OfflineQueue {
   private readonly segments = new Map<number, Segment>();
   private active!: { number: number; fh: FileHandle };
   private nextSeq = 1;
+  private liveBytesCount = 0;
+  private droppableCount = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly segmentBytes: number;
@@ -98,6 +100,11 @@ export class OfflineQueue {
     return [...this.live.values()];
   }
 
+  /** Live entries in append order, without copying (the sender walks only the head). */
+  *pending(): Generator<QueueEntry> {
+    yield* this.live.values();
+  }
+
   has(seq: number): boolean {
     return this.live.has(seq);
   }
@@ -114,15 +121,23 @@ export class OfflineQueue {
   }
 
   get liveBytes(): number {
-    let n = 0;
-    for (const e of this.live.values()) n += e.recordBytes;
-    return n;
+    return this.liveBytesCount;
   }
 
   countDroppable(): number {
-    let n = 0;
-    for (const e of this.live.values()) if (DROPPABLE_KINDS.has(e.kind)) n++;
-    return n;
+    return this.droppableCount;
+  }
+
+  private addLive(e: LiveEntry): void {
+    this.live.set(e.seq, e);
+    this.liveBytesCount += e.recordBytes;
+    if (DROPPABLE_KINDS.has(e.kind)) this.droppableCount++;
+  }
+
+  private deleteLive(e: LiveEntry): void {
+    if (!this.live.delete(e.seq)) return;
+    this.liveBytesCount -= e.recordBytes;
+    if (DROPPABLE_KINDS.has(e.kind)) this.droppableCount--;
   }
 
   append(kind: QueueKind, key: string, payload: Buffer): Promise<AppendResult> {
@@ -181,7 +196,7 @@ export class OfflineQueue {
     for (const s of seqs) {
       const e = appended.get(s) as LiveEntry;
       e.recordBytes = encodedSize(e);
-      this.live.set(s, e);
+      this.addLive(e);
       (this.segments.get(e.segment) as Segment).live++;
     }
     this.nextSeq = maxSeq + 1;
@@ -218,14 +233,14 @@ export class OfflineQueue {
     await this.write(record, !DROPPABLE_KINDS.has(kind));
     const seg = this.segments.get(this.active.number) as Segment;
     seg.live++;
-    this.live.set(seq, { seq, kind, key, payload, segment: seg.number, recordBytes: record.length });
+    this.addLive({ seq, kind, key, payload, segment: seg.number, recordBytes: record.length });
     return { seq, evicted };
   }
 
   private async doRemove(seq: number): Promise<void> {
     const e = this.live.get(seq);
     if (!e) return;
-    this.live.delete(seq);
+    this.deleteLive(e);
     const seg = this.segments.get(e.segment);
     if (seg) seg.live--;
     // Only needed while the APPEND is still on disk; after compaction it may be gone already.
@@ -276,7 +291,7 @@ export class OfflineQueue {
     if (fits()) return { fits: true, evicted: 0 };
     let evicted = 0;
     const drop = (e: LiveEntry) => {
-      this.live.delete(e.seq);
+      this.deleteLive(e);
       this.evictedByKind[e.kind]++;
       evicted++;
     };

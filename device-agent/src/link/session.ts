@@ -295,7 +295,7 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
     if (!client || !this.isConnected) return;
     const gen = this.generation;
     const window = this.opts.inflightWindow ?? 16;
-    for (const e of this.opts.queue.entries()) {
+    for (const e of this.opts.queue.pending()) {
       if (this.inflight.size >= window) return;
       if (this.inflight.has(e.seq) || this.acked.has(e.seq)) continue;
       this.inflight.add(e.seq);

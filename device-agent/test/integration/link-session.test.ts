@@ -4,14 +4,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createServer as createTcpServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Aedes } from 'aedes';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { deviceTopics, encodeMessage, type Command, type Target } from '@fleet/protocol';
 import { aRelease } from '@fleet/protocol/testing';
 import { OfflineQueue } from '../../src/link/offline-queue.js';
 import { LinkSession, type CommandResult, type LinkHandlers } from '../../src/link/session.js';
 import { aReport, Observer, recordingLogger, waitFor } from './helpers/link-fixtures.js';
-import { TestMosquitto } from './helpers/link-mosquitto.js';
+import { freePort, TestMosquitto } from './helpers/link-mosquitto.js';
 import { makeTestPki } from './helpers/link-pki.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -323,5 +325,30 @@ describe('TLS with a pinned CA', () => {
     const bad = await startAgent(nextDeviceId(), { url, ca: await readFile(join(pki, 'other-ca.pem'), 'utf8') });
     await waitFor('certificate error logged', () => bad.logger.lines.some((l) => /certificate/i.test(l.message)));
     expect(bad.session.connected).toBe(false);
+  });
+});
+
+describe('the embedded broker (aedes 1.2.0, no MQTT 5)', () => {
+  it('an agent configured for MQTT 5 falls back to 3.1.1 when the broker refuses the version, and delivers', async () => {
+    const aedes = await Aedes.createBroker();
+    const tcp = createTcpServer(aedes.handle);
+    const port = await freePort();
+    await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', r));
+    cleanups.push(async () => {
+      await new Promise<void>((r) => aedes.close(() => r()));
+      await new Promise<void>((r) => tcp.close(() => r()));
+    });
+    const url = `mqtt://127.0.0.1:${port}`;
+    const id = nextDeviceId();
+    const obs = await Observer.connect(url, `obs-${id}`, [deviceTopics(id).report], 4);
+    cleanups.push(() => obs.close());
+
+    const agent = await startAgent(id, { url });
+    await waitFor('connected after the fallback', () => agent.session.connected);
+    expect(agent.session.mqttProtocolVersion).toBe(4);
+    expect(agent.logger.lines.some((l) => /refused MQTT 5; continuing with MQTT 3.1.1/.test(l.message))).toBe(true);
+    for (const i of range(0, 3)) await agent.session.publish('report', aReport(i));
+    await waitFor('3 reports through aedes', () => uniqueMarkers(obs, id).length >= 3);
+    expect(uniqueMarkers(obs, id)).toEqual(range(0, 3));
   });
 });
