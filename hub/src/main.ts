@@ -1,28 +1,20 @@
 // The hub's composition root: configuration, database (external or embedded), migrations,
 // the Nest app with the broker and ingest modules, the first admin, background jobs, signals.
-import { Global, Logger, Module } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
+import { BrokerDeviceUrlModule } from './broker-device-url.module.js';
 import { AuthService } from './auth/auth.service.js';
 import { configFromEnv } from './config/hub-config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './database/embedded-postgres.js';
 import { runMigrations } from './database/migration-runner.js';
-import { BROKER_DEVICE_URL } from './devices/broker-authority.js';
 import { IngestModule } from './ingest/ingest.module.js';
 import { LogsService } from './logs/logs.service.js';
-import { BrokerConnection } from './mqtt/broker-connection.js';
 import { mqttSettingsFromEnv } from './mqtt/mqtt-settings.js';
 import { MqttModule } from './mqtt/mqtt.module.js';
 import { TelemetryService } from './telemetry/telemetry.service.js';
 
-/** Hands the broker's device-facing URL (known once it listens) to provisioning. */
-@Global()
-@Module({
-  providers: [{ provide: BROKER_DEVICE_URL, useFactory: (c: BrokerConnection) => c.deviceUrl, inject: [BrokerConnection] }],
-  exports: [BROKER_DEVICE_URL],
-})
-class BrokerDeviceUrlModule {}
 
 const log = new Logger('hub');
 // Default data folder: `.fleet/hub` at the repository root, wherever the hub is started from.

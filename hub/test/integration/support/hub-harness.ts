@@ -8,6 +8,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pg from 'pg';
 import { createApp } from '../../../src/app.js';
 import { AuthService } from '../../../src/auth/auth.service.js';
+import { BrokerDeviceUrlModule } from '../../../src/broker-device-url.module.js';
 import { HubConfig, type HubConfigInput } from '../../../src/config/hub-config.js';
 import { runMigrations } from '../../../src/database/migration-runner.js';
 import { MqttModule } from '../../../src/mqtt/mqtt.module.js';
@@ -64,6 +65,7 @@ export async function startTestHub(over: Partial<HubConfigInput> = {}): Promise<
   });
   const app = await createApp(config, {
     broker: MqttModule.forRoot({ mode: 'embedded', host: '127.0.0.1', port: 0, credentialFile: join(dir, 'broker-credentials.json') }),
+    extraModules: [BrokerDeviceUrlModule],
     logger: false,
   });
   await app.get(AuthService).bootstrapAdmin(() => undefined);
