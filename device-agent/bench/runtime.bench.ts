@@ -84,7 +84,7 @@ async function buildRuntime(dir: string): Promise<string> {
 }
 
 async function measureMemory(tmp: string, rootfs: string, spec: ContainerSpec): Promise<Record<string, unknown>> {
-  const dist = await buildRuntime(join(tmp, 'build'));
+  await buildRuntime(join(tmp, 'build'));
   const lxcpath = join(tmp, 'mem');
   await mkdir(lxcpath);
   const agentJs = join(tmp, 'build', 'agent.js');

@@ -92,6 +92,8 @@ describe('liblxc binding', () => {
     } finally {
       c.put();
     }
+    expect(() => Liblxc.load({ path: 'libc.so.6' })).toThrow(/libc.so.6 has no lxc_get_version/);
+    expect(() => Liblxc.load({ path: '/nonexistent/liblxc.so.1' })).toThrow(/cannot load \/nonexistent\/liblxc.so.1/);
     const ghost = lxc.open('never-defined', runtime.lxcpath);
     expect(ghost.isDefined()).toBe(false);
     ghost.put();
@@ -305,6 +307,21 @@ describe('LxcRuntime', () => {
     });
     expect(st.lastExit?.code).not.toBe(0);
     await runtime.remove('noexec');
+  });
+
+  it('respawns the starter process after it died, and keeps it out of container cgroups', async () => {
+    await runtime.create(req('respawn', { start: sh('sleep 100') }));
+    await runtime.start('respawn');
+    const before = starter.pid!;
+    const home = await readFile(`/proc/${before}/cgroup`, 'utf8');
+    expect(home).not.toMatch(/lxc\.(monitor|payload)/);
+    expect(home).toBe(await readFile('/proc/self/cgroup', 'utf8'));
+    process.kill(before, 'SIGKILL');
+    await waitFor('starter gone', async () => !(await stat(`/proc/${before}`).then(() => true, () => false)));
+    await runtime.kill('respawn');
+    expect((await runtime.start('respawn')).state).toBe('running');
+    expect(starter.pid).not.toBe(before);
+    await runtime.remove('respawn');
   });
 
   it('runs from a prepared rootfs directory as well', async () => {

@@ -39,7 +39,13 @@ async function handle(lxc: Liblxc, home: CgroupHome, line: string): Promise<void
     send({ id: Number.isInteger(id) ? id : -1, ok: false, error: `bad start request: ${(err as Error).message}` });
     return;
   }
-  const c = lxc.open(req.name, req.lxcpath);
+  let c: ReturnType<Liblxc['open']>;
+  try {
+    c = lxc.open(req.name, req.lxcpath);
+  } catch (err) {
+    send({ id: req.id, ok: false, error: (err as Error).message });
+    return;
+  }
   try {
     if (!c.isDefined()) {
       send({ id: req.id, ok: false, error: `container ${req.name} has no config under ${req.lxcpath}` });
@@ -55,6 +61,8 @@ async function handle(lxc: Liblxc, home: CgroupHome, line: string): Promise<void
     home.reenter();
     const pid = ok ? c.initPid() : null;
     send(ok ? { id: req.id, ok, ...(pid ? { initPid: pid } : {}) } : { id: req.id, ok, error: c.errorString() ?? 'liblxc start() returned false' });
+  } catch (err) {
+    send({ id: req.id, ok: false, error: (err as Error).message });
   } finally {
     c.put();
   }
