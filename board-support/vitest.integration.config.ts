@@ -1,7 +1,7 @@
-import { defineConfig } from 'vitest/config';
+import { fleetProject } from '../vitest.shared.js';
 
 // Real U-Boot in qemu-system-aarch64 and real u-boot-tools; boots share CPU, so one file at a time.
-export default defineConfig({
+export default fleetProject({
   test: {
     name: 'board-support:integration',
     include: ['test/integration/**/*.test.ts'],

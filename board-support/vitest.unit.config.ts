@@ -1,5 +1,5 @@
-import { defineConfig } from 'vitest/config';
+import { fleetProject } from '../vitest.shared.js';
 
-export default defineConfig({
+export default fleetProject({
   test: { name: 'board-support:unit', include: ['src/**/*.test.ts'], environment: 'node' },
 });

@@ -1,8 +1,8 @@
-import { defineConfig } from 'vitest/config';
+import { fleetProject } from '../vitest.shared.js';
 
 // Real image builds (mke2fs, mtools, bmaptool), loop devices and qemu-system-aarch64 boots:
 // one file at a time, they share the CPU and the download cache.
-export default defineConfig({
+export default fleetProject({
   test: {
     name: 'images:integration',
     include: ['test/integration/**/*.test.ts'],

@@ -1,5 +1,5 @@
-import { defineConfig } from 'vitest/config';
+import { fleetProject } from '../vitest.shared.js';
 
-export default defineConfig({
+export default fleetProject({
   test: { name: 'images:unit', include: ['src/**/*.test.ts'], environment: 'node' },
 });

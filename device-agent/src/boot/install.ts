@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
@@ -36,9 +37,22 @@ async function* chunksOf(source: string | Readable): AsyncGenerator<Buffer> {
 }
 
 /**
+ * After fsync, drop the kernel's cached pages of a block device (BLKFLSBUF via `blockdev`,
+ * in util-linux and busybox) so the read-back comes from the medium, not from memory.
+ */
+async function dropBufferCache(device: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    execFile('blockdev', ['--flushbufs', device], (error, _stdout, stderr) => {
+      if (error) reject(new BootControlError('verify-failed', `blockdev --flushbufs ${device} failed: ${stderr.trim() || error.message}`));
+      else resolve();
+    });
+  });
+}
+
+/**
  * Write an image into a slot target (block device or file), then read the written range
- * back and compare digests. The read-back goes through the page cache after fsync: it proves
- * what the kernel holds and will write, not the medium itself (that would need O_DIRECT).
+ * back and compare digests. For a block device the buffer cache is dropped first, so the
+ * read-back checks the medium; for a file it checks what the kernel holds.
  */
 export async function writeAndVerify(
   source: string | Readable,
@@ -78,6 +92,7 @@ export async function writeAndVerify(
   if (expected && digest !== expected) {
     throw new BootControlError('verify-failed', `image digest ${digest} differs from the expected ${expected}`);
   }
+  if (capacity !== undefined) await dropBufferCache(target);
   const readBack = await digestRange(target, written, options.signal);
   if (readBack !== digest) {
     throw new BootControlError('verify-failed', `read-back of ${target} gives ${readBack}, wrote ${digest}`);
