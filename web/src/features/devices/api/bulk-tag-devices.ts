@@ -1,0 +1,39 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { z } from 'zod';
+import type { ApiClient } from '../../../lib/api-client.js';
+import { useApi } from '../../../lib/api-context.js';
+import { deviceKeys } from './keys.js';
+
+export interface BulkTagInput {
+  deviceIds: string[];
+  add: string[];
+  remove: string[];
+}
+
+const BulkTagAnswer = z.object({ updated: z.number() });
+
+/** The hub takes at most 1000 ids per call; larger selections go in chunks. */
+export async function bulkTagDevices(api: ApiClient, input: BulkTagInput): Promise<{ updated: number }> {
+  let updated = 0;
+  for (let i = 0; i < input.deviceIds.length; i += 1000) {
+    const r = await api.post('/api/v1/devices/tags', BulkTagAnswer, {
+      ...input,
+      deviceIds: input.deviceIds.slice(i, i + 1000),
+    });
+    updated += r.updated;
+  }
+  return { updated };
+}
+
+export function useBulkTagDevices() {
+  const api = useApi();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (input: BulkTagInput) => bulkTagDevices(api, input),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: deviceKeys.lists() });
+      void qc.invalidateQueries({ queryKey: ['devices', 'tags'] });
+      void qc.invalidateQueries({ queryKey: ['devices', 'detail'] });
+    },
+  });
+}

@@ -1,0 +1,36 @@
+import { queryOptions, useQuery } from '@tanstack/react-query';
+import { z } from 'zod';
+import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
+import { useApi } from '../../../lib/api-context.js';
+import { deviceKeys } from './keys.js';
+
+export const DeviceSummary = z.object({
+  total: z.number(),
+  online: z.number(),
+  offline: z.number(),
+  updating: z.number(),
+  failed: z.number(),
+  releases: z.array(z.object({ release: z.string().nullable(), count: z.number() })),
+});
+export type DeviceSummary = z.infer<typeof DeviceSummary>;
+
+export function getDeviceSummary(
+  api: ApiClient,
+  fleetId: string | undefined,
+  signal?: AbortSignal,
+): Promise<DeviceSummary> {
+  return api.get(`/api/v1/devices/summary${buildQuery({ fleetId })}`, DeviceSummary, signal);
+}
+
+export function deviceSummaryQueryOptions(api: ApiClient, fleetId: string | undefined) {
+  return queryOptions({
+    queryKey: deviceKeys.summary(fleetId),
+    queryFn: ({ signal }) => getDeviceSummary(api, fleetId, signal),
+    staleTime: 60_000,
+  });
+}
+
+export function useDeviceSummary(fleetId?: string) {
+  const api = useApi();
+  return useQuery(deviceSummaryQueryOptions(api, fleetId));
+}

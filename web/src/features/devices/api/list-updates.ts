@@ -1,0 +1,46 @@
+import { queryOptions, useQuery } from '@tanstack/react-query';
+import { z } from 'zod';
+import type { ApiClient } from '../../../lib/api-client.js';
+import { useApi } from '../../../lib/api-context.js';
+import { IsoDate, Page } from '../../../lib/schemas.js';
+import { deviceKeys } from './keys.js';
+
+export const UpdateEvent = z.object({
+  id: z.string(),
+  updateId: z.string(),
+  status: z.string(),
+  state: z.string(),
+  releaseVersion: z.string(),
+  revisionDigest: z.string(),
+  percent: z.number(),
+  reason: z.string().nullable(),
+  message: z.string().nullable(),
+  failedBootLog: z.string().nullable(),
+  at: IsoDate,
+});
+export type UpdateEvent = z.infer<typeof UpdateEvent>;
+
+export function listUpdates(
+  api: ApiClient,
+  deviceId: string,
+  signal?: AbortSignal,
+): Promise<Page<UpdateEvent>> {
+  return api.get(
+    `/api/v1/devices/${encodeURIComponent(deviceId)}/updates?limit=100`,
+    Page(UpdateEvent),
+    signal,
+  );
+}
+
+export function updatesQueryOptions(api: ApiClient, deviceId: string) {
+  return queryOptions({
+    queryKey: deviceKeys.updates(deviceId),
+    queryFn: ({ signal }) => listUpdates(api, deviceId, signal),
+    staleTime: 60_000,
+  });
+}
+
+export function useUpdates(deviceId: string) {
+  const api = useApi();
+  return useQuery(updatesQueryOptions(api, deviceId));
+}

@@ -1,0 +1,51 @@
+import { queryOptions, useQuery } from '@tanstack/react-query';
+import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
+import { useApi } from '../../../lib/api-context.js';
+import { Page } from '../../../lib/schemas.js';
+import { rolloutKeys } from './keys.js';
+import { Rollout, RolloutDevice } from './types.js';
+
+/** ASSUMED: `GET /api/v1/rollouts/:id` → Rollout with per-phase counts and failures by reason. */
+export function getRollout(api: ApiClient, id: string, signal?: AbortSignal): Promise<Rollout> {
+  return api.get(`/api/v1/rollouts/${encodeURIComponent(id)}`, Rollout, signal);
+}
+
+export function rolloutQueryOptions(api: ApiClient, id: string) {
+  return queryOptions({
+    queryKey: rolloutKeys.detail(id),
+    queryFn: ({ signal }) => getRollout(api, id, signal),
+    staleTime: 30_000,
+  });
+}
+
+export function useRollout(id: string) {
+  const api = useApi();
+  return useQuery(rolloutQueryOptions(api, id));
+}
+
+/** ASSUMED: `GET /api/v1/rollouts/:id/devices?state=&limit=` → `Page<RolloutDevice>`. */
+export function listRolloutDevices(
+  api: ApiClient,
+  id: string,
+  state: string | undefined,
+  signal?: AbortSignal,
+): Promise<Page<RolloutDevice>> {
+  return api.get(
+    `/api/v1/rollouts/${encodeURIComponent(id)}/devices${buildQuery({ state, limit: 500 })}`,
+    Page(RolloutDevice),
+    signal,
+  );
+}
+
+export function rolloutDevicesQueryOptions(api: ApiClient, id: string, state: string | undefined) {
+  return queryOptions({
+    queryKey: rolloutKeys.devices(id, state),
+    queryFn: ({ signal }) => listRolloutDevices(api, id, state, signal),
+    staleTime: 30_000,
+  });
+}
+
+export function useRolloutDevices(id: string, state: string | undefined) {
+  const api = useApi();
+  return useQuery(rolloutDevicesQueryOptions(api, id, state));
+}

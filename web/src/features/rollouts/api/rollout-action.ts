@@ -1,0 +1,38 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import type { ApiClient } from '../../../lib/api-client.js';
+import { useApi } from '../../../lib/api-context.js';
+import { rolloutKeys } from './keys.js';
+import { Rollout, type RolloutAction, type RolloutState } from './types.js';
+
+/** ASSUMED: `POST /api/v1/rollouts/:id/{pause|resume|abort|rollback}` → the updated Rollout. */
+export function rolloutAction(api: ApiClient, id: string, action: RolloutAction): Promise<Rollout> {
+  return api.post(`/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, Rollout, {});
+}
+
+/** Which operator actions make sense in a state (the hub refuses the others anyway). */
+export function actionsFor(state: RolloutState): RolloutAction[] {
+  switch (state) {
+    case 'running':
+      return ['pause', 'abort', 'rollback'];
+    case 'paused':
+      return ['resume', 'abort', 'rollback'];
+    case 'completed':
+    case 'aborted':
+      return ['rollback'];
+    case 'rolled-back':
+      return [];
+  }
+}
+
+export function useRolloutAction(id: string) {
+  const api = useApi();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (action: RolloutAction) => rolloutAction(api, id, action),
+    onSuccess: (r) => {
+      qc.setQueryData(rolloutKeys.detail(id), r);
+      void qc.invalidateQueries({ queryKey: ['rollouts', 'list'] });
+      void qc.invalidateQueries({ queryKey: ['rollouts', 'devices', id] });
+    },
+  });
+}

@@ -1,0 +1,40 @@
+import { ProgressBar, type ProgressSegment } from '../../../components/progress-bar.js';
+import type { StateCounts } from '../api/types.js';
+
+export function segmentsOf(counts: StateCounts): ProgressSegment[] {
+  return [
+    { label: 'succeeded', value: counts.succeeded, tone: 'ok' },
+    {
+      label: 'in progress',
+      value: counts.dispatched + counts.downloading + counts.installing + counts.testing,
+      tone: 'info',
+    },
+    { label: 'failed', value: counts.failed + counts['timed-out'], tone: 'bad' },
+    { label: 'rolled back', value: counts['rolled-back'], tone: 'warn' },
+    { label: 'pending', value: counts.pending, tone: 'muted' },
+  ];
+}
+
+export function RolloutProgress({
+  label,
+  counts,
+  total,
+}: {
+  label: string;
+  counts: StateCounts;
+  total: number;
+}) {
+  const segs = segmentsOf(counts);
+  return (
+    <div className="rollout-progress">
+      <ProgressBar label={label} segments={segs} total={total} />
+      <p className="legend">
+        {segs.map((s) => (
+          <span key={s.label} className={`legend-item ${s.tone}`}>
+            {s.value} {s.label}
+          </span>
+        ))}
+      </p>
+    </div>
+  );
+}
