@@ -1,0 +1,144 @@
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { parseProvisionResponse, type ProvisionRequest } from '@fleet/protocol';
+import { deviceSeed, seededRng } from './rng.js';
+import { SimulatedDevice, type DeviceCredentials, type SimEvent } from './simulated-device.js';
+import { DEFAULT_BEHAVIOUR, type UpdateBehaviour } from './update-plan.js';
+
+export interface FleetOptions {
+  count: number;
+  seed: number;
+  board: string;
+  agentVersion: string;
+  protocolVersion: 4 | 5;
+  behaviour: UpdateBehaviour;
+  telemetryIntervalMs: number;
+  storageBytes: number;
+  /** Connections (and provisioning requests) in flight at once. */
+  concurrency: number;
+  /**
+   * Where identities come from: `hub` provisions each device with a claim token, exactly as
+   * an agent does on first boot; `anonymous` connects to a broker that needs no credentials.
+   */
+  identity:
+    | { kind: 'hub'; hubUrl: string; claimToken: string }
+    | { kind: 'anonymous'; mqttUrl: string; idPrefix: string };
+  onEvent?: (e: SimEvent) => void;
+}
+
+export const defaultFleetOptions = (
+  identity: FleetOptions['identity'],
+  over: Partial<FleetOptions> = {},
+): FleetOptions => ({
+  count: 100,
+  seed: 1,
+  board: 'qemu-aarch64',
+  agentVersion: '0.1.0',
+  protocolVersion: 5,
+  behaviour: DEFAULT_BEHAVIOUR,
+  telemetryIntervalMs: 60_000,
+  storageBytes: 8 * 1024 ** 3,
+  concurrency: 100,
+  identity,
+  ...over,
+});
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Provisions one simulated device through the hub's real provisioning endpoint. */
+export async function provision(
+  hubUrl: string,
+  claimToken: string,
+  hardwareId: string,
+  board: string,
+  agentVersion: string,
+): Promise<DeviceCredentials> {
+  const { publicKey } = generateKeyPairSync('ed25519');
+  const der = createPublicKey(publicKey).export({ type: 'spki', format: 'der' });
+  const body: ProvisionRequest = {
+    claimToken,
+    hardwareId,
+    publicKey: der.subarray(der.length - 32).toString('base64'),
+    board,
+    agentVersion,
+  };
+  const res = await fetch(new URL('/api/v1/provision', hubUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`provisioning ${hardwareId} failed: HTTP ${res.status} ${text.slice(0, 300)}`);
+  const parsed = parseProvisionResponse(JSON.parse(text));
+  if (!parsed.ok) throw parsed.error;
+  const r = parsed.value;
+  return {
+    deviceId: r.deviceId,
+    mqttUrl: r.mqtt.url,
+    username: r.mqtt.username,
+    password: r.mqtt.password,
+    clientId: r.mqtt.clientId,
+  };
+}
+
+/** Thousands of simulated devices in one process, each with its own MQTT session. */
+export class FleetSimulator {
+  readonly devices: SimulatedDevice[] = [];
+
+  constructor(private readonly opts: FleetOptions) {}
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const indexes = Array.from({ length: o.count }, (_, i) => i);
+    await pool(indexes, o.concurrency, async (i) => {
+      const credentials =
+        o.identity.kind === 'hub'
+          ? await provision(
+              o.identity.hubUrl,
+              o.identity.claimToken,
+              `sim-${o.seed}-${i}`,
+              o.board,
+              o.agentVersion,
+            )
+          : { deviceId: `${o.identity.idPrefix}${i}`, mqttUrl: o.identity.mqttUrl };
+      const device = new SimulatedDevice({
+        credentials,
+        board: o.board,
+        agentVersion: o.agentVersion,
+        protocolVersion: o.protocolVersion,
+        behaviour: o.behaviour,
+        rng: seededRng(deviceSeed(o.seed, i)),
+        telemetryIntervalMs: o.telemetryIntervalMs,
+        storageBytes: o.storageBytes,
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      });
+      await device.connect();
+      this.devices.push(device);
+    });
+  }
+
+  async stop(): Promise<void> {
+    await pool(this.devices, this.opts.concurrency, (d) => d.stop());
+  }
+
+  totals(): SimulatedDevice['stats'] {
+    const t = { published: 0, updates: 0, succeeded: 0, rolledBack: 0, refused: 0, silent: 0 };
+    for (const d of this.devices) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += d.stats[k];
+    return t;
+  }
+}

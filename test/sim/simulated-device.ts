@@ -1,0 +1,322 @@
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import {
+  decodeMessage,
+  deviceTopics,
+  encodeMessage,
+  type Command,
+  type Digest,
+  type MessageBodyInput,
+  type RevisionRef,
+  type Target,
+  type TopicKind,
+  type UplinkKind,
+} from '@fleet/protocol';
+import type { Rng } from './rng.js';
+import { planUpdate, type UpdateBehaviour, type UpdatePlan } from './update-plan.js';
+
+export interface DeviceCredentials {
+  deviceId: string;
+  mqttUrl: string;
+  username?: string;
+  password?: string;
+  clientId?: string;
+}
+
+export interface SimulatedDeviceOptions {
+  credentials: DeviceCredentials;
+  board: string;
+  agentVersion: string;
+  /** 4 = MQTT 3.1.1 (the embedded aedes broker), 5 = MQTT 5 (Mosquitto). */
+  protocolVersion: 4 | 5;
+  behaviour: UpdateBehaviour;
+  rng: Rng;
+  telemetryIntervalMs: number;
+  /** Bytes the simulated storage holds. */
+  storageBytes: number;
+  /** Called on every event worth counting (for load reports). */
+  onEvent?: (event: SimEvent) => void;
+}
+
+export type SimEvent =
+  | { type: 'published'; kind: UplinkKind; deviceId: string }
+  | { type: 'target'; deviceId: string; updateId: string; receivedAt: number }
+  | { type: 'outcome'; deviceId: string; updateId: string; outcome: UpdatePlan['outcome'] }
+  | { type: 'command'; deviceId: string; name: Command['name'] }
+  | { type: 'invalid'; deviceId: string; kind: TopicKind; message: string };
+
+/**
+ * One protocol-faithful simulated device: presence with a retained LWT, reports, telemetry,
+ * commands with acknowledgements and update progress, over its own MQTT session, exactly as a
+ * real fleet-agent would send them. It runs no containers: updates follow `planUpdate`.
+ */
+export class SimulatedDevice {
+  private client: MqttClient | undefined;
+  private readonly topics;
+  private revision: RevisionRef | null = null;
+  private readonly objects = new Set<Digest>();
+  private readonly failed = new Set<Digest>();
+  private updating: { updateId: string; abort: AbortController } | undefined;
+  private telemetryTimer: NodeJS.Timeout | undefined;
+  private configVersion = 0;
+  private cpu = 5;
+  private killed = false;
+  readonly stats = { published: 0, updates: 0, succeeded: 0, rolledBack: 0, refused: 0, silent: 0 };
+
+  constructor(private readonly opts: SimulatedDeviceOptions) {
+    this.topics = deviceTopics(opts.credentials.deviceId);
+  }
+
+  get deviceId(): string {
+    return this.opts.credentials.deviceId;
+  }
+
+  get currentRevision(): RevisionRef | null {
+    return this.revision;
+  }
+
+  async connect(): Promise<void> {
+    const c = this.opts.credentials;
+    const will = this.envelope('presence', { state: 'offline', agentVersion: this.opts.agentVersion });
+    const options: IClientOptions = {
+      clientId: c.clientId ?? c.deviceId,
+      protocolVersion: this.opts.protocolVersion,
+      clean: false,
+      keepalive: 30,
+      reconnectPeriod: 1000,
+      connectTimeout: 30_000,
+      will: { topic: this.topics.presence, payload: will, qos: 1, retain: true },
+      ...(this.opts.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
+      ...(c.username ? { username: c.username } : {}),
+      ...(c.password ? { password: c.password } : {}),
+    };
+    this.client = await connectAsync(c.mqttUrl, options);
+    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    this.client.on('connect', () => void this.announce());
+    await this.client.subscribeAsync([this.topics.target, this.topics.command], { qos: 1 });
+    await this.announce();
+    if (this.opts.telemetryIntervalMs > 0) {
+      // Start at a random phase so thousands of devices do not sample in lockstep.
+      const first = this.opts.rng() * this.opts.telemetryIntervalMs;
+      this.telemetryTimer = setTimeout(() => {
+        void this.sendTelemetry();
+        this.telemetryTimer = setInterval(() => void this.sendTelemetry(), this.opts.telemetryIntervalMs);
+      }, first);
+    }
+  }
+
+  /** Clean stop: presence offline, then disconnect. */
+  async stop(): Promise<void> {
+    this.updating?.abort.abort();
+    clearTimeout(this.telemetryTimer);
+    clearInterval(this.telemetryTimer);
+    const client = this.client;
+    if (!client || this.killed) return;
+    if (client.connected) {
+      // Bounded: a broker that went away must not hold the simulator's shutdown.
+      await Promise.race([
+        this.publish('presence', { state: 'offline', agentVersion: this.opts.agentVersion }, true).catch(
+          () => {},
+        ),
+        new Promise((r) => setTimeout(r, 2000)),
+      ]);
+    }
+    await client.endAsync(!client.connected);
+  }
+
+  /** A power cut: the socket drops without DISCONNECT, so the broker publishes the LWT. */
+  kill(): void {
+    this.killed = true;
+    this.updating?.abort.abort();
+    clearTimeout(this.telemetryTimer);
+    clearInterval(this.telemetryTimer);
+    this.client?.stream.destroy();
+    this.client?.end(true);
+  }
+
+  private async announce(): Promise<void> {
+    await this.publish('presence', { state: 'online', agentVersion: this.opts.agentVersion }, true);
+    await this.sendReport();
+  }
+
+  private envelope<K extends UplinkKind>(kind: K, body: MessageBodyInput<K>): Buffer {
+    const enc = encodeMessage(kind, body);
+    // A simulator that builds an invalid message has a bug: fail loudly.
+    if (!enc.ok) throw enc.error;
+    return enc.value.payload;
+  }
+
+  private async publish<K extends UplinkKind>(
+    kind: K,
+    body: MessageBodyInput<K>,
+    retain = false,
+  ): Promise<void> {
+    if (!this.client) return;
+    await this.client.publishAsync(this.topics[kind], this.envelope(kind, body), {
+      qos: kind === 'telemetry' || kind === 'logs' ? 0 : 1,
+      retain,
+    });
+    this.stats.published++;
+    this.opts.onEvent?.({ type: 'published', kind, deviceId: this.deviceId });
+  }
+
+  private usedBytes(): number {
+    return Math.min(this.opts.storageBytes, 64 * 1024 * 1024 + this.objects.size * 2 * 1024 * 1024);
+  }
+
+  async sendReport(): Promise<void> {
+    await this.publish('report', {
+      revision: this.revision,
+      updateState: 'idle',
+      board: this.opts.board,
+      agentVersion: this.opts.agentVersion,
+      configVersion: this.configVersion,
+      containers: this.revision ? [{ name: 'app', state: 'running', restarts: 0 }] : [],
+      inventory: {
+        objects: [...this.objects],
+        freeBytes: this.opts.storageBytes - this.usedBytes(),
+        totalBytes: this.opts.storageBytes,
+      },
+      failedRevisions: [...this.failed],
+    });
+  }
+
+  private async sendTelemetry(): Promise<void> {
+    this.cpu = Math.min(100, Math.max(0, this.cpu + (this.opts.rng() - 0.5) * 10));
+    await this.publish('telemetry', {
+      samples: [
+        {
+          time: new Date().toISOString(),
+          cpuPercent: Math.round(this.cpu * 10) / 10,
+          memUsedBytes: 200 * 1024 * 1024 + Math.floor(this.opts.rng() * 50 * 1024 * 1024),
+          memTotalBytes: 1024 * 1024 * 1024,
+          diskUsedBytes: this.usedBytes(),
+          diskTotalBytes: this.opts.storageBytes,
+          temperatureC: 40 + Math.round(this.opts.rng() * 150) / 10,
+        },
+      ],
+    }).catch(() => {});
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    if (topic === this.topics.target) {
+      const msg = decodeMessage('target', payload);
+      if (!msg.ok)
+        return this.opts.onEvent?.({
+          type: 'invalid',
+          deviceId: this.deviceId,
+          kind: 'target',
+          message: msg.error.message,
+        });
+      void this.onTarget(msg.value.body);
+    } else if (topic === this.topics.command) {
+      const msg = decodeMessage('command', payload);
+      if (!msg.ok)
+        return this.opts.onEvent?.({
+          type: 'invalid',
+          deviceId: this.deviceId,
+          kind: 'command',
+          message: msg.error.message,
+        });
+      void this.onCommand(msg.value.body);
+    }
+  }
+
+  private async onTarget(target: Target): Promise<void> {
+    this.opts.onEvent?.({
+      type: 'target',
+      deviceId: this.deviceId,
+      updateId: target.updateId,
+      receivedAt: Date.now(),
+    });
+    if (this.updating?.updateId === target.updateId) return; // a retained redelivery after reconnect
+    // A newer target supersedes one in flight, as the real agent's single-flight runner does.
+    this.updating?.abort.abort();
+    const abort = new AbortController();
+    this.updating = { updateId: target.updateId, abort };
+    this.configVersion = Math.max(this.configVersion, target.configVersion);
+    const plan = planUpdate(
+      {
+        revision: this.revision,
+        objects: this.objects,
+        failedRevisions: this.failed,
+        board: this.opts.board,
+      },
+      target,
+      this.opts.behaviour,
+      this.opts.rng,
+    );
+    this.stats.updates++;
+    try {
+      for (const step of plan.steps) {
+        if (step.afterMs > 0) await sleep(step.afterMs, abort.signal);
+        if (abort.signal.aborted) return;
+        if (step.progress.state === 'installing') for (const d of plan.download.digests) this.objects.add(d);
+        await this.publish('progress', step.progress);
+      }
+    } catch {
+      return; // aborted or disconnected mid-update
+    }
+    if (plan.outcome === 'succeeded') {
+      this.revision = plan.revision;
+      this.stats.succeeded++;
+    } else if (plan.outcome === 'rolled-back') {
+      this.failed.add(plan.revision.digest);
+      this.stats.rolledBack++;
+    } else if (plan.outcome === 'refused') this.stats.refused++;
+    else if (plan.outcome === 'silent') this.stats.silent++;
+    this.opts.onEvent?.({
+      type: 'outcome',
+      deviceId: this.deviceId,
+      updateId: target.updateId,
+      outcome: plan.outcome,
+    });
+    if (plan.outcome !== 'silent') {
+      this.updating = undefined;
+      await this.sendReport().catch(() => {});
+    }
+  }
+
+  private async onCommand(cmd: Command): Promise<void> {
+    this.opts.onEvent?.({ type: 'command', deviceId: this.deviceId, name: cmd.name });
+    await this.publish('ack', { commandId: cmd.commandId, status: 'accepted' });
+    if (cmd.name === 'upload-logs') {
+      await this.publish('logs', {
+        lines: [
+          {
+            time: new Date().toISOString(),
+            source: cmd.container ?? 'agent',
+            stream: 'system',
+            text: 'simulated log line',
+          },
+        ],
+      });
+    }
+    if (cmd.name === 'restart-container' && !this.revision) {
+      await this.publish('ack', {
+        commandId: cmd.commandId,
+        status: 'failed',
+        message: `no container ${cmd.container}`,
+      });
+      return;
+    }
+    await this.publish('ack', { commandId: cmd.commandId, status: 'done' });
+    if (cmd.name === 'reboot') {
+      // A reboot looks like a dropped connection followed by a fresh announce.
+      this.client?.stream.destroy();
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(new Error('aborted'));
+      },
+      { once: true },
+    );
+  });
+}
