@@ -1,5 +1,5 @@
 import { Injectable, Inject } from '@nestjs/common';
-import type { ContainerStatus, Presence, Report } from '@fleet/protocol';
+import { UpdateState, type ContainerStatus, type Presence, type Report } from '@fleet/protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type {
@@ -49,8 +49,11 @@ const SORT_COLUMNS: Record<'name' | 'lastSeenAt' | 'createdAt', { column: Prisma
   createdAt: { column: Prisma.raw('created_at'), cast: Prisma.raw('timestamptz'), text: (d) => d.createdAt.toISOString() },
 };
 
-/** Update states in which a device counts as `updating` in the list filter. */
-const IDLE_STATE = 'idle';
+/**
+ * Update states in which a device counts as `updating`, listed (not `<> 'idle'`) so that the
+ * btree on update_state serves the filter.
+ */
+const UPDATING_STATES = UpdateState.options.filter((s) => s !== 'idle');
 const FAILED_STATUSES = ['failed', 'rolled-back'];
 
 type CommandRow = {
@@ -75,7 +78,7 @@ export class DeviceRepository {
     if (f.release) conds.push(Prisma.sql`current_release = ${f.release}`);
     if (f.status === 'online') conds.push(Prisma.sql`online = true`);
     if (f.status === 'offline') conds.push(Prisma.sql`online = false`);
-    if (f.status === 'updating') conds.push(Prisma.sql`update_state <> ${IDLE_STATE}`);
+    if (f.status === 'updating') conds.push(Prisma.sql`update_state = ANY(${UPDATING_STATES}::text[])`);
     if (f.status === 'failed') conds.push(Prisma.sql`update_status = ANY(${FAILED_STATUSES}::text[])`);
     if (f.q) {
       const like = `%${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -126,7 +129,7 @@ export class DeviceRepository {
     const where = conds.length ? Prisma.sql`WHERE ${Prisma.join(conds, ' AND ')}` : Prisma.empty;
     const [counts] = await this.db.$queryRaw<Array<{ total: bigint; online: bigint; updating: bigint; failed: bigint }>>`
       SELECT count(*) AS total, count(*) FILTER (WHERE online) AS online,
-        count(*) FILTER (WHERE update_state <> ${IDLE_STATE}) AS updating,
+        count(*) FILTER (WHERE update_state = ANY(${UPDATING_STATES}::text[])) AS updating,
         count(*) FILTER (WHERE update_status = ANY(${FAILED_STATUSES}::text[])) AS failed
       FROM devices ${where}`;
     const releases = await this.db.$queryRaw<Array<{ release: string | null; count: bigint }>>`

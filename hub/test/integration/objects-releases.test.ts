@@ -75,7 +75,7 @@ describe('objects', () => {
     const { rows } = await hub.sql.query('SELECT count(*)::int AS n FROM objects');
     expect(rows[0].n).toBe(1); // only the first test's object
     expect(await readdir(join(hub.dir, 'objects', 'tmp'))).toEqual([]); // no temp file left behind
-    expect(await readdir(join(hub.dir, 'objects', 'sha256'))).toEqual([sha(randomBytes(0)) === '' ? '' : expect.any(String)].slice(0, 1));
+    expect(await readdir(join(hub.dir, 'objects', 'sha256'))).toHaveLength(1);
   });
 
   it('lets a provisioned device download with HTTP Basic, and no one else', async () => {
