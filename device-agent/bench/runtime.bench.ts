@@ -6,13 +6,15 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ContainerSpec } from '@fleet/protocol';
 import { aContainer } from '@fleet/protocol/testing';
 import { Liblxc } from '../src/runtime/lxc/liblxc.js';
 import { LxcRuntime } from '../src/runtime/lxc/lxc-runtime.js';
-import { StarterClient } from '../src/runtime/lxc/starter.js';
+import { ExecStarter, StarterClient } from '../src/runtime/lxc/starter.js';
+import { lxcStartHelperPath } from '@fleet/native';
 import { buildBusyboxRootfs } from '../test/integration/helpers/rootfs.js';
 
 const run = promisify(execFile);
@@ -83,17 +85,17 @@ async function buildRuntime(dir: string): Promise<string> {
   return join(dir, 'dist');
 }
 
-async function measureMemory(tmp: string, rootfs: string, spec: ContainerSpec): Promise<Record<string, unknown>> {
-  await buildRuntime(join(tmp, 'build'));
-  const lxcpath = join(tmp, 'mem');
+async function measureMemory(tmp: string, rootfs: string, spec: ContainerSpec, starterKind: 'koffi' | 'helper'): Promise<Record<string, unknown>> {
+  if (!existsSync(join(tmp, 'build'))) await buildRuntime(join(tmp, 'build'));
+  const lxcpath = join(tmp, `mem-${starterKind}`);
   await mkdir(lxcpath);
   const agentJs = join(tmp, 'build', 'agent.js');
   await writeFile(
     agentJs,
     `import { Liblxc } from './dist/runtime/lxc/liblxc.js';
 import { LxcRuntime } from './dist/runtime/lxc/lxc-runtime.js';
-import { StarterClient } from './dist/runtime/lxc/starter.js';
-const starter = new StarterClient();
+import { ExecStarter, StarterClient } from './dist/runtime/lxc/starter.js';
+const starter = process.env.HELPER ? new ExecStarter(process.env.HELPER) : new StarterClient();
 const rt = new LxcRuntime({ lxc: Liblxc.load(), starter, lxcpath: process.env.LXCPATH });
 const spec = JSON.parse(process.env.SPEC);
 const pids = [];
@@ -106,7 +108,7 @@ setInterval(() => {}, 1e9);
 `,
   );
   const agent = spawn(process.execPath, [agentJs], {
-    env: { ...process.env, LXCPATH: lxcpath, ROOTFS: rootfs, SPEC: JSON.stringify(spec) },
+    env: { ...process.env, LXCPATH: lxcpath, ROOTFS: rootfs, SPEC: JSON.stringify(spec), HELPER: starterKind === 'helper' ? lxcStartHelperPath : '' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const info = await new Promise<{ starter: number; pids: number[] }>((res, rej) => {
@@ -120,7 +122,7 @@ setInterval(() => {}, 1e9);
   const bare = spawn(process.execPath, ['-e', 'setInterval(()=>{},1e9)'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 1000));
   const agentRss = await rssKiB(agent.pid!);
-  const starterRss = await rssKiB(info.starter);
+  const starterRss = info.starter ? await rssKiB(info.starter) : 0;
   const bareRss = await rssKiB(bare.pid!);
   const monitors = await monitorsOf(lxcpath);
   const monitorPss = await Promise.all(monitors.map(pssKiB));
@@ -130,7 +132,8 @@ setInterval(() => {}, 1e9);
   await new Promise((r) => agent.once('exit', r));
   for (const m of monitors) process.kill(m, 'SIGKILL');
   return {
-    note: 'agent = a process running LxcRuntime compiled to JS with 10 containers; the starter is its separate start() process',
+    starter: starterKind,
+    note: 'agent = a process running LxcRuntime compiled to JS with 10 containers; starter = its persistent start() process (koffi) or none (C helper exits after each start)',
     agentRssKiB: agentRss,
     starterRssKiB: starterRss,
     bareNodeRssKiB: bareRss,
@@ -154,6 +157,7 @@ async function main(): Promise<void> {
     const lxcpath = join(tmp, 'agent');
     await mkdir(lxcpath);
     const runtime = new LxcRuntime({ lxc, starter, lxcpath });
+    const viaHelper = new LxcRuntime({ lxc, starter: new ExecStarter(lxcStartHelperPath), lxcpath });
     const spec = ContainerSpec.parse(aContainer({ start: { entrypoint: ['/bin/sleep'], cmd: ['1000'] } }));
     await runtime.create({ name: 'b0', spec, rootfs: { kind: 'dir', path: rootfs }, volumes: {} });
     await runtime.start('b0');
@@ -182,16 +186,18 @@ async function main(): Promise<void> {
     await writeFile(empty, '');
     const crunPrelude = `mount --bind ${empty} /sys/fs/cgroup/unified/cgroup.controllers`;
 
+    const cycles = (rt: LxcRuntime) => async () => {
+      const t0 = performance.now();
+      for (let i = 0; i < CYCLES; i++) {
+        const st = await rt.start('b0');
+        if (st.state !== 'running') throw new Error(`b0 is ${st.state}`);
+        await rt.kill('b0');
+      }
+      return performance.now() - t0;
+    };
     const methods: Record<string, () => Promise<number>> = {
-      'fleet-runtime': async () => {
-        const t0 = performance.now();
-        for (let i = 0; i < CYCLES; i++) {
-          const st = await runtime.start('b0');
-          if (st.state !== 'running') throw new Error(`b0 is ${st.state}`);
-          await runtime.kill('b0');
-        }
-        return performance.now() - t0;
-      },
+      'fleet-runtime': cycles(runtime),
+      'fleet-runtime/c-helper': cycles(viaHelper),
       'lxc-start': () => bash(bashLoop(`lxc-start -P ${clipath} -n c0 -d`, `lxc-stop -P ${clipath} -n c0 -k`)),
       crun: () =>
         run('unshare', ['-m', '--propagation', 'private', 'bash', '-c', bashLoop(`crun --root ${tmp}/crun run -d --bundle ${bundle} k0`, `crun --root ${tmp}/crun delete -f k0`, crunPrelude)]).then((r) =>
@@ -212,12 +218,8 @@ async function main(): Promise<void> {
     }
     const med = Object.fromEntries(Object.entries(seq).map(([k, v]) => [k, median(v)]));
     results.sequential = { runsMs: seq, medianMs: med, perCycleMs: Object.fromEntries(Object.entries(med).map(([k, v]) => [k, v / CYCLES])) };
-    const ours = med['fleet-runtime']!;
-    results.ratios = {
-      vsCrun: ours / med.crun!,
-      vsRunc: ours / med.runc!,
-      vsLxcStart: ours / med['lxc-start']!,
-    };
+    const ratio = (ours: number) => ({ vsCrun: ours / med.crun!, vsRunc: ours / med.runc!, vsLxcStart: ours / med['lxc-start']! });
+    results.ratios = { koffiStarter: ratio(med['fleet-runtime']!), cHelper: ratio(med['fleet-runtime/c-helper']!) };
 
     // --- parallel starts through our runtime
     const names = Array.from({ length: PARALLEL }, (_, i) => `p${i}`);
@@ -231,7 +233,10 @@ async function main(): Promise<void> {
 
     // --- memory, production-like: the runtime compiled to JS (no tsx loader) in its own agent
     // process running 10 containers, against a bare idle Node.
-    results.memory = await measureMemory(tmp, rootfs, spec);
+    results.memory = {
+      koffiStarter: await measureMemory(tmp, rootfs, spec, 'koffi'),
+      cHelper: await measureMemory(tmp, rootfs, spec, 'helper'),
+    };
     for (const c of await runtime.list()) await runtime.remove(c.name);
   } finally {
     await starter.close();
@@ -241,8 +246,9 @@ async function main(): Promise<void> {
   await mkdir(resolve(out, '..'), { recursive: true });
   await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
-  const r = results.ratios as Record<string, number>;
-  console.log(`\n${CYCLES} sequential start->running->stop cycles: fleet runtime = ${r.vsCrun!.toFixed(2)}x crun, ${r.vsRunc!.toFixed(2)}x runc, ${r.vsLxcStart!.toFixed(2)}x lxc-start (goals: <=0.5x crun, <=0.25x runc)`);
+  for (const [k, r] of Object.entries(results.ratios as Record<string, Record<string, number>>)) {
+    console.log(`${CYCLES} sequential start->running->stop cycles, fleet runtime (${k}) = ${r.vsCrun!.toFixed(2)}x crun, ${r.vsRunc!.toFixed(2)}x runc, ${r.vsLxcStart!.toFixed(2)}x lxc-start (goals: <=0.5x crun, <=0.25x runc)`);
+  }
   console.log(`written to ${out}`);
 }
 

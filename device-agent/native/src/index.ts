@@ -50,6 +50,12 @@ function loadAddon(): Addon {
   }
 }
 
+/**
+ * The `fleet-lxc-start` helper built with the addon: starts one LXC container through liblxc
+ * and exits, so the container's monitor is a fork of a tiny C program (decision 0010).
+ */
+export const lxcStartHelperPath = join(packageRoot, 'build/Release/fleet-lxc-start');
+
 let cached: Addon | null = null;
 function addon(): Addon {
   cached ??= loadAddon();

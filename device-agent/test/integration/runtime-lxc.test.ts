@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BridgeNetwork } from '../../src/runtime/network/bridge.js';
 import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
 import { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
-import { StarterClient } from '../../src/runtime/lxc/starter.js';
+import { ExecStarter, StarterClient } from '../../src/runtime/lxc/starter.js';
+import { lxcStartHelperPath } from '@fleet/native';
 import type { CreateRequest } from '../../src/runtime/container-runtime.js';
 import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
 
@@ -123,9 +124,9 @@ describe('LxcRuntime', () => {
     expect(monitor).not.toBe(starter.pid);
     expect(await readFile(`/proc/${monitor}/cmdline`, 'utf8')).toContain('[lxc monitor]');
     expect([process.pid, starter.pid]).not.toContain(await ppidOf(monitor));
-    // The container's init must not inherit Node's ignored SIGPIPE/SIGXFSZ.
+    // The container's init must not inherit Node's ignored SIGPIPE (bit 12) / SIGXFSZ (bit 24).
     const status = await readFile(`/proc/${st.initPid}/status`, 'utf8');
-    expect(/SigIgn:\s+([0-9a-f]+)/.exec(status)?.[1]).not.toMatch(/1001000$/);
+    expect(BigInt(`0x${/SigIgn:\s+([0-9a-f]+)/.exec(status)?.[1]}`) & 0x1001000n).toBe(0n);
 
     const log = await waitFor('console output', async () => ((await runtime.logs('web1')).includes('start FOO') ? runtime.logs('web1') : false));
     expect(log).toContain('start FOO=two words cwd=/www id=1000:1000 host=web-one');
@@ -322,6 +323,24 @@ describe('LxcRuntime', () => {
     expect((await runtime.start('respawn')).state).toBe('running');
     expect(starter.pid).not.toBe(before);
     await runtime.remove('respawn');
+  });
+
+  it('starts through the C helper as well: tiny monitor, clean signals, same runtime', async () => {
+    const viaHelper = new LxcRuntime({ lxc, starter: new ExecStarter(lxcStartHelperPath), lxcpath: runtime.lxcpath });
+    await viaHelper.create(req('helper1', { start: sh('echo via-helper; exec httpd -f -p 80 -h /www') }));
+    const st = await viaHelper.start('helper1');
+    expect(st).toMatchObject({ state: 'running' });
+    expect(st.initPid).toBeGreaterThan(1);
+    const status = await readFile(`/proc/${st.initPid}/status`, 'utf8');
+    expect(BigInt(`0x${/SigIgn:\s+([0-9a-f]+)/.exec(status)?.[1]}`) & 0x1001000n).toBe(0n);
+    await waitFor('output', async () => (await viaHelper.logs('helper1')).includes('via-helper'));
+    expect((await runtime.state('helper1')).initPid).toBe(st.initPid);
+    await expect(viaHelper.start('helper1')).rejects.toThrow(/helper1 is already running/);
+    expect(await viaHelper.stop('helper1', { timeoutMs: 3000 })).toEqual({ graceful: true });
+    await expect(new LxcRuntime({ lxc, starter: new ExecStarter('/nonexistent/fleet-lxc-start'), lxcpath: runtime.lxcpath }).start('helper1')).rejects.toThrow(
+      /start helper \/nonexistent\/fleet-lxc-start is missing/,
+    );
+    await viaHelper.remove('helper1');
   });
 
   it('runs from a prepared rootfs directory as well', async () => {

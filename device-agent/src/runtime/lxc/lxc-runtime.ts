@@ -26,7 +26,7 @@ import { attachRun } from './attach.js';
 import { childrenOf, isAlive } from './proc.js';
 import { initArgv, launchArgv, renderLxcConfig, type NetworkPlan, type ResolvedDevice } from './config.js';
 import type { Liblxc, LxcState } from './liblxc.js';
-import type { StarterClient } from './starter.js';
+import type { Starter } from './starter.js';
 
 const run = promisify(execFile);
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -50,7 +50,7 @@ interface Meta {
 
 export interface LxcRuntimeOptions {
   readonly lxc: Liblxc;
-  readonly starter: StarterClient;
+  readonly starter: Starter;
   /** Directory of this agent's containers; nothing else should live there. */
   readonly lxcpath: string;
   /** Needed only for `network: bridge` containers. */

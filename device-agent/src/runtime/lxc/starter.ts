@@ -1,8 +1,9 @@
 // Client side of the starter process (see starter-main.ts and decision 0010).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { methodOffset } from './layout.js';
 import { StartReply, StarterHello } from './starter-protocol.js';
 
 export interface StarterCommand {
@@ -28,13 +29,48 @@ export class StarterError extends Error {
   override readonly name = 'StarterError';
 }
 
+/** Whatever calls liblxc's start() (which forks its caller) on the agent's behalf. */
+export interface Starter {
+  /** Start container `name` with `argv`; resolves with the init pid when known. */
+  start(lxcpath: string, name: string, argv: readonly string[]): Promise<number | null>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts each container by running the `fleet-lxc-start` C helper (built with @fleet/native):
+ * a fresh tiny process per start, so the monitor copies almost nothing. The helper gets the
+ * function-pointer offsets from our layout table (it has no liblxc headers either).
+ */
+export class ExecStarter implements Starter {
+  constructor(private readonly helperPath: string) {}
+
+  start(lxcpath: string, name: string, argv: readonly string[]): Promise<number | null> {
+    const layout = (['is_defined', 'is_running', 'init_pid', 'start', 'want_daemonize'] as const).map((m) => `${m}=${methodOffset(m)}`).join(',');
+    return new Promise((resolve, reject) => {
+      execFile(this.helperPath, ['--layout', layout, lxcpath, name, '--', ...argv], (err, stdout, stderr) => {
+        if (err) {
+          const why = stderr.trim() || err.message;
+          reject(new StarterError((err as NodeJS.ErrnoException).code === 'ENOENT' ? `start helper ${this.helperPath} is missing (build @fleet/native)` : why));
+          return;
+        }
+        const pid = Number(stdout.trim());
+        resolve(Number.isInteger(pid) && pid > 0 ? pid : null);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    // Nothing persistent: every start is its own process.
+  }
+}
+
 interface Pending {
   resolve: (pid: number | null) => void;
   reject: (err: Error) => void;
 }
 
 /** One long-lived starter process, spawned on first use and again after it dies. */
-export class StarterClient {
+export class StarterClient implements Starter {
   private child: ChildProcess | null = null;
   private ready: Promise<StarterHello> | null = null;
   private nextId = 1;
