@@ -102,6 +102,40 @@ describe('liblxc binding', () => {
   });
 });
 
+describe('liblxc blocking calls', () => {
+  it('run on koffi async workers: freeze, unfreeze, wait, shutdown, stop, with the loop turning meanwhile', async () => {
+    await runtime.create(req('blocking', { start: sh('trap "exit 0" TERM; while true; do sleep 0.1; done') }));
+    const { initPid } = await runtime.start('blocking');
+    const c = lxc.open('blocking', runtime.lxcpath);
+    try {
+      expect(c.isRunning()).toBe(true);
+      expect(c.initPid()).toBe(initPid);
+      expect(await c.freeze()).toBe(true);
+      expect(c.state()).toBe('FROZEN');
+      expect(await c.unfreeze()).toBe(true);
+      expect(c.state()).toBe('RUNNING');
+      let ticks = 0;
+      let on = true;
+      const spin = () => {
+        if (!on) return;
+        ticks++;
+        setImmediate(spin);
+      };
+      spin();
+      // liblxc blocks for its whole 1 s timeout here; a synchronous call would give 1 tick.
+      expect(await c.wait('STOPPED', 1)).toBe(false);
+      on = false;
+      expect(ticks).toBeGreaterThan(50);
+      expect(await c.shutdown(5)).toBe(true);
+      expect(c.state()).toBe('STOPPED');
+      expect(await c.stop()).toBe(true);
+    } finally {
+      c.put();
+    }
+    await runtime.remove('blocking');
+  });
+});
+
 describe('LxcRuntime', () => {
   it('runs a container daemonized from a squashfs rootfs, with its argv, env, cwd, user and hostname', async () => {
     await runtime.create(
