@@ -1,8 +1,8 @@
-import { Controller, Get, Query, Inject } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiScope, MinRole } from '../auth/principal.js';
-import { decodeCursor, ZodPipe, type Page, type Parsed } from '../common/validation.js';
+import { ZodQuery, decodeCursor, type Page, type Parsed } from '../common/validation.js';
 import { AuditService } from './audit.service.js';
 import type { AuditEntry } from './audit.types.js';
 
@@ -24,7 +24,7 @@ export class AuditController {
 
   @Get()
   @MinRole('admin')
-  async list(@Query(new ZodPipe(AuditListQuery, 'query')) q: Parsed<AuditListQuery>): Promise<Page<AuditEntry>> {
+  async list(@ZodQuery(AuditListQuery) q: Parsed<AuditListQuery>): Promise<Page<AuditEntry>> {
     const { cursor, ...rest } = q;
     const beforeId = cursor ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id) : undefined;
     return this.audit.list({ ...rest, ...(beforeId !== undefined ? { beforeId } : {}) });

@@ -1,7 +1,7 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res, Inject } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Req, Res, Inject } from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { openApiSchema, ZodPipe, type Parsed } from '../common/validation.js';
+import { ZodQuery, openApiSchema, ZodPipe, type Parsed } from '../common/validation.js';
 import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
 import { readCookie } from './auth.guard.js';
 import { AuthService, SESSION_COOKIE } from './auth.service.js';
@@ -93,7 +93,7 @@ export class TokensController {
   }
 
   @Get()
-  list(@Query(new ZodPipe(ListTokensQuery, 'query')) q: Parsed<ListTokensQuery>, @CurrentUser() who: UserPrincipal): Promise<ApiTokenInfo[]> {
+  list(@ZodQuery(ListTokensQuery) q: Parsed<ListTokensQuery>, @CurrentUser() who: UserPrincipal): Promise<ApiTokenInfo[]> {
     return this.auth.listApiTokens(who, q.all === 'true');
   }
 

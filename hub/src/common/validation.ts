@@ -1,4 +1,5 @@
-import { BadRequestException, type PipeTransform } from '@nestjs/common';
+import { BadRequestException, Query, type PipeTransform } from '@nestjs/common';
+import { ApiQuery } from '@nestjs/swagger';
 import { jsonPath } from '@fleet/protocol';
 import { z } from 'zod';
 
@@ -92,4 +93,23 @@ export const QueryBool = z.enum(['true', 'false', '1', '0']).transform((v) => v 
 /** A repeatable query parameter arrives as a string or an array of strings. */
 export function repeatable<T extends z.ZodType>(item: T) {
   return z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
+}
+
+/**
+ * `@ZodQuery(Schema) q: Parsed<Schema>`: validates the query string with the schema (400 with
+ * field errors) and documents each of its properties as an OpenAPI query parameter.
+ */
+export function ZodQuery(schema: z.ZodObject): ParameterDecorator {
+  const pipe = Query(new ZodPipe(schema, 'query'));
+  const json = openApiSchema(schema) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+  return (target, key, index) => {
+    pipe(target, key, index);
+    if (key === undefined) return;
+    const descriptor = Object.getOwnPropertyDescriptor(target, key);
+    if (!descriptor) return;
+    for (const [name, prop] of Object.entries(json.properties ?? {})) {
+      const { description, ...rest } = prop;
+      ApiQuery({ name, required: json.required?.includes(name) ?? false, schema: rest, ...(typeof description === 'string' ? { description } : {}) })(target, key, descriptor);
+    }
+  };
 }

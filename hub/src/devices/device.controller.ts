@@ -1,8 +1,8 @@
-import { Body, Controller, Delete, ForbiddenException, Get, HttpCode, Param, Patch, Post, Put, Query, Inject } from '@nestjs/common';
+import { Body, Controller, Delete, ForbiddenException, Get, HttpCode, Param, Patch, Post, Put, Inject } from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { actorOf, AllowDevice, ApiScope, CurrentPrincipal, CurrentUser, MinRole, roleAtLeast, type Principal, type UserPrincipal } from '../auth/principal.js';
-import { openApiSchema, ZodPipe, type Page, type Parsed } from '../common/validation.js';
+import { ZodQuery, openApiSchema, ZodPipe, type Page, type Parsed } from '../common/validation.js';
 import {
   BulkTagRequest, CreateCommandRequest, DeviceSummaryQuery, HistoryQuery, ListDevicesQuery, SetTagsRequest, UpdateDeviceRequest,
 } from './device.dto.js';
@@ -22,17 +22,17 @@ export class DeviceController {
 
   /** Filters, keyset pagination (`nextCursor`) and sorting; fast at 100k devices. */
   @Get('devices')
-  list(@Query(new ZodPipe(ListDevicesQuery, 'query')) q: Parsed<ListDevicesQuery>): Promise<Page<Device>> {
+  list(@ZodQuery(ListDevicesQuery) q: Parsed<ListDevicesQuery>): Promise<Page<Device>> {
     return this.devices.list(q);
   }
 
   @Get('devices/summary')
-  summary(@Query(new ZodPipe(DeviceSummaryQuery, 'query')) q: Parsed<DeviceSummaryQuery>): Promise<DeviceSummary> {
+  summary(@ZodQuery(DeviceSummaryQuery) q: Parsed<DeviceSummaryQuery>): Promise<DeviceSummary> {
     return this.devices.summary(q.fleetId, q.tag ?? []);
   }
 
   @Get('tags')
-  tags(@Query(new ZodPipe(TagsQuery, 'query')) q: Parsed<TagsQuery>): Promise<Array<{ tag: string; count: number }>> {
+  tags(@ZodQuery(TagsQuery) q: Parsed<TagsQuery>): Promise<Array<{ tag: string; count: number }>> {
     return this.devices.tags(q.fleetId);
   }
 
@@ -64,7 +64,7 @@ export class DeviceController {
   }
 
   @Get('devices/:id/containers/history')
-  history(@Param('id') id: string, @Query(new ZodPipe(HistoryQuery, 'query')) q: Parsed<HistoryQuery>): Promise<Page<ContainerEvent>> {
+  history(@Param('id') id: string, @ZodQuery(HistoryQuery) q: Parsed<HistoryQuery>): Promise<Page<ContainerEvent>> {
     return this.devices.containerHistory(id, q.limit, q.cursor);
   }
 
@@ -76,7 +76,7 @@ export class DeviceController {
   }
 
   @Get('devices/:id/commands')
-  commands(@Param('id') id: string, @Query(new ZodPipe(LimitQuery, 'query')) q: Parsed<LimitQuery>): Promise<DeviceCommand[]> {
+  commands(@Param('id') id: string, @ZodQuery(LimitQuery) q: Parsed<LimitQuery>): Promise<DeviceCommand[]> {
     return this.devices.listCommands(id, q.limit);
   }
 

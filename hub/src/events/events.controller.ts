@@ -1,9 +1,9 @@
-import { Controller, Get, Query, Req, Res, Inject } from '@nestjs/common';
+import { Controller, Get, Req, Res, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiScope, CurrentUser, roleAtLeast, type UserPrincipal } from '../auth/principal.js';
-import { repeatable, ZodPipe, type Parsed } from '../common/validation.js';
+import { ZodQuery, repeatable, type Parsed } from '../common/validation.js';
 import { EventBus, type HubEvent } from './event-bus.js';
 
 export const EventStreamQuery = z.strictObject({
@@ -33,7 +33,7 @@ export class EventsController {
   /** Server-sent events: `event: <type>` + `data: <HubEvent JSON>`, a comment every 15 s. */
   @Get()
   stream(
-    @Query(new ZodPipe(EventStreamQuery, 'query')) q: Parsed<EventStreamQuery>,
+    @ZodQuery(EventStreamQuery) q: Parsed<EventStreamQuery>,
     @CurrentUser() who: UserPrincipal,
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,

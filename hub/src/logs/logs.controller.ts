@@ -1,8 +1,8 @@
-import { Controller, Get, Param, Query, Inject } from '@nestjs/common';
+import { Controller, Get, Param, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiScope } from '../auth/principal.js';
-import { decodeCursor, encodeCursor, Uuid, ZodPipe, type Page, type Parsed } from '../common/validation.js';
+import { ZodQuery, decodeCursor, encodeCursor, Uuid, ZodPipe, type Page, type Parsed } from '../common/validation.js';
 import { LogsService } from './logs.service.js';
 import type { StoredLogLine } from './logs.types.js';
 
@@ -25,7 +25,7 @@ export class LogsController {
 
   /** Newest first. Follow live lines through the event stream (`type=device.logs&deviceId=`). */
   @Get()
-  async query(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @Query(new ZodPipe(LogsQuery, 'query')) q: Parsed<LogsQuery>): Promise<Page<StoredLogLine>> {
+  async query(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @ZodQuery(LogsQuery) q: Parsed<LogsQuery>): Promise<Page<StoredLogLine>> {
     const c = q.cursor ? decodeCursor(z.object({ id: z.string().regex(/^\d+$/), at: z.iso.datetime() }), q.cursor) : undefined;
     const rows = await this.logs.query({
       deviceId: id, source: q.source, from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined,

@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, Inject } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res, Inject } from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import { ReleaseManifest } from '@fleet/protocol';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { actorOf, ApiScope, CurrentUser, MinRole, type UserPrincipal } from '../auth/principal.js';
-import { openApiSchema, QueryBool, ZodPipe, type Page, type Parsed } from '../common/validation.js';
+import { ZodQuery, openApiSchema, QueryBool, ZodPipe, type Page, type Parsed } from '../common/validation.js';
 import { CreateKeyRequest, ListReleasesQuery, YankRequest } from './release.dto.js';
 import { ReleasesService } from './release.service.js';
 import type { Release, ReleaseSummary, SigningKeyRecord } from './release.types.js';
@@ -29,7 +29,7 @@ export class ReleaseController {
   }
 
   @Get()
-  list(@Query(new ZodPipe(ListReleasesQuery, 'query')) q: Parsed<ListReleasesQuery>): Promise<Page<ReleaseSummary>> {
+  list(@ZodQuery(ListReleasesQuery) q: Parsed<ListReleasesQuery>): Promise<Page<ReleaseSummary>> {
     return this.releases.list(q);
   }
 
@@ -63,7 +63,7 @@ export class KeyController {
   }
 
   @Get()
-  list(@Query(new ZodPipe(ListKeysQuery, 'query')) q: Parsed<ListKeysQuery>): Promise<SigningKeyRecord[]> {
+  list(@ZodQuery(ListKeysQuery) q: Parsed<ListKeysQuery>): Promise<SigningKeyRecord[]> {
     return this.releases.listKeys(q.includeRevoked);
   }
 

@@ -1,8 +1,8 @@
-import { BadRequestException, Controller, Get, Param, Query, Inject } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Param, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiScope } from '../auth/principal.js';
-import { Uuid, ZodPipe, type Parsed } from '../common/validation.js';
+import { ZodQuery, Uuid, ZodPipe, type Parsed } from '../common/validation.js';
 import { TelemetryService } from './telemetry.service.js';
 import type { TelemetryPoint } from './telemetry.types.js';
 
@@ -21,7 +21,7 @@ export class TelemetryController {
   constructor(@Inject(TelemetryService) private readonly telemetry: TelemetryService) {}
 
   @Get()
-  query(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @Query(new ZodPipe(TelemetryQuery, 'query')) q: Parsed<TelemetryQuery>): Promise<TelemetryPoint[]> {
+  query(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @ZodQuery(TelemetryQuery) q: Parsed<TelemetryQuery>): Promise<TelemetryPoint[]> {
     const to = q.to ? new Date(q.to) : new Date();
     const from = q.from ? new Date(q.from) : new Date(to.getTime() - 3_600_000);
     if (from >= to) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'from must be before to', issues: [{ path: '$.from', message: 'must be before to' }] });

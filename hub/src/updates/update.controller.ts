@@ -1,7 +1,7 @@
-import { Controller, Get, Param, Query, Inject } from '@nestjs/common';
+import { Controller, Get, Param, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { ApiScope } from '../auth/principal.js';
-import { Uuid, ZodPipe, type Page, type Parsed } from '../common/validation.js';
+import { ZodQuery, Uuid, ZodPipe, type Page, type Parsed } from '../common/validation.js';
 import { HistoryQuery } from '../devices/device.dto.js';
 import type { UpdateEvent } from './update.repository.js';
 import { UpdatesService } from './update.service.js';
@@ -14,7 +14,7 @@ export class UpdateController {
 
   /** Update history, newest first, with reasons and the failed boot's log. */
   @Get()
-  list(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @Query(new ZodPipe(HistoryQuery, 'query')) q: Parsed<HistoryQuery>): Promise<Page<UpdateEvent>> {
+  list(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @ZodQuery(HistoryQuery) q: Parsed<HistoryQuery>): Promise<Page<UpdateEvent>> {
     return this.updates.list(id, q.limit, q.cursor);
   }
 }

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApiDocument } from '../../src/app.js';
 import { startTestHub, type TestHub } from './support/hub-harness.js';
 
 let hub: TestHub;
@@ -27,6 +29,9 @@ describe('hub app', () => {
     for (const p of ['/api/v1/provision', '/api/v1/devices', '/api/v1/releases', '/api/v1/objects/sha256/{hex}', '/api/v1/fleets/{fleet}/claim-tokens', '/api/v1/events']) {
       expect(Object.keys(doc.paths)).toContain(p);
     }
+    // The committed hub/openapi.json (what hubctl and web build on) is this very document.
+    const committed = JSON.parse(await readFile(new URL('../../openapi.json', import.meta.url), 'utf8')) as unknown;
+    expect(committed, 'hub/openapi.json is stale: run `pnpm --filter @fleet/hub openapi`').toEqual(JSON.parse(JSON.stringify(openApiDocument(hub.app))));
   });
 
   it('refuses unauthenticated API calls, oversize bodies and malformed JSON with 4xx', async () => {
