@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -53,7 +53,7 @@ async function startAgent(
   deviceId: string,
   opts: { protocolVersion?: 4 | 5; url?: string; ca?: string; onCommand?: (c: Command) => Promise<CommandResult>; start?: boolean } = {},
 ): Promise<Agent> {
-  const logger = recordingLogger();
+  const logger = recordingLogger(process.env.LINK_ECHO === "1");
   const queue = await OfflineQueue.open({ dir: join(work, deviceId, 'queue'), maxBytes: 1024 * 1024, logger });
   const targets: Target[] = [];
   const commands: Command[] = [];
@@ -350,5 +350,39 @@ describe('the embedded broker (aedes 1.2.0, no MQTT 5)', () => {
     for (const i of range(0, 3)) await agent.session.publish('report', aReport(i));
     await waitFor('3 reports through aedes', () => uniqueMarkers(obs, id).length >= 3);
     expect(uniqueMarkers(obs, id)).toEqual(range(0, 3));
+  });
+});
+
+describe('a broker that refuses a message (MQTT 5 PUBACK 0x87)', () => {
+  it('drops the refused entry loudly instead of blocking the queue, and delivers the rest', async () => {
+    const id = nextDeviceId();
+    const t = deviceTopics(id);
+    const aclDir = await mkdtemp(join(tmpdir(), 'link-acl-'));
+    const acl = join(aclDir, 'acl');
+    // The agent (user = its device id) may do everything on its topics except publish reports;
+    // the anonymous observer may read.
+    const rules = [`topic read ${t.report}`, ...(['progress', 'presence', 'target', 'command', 'ack'] as const).map((k) => `topic readwrite ${t[k]}`)];
+    await writeFile(acl, [...rules, `user ${id}`, ...rules, ''].join('\n'));
+    const strict = await TestMosquitto.create({ listenerLines: [`acl_file ${acl}`] });
+    cleanups.push(async () => {
+      await strict.destroy();
+      await rm(aclDir, { recursive: true, force: true });
+    });
+    const obs = await Observer.connect(strict.url, `obs-${id}`, [t.progress]);
+    cleanups.push(() => obs.close());
+    const agent = await startAgent(id, { url: strict.url });
+    await waitFor('connect', () => agent.session.connected);
+    await agent.session.publish('report', aReport(1));
+    const progress = {
+      updateId: 'u-1',
+      revision: { digest: `sha256:${'c'.repeat(64)}`, version: '1.0.0', sequence: 1 },
+      state: 'downloading' as const,
+      status: 'downloading' as const,
+      percent: 10,
+    };
+    await agent.session.publish('progress', progress);
+    await waitFor('progress delivered behind the refused report', () => obs.decoded(t.progress, 'progress').length === 1);
+    await waitFor('queue empty', () => agent.queue.length === 0);
+    expect(agent.logger.lines.some((l) => l.level === 'error' && /broker rejected queued report .*Not authorized/.test(l.message))).toBe(true);
   });
 });
