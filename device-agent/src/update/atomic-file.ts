@@ -10,6 +10,9 @@ import type { DurableFiles } from './ports.js';
  * lose the rename with data=writeback or lazy commit).
  */
 export class DirectoryDurableFiles implements DurableFiles {
+  // Writes of one name run one at a time: they share the temp file name.
+  private readonly queues = new Map<string, Promise<void>>();
+
   constructor(private readonly dir: string) {}
 
   async read(name: string): Promise<Buffer | null> {
@@ -21,7 +24,17 @@ export class DirectoryDurableFiles implements DurableFiles {
     }
   }
 
-  async writeAtomic(name: string, data: string): Promise<void> {
+  writeAtomic(name: string, data: string): Promise<void> {
+    const run = (this.queues.get(name) ?? Promise.resolve()).then(() => this.writeNow(name, data));
+    const tail = run.catch(() => undefined);
+    this.queues.set(name, tail);
+    void tail.then(() => {
+      if (this.queues.get(name) === tail) this.queues.delete(name);
+    });
+    return run;
+  }
+
+  private async writeNow(name: string, data: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const path = join(this.dir, name);
     // One temp name per target: a leftover from a crash is simply overwritten next time.

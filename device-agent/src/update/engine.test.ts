@@ -319,6 +319,17 @@ describe('system update (A/B)', () => {
   });
 });
 
+describe('journal writes', () => {
+  it('land in order even when a write is slow: the file always holds the engine\'s journal', async () => {
+    const d = await deviceOnV1();
+    d.files.slow = true;
+    await d.update(d.target(v2));
+    await d.update(d.target(aSignedRelease({ version: '3.0.0', sequence: 3, containers: { web: web('3'), net } })));
+    expect(JSON.parse(d.files.text('journal.json') ?? '{}')).toEqual(d.engine.snapshot);
+    expect(await d.journalState()).toBe('idle');
+  });
+});
+
 describe('journal faults', () => {
   it.each([
     ['truncated', (b: Buffer) => b.subarray(0, Math.floor(b.length / 2))],

@@ -51,6 +51,7 @@ export class UpdateEngine {
   private readonly lifetime = new AbortController();
   private driving: Promise<void> | null = null;
   private halted = false;
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: UpdateDeps,
@@ -93,7 +94,7 @@ export class UpdateEngine {
         await this.runner('update:startup-reconcile', () => this.reconcileCommitted()).catch((e) =>
           this.deps.log?.('error', `startup reconcile to the committed revision failed: ${e instanceof Error ? e.message : String(e)}`),
         );
-        this.resendOutcome();
+        await this.resendOutcome();
       } else {
         const count = (read.journal.resumes[was] ?? 0) + 1;
         const resumes = { ...read.journal.resumes, [was]: count };
@@ -224,7 +225,7 @@ export class UpdateEngine {
       signal: abort.signal,
       persist: async (patch) => {
         if (!this.journal.update) return;
-        this.journal = await writeJournal(this.deps.files, { ...this.journal, update: { ...this.journal.update, ...patch } });
+        await this.write({ ...this.journal, update: { ...this.journal.update, ...patch } });
       },
       progress: (percent, extra) => this.progress(state, percent, extra),
     };
@@ -284,7 +285,7 @@ export class UpdateEngine {
     this.crash(state, 'before');
     const base = patch.update !== undefined ? patch.update : this.journal.update;
     const update = base && patch.failure ? { ...base, failure: patch.failure } : base;
-    this.journal = await writeJournal(this.deps.files, {
+    await this.write({
       ...this.journal,
       state,
       update,
@@ -318,13 +319,13 @@ export class UpdateEngine {
       : this.journal.lastOutcome;
     if (!u && failure) this.deps.log?.('warn', `recovered to the committed revision (${failure.reason}: ${failure.message})`);
     this.crash('idle', 'before');
-    this.journal = await writeJournal(this.deps.files, idleJournal({ writes: this.journal.writes, ...(last ? { lastOutcome: last } : {}) }));
+    await this.write(idleJournal({ writes: this.journal.writes, ...(last ? { lastOutcome: last } : {}) }));
     this.crash('idle', 'after');
-    this.resendOutcome();
+    await this.resendOutcome();
   }
 
   /** Reports the last outcome if it was not handed to link/ yet (also after a restart). */
-  private resendOutcome(): void {
+  private async resendOutcome(): Promise<void> {
     const o = this.journal.lastOutcome;
     if (!o || o.reported) return;
     this.report({
@@ -337,15 +338,22 @@ export class UpdateEngine {
       ...(o.message ? { message: o.message.slice(0, 4096) } : {}),
       ...(o.failedBootLog ? { failedBootLog: o.failedBootLog } : {}),
     });
-    this.journal = { ...this.journal, lastOutcome: { ...o, reported: true } };
-    // Best effort: if this write is lost the outcome is reported once more after a restart,
-    // which the hub deduplicates by updateId and status.
-    void writeJournal(this.deps.files, this.journal).then(
-      (j) => {
-        if (this.journal.state === 'idle') this.journal = { ...this.journal, writes: j.writes };
-      },
-      () => {},
-    );
+    // If this write is lost (crash), the outcome is reported once more after the restart;
+    // the hub deduplicates by updateId and status.
+    await this.write({ ...this.journal, lastOutcome: { ...o, reported: true } });
+  }
+
+  /**
+   * Every journal write goes through here, one at a time, and the in-memory journal is the
+   * one that reached the disk. Two overlapping writes could otherwise land in the wrong
+   * order and bring an old state back (the torture test found exactly that).
+   */
+  private write(next: Journal): Promise<void> {
+    const done = this.writes.then(async () => {
+      this.journal = await writeJournal(this.deps.files, next);
+    });
+    this.writes = done.catch(() => undefined);
+    return done;
   }
 
   /** Idle startup: exactly the committed revision's containers, nothing left from a crash. */

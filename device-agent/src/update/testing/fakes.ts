@@ -20,10 +20,13 @@ import type {
 export class FakeFiles implements DurableFiles {
   readonly files = new Map<string, Buffer>();
   writes = 0;
+  /** Makes each write take a few event-loop turns, like a real fsync: overlapping writes show. */
+  slow = false;
   async read(name: string): Promise<Buffer | null> {
     return this.files.get(name) ?? null;
   }
   async writeAtomic(name: string, data: string): Promise<void> {
+    if (this.slow) for (let i = 0; i < 1 + (data.length % 5); i++) await new Promise((r) => setImmediate(r));
     this.writes++;
     this.files.set(name, Buffer.from(data));
   }
