@@ -1,5 +1,10 @@
 /** A one-line progress bar on stderr (redrawn in place on a TTY, every 10 % otherwise). */
-export function progressBar(stream: NodeJS.WriteStream = process.stderr): (done: number, total: number, label: string) => void {
+export interface TextSink {
+  isTTY?: boolean;
+  write(text: string): unknown;
+}
+
+export function progressBar(stream: TextSink = process.stderr): (done: number, total: number, label: string) => void {
   let lastPct = -1;
   let lastLabel = '';
   return (done, total, label) => {

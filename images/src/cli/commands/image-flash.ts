@@ -1,15 +1,16 @@
 import { parseArgs } from 'node:util';
 import { flashImage } from '../../flash/flash.js';
 import { progressBar } from '../progress.js';
+import type { TextSink } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
 export const FLASH_USAGE = 'usage: fleet-image flash <image.img> <device> [--bmap <file.bmap>] [--json]';
 
-export async function imageFlash(argv: string[], signal: AbortSignal): Promise<string> {
+export async function imageFlash(argv: string[], signal: AbortSignal, stderr: TextSink): Promise<string> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { bmap: { type: 'string' }, json: { type: 'boolean' } } });
   const [image, device, extra] = positionals;
   if (!image || !device || extra !== undefined) throw new UsageError(FLASH_USAGE);
-  const bar = progressBar();
+  const bar = progressBar(stderr);
   const result = await flashImage({
     image,
     device,
