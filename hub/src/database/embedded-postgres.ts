@@ -17,7 +17,8 @@ export interface EmbeddedDatabase {
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void): Promise<EmbeddedDatabase> {
   const databaseDir = join(dataDir, 'pg');
   const passwordFile = join(dataDir, 'pg-password');
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // Traversable (not readable) by others: as root the server runs as a system user that must reach pg/.
+  await mkdir(dataDir, { recursive: true, mode: 0o711 });
   let password: string;
   if (existsSync(passwordFile)) password = (await readFile(passwordFile, 'utf8')).trim();
   else {
