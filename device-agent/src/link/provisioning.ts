@@ -96,7 +96,8 @@ export class Provisioner {
   }
 
   private async attempt(request: ProvisionRequest, ca: Buffer | undefined, signal?: AbortSignal): Promise<Attempt> {
-    const url = new URL(PROVISION_PATH, this.opts.config.hubUrl).toString();
+    // Appended, not resolved: a hub behind a path prefix (https://host/fleet) keeps its prefix.
+    const url = `${this.opts.config.hubUrl.replace(/\/+$/, '')}${PROVISION_PATH}`;
     const timeout = AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000);
     const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let status: number;

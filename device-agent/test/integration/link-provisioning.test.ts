@@ -21,11 +21,14 @@ type Answer = { status: number; body: unknown } | 'hang';
 class FakeHubProvisioning {
   readonly requests: ProvisionRequest[] = [];
   readonly invalid: string[] = [];
-  constructor(private readonly script: Answer[]) {}
+  constructor(
+    private readonly script: Answer[],
+    private readonly path = PROVISION_PATH,
+  ) {}
   handler = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    if (req.method !== 'POST' || req.url !== PROVISION_PATH || req.headers['content-type'] !== 'application/json') {
+    if (req.method !== 'POST' || req.url !== this.path || req.headers['content-type'] !== 'application/json') {
       res.writeHead(404).end();
       return;
     }
@@ -59,12 +62,12 @@ afterEach(async () => {
   await rm(storage, { recursive: true, force: true });
 });
 
-async function hub(script: Answer[]): Promise<{ url: string; fake: FakeHubProvisioning }> {
-  const fake = new FakeHubProvisioning(script);
+async function hub(script: Answer[], prefix = ''): Promise<{ url: string; fake: FakeHubProvisioning }> {
+  const fake = new FakeHubProvisioning(script, `${prefix}${PROVISION_PATH}`);
   const server = createHttpServer((req, res) => void fake.handler(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   servers.push({ close: () => (server.closeAllConnections(), server.close()) });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, fake };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${prefix}`, fake };
 }
 
 function provisioner(hubUrl: string, extra: { claimToken?: string | null; caFile?: string } = {}) {
@@ -119,6 +122,12 @@ describe('provisioning client against a test double of POST /api/v1/provision', 
     const again = provisioner(url);
     expect((await again.p.ensureProvisioned()).deviceId).toBe('dev-0001');
     expect(fake.requests).toHaveLength(3);
+  });
+
+  it('keeps the path prefix of a hub URL (a hub behind a reverse proxy)', async () => {
+    const { url, fake } = await hub([{ status: 201, body: credentials() }], '/fleet');
+    await provisioner(`${url}/`).p.ensureProvisioned();
+    expect(fake.requests).toHaveLength(1);
   });
 
   it('keeps the same key pair across a crash between key generation and provisioning', async () => {
