@@ -325,7 +325,7 @@ describe('LxcRuntime', () => {
     ).rejects.toThrow(/volume "data" of novol has no source/);
     await expect(runtime.create(req('nodev', { devices: [{ path: '/dev/nonexistent-device' }] }))).rejects.toThrow(/does not exist on this host/);
     await expect(runtime.start('ghost')).rejects.toThrow(/ghost is not defined/);
-    expect((await runtime.list()).map((c) => c.name)).not.toEqual(expect.arrayContaining(['nofs', 'badfs', 'badenv', 'novol', 'nodev']));
+    for (const n of ['nofs', 'badfs', 'badenv', 'novol', 'nodev']) await expect(stat(join(runtime.lxcpath, n))).rejects.toThrow(/ENOENT/);
 
     await runtime.create(req('twice', { start: sh('while true; do sleep 1; done') }));
     const first = await runtime.start('twice');
@@ -377,8 +377,14 @@ describe('LxcRuntime', () => {
     await viaHelper.remove('helper1');
   });
 
-  it('runs from a prepared rootfs directory as well', async () => {
+  it('runs from a prepared rootfs directory as well, and redefines a stopped container cleanly', async () => {
+    await runtime.create(req('fromdir', { start: sh('echo from-squashfs; sleep 100') }));
+    await runtime.start('fromdir');
+    const lower = join(runtime.lxcpath, 'fromdir/lower');
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).toContain(` ${lower} `);
+    await runtime.kill('fromdir');
     await runtime.create(req('fromdir', { start: sh('echo from-dir; sleep 100') }, { rootfs: { kind: 'dir', path: rootfsDir } }));
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(` ${lower} `);
     await runtime.start('fromdir');
     await waitFor('output', async () => (await runtime.logs('fromdir')).includes('from-dir'));
     await runtime.remove('fromdir');

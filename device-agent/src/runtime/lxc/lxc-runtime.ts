@@ -127,27 +127,40 @@ export class LxcRuntime implements ContainerRuntime {
     signal?.throwIfAborted();
 
     let network: NetworkPlan;
+    let allocated = false;
     if (spec.network === 'bridge') {
       if (!this.o.bridge) throw new RuntimeError(`container ${req.name} wants network "bridge" but the runtime has no bridge configured`);
       await this.o.bridge.ensure();
       network = { mode: 'bridge', bridge: this.o.bridge.options.name, ...(await this.o.bridge.allocate(req.name)) };
+      allocated = true;
     } else network = { mode: spec.network };
 
-    await mkdir(join(dir, 'upper'), { recursive: true });
     const lowerDir = req.rootfs.kind === 'dir' ? req.rootfs.path : join(dir, 'lower');
+    let config: string;
+    try {
+      // Render (pure, may refuse) before touching the disk: a refused spec leaves nothing behind.
+      config = renderLxcConfig({
+        name: req.name,
+        spec,
+        lowerDir,
+        upperDir: join(dir, 'upper'),
+        volumes: spec.volumes.map((v) => ({ containerPath: v.path, source: req.volumes[v.name]!, readOnly: v.readOnly })),
+        devices,
+        network,
+        consoleLog: join(dir, 'console.log'),
+        consoleLogMaxBytes: this.o.consoleLogMaxBytes ?? 1024 * 1024,
+        lxcLog: join(dir, 'lxc.log'),
+      });
+    } catch (err) {
+      if (allocated && current.state === 'absent') await this.o.bridge?.release(req.name);
+      throw err;
+    }
+    // Redefining a stopped container: drop what the old definition held and the new one does not.
+    const old = current.state === 'stopped' ? await this.meta(req.name) : null;
+    if (old?.rootfs.kind === 'squashfs' && (req.rootfs.kind !== 'squashfs' || old.rootfs.path !== req.rootfs.path)) await this.unmountLower(req.name, old);
+    if (old?.network === 'bridge' && spec.network !== 'bridge') await this.o.bridge?.release(req.name);
+    await mkdir(join(dir, 'upper'), { recursive: true });
     if (req.rootfs.kind === 'squashfs') await mkdir(lowerDir, { recursive: true });
-    const config = renderLxcConfig({
-      name: req.name,
-      spec,
-      lowerDir,
-      upperDir: join(dir, 'upper'),
-      volumes: spec.volumes.map((v) => ({ containerPath: v.path, source: req.volumes[v.name]!, readOnly: v.readOnly })),
-      devices,
-      network,
-      consoleLog: join(dir, 'console.log'),
-      consoleLogMaxBytes: this.o.consoleLogMaxBytes ?? 1024 * 1024,
-      lxcLog: join(dir, 'lxc.log'),
-    });
     const [uid, gid] = spec.start.user.split(':').map(Number);
     const meta: Meta = {
       version: 1,
@@ -203,6 +216,13 @@ export class LxcRuntime implements ContainerRuntime {
     } catch (err) {
       throw new RuntimeError(`cannot mount rootfs ${meta.rootfs.path} of ${name}: ${(err as { stderr?: string }).stderr?.trim() ?? (err as Error).message}`);
     }
+  }
+
+  private async unmountLower(name: string, meta: Meta): Promise<void> {
+    if (meta.rootfs.kind !== 'squashfs' || !(await isMountPoint(meta.lowerDir))) return;
+    await run('umount', ['-d', meta.lowerDir]).catch((err: { stderr?: string }) => {
+      throw new RuntimeError(`cannot unmount rootfs of ${name}: ${err.stderr?.trim() ?? ''}`);
+    });
   }
 
   async start(name: string, signal?: AbortSignal): Promise<ContainerStatus> {
@@ -290,11 +310,7 @@ export class LxcRuntime implements ContainerRuntime {
     if (exists) await this.withContainer(name, async (c) => {
       if (c.isRunning() && !(await c.stop()) && c.isRunning()) throw new RuntimeError(`cannot kill container ${name} before removing it`);
     });
-    if (meta?.rootfs.kind === 'squashfs' && (await isMountPoint(meta.lowerDir))) {
-      await run('umount', ['-d', meta.lowerDir]).catch((err: { stderr?: string }) => {
-        throw new RuntimeError(`cannot unmount rootfs of ${name}: ${err.stderr?.trim() ?? ''}`);
-      });
-    }
+    if (meta) await this.unmountLower(name, meta);
     if (meta?.network === 'bridge') await this.o.bridge?.release(name);
     await rm(dir, { recursive: true, force: true });
   }
