@@ -24,6 +24,11 @@ export const ProvisionResponse = z.strictObject({
     username: z.string().min(1),
     password: z.string().min(1),
     clientId: z.string().min(1),
+    /**
+     * MQTT version the broker speaks: 5 (Mosquitto) or 4 = 3.1.1 (the embedded aedes refuses
+     * MQTT 5). Absent: the device tries 5 and falls back to 3.1.1.
+     */
+    protocolVersion: z.union([z.literal(4), z.literal(5)]).optional(),
   }),
   /** Base of object URLs; the device authenticates with HTTP Basic `username:password`. */
   objectBaseUrl: z.url(),
