@@ -37,6 +37,8 @@ export type Partition = z.infer<typeof Partition>;
 export const BootFile = z.object({
   /** Where the file comes from: a .deb (by name, extracted) plus a path inside it. */
   deb: z.string().min(1),
+  /** "all" for architecture-independent packages (firmware); default: the board's debArch. */
+  debArch: z.enum(['arm64', 'all']).optional(),
   path: z.string().startsWith('/'),
   /** Destination path inside the boot partition. */
   dest: z.string().regex(/^[A-Za-z0-9_.\-/]+$/),
