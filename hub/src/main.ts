@@ -43,6 +43,9 @@ const app = await createApp(config, {
 await app.get(AuthService).bootstrapAdmin((l) => log.warn(l));
 app.get(TelemetryService).startRetention();
 app.get(LogsService).startRetention();
+// Expired dashboard sessions are refused anyway; this only keeps the table small.
+const auth = app.get(AuthService);
+setInterval(() => void auth.purgeExpiredSessions().catch((e: Error) => log.error(`session purge failed: ${e.message}`)), 3_600_000).unref();
 await app.listen({ port: config.port, host: config.host });
 log.log(`hub listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}; API docs at ${config.publicUrl}/api/docs)`);
 

@@ -1,5 +1,5 @@
 import { ConflictException, Injectable, NotFoundException, UnprocessableEntityException, Inject } from '@nestjs/common';
-import { keyIdOf, manifestDigest, parseReleaseManifest, verifyManifest, type ReleaseManifest } from '@fleet/protocol';
+import { keyIdOf, manifestDigest, parseReleaseManifest, verifyManifest } from '@fleet/protocol';
 import { z } from 'zod';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../auth/principal.js';
@@ -7,19 +7,9 @@ import { decodeCursor, encodeCursor, validationError, type Page } from '../commo
 import { EventBus } from '../events/event-bus.js';
 import { ObjectsService } from '../objects/object.service.js';
 import type { CreateKeyRequest, ListReleasesQuery } from './release.dto.js';
+import { referencedObjects } from './referenced-objects.js';
 import { ReleaseRepository } from './release.repository.js';
 import type { Release, ReleaseSummary, SigningKeyRecord } from './release.types.js';
-
-/** Every object a manifest references, with where it is referenced. */
-export function referencedObjects(m: ReleaseManifest): Array<{ digest: string; size: number; role: string }> {
-  const out: Array<{ digest: string; size: number; role: string }> = [];
-  for (const [name, c] of Object.entries(m.containers)) out.push({ digest: c.rootfs.digest, size: c.rootfs.size, role: `containers.${name}.rootfs` });
-  for (const part of ['kernel', 'dtb', 'rootfs'] as const) {
-    const ref = m.system?.[part];
-    if (ref) out.push({ digest: ref.digest, size: ref.size, role: `system.${part}` });
-  }
-  return out;
-}
 
 function unprocessable(message: string, issues: Array<{ path: string; message: string }>, extra: Record<string, unknown> = {}): UnprocessableEntityException {
   return new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message, issues, ...extra });
