@@ -57,7 +57,7 @@ export function ApiTokensRoute() {
           </label>
         )}
       </PageHeader>
-      <form className="card inline-form" onSubmit={submit} aria-label="Create an API token">
+      <form className="card inline-form" onSubmit={submit} aria-label="Create an API token" noValidate>
         <div className="field">
           <label htmlFor={`${id}-name`}>Token name</label>
           <input id={`${id}-name`} name="name" placeholder="e.g. ci-deploy" />

@@ -140,7 +140,7 @@ function CreateUserForm() {
     create.mutate(parsed.data, { onSuccess: () => form.reset() });
   }
   return (
-    <form className="card inline-form" onSubmit={submit} aria-label="Create a user">
+    <form className="card inline-form" onSubmit={submit} aria-label="Create a user" noValidate>
       <div className="field">
         <label htmlFor={`${id}-email`}>E-mail</label>
         <input id={`${id}-email`} name="email" type="email" autoComplete="off" />

@@ -1,4 +1,4 @@
-import { infiniteQueryOptions, useInfiniteQuery } from '@tanstack/react-query';
+import { infiniteQueryOptions, keepPreviousData, useInfiniteQuery } from '@tanstack/react-query';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { Page } from '../../../lib/schemas.js';
@@ -31,6 +31,8 @@ export function devicesQueryOptions(api: ApiClient, search: DeviceSearch) {
     getNextPageParam: (last) => last.nextCursor ?? undefined,
     // Rows are kept fresh by the event stream (lib/live-updates.ts), not by refetching.
     staleTime: 60_000,
+    // A new filter keeps the old rows on screen until its first page arrives (no flash).
+    placeholderData: keepPreviousData,
   });
 }
 

@@ -66,7 +66,7 @@ function CreateFleetForm() {
     create.mutate(parsed.data, { onSuccess: () => form.reset() });
   }
   return (
-    <form className="card inline-form" onSubmit={submit} aria-label="Create a fleet">
+    <form className="card inline-form" onSubmit={submit} aria-label="Create a fleet" noValidate>
       <div className="field">
         <label htmlFor={nameId}>New fleet name</label>
         <input id={nameId} name="name" placeholder="e.g. kiosks-eu" />
@@ -152,7 +152,7 @@ function ClaimTokens({ fleetId }: { fleetId: string }) {
 
   return (
     <section aria-label="Claim tokens">
-      <form className="inline-form" onSubmit={submit} aria-label="Create a claim token">
+      <form className="inline-form" onSubmit={submit} aria-label="Create a claim token" noValidate>
         <div className="field">
           <label htmlFor={`${id}-name`}>Token name</label>
           <input id={`${id}-name`} name="name" />

@@ -130,7 +130,7 @@ export function RolloutWizard({
           </li>
         ))}
       </ol>
-      <form onSubmit={next} aria-label={STEPS[step]}>
+      <form onSubmit={next} aria-label={STEPS[step]} noValidate>
         {step === 0 && (
           <fieldset>
             <legend>{STEPS[0]}</legend>
@@ -140,7 +140,7 @@ export function RolloutWizard({
                 id={f('release')}
                 value={draft.release}
                 onChange={(e) => set('release', e.target.value)}
-                required
+                aria-required="true"
               >
                 <option value="">choose…</option>
                 {draft.release && !releaseOptions.some((r) => r.version === draft.release) && (
@@ -158,8 +158,13 @@ export function RolloutWizard({
               <select
                 id={f('fleet')}
                 value={draft.fleetId}
-                onChange={(e) => setDraft((d) => ({ ...d, fleetId: e.target.value, tags: [] }))}
-                required
+                onChange={(e) => {
+                  // Read now: the updater runs later, after React restored the controlled value.
+                  const fleetId = e.target.value;
+                  setDraft((d) => ({ ...d, fleetId, tags: [] }));
+                  dryRun.reset();
+                }}
+                aria-required="true"
               >
                 <option value="">choose…</option>
                 {fleets.data?.map((fl) => (
