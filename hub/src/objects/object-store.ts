@@ -64,10 +64,16 @@ export class FsObjectStore implements ObjectStore {
     const tmp = join(tmpDir, `${hex}.${randomBytes(6).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
+    let exceeded = false;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         size += chunk.length;
-        if (size > limits.maxBytes) return done(new LimitExceeded());
+        // Past the limit: keep reading and discard, so the client gets a clean 413 instead of
+        // a reset; only a body far beyond the limit is cut off.
+        if (size > limits.maxBytes) {
+          exceeded = true;
+          return size > limits.maxBytes * 2 + 1024 * 1024 ? done(new LimitExceeded()) : done();
+        }
         hash.update(chunk);
         done(null, chunk);
       },
@@ -78,6 +84,10 @@ export class FsObjectStore implements ObjectStore {
       await rm(tmp, { force: true });
       if (error instanceof LimitExceeded) return { ok: false, reason: 'too-large', limit: limits.maxBytes };
       throw error;
+    }
+    if (exceeded) {
+      await rm(tmp, { force: true });
+      return { ok: false, reason: 'too-large', limit: limits.maxBytes };
     }
     try {
       const actual = hash.digest('hex');

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { generateSigningKey, ReleaseManifest, signManifest } from '@fleet/protocol';
 import { aContainer, aRelease } from '@fleet/protocol/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +68,12 @@ describe('objects', () => {
     const big = randomBytes(300 * 1024);
     expect((await put(sha(big), big)).statusCode).toBe(413);
     expect((await hub.app.inject({ method: 'HEAD', url: `/api/v1/objects/sha256/${sha(big)}`, headers: hub.admin })).statusCode).toBe(404);
+    // Without a Content-Length (chunked), the limit is enforced while streaming.
+    const chunked = await hub.app.inject({
+      method: 'PUT', url: `/api/v1/objects/sha256/${sha(big)}`, headers: { ...hub.admin, 'content-type': 'application/octet-stream' },
+      payload: Readable.from([big.subarray(0, 100_000), big.subarray(100_000, 200_000), big.subarray(200_000)]),
+    });
+    expect(chunked.statusCode).toBe(413);
     const badUrl = await put('XYZ', body);
     expect(badUrl.statusCode).toBe(400);
     expect(badUrl.json().issues[0].path).toBe('$');
