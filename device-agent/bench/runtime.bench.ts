@@ -85,7 +85,13 @@ async function buildRuntime(dir: string): Promise<string> {
   return join(dir, 'dist');
 }
 
-async function measureMemory(tmp: string, rootfs: string, spec: ContainerSpec, starterKind: 'koffi' | 'helper'): Promise<Record<string, unknown>> {
+/** Leaves the 10 containers running under the returned lxcpath (the caller removes them). */
+async function measureMemory(
+  tmp: string,
+  rootfs: string,
+  spec: ContainerSpec,
+  starterKind: 'koffi' | 'helper',
+): Promise<{ lxcpath: string; result: Record<string, unknown> }> {
   if (!existsSync(join(tmp, 'build'))) await buildRuntime(join(tmp, 'build'));
   const lxcpath = join(tmp, `mem-${starterKind}`);
   await mkdir(lxcpath);
@@ -130,8 +136,7 @@ setInterval(() => {}, 1e9);
   bare.kill();
   agent.kill();
   await new Promise((r) => agent.once('exit', r));
-  for (const m of monitors) process.kill(m, 'SIGKILL');
-  return {
+  return { lxcpath, result: {
     starter: starterKind,
     note: 'agent = a process running LxcRuntime compiled to JS with 10 containers; starter = its persistent start() process (koffi) or none (C helper exits after each start)',
     agentRssKiB: agentRss,
@@ -143,7 +148,7 @@ setInterval(() => {}, 1e9);
     monitorPssKiBMedian: median(monitorPss),
     containerInitPssKiBMedian: median(initPss),
     perContainerPssKiB: median(monitorPss) + median(initPss),
-  };
+  } };
 }
 
 async function main(): Promise<void> {
@@ -233,10 +238,14 @@ async function main(): Promise<void> {
 
     // --- memory, production-like: the runtime compiled to JS (no tsx loader) in its own agent
     // process running 10 containers, against a bare idle Node.
-    results.memory = {
-      koffiStarter: await measureMemory(tmp, rootfs, spec, 'koffi'),
-      cHelper: await measureMemory(tmp, rootfs, spec, 'helper'),
-    };
+    const memory: Record<string, unknown> = {};
+    for (const [key, kind] of [['koffiStarter', 'koffi'], ['cHelper', 'helper']] as const) {
+      const m = await measureMemory(tmp, rootfs, spec, kind);
+      memory[key] = m.result;
+      const rt = new LxcRuntime({ lxc, starter, lxcpath: m.lxcpath });
+      for (const c of await rt.list()) await rt.remove(c.name);
+    }
+    results.memory = memory;
     for (const c of await runtime.list()) await runtime.remove(c.name);
   } finally {
     await starter.close();

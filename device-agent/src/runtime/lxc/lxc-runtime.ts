@@ -4,7 +4,7 @@
 // constructing an LxcRuntime on the same lxcpath therefore sees, and adopts, what runs.
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,7 @@ import {
 } from '../container-runtime.js';
 import type { BridgeNetwork } from '../network/bridge.js';
 import { attachRun } from './attach.js';
+import { parseCgroupMounts } from './cgroup-home.js';
 import { childrenOf, isAlive } from './proc.js';
 import { initArgv, launchArgv, renderLxcConfig, type NetworkPlan, type ResolvedDevice } from './config.js';
 import type { Liblxc, LxcState } from './liblxc.js';
@@ -68,6 +69,23 @@ export function parseLastExit(lxcLog: string): { code: number } {
   let code = 0;
   for (const m of lxcLog.matchAll(/Child <\d+> ended on error \((\d+)\)/g)) code = Number(m[1]);
   return { code };
+}
+
+/**
+ * Remove the empty cgroups LXC left for `name`. When a container exits while the process that
+ * started it is still inside `lxc.monitor.<name>` (it exits within milliseconds), the monitor's
+ * cleanup fails with EBUSY and LXC later picks `<name>-1`, `-2`... rmdir only succeeds on an
+ * empty cgroup, so a live container's cgroups are never touched.
+ */
+async function removeStaleCgroups(name: string): Promise<void> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const pattern = new RegExp(`^lxc\\.(monitor|payload)\\.${name}(-\\d+)?$`);
+  for (const m of parseCgroupMounts(info)) {
+    const entries = await readdir(m.mountPoint).catch(() => [] as string[]);
+    for (const e of entries) {
+      if (pattern.test(e)) await rmdir(join(m.mountPoint, e)).catch(() => undefined);
+    }
+  }
 }
 
 async function isMountPoint(dir: string): Promise<boolean> {
@@ -231,6 +249,7 @@ export class LxcRuntime implements ContainerRuntime {
     const running = await this.withContainer(name, (c) => c.isRunning());
     if (running) throw new RuntimeError(`container ${name} is already running`);
     await this.mountLower(name, meta);
+    await removeStaleCgroups(name);
     signal?.throwIfAborted();
     // Keep one previous log: it tells how the last run ended and why a start failed.
     await rename(join(dir, 'lxc.log'), join(dir, 'lxc.log.1')).catch(() => undefined);
@@ -313,6 +332,7 @@ export class LxcRuntime implements ContainerRuntime {
     if (meta) await this.unmountLower(name, meta);
     if (meta?.network === 'bridge') await this.o.bridge?.release(name);
     await rm(dir, { recursive: true, force: true });
+    await removeStaleCgroups(name);
   }
 
   async state(name: string): Promise<ContainerStatus> {
