@@ -104,6 +104,10 @@ describe('layer semantics beyond the busybox image', () => {
       { name: 'w/.wh.a' },
       { name: 'hl', type: '1', linkname: 'shared' },
       { name: 'lnk/through-link', body: 'written via a symlink in a lower layer' },
+      { name: 'dev/', type: '5' },
+      { name: 'dev/null', type: '3', devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: 'dev/loop9', type: '4', devmajor: 7, devminor: 9, mode: 0o660, gid: 6 },
+      { name: 'run-fifo', type: '6', mode: 0o620 },
     ]);
     const img = await writeOciLayout({ layoutDir: join(work, 'semantics'), layers: [await rawLayer(lower), await rawLayer(upper)], config: { Cmd: ['/bin/sh'] } });
     const tree = join(work, 'tree-semantics');
@@ -116,5 +120,11 @@ describe('layer semantics beyond the busybox image', () => {
     const [s, h] = [await fs.stat(join(tree, 'shared')), await fs.stat(join(tree, 'hl'))];
     expect(h.ino).toBe(s.ino);
     expect([h.mode & 0o7777, h.uid, h.gid]).toEqual([0o640, 7, 8]);
+    const nul = await fs.lstat(join(tree, 'dev/null'));
+    expect([nul.isCharacterDevice(), nul.rdev, nul.mode & 0o7777]).toEqual([true, (1 << 8) | 3, 0o666]);
+    const loop = await fs.lstat(join(tree, 'dev/loop9'));
+    expect([loop.isBlockDevice(), loop.rdev, loop.gid]).toEqual([true, (7 << 8) | 9, 6]);
+    const fifo = await fs.lstat(join(tree, 'run-fifo'));
+    expect([fifo.isFIFO(), fifo.mode & 0o7777]).toEqual([true, 0o620]);
   });
 });

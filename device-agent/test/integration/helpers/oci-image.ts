@@ -242,8 +242,10 @@ export async function toDockerArchive(image: OciLayoutImage, file: string, name 
 
 export interface RawEntry {
   name: string;
-  /** '0' file, '1' hard link, '2' symlink, '5' directory. */
-  type?: '0' | '1' | '2' | '5';
+  /** '0' file, '1' hard link, '2' symlink, '3' char device, '4' block device, '5' directory, '6' fifo. */
+  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6';
+  devmajor?: number;
+  devminor?: number;
   body?: string | Buffer;
   linkname?: string;
   mode?: number;
@@ -271,6 +273,8 @@ export function rawTar(entries: readonly RawEntry[]): Buffer {
     put(156, 1, e.type ?? '0');
     put(157, 100, e.linkname ?? '');
     h.write('ustar\u000000', 257, 8, 'latin1');
+    oct(329, 8, e.devmajor ?? 0);
+    oct(337, 8, e.devminor ?? 0);
     h.fill(0x20, 148, 156);
     let sum = 0;
     for (const x of h) sum += x;
