@@ -138,6 +138,51 @@ export class ObjectStore {
     return this.put(digest, createReadStream(path, { highWaterMark: 1 << 20 }), opts);
   }
 
+  /**
+   * Takes over a file already written on this filesystem (the converter's squashfs) without
+   * copying it: hashes it, fsyncs it, hard-links it into place, then removes the source. The
+   * link (not a rename) means a digest mismatch or crash never loses the caller's file until
+   * the object is durably in place. Falls back to a verified copy across filesystems.
+   */
+  async adoptFile(digest: Digest, path: string): Promise<StoredObject> {
+    const hex = this.hex(digest);
+    const existing = await this.stat(digest);
+    if (existing !== null) {
+      await fs.rm(path, { force: true });
+      return existing;
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== digest) throw new StoreError('digest-mismatch', `object ${digest}: file ${path} hashes to ${actual}; refused`);
+    const fh = await fs.open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await fs.link(path, join(this.objectsDir, hex));
+    } catch (e) {
+      if (errnoCode(e) === 'EEXIST') {
+        await fs.rm(path, { force: true });
+        return { digest, size };
+      }
+      if (errnoCode(e) !== 'EXDEV') throw new StoreError('io', `adopting ${path} as object ${digest} failed: ${(e as Error).message}`, { cause: e });
+      const stored = await this.putFile(digest, path, { size });
+      await fs.rm(path, { force: true });
+      return stored;
+    }
+    await fs.chmod(join(this.objectsDir, hex), 0o444);
+    await fsyncDir(this.objectsDir);
+    await fs.rm(path, { force: true });
+    return { digest, size };
+  }
+
   /** Re-hashes a stored object (after an unclean shutdown, or before trusting an old one). */
   async verify(digest: Digest): Promise<boolean> {
     const hash = createHash('sha256');

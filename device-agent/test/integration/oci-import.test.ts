@@ -2,7 +2,10 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRevisionManifest } from '@fleet/protocol';
+import { aContainer, aRevision } from '@fleet/protocol/testing';
 import { importImage } from '../../src/oci/index.js';
+import { collectGarbage, ObjectStore, RevisionStore } from '../../src/store/index.js';
 import { buildBusyboxImage, hostArchitecture, rawLayer, rawTar, run, toDockerArchive, WEB_UID, writeOciLayout, type OciLayoutImage } from './helpers/oci-image.js';
 
 let work: string;
@@ -76,6 +79,28 @@ describe('importImage from an OCI layout', () => {
     expect(b.rootfs.digest).toBe(a.rootfs.digest);
     expect(b.start).toEqual(a.start);
     expect(b.health).toEqual(a.health);
+  });
+});
+
+describe('converter output into the agent store', () => {
+  it('adopts the rootfs object, references it from a revision, and gc keeps it', async () => {
+    const data = join(work, 'storage');
+    const objects = new ObjectStore(data);
+    const revisions = new RevisionStore(data);
+    await objects.init();
+    await revisions.init();
+    // The converter works inside the store's filesystem so adoption is a link, not a copy.
+    const out = await importImage(image.ref, { platform, workDir: join(data, 'tmp'), outputDir: join(data, 'tmp', 'out') });
+    await objects.adoptFile(out.rootfs.digest, out.rootfsFile);
+    const manifest = parseRevisionManifest(
+      aRevision({ containers: { web: aContainer({ image: { ref: out.image.ref, digest: out.image.digest }, rootfs: out.rootfs, start: out.start, ...(out.health ? { health: out.health } : {}) }) } }),
+    );
+    if (!manifest.ok) throw manifest.error;
+    await revisions.write(1, manifest.value);
+    expect((await revisions.read(1)).containers.web?.start.user).toBe(`${WEB_UID}:${WEB_UID}`);
+    expect(await objects.verify(out.rootfs.digest)).toBe(true);
+    expect((await collectGarbage(objects, revisions, [1])).deleted).toEqual([]);
+    expect((await collectGarbage(objects, revisions, [])).deleted).toEqual([out.rootfs.digest]);
   });
 });
 

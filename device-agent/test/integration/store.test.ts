@@ -99,6 +99,25 @@ describe('ObjectStore', () => {
     expect(await store.list()).toEqual([digestOf(data)]);
   });
 
+  it('adopts a file from the same filesystem without copying, refuses one with the wrong digest', async () => {
+    const store = new ObjectStore(root);
+    await store.init();
+    const data = randomBytes(50_000);
+    const file = join(root, 'rootfs.squashfs');
+    await fs.writeFile(file, data);
+    const ino = (await fs.stat(file)).ino;
+    await expect(store.adoptFile(digestOf(data), file)).resolves.toEqual({ digest: digestOf(data), size: data.length });
+    expect((await fs.stat(await store.get(digestOf(data)))).ino).toBe(ino);
+    await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
+
+    const other = join(root, 'other.squashfs');
+    await fs.writeFile(other, 'not what the digest says');
+    const claimed = digestOf(Buffer.from('x'));
+    await expect(store.adoptFile(claimed, other)).rejects.toThrow(`object ${claimed}: file ${other} hashes to`);
+    expect(await fs.readFile(other, 'utf8')).toBe('not what the digest says');
+    expect(await store.list()).toEqual([digestOf(data)]);
+  });
+
   it('refuses malformed digests', async () => {
     const store = new ObjectStore(root);
     await store.init();
