@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, stat, truncate } from 'node:fs/promises';
-import { run } from '../build/exec.js';
+import { run } from '../builder/exec.js';
 import { parseBmap, rangeBytes } from './bmap.js';
 import type { Bmap, BmapRange } from './bmap.js';
 import { UnsafeTargetError, checkTarget } from './target-safety.js';

@@ -3,8 +3,8 @@ import { open, mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeExt4, makeVfat } from '../../src/build/filesystems.js';
-import { writeAt } from '../../src/build/disk.js';
+import { makeExt4, makeVfat } from '../../src/builder/filesystems.js';
+import { writeAt } from '../../src/builder/disk.js';
 import { flashImage } from '../../src/flash/flash.js';
 import { checkTarget } from '../../src/flash/target-safety.js';
 import { runFleetImage } from '../../src/cli/main.js';

@@ -5,8 +5,8 @@ import { fwEnvConfigFor, loadBoard } from '@fleet/board-support';
 import type { BoardDefinition } from '@fleet/board-support';
 import { UbootEnvBootControl, UbootEnvStore } from '@fleet/board-support/boot';
 import type { Slot } from '@fleet/board-support/boot';
-import { buildImage } from '../../src/build/build-image.js';
-import type { BuildOptions, BuildResult } from '../../src/build/build-image.js';
+import { buildImage } from '../../src/builder/build-image.js';
+import type { BuildOptions, BuildResult } from '../../src/builder/build-image.js';
 import { defaultCacheDir } from '../../src/cache.js';
 
 export const run = promisify(execFile);

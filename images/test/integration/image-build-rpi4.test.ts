@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildResult } from '../../src/build/build-image.js';
+import type { BuildResult } from '../../src/builder/build-image.js';
 import { build, partitionOffset, run } from './helpers.js';
 
 // raspberrypi4-64 is built, not booted, here: check what the Pi's boot chain needs is in place

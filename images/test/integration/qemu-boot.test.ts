@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootInQemu, fleetMarkers, loadBoard } from '@fleet/board-support';
 import type { BoardDefinition } from '@fleet/board-support';
 import type { Slot } from '@fleet/board-support/boot';
-import type { BuildResult } from '../../src/build/build-image.js';
+import type { BuildResult } from '../../src/builder/build-image.js';
 import { bootControlOn, build, freshCopy, partitionOffset, run } from './helpers.js';
 
 // The qemu proof: a built qemu-aarch64 image booted by Debian's U-Boot in

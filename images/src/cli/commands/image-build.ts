@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { loadBoard } from '@fleet/board-support';
-import { buildImage } from '../../build/build-image.js';
+import { buildImage } from '../../builder/build-image.js';
 import { defaultCacheDir } from '../../cache.js';
 import { UsageError } from '../usage-error.js';
 
