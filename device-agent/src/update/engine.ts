@@ -394,8 +394,14 @@ export class UpdateEngine {
   }
 
   private report(p: Progress): void {
+    // The wire schema caps these; an over-long message must not cost the whole report.
+    const capped: Progress = {
+      ...p,
+      ...(p.message !== undefined ? { message: p.message.slice(0, 4096) } : {}),
+      ...(p.failedBootLog !== undefined ? { failedBootLog: p.failedBootLog.slice(-64 * 1024) } : {}),
+    };
     try {
-      this.deps.report(p);
+      this.deps.report(capped);
     } catch (e) {
       this.deps.log?.('warn', `progress report dropped: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -51,6 +51,19 @@ describe('health gate', () => {
     expect(await gate(timeline, hub)).toMatchObject(expected);
   });
 
+  it('observes at least one poll interval after the goals even with a bake of 0', async () => {
+    const clock = new FakeClock();
+    const t0 = clock.now();
+    const r = await healthGate(
+      [web],
+      { health: scripted((s) => ({ state: s >= 0.5 ? 'exited' : 'ready' }), clock), clock },
+      { ...opts, bakeMs: 0 },
+      new AbortController().signal,
+    );
+    expect(r).toMatchObject({ ok: false, reason: 'container-start-failed' });
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(opts.pollMs);
+  });
+
   it('names the container and its state when a goal is missed', async () => {
     const r = await gate(() => ({ state: 'starting' }));
     expect(r.ok ? '' : r.message).toContain('web wants ready, is starting');

@@ -76,7 +76,9 @@ export async function healthGate(instances: readonly GateInstance[], deps: GateD
     await deps.clock.sleep(opts.pollMs, signal);
   }
 
-  // 2. Bake: goals held, no restarts.
+  // 2. Bake: goals held, no restarts. At least one poll interval even with a bake of 0: a
+  // container that dies a moment after reaching its goal must not be committed.
+  const bakeMs = Math.max(opts.bakeMs, opts.pollMs);
   const baseline = await sample();
   const bakeStart = deps.clock.now();
   for (;;) {
@@ -99,8 +101,8 @@ export async function healthGate(instances: readonly GateInstance[], deps: GateD
         };
       }
     }
-    if (deps.clock.now() - bakeStart >= opts.bakeMs) break;
-    await deps.clock.sleep(Math.min(opts.pollMs, Math.max(1, opts.bakeMs - (deps.clock.now() - bakeStart))), signal);
+    if (deps.clock.now() - bakeStart >= bakeMs) break;
+    await deps.clock.sleep(Math.min(opts.pollMs, Math.max(1, bakeMs - (deps.clock.now() - bakeStart))), signal);
   }
 
   // 3. The hub: a device that cannot reach its hub after an update cannot be updated again.
