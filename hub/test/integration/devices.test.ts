@@ -4,6 +4,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceRepository } from '../../src/devices/device.repository.js';
 import { DevicesService } from '../../src/devices/device.service.js';
+import type { DeviceListFilter, DeviceSort } from '../../src/devices/device.types.js';
 import { LogsService } from '../../src/logs/logs.service.js';
 import { TelemetryService } from '../../src/telemetry/telemetry.service.js';
 import { UpdatesService } from '../../src/updates/update.service.js';
@@ -189,7 +190,7 @@ describe('device list at 100k devices', () => {
     const repo = hub.app.get(DeviceRepository);
     const base = { tags: [] as string[], includeDecommissioned: false };
     const lastPage = { key: 'bulk-050000', id: '00000000-0000-0000-0000-000000000000' };
-    const cases = [
+    const cases: Array<[DeviceListFilter, DeviceSort, { key: string; id: string } | null]> = [
       [{ ...base, fleetId: fleetA }, 'name', null],
       [base, 'name', lastPage],
       [base, '-lastSeenAt', null],
@@ -201,7 +202,7 @@ describe('device list at 100k devices', () => {
       [{ ...base, status: 'updating' }, 'name', null],
       [{ ...base, status: 'online' }, 'name', null],
       [{ ...base, release: '0.9.0' }, 'name', null],
-    ] as const;
+    ];
     for (const [filter, sort, after] of cases) {
       const plan = await repo.explainList(filter, sort, 50, after);
       expect(plan, `${JSON.stringify(filter)} ${sort}\n${plan}`).not.toMatch(/Seq Scan/);

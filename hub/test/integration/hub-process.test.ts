@@ -102,10 +102,11 @@ describe('hub process with embedded defaults', () => {
     });
     if (!report.ok) throw report.error;
     await device.publishAsync(topics.device(prov.deviceId).report, report.value.payload, { qos: 1 });
-    let seen: { currentRelease: string | null; online: boolean; containers: unknown[] } | null = null;
-    for (let i = 0; i < 100 && seen?.currentRelease !== '2.0.0'; i++) {
+    type Seen = { currentRelease: string | null; online: boolean; containers: unknown[] };
+    let seen: Seen | null = null;
+    for (let i = 0; i < 100 && (seen as Seen | null)?.currentRelease !== '2.0.0'; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      seen = (await (await fetch(`${base}/api/v1/devices/${prov.deviceId}`, { headers: h })).json()) as typeof seen;
+      seen = (await (await fetch(`${base}/api/v1/devices/${prov.deviceId}`, { headers: h })).json()) as Seen;
     }
     expect(seen).toMatchObject({ currentRelease: '2.0.0', online: true, containers: [{ name: 'web', state: 'running' }] });
     device.end(true);

@@ -104,7 +104,7 @@ describe('schema drift', () => {
     // ...plus the extension that the trigram indexes need, which Prisma leaves to us.
     await query(fromSchema.url, `CREATE EXTENSION IF NOT EXISTS pg_trgm;\n${stdout}`);
     const [a, b] = [await catalog(migrated.url), await catalog(fromSchema.url)];
-    expect(a.columns.length).toBeGreaterThan(50);
+    expect(a.columns?.length).toBeGreaterThan(50);
     expect(a).toEqual(b);
   });
 });

@@ -118,7 +118,7 @@ describe('provisioning', () => {
     // Decommission: a live session is cut, reconnecting is refused, the API forgets the device.
     const live = mqtt.connect(first.mqtt.url, { username: creds.username, password: creds.password, clientId: first.deviceId, protocolVersion: 4, reconnectPeriod: 0 });
     await new Promise((r) => live.once('connect', r));
-    const closed = new Promise((r) => live.once('close', r));
+    const closed = new Promise<void>((r) => live.once('close', () => r()));
     expect((await hub.app.inject({ method: 'DELETE', url: `/api/v1/devices/${first.deviceId}`, headers: hub.admin })).statusCode).toBe(204);
     await closed;
     live.end(true);
