@@ -175,7 +175,7 @@ describe('LxcRuntime', () => {
     expect(slow).toMatchObject({ exitCode: null, timedOut: true });
     // The timed-out command was killed inside the container, not left behind.
     expect((await runtime.exec('web1', ['ps'], { timeoutMs: 5000 })).stdout).not.toContain('sleep 30');
-    // The rootfs object stays read-only; writes land in the per-container upper dir.
+    // uid 1000 cannot write to the root-owned /; writes that are allowed land in the per-container upper dir.
     expect((await runtime.exec('web1', ['sh', '-c', 'echo x > /written && cat /written'], { timeoutMs: 10_000, env: {} })).exitCode).toBe(1);
     const rootWrite = await runtime.exec('web1', ['sh', '-c', 'echo x > /tmp/written && cat /tmp/written'], { timeoutMs: 10_000 });
     expect(rootWrite).toMatchObject({ exitCode: 0, stdout: 'x\n' });

@@ -3,7 +3,7 @@
 // daemonized under their own `[lxc monitor]`, re-parented to pid 1. A new agent process
 // constructing an LxcRuntime on the same lxcpath therefore sees, and adopts, what runs.
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
+import { constants, existsSync, readFileSync } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -77,10 +77,9 @@ export function parseLastExit(lxcLog: string): { code: number } {
  * cleanup fails with EBUSY and LXC later picks `<name>-1`, `-2`... rmdir only succeeds on an
  * empty cgroup, so a live container's cgroups are never touched.
  */
-async function removeStaleCgroups(name: string): Promise<void> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
+async function removeStaleCgroups(name: string, mounts: readonly { mountPoint: string }[]): Promise<void> {
   const pattern = new RegExp(`^lxc\\.(monitor|payload)\\.${name}(-\\d+)?$`);
-  for (const m of parseCgroupMounts(info)) {
+  for (const m of mounts) {
     const entries = await readdir(m.mountPoint).catch(() => [] as string[]);
     for (const e of entries) {
       if (pattern.test(e)) await rmdir(join(m.mountPoint, e)).catch(() => undefined);
@@ -95,6 +94,7 @@ async function isMountPoint(dir: string): Promise<boolean> {
 
 export class LxcRuntime implements ContainerRuntime {
   readonly lxcpath: string;
+  private cgroupMounts: ReturnType<typeof parseCgroupMounts> | null = null;
 
   constructor(private readonly o: LxcRuntimeOptions) {
     if (!o.lxcpath.startsWith('/')) throw new RuntimeError(`lxcpath must be absolute (liblxc keys its command socket on it), got ${o.lxcpath}`);
@@ -108,11 +108,18 @@ export class LxcRuntime implements ContainerRuntime {
 
   private async meta(name: string): Promise<Meta | null> {
     try {
-      return JSON.parse(await readFile(join(this.dir(name), META), 'utf8')) as Meta;
+      // A sub-KiB file on every start/stop/state: read synchronously. On a loaded board the
+      // thread-pool round trip of an async read costs more than the read itself.
+      return JSON.parse(readFileSync(join(this.dir(name), META), 'utf8')) as Meta;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw new RuntimeError(`cannot read ${name}/${META}: ${(err as Error).message}`);
     }
+  }
+
+  private async mounts(): Promise<ReturnType<typeof parseCgroupMounts>> {
+    this.cgroupMounts ??= parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
+    return this.cgroupMounts;
   }
 
   private async requireMeta(name: string): Promise<Meta> {
@@ -249,7 +256,12 @@ export class LxcRuntime implements ContainerRuntime {
     const running = await this.withContainer(name, (c) => c.isRunning());
     if (running) throw new RuntimeError(`container ${name} is already running`);
     await this.mountLower(name, meta);
-    await removeStaleCgroups(name);
+    // Cheap probe on one hierarchy; the full sweep only when a leftover is there.
+    const mounts = await this.mounts();
+    const probe = mounts[0]?.mountPoint;
+    if (probe && (existsSync(join(probe, `lxc.monitor.${name}`)) || existsSync(join(probe, `lxc.payload.${name}`)))) {
+      await removeStaleCgroups(name, mounts);
+    }
     signal?.throwIfAborted();
     // Keep one previous log: it tells how the last run ended and why a start failed.
     await rename(join(dir, 'lxc.log'), join(dir, 'lxc.log.1')).catch(() => undefined);
@@ -332,7 +344,7 @@ export class LxcRuntime implements ContainerRuntime {
     if (meta) await this.unmountLower(name, meta);
     if (meta?.network === 'bridge') await this.o.bridge?.release(name);
     await rm(dir, { recursive: true, force: true });
-    await removeStaleCgroups(name);
+    await removeStaleCgroups(name, await this.mounts());
   }
 
   async state(name: string): Promise<ContainerStatus> {
