@@ -99,6 +99,41 @@ describe('BoundedBatchQueue', () => {
     expect(most).toBe(1);
   });
 
+  test('with writers: 2, two batches are written at once and every row exactly once', async () => {
+    let running = 0;
+    let most = 0;
+    const seen: number[] = [];
+    const queue = new BoundedBatchQueue<number>({
+      capacity: 100,
+      maxBatch: 5,
+      flushIntervalMs: 10,
+      writers: 2,
+      write: async (batch) => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 5));
+        seen.push(...batch);
+        running--;
+      },
+    });
+    for (let i = 0; i < 42; i++) queue.push(i);
+    const flushing = queue.flush();
+    await vi.advanceTimersByTimeAsync(1000);
+    await flushing;
+    expect(most).toBe(2);
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 42 }, (_, i) => i));
+  });
+
+  test('close with the database away counts what it could not write as dropped', async () => {
+    const { queue, failNext } = aQueue();
+    failNext(100);
+    queue.push(1);
+    queue.push(2);
+    await queue.close();
+    expect(queue.dropped).toBe(2);
+    expect(queue.length).toBe(0);
+  });
+
   test('refuses a capacity smaller than a batch', () => {
     expect(() => new BoundedBatchQueue({ capacity: 1, maxBatch: 2, flushIntervalMs: 1, write: async () => undefined })).toThrow(/capacity/);
   });

@@ -9,6 +9,10 @@
  *
  * A failed write puts its batch back at the head and retries after `retryDelayMs`, so a short
  * database outage loses nothing until the queue overflows.
+ *
+ * Up to `writers` batches are written at once (default 1). Use more only where the order of
+ * batches does not matter (telemetry rows are keyed by device and time): the database then
+ * uses more than one core while the hub parses the next messages.
  */
 export interface BoundedBatchQueueOptions<T> {
   /** Most items held; pushing beyond drops the oldest. */
@@ -19,6 +23,8 @@ export interface BoundedBatchQueueOptions<T> {
   flushIntervalMs: number;
   /** Wait after a failed write before trying again. */
   retryDelayMs?: number;
+  /** Batches written concurrently. */
+  writers?: number;
   write(batch: T[]): Promise<void>;
   onDropped?(count: number): void;
   onWritten?(count: number): void;
@@ -31,7 +37,7 @@ export class BoundedBatchQueue<T> {
   #items: T[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
-  #writing: Promise<void> | undefined;
+  readonly #writing = new Set<Promise<void>>();
   #closed = false;
   #backoffUntil = 0;
   dropped = 0;
@@ -40,7 +46,7 @@ export class BoundedBatchQueue<T> {
 
   constructor(options: BoundedBatchQueueOptions<T>) {
     if (!(options.capacity >= options.maxBatch && options.maxBatch > 0)) throw new RangeError('need capacity >= maxBatch > 0');
-    this.#o = { retryDelayMs: 1000, ...options };
+    this.#o = { retryDelayMs: 1000, writers: 1, ...options };
   }
 
   get length(): number {
@@ -67,23 +73,32 @@ export class BoundedBatchQueue<T> {
   /** Writes everything held now (in batches); returns early after a failed write. */
   async flush(): Promise<void> {
     for (;;) {
-      if (this.#writing !== undefined) {
-        await this.#writing;
+      if (this.#writing.size > 0) {
+        await Promise.all(this.#writing);
         continue;
       }
       if (this.length === 0) return;
       const failuresBefore = this.failedWrites;
+      this.#backoffUntil = 0; // an explicit flush tries now
       await this.#startDrain(true);
       if (this.failedWrites !== failuresBefore) return;
     }
   }
 
-  /** Stops the timer, writes what is left, and refuses (drops, counted) later pushes. */
+  /**
+   * Stops the timer, writes what is left (one attempt), and refuses later pushes. Whatever
+   * could not be written is counted as dropped: nothing disappears unaccounted.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.flush();
+    if (this.length > 0) {
+      this.#drop(this.length);
+      this.#items = [];
+      this.#head = 0;
+    }
   }
 
   #drop(count: number): void {
@@ -112,23 +127,30 @@ export class BoundedBatchQueue<T> {
     else void this.#startDrain(partial);
   }
 
-  /** Single writer: at most one drain runs; a second caller shares it. */
+  /** At most `writers` drains run; each takes batches until too few rows are left. */
   #startDrain(partial: boolean): Promise<void> {
-    if (this.#writing !== undefined) return this.#writing;
-    this.#writing = this.#drain(partial).finally(() => {
-      this.#writing = undefined;
-      if (this.#closed || this.length === 0) return;
-      const wait = this.#backoffUntil - Date.now();
-      if (wait > 0) this.#arm(wait);
-      else if (this.length >= this.#o.maxBatch) void this.#startDrain(false);
-      else this.#arm(this.#o.flushIntervalMs);
-    });
-    return this.#writing;
+    while (this.#writing.size < this.#o.writers && (this.length >= this.#o.maxBatch || (partial && this.length > 0))) {
+      const writer: Promise<void> = this.#drain(partial).finally(() => {
+        this.#writing.delete(writer);
+        this.#afterDrain();
+      });
+      this.#writing.add(writer);
+    }
+    return Promise.all(this.#writing).then(() => undefined);
+  }
+
+  #afterDrain(): void {
+    if (this.#closed || this.length === 0) return;
+    const wait = this.#backoffUntil - Date.now();
+    if (wait > 0) this.#arm(wait);
+    else if (this.length >= this.#o.maxBatch) void this.#startDrain(false);
+    else this.#arm(this.#o.flushIntervalMs);
   }
 
   /** Writes full batches, and the last partial one when `partial`; stops at the first failure. */
   async #drain(partial: boolean): Promise<void> {
     while (this.length >= this.#o.maxBatch || (partial && this.length > 0)) {
+      if (Date.now() < this.#backoffUntil) return; // another writer just failed: wait with it
       const batch = this.#items.slice(this.#head, this.#head + this.#o.maxBatch);
       this.#head += batch.length;
       try {

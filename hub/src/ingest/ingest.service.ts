@@ -21,6 +21,8 @@ export interface BatchSettings {
   maxBatch: number;
   flushIntervalMs: number;
   retryDelayMs: number;
+  /** Batches written concurrently (only where row order does not matter). */
+  writers: number;
 }
 
 export interface IngestOptions {
@@ -38,8 +40,10 @@ export interface IngestOptions {
 
 export const DEFAULT_INGEST_OPTIONS: IngestOptions = {
   // 100k samples ≈ 10k devices × 10 samples: minutes of a database outage at common intervals.
-  telemetry: { capacity: 100_000, maxBatch: 1_000, flushIntervalMs: 250, retryDelayMs: 1_000 },
-  logs: { capacity: 200_000, maxBatch: 2_000, flushIntervalMs: 500, retryDelayMs: 1_000 },
+  // Telemetry rows are keyed by (device, time): two writers let Postgres use a second core.
+  telemetry: { capacity: 100_000, maxBatch: 1_000, flushIntervalMs: 250, retryDelayMs: 1_000, writers: 2 },
+  // Log lines get their ids in arrival order: one writer keeps a device's lines in sequence.
+  logs: { capacity: 200_000, maxBatch: 2_000, flushIntervalMs: 500, retryDelayMs: 1_000, writers: 1 },
   maxInFlight: 64,
   recordRetryDelaysMs: [100, 1_000, 5_000],
   recentIds: 50_000,

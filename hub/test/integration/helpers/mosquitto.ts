@@ -78,6 +78,10 @@ export async function startMosquitto(): Promise<MosquittoInstance> {
     `plugin_opt_config_file ${dynsecFile}`,
     // Without it each $CONTROL answer waits ~45 ms on Nagle + delayed ACK (docs/broker.md).
     'set_tcp_nodelay true',
+    // The hub's session absorbs bursts from every device: the default queue of 1000 QoS 1
+    // messages per client drops the rest silently (docs/broker.md).
+    'max_queued_messages 100000',
+    'max_inflight_messages 1000',
     'persistence false',
     `log_dest file ${logFile}`,
     'log_type error',
