@@ -1,4 +1,5 @@
 // Real system calls as root: tmpfs mounts, bind mounts, renameat2 and friends.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -114,6 +115,20 @@ describe('mount, umount2, statvfs', () => {
     expect(nativeCode(() => mount('tmpfs', join(dir, 'no-such-dir'), 'tmpfs'))).toBe('mount:ENOENT');
     expect(nativeCode(() => mount('none', dir, 'no-such-fs'))).toBe('mount:ENODEV');
     expect(nativeCode(() => statvfs(join(dir, 'nope')))).toBe('statvfs:ENOENT');
+  });
+});
+
+describe('rebootSystem', () => {
+  it('reaches reboot(2) after sync: inside a child PID namespace the kernel ends that namespace instead of the host', () => {
+    // In a non-initial PID namespace, reboot(RESTART) kills the namespace's init with SIGHUP
+    // (kernel reboot_pid_ns). The child refuses to call it unless it really is that init.
+    const wrapper = join(import.meta.dirname, '../../src/index.ts');
+    const code = `const n = await import(${JSON.stringify(wrapper)}); if (process.pid !== 1) process.exit(3); n.rebootSystem('restart');`;
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: join(import.meta.dirname, '../..'),
+      encoding: 'utf8',
+    });
+    expect(r.status === 3 ? 'not pid 1' : r.signal).toBe('SIGHUP');
   });
 });
 
