@@ -65,6 +65,28 @@ describe('importImage from an OCI layout', () => {
     expect(listing.stdout).not.toMatch(/etc\/motd|opt\/app\/old.txt/);
   });
 
+  it('the mapped start config runs: httpd as www serves the page, the health check passes', async () => {
+    const tree = join(work, 'tree-run');
+    const out = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-run'), keepRootfsAt: tree });
+    const q = (argv: string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    // A private network namespace so port 8080 cannot collide with anything on the machine, and
+    // a private mount namespace for the /dev a container runtime provides.
+    await fs.mkdir(join(tree, 'dev'));
+    const script = [
+      'ip link set lo up',
+      `mount --bind /dev ${q([join(tree, 'dev')])}`,
+      `chroot --userspec=${out.start.user} ${q([tree])} /bin/sh -c ${q([`cd ${out.start.cwd} && exec ${q([...out.start.entrypoint, ...out.start.cmd])}`])} &`,
+      'pid=$!',
+      'for i in $(seq 50); do',
+      `  if chroot ${q([tree])} ${q(out.health!.exec)}; then chroot ${q([tree])} wget -q -O - http://127.0.0.1:8080/index.html; kill $pid; exit 0; fi`,
+      '  sleep 0.1',
+      'done',
+      'kill $pid; exit 1',
+    ].join('\n');
+    const { stdout } = await run('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', script], { env: out.start.env });
+    expect(stdout).toBe('<h1>fleet v2</h1>\n');
+  });
+
   it('is deterministic: the same image twice gives the same rootfs digest', async () => {
     const a = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'det-a') });
     const b = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'det-b') });
