@@ -271,6 +271,13 @@ describe('LxcRuntime', () => {
     expect(capBnd & (1n << 13n)).toBe(0n);
     expect(capBnd & (1n << 12n)).toBe(1n << 12n);
     await runtime.kill('limits');
+
+    // keep: only the listed capabilities stay in the bounding set (NET_BIND_SERVICE is bit 10).
+    await runtime.create(req('keeper', { start: sh('sleep 100'), capabilities: { drop: [], keep: ['NET_BIND_SERVICE'] } }));
+    await runtime.start('keeper');
+    const kept = (await runtime.exec('keeper', ['cat', '/proc/self/status'], { timeoutMs: 10_000 })).stdout;
+    expect(BigInt(`0x${/CapBnd:\s+([0-9a-f]+)/.exec(kept)?.[1] ?? '0'}`)).toBe(1n << 10n);
+    await runtime.remove('keeper');
   });
 
   it('connects bridge containers on the agent bridge with addresses from its IPAM', async () => {
