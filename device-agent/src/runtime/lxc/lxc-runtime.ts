@@ -64,10 +64,16 @@ const STATE_MAP: Record<LxcState, RuntimeState> = {
   FREEZING: 'running', FROZEN: 'frozen', THAWED: 'running',
 };
 
-/** How the last run ended, from the monitor's INFO log ("Child <pid> ended on error (N)"). */
+/**
+ * How the last run ended, from the monitor's INFO log: "Child <pid> ended on error (N)" for a
+ * non-zero exit, "ended on signal <name>(N)" when init itself was killed (shell convention
+ * 128+N), nothing for a clean exit.
+ */
 export function parseLastExit(lxcLog: string): { code: number } {
   let code = 0;
-  for (const m of lxcLog.matchAll(/Child <\d+> ended on error \((\d+)\)/g)) code = Number(m[1]);
+  for (const m of lxcLog.matchAll(/Child <\d+> ended on (error \((\d+)\)|signal [^(\n]*\((\d+)\))/g)) {
+    code = m[2] !== undefined ? Number(m[2]) : 128 + Number(m[3]);
+  }
   return { code };
 }
 
