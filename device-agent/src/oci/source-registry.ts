@@ -80,6 +80,22 @@ export interface RegistryOptions {
 const MANIFEST_ACCEPT = [...MANIFEST_TYPES, ...INDEX_TYPES].join(', ');
 const MAX_MANIFEST = 4 << 20;
 
+/** Reads a JSON document's body, refusing more than `limit` bytes without buffering them. */
+async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  if (res.body === null) return Buffer.alloc(0);
+  for await (const chunk of Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      await res.body.cancel().catch(() => undefined);
+      throw new OciError('invalid-image', `${what} is larger than ${limit} bytes`);
+    }
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, total);
+}
+
 export class RegistrySource implements ImageSource {
   readonly ref: string;
   private readonly parsed: RegistryReference;
@@ -162,8 +178,7 @@ export class RegistrySource implements ImageSource {
 
   private async fetchManifest(reference: string, signal?: AbortSignal): Promise<{ bytes: Buffer; mediaType?: string; digest: string }> {
     const res = await this.get(`/manifests/${reference}`, MANIFEST_ACCEPT, `manifest ${reference}`, signal);
-    const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length > MAX_MANIFEST) throw new OciError('invalid-image', `${this.ref}: manifest ${reference} is larger than ${MAX_MANIFEST} bytes`);
+    const bytes = await readLimited(res, MAX_MANIFEST, `${this.ref}: manifest ${reference}`);
     const computed = sha256Digest(bytes);
     const header = res.headers.get('docker-content-digest');
     const expected = reference.startsWith('sha256:') ? reference : (header ?? computed);
@@ -184,7 +199,7 @@ export class RegistrySource implements ImageSource {
           return (await this.fetchManifest(d.digest, sig)).bytes;
         }
         const res = await this.get(`/blobs/${d.digest}`, undefined, `blob ${d.digest}`, sig);
-        return Buffer.from(await res.arrayBuffer());
+        return readLimited(res, MAX_MANIFEST, `${this.ref}: config ${d.digest}`);
       },
       layerOpener: (d) => async (sig) => {
         const res = await this.get(`/blobs/${d.digest}`, undefined, `layer ${d.digest}`, sig);

@@ -47,6 +47,10 @@ describe('tar header parsing', () => {
     expect(parseHeader(b)!.name).toBe('a');
   });
 
+  it('reads a v7 directory (regular-file type, trailing slash) as a directory', () => {
+    expect(parseHeader(header({ name: 'old/', type: '0' }))!.type).toBe('directory');
+  });
+
   it('returns null for the zero end-of-archive block', () => {
     expect(parseHeader(Buffer.alloc(512))).toBeNull();
   });

@@ -120,12 +120,13 @@ export function parseHeader(block: Uint8Array): TarHeader | null {
   }
   return {
     name,
+    // Pre-POSIX (v7) tars mark directories only by a trailing slash on a regular-file entry.
+    type: type === 'file' && name.endsWith('/') ? 'directory' : type,
     mode: parseNumeric(block, 100, 8, 'mode') & 0o7777,
     uid: parseNumeric(block, 108, 8, 'uid'),
     gid: parseNumeric(block, 116, 8, 'gid'),
     size: parseNumeric(block, 124, 12, 'size'),
     mtime: parseNumeric(block, 136, 12, 'mtime'),
-    type,
     linkname: cString(block, 157, 100),
     uname: cString(block, 265, 32),
     gname: cString(block, 297, 32),
