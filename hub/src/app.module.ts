@@ -14,6 +14,7 @@ import { ProvisioningModule } from './provisioning/provisioning.module.js';
 import { ReleasesModule } from './releases/releases.module.js';
 import { TelemetryModule } from './telemetry/telemetry.module.js';
 import { UpdatesModule } from './updates/updates.module.js';
+import { WebModule } from './web/web.module.js';
 
 export interface AppModuleOptions {
   config: HubConfig;
@@ -48,6 +49,8 @@ export class AppModule {
         ProvisioningModule,
         options.broker,
         ...(options.extraModules ?? []),
+        // Last: its catch-all route must not shadow any API route.
+        WebModule.forRoot(options.config.webDir),
       ],
       providers: [configProvider],
       exports: [configProvider, ...CORE],

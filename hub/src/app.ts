@@ -36,7 +36,7 @@ export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {
  * and signals.
  */
 export async function createApp(config: HubConfig, options: CreateAppOptions): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: true });
+  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy });
   const fastify = adapter.getInstance();
   // Object uploads are streamed to disk, never buffered: hand the raw stream to the handler.
   fastify.addContentTypeParser('application/octet-stream', { bodyLimit: config.maxObjectBytes }, (_req, payload, done) => done(null, payload));

@@ -19,7 +19,11 @@ import { TelemetryService } from './telemetry/telemetry.service.js';
 const log = new Logger('hub');
 // Default data folder: `.fleet/hub` at the repository root, wherever the hub is started from.
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const env = { ...process.env, HUB_DATA_DIR: process.env.HUB_DATA_DIR || resolve(repoRoot, '.fleet/hub') };
+const env = {
+  ...process.env,
+  HUB_DATA_DIR: process.env.HUB_DATA_DIR || resolve(repoRoot, '.fleet/hub'),
+  HUB_WEB_DIR: process.env.HUB_WEB_DIR || resolve(repoRoot, 'web/dist'),
+};
 
 let config;
 try {

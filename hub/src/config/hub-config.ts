@@ -27,6 +27,10 @@ export const HubConfig = z.object({
   telemetryRetentionDays: z.coerce.number().int().positive().default(30),
   logRetentionDays: z.coerce.number().int().positive().default(14),
   logLevel: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  /** Honour X-Forwarded-* (only behind a reverse proxy you control). */
+  trustProxy: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** The built dashboard (web/dist); served at / when the folder exists. */
+  webDir: z.string().min(1).optional(),
 });
 export type HubConfig = z.infer<typeof HubConfig>;
 
@@ -56,6 +60,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): HubConfig {
     telemetryRetentionDays: env.HUB_TELEMETRY_RETENTION_DAYS,
     logRetentionDays: env.HUB_LOG_RETENTION_DAYS,
     logLevel: env.HUB_LOG_LEVEL,
+    trustProxy: env.HUB_TRUST_PROXY,
+    webDir: env.HUB_WEB_DIR,
   };
   const names: Record<string, string> = {
     databaseUrl: 'DATABASE_URL', mqttUrl: 'MQTT_URL', port: 'HUB_PORT', host: 'HUB_HOST',
@@ -64,6 +70,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): HubConfig {
     bodyLimitBytes: 'HUB_BODY_LIMIT_BYTES', maxObjectBytes: 'HUB_MAX_OBJECT_BYTES',
     sessionTtlHours: 'HUB_SESSION_TTL_HOURS', telemetryRetentionDays: 'HUB_TELEMETRY_RETENTION_DAYS',
     logRetentionDays: 'HUB_LOG_RETENTION_DAYS', logLevel: 'HUB_LOG_LEVEL',
+    trustProxy: 'HUB_TRUST_PROXY', webDir: 'HUB_WEB_DIR',
   };
   const parsed = HubConfig.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')));
   if (!parsed.success) {

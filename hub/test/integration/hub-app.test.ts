@@ -1,14 +1,22 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../src/app.js';
 import { startTestHub, type TestHub } from './support/hub-harness.js';
 
 let hub: TestHub;
+let web: string;
 beforeAll(async () => {
-  hub = await startTestHub({ bodyLimitBytes: 4096 });
+  web = await mkdtemp(join(tmpdir(), 'fleet-web-'));
+  await mkdir(join(web, 'assets'));
+  await writeFile(join(web, 'index.html'), '<!doctype html><title>fleet</title>');
+  await writeFile(join(web, 'assets', 'app-1234.js'), 'console.log(1)');
+  hub = await startTestHub({ bodyLimitBytes: 4096, webDir: web });
 });
 afterAll(async () => {
   await hub?.close();
+  await rm(web, { recursive: true, force: true });
 });
 
 describe('hub app', () => {
@@ -48,5 +56,19 @@ describe('hub app', () => {
     expect(issues).toEqual(expect.arrayContaining(['$.name', '$']));
     // Nothing was created by the refused requests.
     expect((await hub.app.inject({ url: '/api/v1/fleets', headers: hub.admin })).json()).toEqual([]);
+  });
+
+  it('serves the built dashboard with a single-page fallback, never shadowing the API', async () => {
+    const index = await hub.app.inject({ url: '/' });
+    expect(index.statusCode).toBe(200);
+    expect(index.headers['content-type']).toContain('text/html');
+    expect(index.body).toContain('<title>fleet</title>');
+    const asset = await hub.app.inject({ url: '/assets/app-1234.js' });
+    expect(asset.body).toBe('console.log(1)');
+    expect(asset.headers['cache-control']).toContain('immutable');
+    expect((await hub.app.inject({ url: '/devices/some-id' })).body).toContain('<title>fleet</title>');
+    expect((await hub.app.inject({ url: '/../../etc/passwd' })).body).toContain('<title>fleet</title>');
+    expect((await hub.app.inject({ url: '/api/v1/nothing-here', headers: hub.admin })).statusCode).toBe(404);
+    expect((await hub.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
   });
 });

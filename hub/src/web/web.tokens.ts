@@ -1,0 +1,2 @@
+/** Nest token: absolute path of the built dashboard folder. */
+export const WEB_DIR = Symbol.for('fleet.hub.WebDir');
