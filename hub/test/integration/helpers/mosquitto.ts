@@ -17,6 +17,8 @@ export interface MosquittoInstance {
   admin: { username: string; password: string };
   /** The broker's log so far (for failure messages). */
   log(): Promise<string>;
+  /** Stops the broker (SIGTERM) and starts it again on the same port with the same dynsec file. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -96,16 +98,26 @@ export async function startMosquitto(): Promise<MosquittoInstance> {
     const owner = await mosquittoUid();
     if (owner !== undefined) for (const f of [dir, dynsecFile, confFile]) await chown(f, owner.uid, owner.gid);
   }
-  const child = spawn('mosquitto', ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await waitForPort(port, child, AbortSignal.timeout(15_000));
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw new Error(`mosquitto did not start: ${(error as Error).message}\n${stderr}`, { cause: error });
-  }
+  const launch = async () => {
+    const child = spawn('mosquitto', ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await waitForPort(port, child, AbortSignal.timeout(15_000));
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw new Error(`mosquitto did not start: ${(error as Error).message}\n${stderr}`, { cause: error });
+    }
+    return { child, exited };
+  };
+  let running = await launch();
+  const halt = async () => {
+    if (running.child.exitCode === null && running.child.signalCode === null) {
+      running.child.kill('SIGTERM');
+      await running.exited;
+    }
+  };
   const log = () => readFile(logFile, 'utf8').catch(() => '');
   return {
     url: `mqtt://127.0.0.1:${port}`,
@@ -113,11 +125,12 @@ export async function startMosquitto(): Promise<MosquittoInstance> {
     dir,
     admin,
     log,
+    async restart() {
+      await halt();
+      running = await launch();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await halt();
       await rm(dir, { recursive: true, force: true });
     },
   };
