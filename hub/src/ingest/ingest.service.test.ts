@@ -123,6 +123,17 @@ describe('IngestService', () => {
     expect(metrics.duplicates.get({ kind: 'progress' })).toBe(1);
   });
 
+  test('a Last Will repeated with the same envelope id (a flapping device) is applied every time', async () => {
+    const { ingest, sink } = anIngest();
+    const will = payload('presence', { state: 'offline' }, { id: randomUUID() });
+    for (let i = 0; i < 2; i++) {
+      await ingest.handle(deviceTopics(device).presence, payload('presence', { state: 'online' }), live);
+      await ingest.handle(deviceTopics(device).presence, will, live);
+    }
+    await ingest.drain();
+    expect(sink.calls.map((c) => (c.body as { state: string }).state)).toEqual(['online', 'offline', 'online', 'offline']);
+  });
+
   test('presence: last seen is the hub clock when live, the device clock when retained', async () => {
     const { ingest, sink } = anIngest();
     const old = new Date('2026-01-01T00:00:00Z');

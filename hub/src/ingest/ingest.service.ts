@@ -150,7 +150,10 @@ export class IngestService {
       this.#reportInvalid(deviceId, `dropped invalid ${kind}: ${decoded.error.message.slice(0, 1000)}`);
       return;
     }
-    if (this.#recent.seen(`${deviceId}/${decoded.value.id}`)) {
+    // Only events are de-duplicated. Presence and reports are state and may repeat an id on
+    // purpose: a Last Will is fixed at CONNECT and mqtt.js reuses it on every reconnect, so the
+    // second "offline" of a flapping device carries the first one's id.
+    if (DEDUPLICATED.has(kind) && this.#recent.seen(`${deviceId}/${decoded.value.id}`)) {
       this.#metrics.duplicates.inc({ kind });
       return;
     }
@@ -244,6 +247,8 @@ export class IngestService {
     await Promise.all([this.#telemetry.close(), this.#logs.close()]);
   }
 }
+
+const DEDUPLICATED: ReadonlySet<UplinkKind> = new Set(['progress', 'ack', 'telemetry', 'logs']);
 
 function isUplink(kind: string): kind is UplinkKind {
   return (UPLINK_KINDS as readonly string[]).includes(kind);

@@ -16,7 +16,8 @@ export interface EmbeddedBrokerOptions {
   hubPassword: string;
 }
 
-type Identity = { kind: 'hub' } | { kind: 'device'; deviceId: string; salt: string };
+/** What a session authenticated as; a device's ACL is computed once at CONNECT. */
+type Identity = { kind: 'hub' } | { kind: 'device'; deviceId: string; salt: string; publish: ReadonlySet<string>; subscribe: ReadonlySet<string> };
 
 /** MQTT 3.1.1 CONNACK return codes aedes understands. */
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -144,7 +145,8 @@ export class EmbeddedBroker implements BrokerAuthority {
           // The client id is pinned to the device id, else one device could take over (and
           // kick) another device's session.
           if (client.id !== deviceId) return done(refusal(`client id must be the device id`, NOT_AUTHORIZED), false);
-          this.#identities.set(client, { kind: 'device', deviceId, salt: stored.salt });
+          const acl = deviceAcl(deviceId);
+          this.#identities.set(client, { kind: 'device', deviceId, salt: stored.salt, publish: new Set(acl.publish), subscribe: new Set(acl.subscribe) });
           done(null, true);
         },
         (error: Error) => done(refusal(`authentication failed: ${error.message}`, NOT_AUTHORIZED), false),
@@ -167,7 +169,7 @@ export class EmbeddedBroker implements BrokerAuthority {
       if (client === null) return callback(null); // the broker's own $SYS messages
       const identity = this.#current(client);
       if (identity?.kind === 'hub') return callback(null);
-      if (identity?.kind === 'device' && deviceAcl(identity.deviceId).publish.includes(packet.topic)) return callback(null);
+      if (identity?.kind === 'device' && identity.publish.has(packet.topic)) return callback(null);
       this.#logger.warn(`embedded broker: denied publish by ${client.id} to ${packet.topic.slice(0, 200)}`);
       callback(new Error('not authorized'));
     };
@@ -176,7 +178,7 @@ export class EmbeddedBroker implements BrokerAuthority {
       const identity = this.#current(client);
       if (identity?.kind === 'hub') return callback(null, subscription);
       // Exact string match, like dynsec's subscribeLiteral: no wildcard reaches past the device.
-      if (identity?.kind === 'device' && deviceAcl(identity.deviceId).subscribe.includes(subscription.topic)) return callback(null, subscription);
+      if (identity?.kind === 'device' && identity.subscribe.has(subscription.topic)) return callback(null, subscription);
       this.#logger.warn(`embedded broker: denied subscription by ${client.id} to ${subscription.topic.slice(0, 200)}`);
       callback(null, null);
     };
