@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { OciError } from './errors.js';
+import { HttpBodyTooLarge, httpGet, type HttpResponse } from './http-get.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from './image-types.js';
 import type { PlatformSpec } from './platform.js';
 import { resolveFromDescriptor, type ImageSource, type ResolvedImage } from './source.js';
@@ -74,6 +74,8 @@ export function parseWwwAuthenticate(header: string): AuthChallenge | null {
 export interface RegistryOptions {
   /** Speak plain HTTP (a registry on 127.0.0.1 in tests, or a LAN mirror). Default HTTPS. */
   plainHttp?: boolean;
+  /** Extra CA certificate(s), PEM, trusted for the registry and its token service. */
+  ca?: string | Buffer;
   credentials?: { username: string; password: string };
 }
 
@@ -81,19 +83,23 @@ const MANIFEST_ACCEPT = [...MANIFEST_TYPES, ...INDEX_TYPES].join(', ');
 const MAX_MANIFEST = 4 << 20;
 
 /** Reads a JSON document's body, refusing more than `limit` bytes without buffering them. */
-async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let total = 0;
-  if (res.body === null) return Buffer.alloc(0);
-  for await (const chunk of Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      await res.body.cancel().catch(() => undefined);
-      throw new OciError('invalid-image', `${what} is larger than ${limit} bytes`);
+async function readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
+  try {
+    const parts: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limit) {
+        res.body.destroy();
+        throw new HttpBodyTooLarge();
+      }
+      parts.push(chunk);
     }
-    parts.push(chunk);
+    return Buffer.concat(parts, total);
+  } catch (e) {
+    if (e instanceof HttpBodyTooLarge) throw new OciError('invalid-image', `${what} is larger than ${limit} bytes`);
+    throw new OciError('registry', `${what}: download failed (${(e as Error).message})`, { cause: e });
   }
-  return Buffer.concat(parts, total);
 }
 
 export class RegistrySource implements ImageSource {
@@ -125,45 +131,56 @@ export class RegistrySource implements ImageSource {
     const headers: Record<string, string> = {};
     const basic = this.basic();
     if (basic !== undefined) headers.authorization = basic;
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await fetch(url, { headers, ...(signal !== undefined ? { signal } : {}) });
+      res = await httpGet(url, { headers, ...this.httpOpts(signal) });
     } catch (e) {
       throw new OciError('registry', `${this.ref}: token service ${url.origin} unreachable (${(e as Error).message})`, { cause: e });
     }
-    if (!res.ok) {
+    if (res.status !== 200) {
+      res.body.resume();
       throw new OciError('registry', `${this.ref}: token service refused (${res.status} ${res.statusText})${basic === undefined ? ' for an anonymous pull' : ' for the given credentials'}`);
     }
-    const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown };
+    let body: { token?: unknown; access_token?: unknown } = {};
+    try {
+      body = JSON.parse(await res.text(1 << 20)) as typeof body;
+    } catch {
+      /* reported below as "without a token" */
+    }
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
     if (token === undefined || token === '') throw new OciError('registry', `${this.ref}: token service answered without a token`);
     return `Bearer ${token}`;
   }
 
   /** GET with the auth dance: one retry after a 401 challenge. */
-  private async get(path: string, accept: string | undefined, what: string, signal?: AbortSignal): Promise<Response> {
+  private httpOpts(signal?: AbortSignal): { signal?: AbortSignal; ca?: string | Buffer } {
+    return { ...(signal !== undefined ? { signal } : {}), ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}) };
+  }
+
+  /** GET with the auth dance: one retry after a 401 challenge. */
+  private async get(path: string, accept: string | undefined, what: string, signal?: AbortSignal): Promise<HttpResponse> {
     const url = `${this.base}${path}`;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = {};
       if (accept !== undefined) headers.accept = accept;
       if (this.authorization !== undefined) headers.authorization = this.authorization;
-      let res: Response;
+      let res: HttpResponse;
       try {
-        res = await fetch(url, { headers, redirect: 'follow', ...(signal !== undefined ? { signal } : {}) });
+        res = await httpGet(url, { headers, ...this.httpOpts(signal) });
       } catch (e) {
         if (signal?.aborted === true) throw new OciError('aborted', `${this.ref}: aborted`, { cause: e });
-        throw new OciError('registry', `${this.ref}: cannot reach ${new URL(url).origin} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`, { cause: e });
+        throw new OciError('registry', `${this.ref}: cannot reach ${new URL(url).origin} (${(e as Error).message})`, { cause: e });
       }
       if (res.status === 401 && attempt === 0) {
-        await res.body?.cancel();
-        const challenge = parseWwwAuthenticate(res.headers.get('www-authenticate') ?? '');
+        res.body.resume();
+        const challenge = parseWwwAuthenticate(res.header('www-authenticate') ?? '');
         if (challenge?.scheme === 'bearer') this.authorization = await this.token(challenge, signal);
         else if (challenge?.scheme === 'basic' && this.basic() !== undefined) this.authorization = this.basic();
         else throw new OciError('registry', `${this.ref}: ${what}: authentication required${this.options.credentials === undefined ? ' (no credentials given)' : ''}`);
         continue;
       }
-      if (res.ok) return res;
-      const text = await res.text().catch(() => '');
+      if (res.status >= 200 && res.status < 300) return res;
+      const text = await res.text(64 << 10).catch(() => '');
       let detail: string;
       try {
         const j = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
@@ -180,10 +197,10 @@ export class RegistrySource implements ImageSource {
     const res = await this.get(`/manifests/${reference}`, MANIFEST_ACCEPT, `manifest ${reference}`, signal);
     const bytes = await readLimited(res, MAX_MANIFEST, `${this.ref}: manifest ${reference}`);
     const computed = sha256Digest(bytes);
-    const header = res.headers.get('docker-content-digest');
+    const header = res.header('docker-content-digest');
     const expected = reference.startsWith('sha256:') ? reference : (header ?? computed);
     if (expected !== computed) throw new OciError('digest-mismatch', `${this.ref}: manifest ${reference}: digest mismatch: expected ${expected}, got ${computed}`);
-    const mediaType = res.headers.get('content-type')?.split(';')[0]?.trim();
+    const mediaType = res.header('content-type')?.split(';')[0]?.trim();
     return { bytes, digest: computed, ...(mediaType !== undefined ? { mediaType } : {}) };
   }
 
@@ -203,8 +220,7 @@ export class RegistrySource implements ImageSource {
       },
       layerOpener: (d) => async (sig) => {
         const res = await this.get(`/blobs/${d.digest}`, undefined, `layer ${d.digest}`, sig);
-        if (res.body === null) throw new OciError('registry', `${this.ref}: layer ${d.digest}: empty response`);
-        return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+        return res.body as Readable;
       },
     });
   }

@@ -93,6 +93,21 @@ describe('importImage from a registry (docker-registry with token auth)', () => 
     expect((await src.resolve(parsePlatform('linux/amd64'))).config.architecture).toBe('amd64');
   });
 
+  it('pulls over HTTPS from a registry with a private CA; without the CA the error says why', async () => {
+    const tlsRegistry = await startRegistry(join(work, 'registry-tls'), { tls: true });
+    try {
+      await push(image.ref, `${tlsRegistry.host}/public/httpd:tls`);
+      const ref = `${tlsRegistry.host}/public/httpd:tls`;
+      const err = await importImage(ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-tls'), registry: {} }).catch((e: unknown) => e);
+      expect(isOciError(err, 'registry')).toBe(true);
+      expect((err as Error).message).toMatch(new RegExp(`cannot reach https://${tlsRegistry.host} \\(self[- ]signed certificate`));
+      const out = await importImage(ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-tls'), registry: { ca: tlsRegistry.caPem! } });
+      expect(out.rootfs.digest).toBe(layoutDigest);
+    } finally {
+      await tlsRegistry.stop();
+    }
+  });
+
   it('a blob the registry serves with wrong content fails the digest check and leaves nothing', async () => {
     // A distinct third layer so corrupting it touches no other test's blobs.
     const extraDir = join(work, 'extra');

@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { httpGet } from '../../../src/oci/http-get.js';
 import { run } from './oci-image.js';
 
 /**
@@ -37,12 +38,19 @@ function jwt(key: KeyObject, certDer: Buffer, claims: object): string {
 export interface TestRegistry {
   /** `127.0.0.1:<port>` */
   host: string;
+  /** PEM of the registry's self-signed TLS certificate when started with `tls`. */
+  caPem?: string;
   tokenRequests: { authorized: boolean; scope: string }[];
   stop(): Promise<void>;
 }
 
-export async function startRegistry(dir: string): Promise<TestRegistry> {
+export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): Promise<TestRegistry> {
   await fs.mkdir(join(dir, 'storage'), { recursive: true });
+  let caPem: string | undefined;
+  if (opts.tls === true) {
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'tls-key.pem'), '-out', join(dir, 'tls-cert.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    caPem = await fs.readFile(join(dir, 'tls-cert.pem'), 'utf8');
+  }
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=fleet-test-token-issuer']);
   const key = createPrivateKey(await fs.readFile(join(dir, 'key.pem')));
   const certDer = new X509Certificate(await fs.readFile(join(dir, 'cert.pem'))).raw;
@@ -87,6 +95,7 @@ export async function startRegistry(dir: string): Promise<TestRegistry> {
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    ...(opts.tls === true ? ['  tls:', `    certificate: ${join(dir, 'tls-cert.pem')}`, `    key: ${join(dir, 'tls-key.pem')}`] : []),
     'auth:',
     '  token:',
     `    realm: http://127.0.0.1:${tokenPort}/token`,
@@ -111,8 +120,11 @@ export async function startRegistry(dir: string): Promise<TestRegistry> {
     await new Promise<void>((resolve) => tokenServer.close(() => resolve()));
   };
   for (let i = 0; ; i++) {
-    const ok = await fetch(`http://${host}/v2/`).then(
-      (r) => r.status === 401 || r.status === 200,
+    const ok = await httpGet(`${opts.tls === true ? 'https' : 'http'}://${host}/v2/`, caPem !== undefined ? { ca: caPem } : {}).then(
+      (r) => {
+        r.body.resume();
+        return r.status === 401 || r.status === 200;
+      },
       () => false,
     );
     if (ok) break;
@@ -122,7 +134,7 @@ export async function startRegistry(dir: string): Promise<TestRegistry> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { host, tokenRequests, stop };
+  return { host, tokenRequests, stop, ...(caPem !== undefined ? { caPem } : {}) };
 }
 
 /** skopeo push over plain HTTP with the test user's credentials (`--all` keeps an index whole). */
