@@ -175,3 +175,17 @@ describe('layer semantics beyond the busybox image', () => {
     expect([fifo.isFIFO(), fifo.mode & 0o7777]).toEqual([true, 0o620]);
   });
 });
+
+describe('user resolution reads the image, not the host', () => {
+  it('follows an absolute /etc/passwd symlink inside the image root', async () => {
+    const tar = rawTar([
+      { name: 'etc/', type: '5' },
+      { name: 'etc/passwd.real', body: 'appuser:x:4242:4343::/:/bin/sh\n' },
+      { name: 'etc/group', body: 'apps:x:4343:\nops:x:77:\n' },
+      { name: 'etc/passwd', type: '2', linkname: '/etc/passwd.real' },
+    ]);
+    const img = await writeOciLayout({ layoutDir: join(work, 'passwd-link'), layers: [await rawLayer(tar)], config: { Cmd: ['/bin/sh'], User: 'appuser:ops' } });
+    const out = await importImage(img.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-pw') });
+    expect(out.start.user).toBe('4242:77');
+  });
+});
