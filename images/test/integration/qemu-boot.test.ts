@@ -129,4 +129,38 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
     expect(scriptSlot(after)).toBe('FLEET: slot=B rootpart=3 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=');
     expect(userspace(after)).toMatch(/^FLEET: userspace slot=B /);
   });
+
+  it('power cuts around the boot script env save never leave the device without a good slot', async () => {
+    const disk = await freshCopy(built.image, join(dir, 'power-cuts.img'));
+    await breakKernel(disk, 'rootfs-b');
+    const { store, control } = bootControlOn(board, disk, () => 'A');
+    await control.armTryBoot('B');
+    await store.update((vars) => ({ ...vars, fleet_args: 'fleet.test=poweroff' }));
+    // Pull the plug 0-40 ms after the script has read the env: before, during or after its save.
+    for (let cut = 0; cut < 6; cut++) {
+      const controller = new AbortController();
+      let log = '';
+      const delay = Math.floor(Math.random() * 40);
+      const result = await bootInQemu(board, {
+        disk,
+        timeoutMs: 120_000,
+        signal: controller.signal,
+        onOutput: (text) => {
+          log += text;
+          if (log.includes('FLEET: env copy=')) setTimeout(() => controller.abort(), delay);
+        },
+      });
+      expect(result.timedOut).toBe(false);
+      // Whatever the cut hit, at least one env copy is intact.
+      await store.read();
+    }
+    // Power back on until userspace: bootlimit + 1 boots at most, and it must be slot A.
+    let reached: Boot | undefined;
+    for (let i = 0; i < 4 && !reached; i++) {
+      const boot = await powerOn(disk);
+      if (userspace(boot)) reached = boot;
+    }
+    expect(userspace(reached ?? { markers: [], log: '' })).toMatch(/^FLEET: userspace slot=A /);
+    expect(await control.verifyBoot()).toMatchObject({ bootedSlot: 'A', triedSlot: 'B', fellBack: true });
+  });
 });
