@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { actorOf, AllowDevice, ApiScope, CurrentPrincipal, CurrentUser, MinRole, roleAtLeast, type Principal, type UserPrincipal } from '../auth/principal.js';
 import { ZodQuery, openApiSchema, ZodPipe, type Page, type Parsed } from '../common/validation.js';
 import {
-  BulkTagRequest, CreateCommandRequest, DeviceSummaryQuery, HistoryQuery, ListDevicesQuery, SetTagsRequest, UpdateDeviceRequest,
+  BulkCommandRequest, BulkTagRequest, CreateCommandRequest, DeviceSummaryQuery, HistoryQuery, ListDevicesQuery, SetTagsRequest, UpdateDeviceRequest,
 } from './device.dto.js';
 import { DevicesService } from './device.service.js';
 import type { ContainerEvent, Device, DeviceCommand, DeviceDetail, DeviceSummary } from './device.types.js';
@@ -42,6 +42,14 @@ export class DeviceController {
   @ApiBody({ schema: openApiSchema(BulkTagRequest) })
   bulkTag(@Body(new ZodPipe(BulkTagRequest)) body: Parsed<BulkTagRequest>, @CurrentUser() who: UserPrincipal): Promise<{ updated: number }> {
     return this.devices.bulkTag(body.deviceIds, body.add, body.remove, actorOf(who));
+  }
+
+  @Post('devices/commands')
+  @MinRole('operator')
+  @HttpCode(200)
+  @ApiBody({ schema: openApiSchema(BulkCommandRequest) })
+  bulkCommand(@Body(new ZodPipe(BulkCommandRequest)) body: Parsed<BulkCommandRequest>, @CurrentUser() who: UserPrincipal): Promise<Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }>> {
+    return this.devices.sendCommands(body.deviceIds, body.command, actorOf(who));
   }
 
   @Get('devices/:id')

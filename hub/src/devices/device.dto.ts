@@ -50,3 +50,9 @@ export const HistoryQuery = z.strictObject({
   cursor: z.string().max(200).optional(),
 });
 export type HistoryQuery = z.infer<typeof HistoryQuery>;
+
+export const BulkCommandRequest = z.strictObject({
+  deviceIds: z.array(z.uuid()).min(1).max(1000),
+  command: CreateCommandRequest,
+});
+export type BulkCommandRequest = z.infer<typeof BulkCommandRequest>;

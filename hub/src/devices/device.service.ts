@@ -148,6 +148,20 @@ export class DevicesService {
     return result;
   }
 
+  /** The same command to many devices (dashboard bulk actions); one result per device. */
+  async sendCommands(ids: string[], req: CreateCommandRequest, actor: Actor): Promise<Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }>> {
+    const out: Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }> = [];
+    for (const id of new Set(ids)) {
+      try {
+        out.push({ deviceId: id, command: await this.sendCommand(id, req, actor), error: null });
+      } catch (error) {
+        if (!(error instanceof NotFoundException)) throw error;
+        out.push({ deviceId: id, command: null, error: error.message });
+      }
+    }
+    return out;
+  }
+
   async listCommands(id: string, limit: number): Promise<DeviceCommand[]> {
     await this.getActive(id, true);
     return this.repo.listCommands(id, limit);

@@ -104,6 +104,14 @@ describe('device state from ingest', () => {
     const bad = await hub.app.inject({ method: 'POST', url: `/api/v1/devices/${d.id}/commands`, headers: hub.admin, payload: { kind: 'format-disk' } });
     expect(bad.statusCode).toBe(400);
     expect((await hub.app.inject({ method: 'POST', url: `/api/v1/devices/${randomUUID()}/commands`, headers: hub.admin, payload: { kind: 'reboot' } })).statusCode).toBe(404);
+    // Bulk: one result per device, unknown ones reported, not fatal.
+    const ghost = randomUUID();
+    const bulk = await hub.app.inject({ method: 'POST', url: '/api/v1/devices/commands', headers: hub.admin, payload: { deviceIds: [d.id, other.id, ghost], command: { kind: 'reboot' } } });
+    expect(bulk.statusCode).toBe(200);
+    const results = bulk.json() as Array<{ deviceId: string; command: { status: string } | null; error: string | null }>;
+    expect(results.map((r) => [r.deviceId, r.command?.status ?? null, r.error !== null])).toEqual([[d.id, 'sent', false], [other.id, 'sent', false], [ghost, null, true]]);
+    const viewer = await hub.userWithRole('viewer');
+    expect((await hub.app.inject({ method: 'POST', url: '/api/v1/devices/commands', headers: viewer, payload: { deviceIds: [d.id], command: { kind: 'reboot' } } })).statusCode).toBe(403);
   });
 
   it('stores telemetry and logs in batches, queries them, and applies retention', async () => {
