@@ -25,7 +25,7 @@ APT_PACKAGES=(
   lxc busybox-static squashfs-tools erofs-utils umoci skopeo docker-registry crun runc
   u-boot-tools mtools dosfstools genimage bmap-tools fdisk e2fsprogs qemu-system-arm u-boot-qemu
   qemu-user-static binfmt-support ipxe-qemu kmod cpio zstd xz-utils chromium hyperfine iproute2 uidmap
-  mosquitto mosquitto-clients postgresql python3 make g++
+  mosquitto mosquitto-clients postgresql python3 make g++ attr openssl util-linux coreutils
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
