@@ -47,8 +47,9 @@ ${tty}::askfirst:-/bin/sh
 
 /**
  * Early userspace: mounts, the data partition at /storage, the first "we reached userspace"
- * marker. \`fleet.test=...\` on the kernel command line (the boot env's fleet_args) lets the
- * qemu harness end a boot deterministically; nothing else reads it.
+ * marker. \`fleet.test=poweroff|commit|script\` on the kernel command line (the boot env's
+ * fleet_args) lets the qemu harness end a boot deterministically or run
+ * /storage/fleet-test.sh; nothing else reads it.
  */
 export function rcS(board: BoardDefinition): string {
   const data = partitionDevice(board, 'data');
@@ -77,6 +78,11 @@ case "$test" in
   commit)
     echo "FLEET: verify-boot $(boot-control verify-boot)"
     echo "FLEET: commit $(boot-control commit)"
+    sync; umount /storage; poweroff -f ;;
+  script)
+    # The harness put a script on the data partition (debugfs, no mount) to extend a test.
+    echo "FLEET: test script"
+    sh /storage/fleet-test.sh 2>&1
     sync; umount /storage; poweroff -f ;;
 esac
 `;

@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,5 +163,45 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
     }
     expect(userspace(reached ?? { markers: [], log: '' })).toMatch(/^FLEET: userspace slot=A /);
     expect(await control.verifyBoot()).toMatchObject({ bootedSlot: 'A', triedSlot: 'B', fellBack: true });
+  });
+
+  it('boot-control in the guest installs an image into the inactive slot partition with read-back, and refuses the running one', async () => {
+    const disk = await freshCopy(built.image, join(dir, 'install.img'));
+    const payload = randomBytes(4 * 1024 * 1024);
+    const digest = `sha256:${createHash('sha256').update(payload).digest('hex')}`;
+    await writeFile(join(dir, 'payload.bin'), payload);
+    await writeFile(
+      join(dir, 'fleet-test.sh'),
+      [
+        `echo "FLEET: install $(boot-control --sha256 ${digest} install /storage/payload.bin B)"`,
+        'echo "FLEET: refused $(boot-control install /storage/payload.bin A)"',
+        '',
+      ].join('\n'),
+    );
+    const data = `${disk}?offset=${partitionOffset(built, 'data')}`;
+    await run('debugfs', ['-w', '-R', `write ${join(dir, 'payload.bin')} payload.bin`, data]);
+    await run('debugfs', ['-w', '-R', `write ${join(dir, 'fleet-test.sh')} fleet-test.sh`, data]);
+    const { store } = bootControlOn(board, disk, () => 'A');
+    await store.update((vars) => ({ ...vars, fleet_args: 'fleet.test=script' }));
+
+    const boot = await powerOn(disk);
+    const install = boot.markers.find((m) => m.startsWith('FLEET: install '));
+    expect(JSON.parse(install?.slice('FLEET: install '.length) ?? 'null')).toEqual({
+      ok: true,
+      verb: 'install',
+      result: { slot: 'B', target: '/dev/vda3', bytes: payload.length, digest },
+    });
+    const refused = boot.markers.find((m) => m.startsWith('FLEET: refused '));
+    expect(JSON.parse(refused?.slice('FLEET: refused '.length) ?? 'null')).toEqual({
+      ok: false,
+      verb: 'install',
+      error: { code: 'slot-busy', message: 'cannot install into slot A: it is the running slot' },
+    });
+    // The bytes are on partition 3 of the disk image.
+    const handle = await open(disk, 'r');
+    const onDisk = Buffer.alloc(payload.length);
+    await handle.read(onDisk, 0, payload.length, partitionOffset(built, 'rootfs-b'));
+    await handle.close();
+    expect(onDisk.equals(payload)).toBe(true);
   });
 });
