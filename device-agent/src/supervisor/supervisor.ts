@@ -287,6 +287,38 @@ export class Supervisor {
     else if (s.state !== 'running') this.set(s, 'running');
   }
 
+  private slot(name: string): Slot {
+    const s = this.slots.get(name);
+    if (!s) throw new Error(`container ${name} is not supervised here`);
+    return s;
+  }
+
+  /** Operator stop: stop signal, timeout, kill; not restarted until startContainer(). */
+  async stopContainer(name: string, opts: { readonly timeoutMs?: number } = {}): Promise<void> {
+    const s = this.slot(name);
+    s.restartAt = null;
+    this.set(s, 'stopping', 'stopped by request');
+    await this.o.runtime.stop(name, opts);
+    s.initPid = null;
+    this.set(s, 'stopped', 'stopped by request');
+  }
+
+  /** Operator start: also the way out of a crash loop (the restart count starts over). */
+  async startContainer(name: string): Promise<void> {
+    const s = this.slot(name);
+    const st = await this.o.runtime.state(name);
+    if (st.state === 'running' || st.state === 'frozen') return;
+    s.restarts = 0;
+    s.restartAt = null;
+    s.reasonCode = null;
+    await this.startSlot(s);
+  }
+
+  async restartContainer(name: string): Promise<void> {
+    await this.stopContainer(name);
+    await this.startContainer(name);
+  }
+
   /** Stop every container, app group first, then platform. */
   async stopAll(): Promise<void> {
     const groups = startGroups(Object.fromEntries([...this.slots.values()].map((s) => [s.d.name, s.d.spec]))).reverse();

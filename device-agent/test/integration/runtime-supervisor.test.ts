@@ -122,6 +122,27 @@ describe('Supervisor', () => {
   });
 });
 
+describe('operator controls', () => {
+  it('stops a container for good, starts it again and restarts it', async () => {
+    const rt = await newRuntime('controls');
+    const sup = new Supervisor({ runtime: rt, pollIntervalMs: 50 });
+    expect(await sup.run([desired('svc', { start: sh('trap "exit 0" TERM; while true; do sleep 0.1; done'), restart: { policy: 'always', maxRetries: 5, backoffMs: 50 } })])).toEqual({ ok: true });
+    const first = sup.status()[0]!.initPid;
+    await sup.stopContainer('svc');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sup.status()[0]).toMatchObject({ state: 'stopped', restarts: 0 });
+    expect((await rt.state('svc')).state).toBe('stopped');
+    await sup.startContainer('svc');
+    expect(sup.status()[0]?.state).toBe('running');
+    const second = sup.status()[0]!.initPid;
+    expect(second).not.toBe(first);
+    await sup.restartContainer('svc');
+    expect(sup.status()[0]?.initPid).not.toBe(second);
+    await expect(sup.startContainer('nope')).rejects.toThrow(/nope is not supervised/);
+    await sup.detach();
+  });
+});
+
 describe('adoption after the agent is killed', () => {
   it('adopts what runs, removes what is no longer wanted, starts what is new: no duplicate, no orphan', async () => {
     const lxcpath = join(tmp.path, 'adopt');
