@@ -1,0 +1,153 @@
+import { statSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { manifestDigest, manifestObjects, signManifest } from '@fleet/protocol';
+import { z } from 'zod';
+import { defineCommand } from '../cli/command.js';
+import { HubctlError } from '../cli/errors.js';
+import { bytes, fields } from '../cli/format.js';
+import { KeyStore } from '../keys/key-store.js';
+import {
+  checkManifest,
+  manifestInput,
+  parseReleaseFile,
+  PLACEHOLDER_IMAGE,
+  ReleaseFileError,
+  resolveImageRef,
+  type ConvertedImage,
+  type ImageRefKind,
+} from '../release/release-file.js';
+import { uploadMissing } from '../release/upload.js';
+import { IntText } from './inputs.js';
+
+export const ReleaseCreateInput = z.object({
+  file: z.string({ error: 'is required: the release file (release.yaml)' }).min(1),
+  key: z.string().min(1).optional(),
+  sequence: IntText(1, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+function kindOf(p: string): ImageRefKind {
+  try {
+    return statSync(p).isDirectory() ? 'directory' : 'file';
+  } catch {
+    return 'missing';
+  }
+}
+
+export default defineCommand({
+  path: ['release', 'create'],
+  summary:
+    'Build a release from release.yaml: convert images locally, upload missing objects, sign, register.',
+  options: [
+    { flags: '-f, --file <path>', description: 'release file (YAML)' },
+    {
+      flags: '--key <key>',
+      description: 'signing key id or name (default: the default key, or the only one)',
+    },
+    {
+      flags: '--sequence <n>',
+      description: "release sequence (default: the hub's latest + 1; the file's `sequence:` wins over both)",
+    },
+  ],
+  json: true,
+  input: ReleaseCreateInput,
+  async run(input, ctx) {
+    const path = resolve(ctx.cwd, input.file);
+    const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new HubctlError(`cannot read ${input.file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    });
+    const parsed = parseReleaseFile(text, input.file);
+    const file = parsed.release;
+    const baseDir = dirname(path);
+
+    // Everything that can be refused cheaply is refused before the conversion.
+    const refs: Record<string, string> = {};
+    const refIssues = [];
+    for (const [name, c] of Object.entries(file.containers)) {
+      const r = resolveImageRef(c.image, baseDir, kindOf);
+      if ('error' in r)
+        refIssues.push({
+          ...parsed.locate(['containers', name, 'image']),
+          path: `containers.${name}.image`,
+          message: r.error,
+        });
+      else refs[name] = r.ref;
+    }
+    if (refIssues.length > 0) throw new ReleaseFileError(input.file, refIssues);
+    const placeholders = Object.fromEntries(Object.keys(file.containers).map((n) => [n, PLACEHOLDER_IMAGE]));
+    checkManifest(
+      parsed,
+      input.file,
+      manifestInput(file, placeholders, file.sequence ?? input.sequence ?? 1),
+    );
+
+    const config = await ctx.config.require();
+    const { key } = await new KeyStore(join(ctx.config.dir, 'keys')).load(input.key ?? config.defaultKey);
+    const hub = await ctx.hub();
+    const sequence =
+      file.sequence ??
+      input.sequence ??
+      ((await hub.listReleases({ includeYanked: true, limit: 1 })).items[0]?.sequence ?? 0) + 1;
+
+    // Loaded here: the converter is large and only this command needs it (startup of the rest).
+    const { importImage } = await import('@fleet/device-agent/oci');
+    const work = await mkdtemp(join(tmpdir(), 'hubctl-release-'));
+    try {
+      const converted: Record<string, ConvertedImage> = {};
+      const files = new Map<string, string>();
+      for (const [name, c] of Object.entries(file.containers)) {
+        ctx.stderr.write(`converting ${name} (${refs[name]})...\n`);
+        const img = await importImage(refs[name]!, {
+          workDir: work,
+          outputDir: join(work, 'objects'),
+          platform: c.platform ?? file.platform ?? 'linux/arm64',
+          signal: ctx.signal,
+        });
+        converted[name] = {
+          image: img.image,
+          rootfs: img.rootfs,
+          start: img.start,
+          ...(img.health ? { health: img.health } : {}),
+        };
+        files.set(img.rootfs.digest, img.rootfsFile);
+        ctx.stderr.write(`converted ${name}: ${img.rootfs.digest} (${bytes(img.rootfs.size)})\n`);
+      }
+      const manifest = checkManifest(parsed, input.file, manifestInput(file, converted, sequence));
+      const signed = signManifest(manifest, key);
+      const objects = manifestObjects(signed);
+      const upload = await uploadMissing(hub, objects, (d) => files.get(d)!, ctx.progress, ctx.signal);
+      const { release, created } = await hub.createRelease(signed);
+      const summary = {
+        version: release.version,
+        sequence: release.sequence,
+        id: release.id,
+        manifestDigest: release.manifestDigest,
+        localDigest: manifestDigest(signed),
+        created,
+        signedBy: key.keyId,
+        objects: {
+          total: objects.length,
+          uploaded: upload.uploaded.length,
+          alreadyOnHub: upload.present.length,
+          uploadedBytes: upload.uploadedBytes,
+        },
+      };
+      return {
+        data: summary,
+        text: fields([
+          ['release', `${release.version}${created ? '' : ' (already registered, identical)'}`],
+          ['sequence', String(release.sequence)],
+          ['digest', release.manifestDigest],
+          ['signed by', key.keyId],
+          [
+            'objects',
+            `${objects.length} (${upload.uploaded.length} uploaded, ${bytes(upload.uploadedBytes)}; ${upload.present.length} already on the hub)`,
+          ],
+        ]),
+      };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+});
