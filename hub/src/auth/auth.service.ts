@@ -66,7 +66,8 @@ export class AuthService {
     const user = await this.repo.findUser(t.userId);
     if (!user) return 'invalid';
     if (user.disabled) return 'disabled';
-    await this.repo.touchToken(t.id, now);
+    // Recorded at most once a minute: a busy CI token must not cost a write per request.
+    if (!t.lastUsedAt || now.getTime() - t.lastUsedAt.getTime() > 60_000) await this.repo.touchToken(t.id, now);
     // A token never acts above its owner's current role, even if the owner was demoted.
     const role = roleAtLeast(user.role, t.role) ? t.role : user.role;
     return { kind: 'user', userId: user.id, email: user.email, role, tokenId: t.id, scopes: t.scopes };

@@ -209,27 +209,28 @@ export class DeviceRepository {
       hardware_id = hardware_id || ':decommissioned:' || id::text, credentials_hash = '' WHERE id = ${id}::uuid AND decommissioned_at IS NULL`;
   }
 
-  /** Returns whether the device exists (and is not decommissioned). */
-  async recordPresence(id: string, p: Presence, at: Date): Promise<boolean> {
-    const n = await this.db.$executeRaw`UPDATE devices SET online = ${p.state === 'online'}, last_seen_at = GREATEST(last_seen_at, ${at}),
+  /** Returns the device's fleet, or null when it is unknown or decommissioned. */
+  async recordPresence(id: string, p: Presence, at: Date): Promise<string | null> {
+    const rows = await this.db.$queryRaw<Array<{ fleet_id: string }>>`UPDATE devices SET online = ${p.state === 'online'}, last_seen_at = GREATEST(last_seen_at, ${at}),
       agent_version = COALESCE(${p.agentVersion ?? null}, agent_version), boot_id = COALESCE(${p.bootId ?? null}, boot_id)
-      WHERE id = ${id}::uuid AND decommissioned_at IS NULL`;
-    return n > 0;
+      WHERE id = ${id}::uuid AND decommissioned_at IS NULL RETURNING fleet_id::text`;
+    return rows[0]?.fleet_id ?? null;
   }
 
   /**
    * Applies a report: the device's revision and update state, its containers, and a history row
    * for every container whose state or restart count changed (or that disappeared).
    */
-  async recordReport(id: string, r: Report, at: Date): Promise<{ known: boolean; changed: ContainerEvent[] }> {
+  async recordReport(id: string, r: Report, at: Date): Promise<{ fleetId: string | null; changed: ContainerEvent[] }> {
     return this.db.$transaction(async (tx) => {
-      const n = await tx.$executeRaw`UPDATE devices SET online = true, last_seen_at = GREATEST(last_seen_at, ${at}),
+      const updated = await tx.$queryRaw<Array<{ fleet_id: string }>>`UPDATE devices SET online = true, last_seen_at = GREATEST(last_seen_at, ${at}),
         current_release = ${r.revision?.version ?? null}, current_revision_digest = ${r.revision?.digest ?? null},
         current_sequence = ${r.revision?.sequence ?? null}, update_state = ${r.updateState}, board = ${r.board},
         agent_version = ${r.agentVersion}, failed_revisions = ${r.failedRevisions}::text[],
         inventory = ${JSON.stringify({ ...r.inventory, bootSlot: r.bootSlot ?? null, configVersion: r.configVersion ?? null })}::jsonb
-        WHERE id = ${id}::uuid AND decommissioned_at IS NULL`;
-      if (n === 0) return { known: false, changed: [] };
+        WHERE id = ${id}::uuid AND decommissioned_at IS NULL RETURNING fleet_id::text`;
+      const fleetId = updated[0]?.fleet_id;
+      if (!fleetId) return { fleetId: null, changed: [] };
       const existing = await tx.deviceContainer.findMany({ where: { deviceId: id } });
       const before = new Map(existing.map((c) => [c.name, c]));
       const changed: Array<{ name: string; fromState: string | null; toState: string; restartCount: number; message: string | null }> = [];
@@ -247,7 +248,7 @@ export class DeviceRepository {
         await tx.deviceContainer.delete({ where: { deviceId_name: { deviceId: id, name: gone.name } } });
       }
       if (changed.length > 0) await tx.deviceContainerEvent.createMany({ data: changed.map((c) => ({ deviceId: id, at, ...c })) });
-      return { known: true, changed: changed.map((c) => ({ id: '', at, ...c })) };
+      return { fleetId, changed: changed.map((c) => ({ id: '', at, ...c })) };
     });
   }
 

@@ -171,18 +171,19 @@ export class DevicesService {
 
   /** Presence (LWT `offline` included). Returns false for an unknown/decommissioned device. */
   async recordPresence(deviceId: string, presence: Presence, at: Date): Promise<boolean> {
-    if (!UUID.test(deviceId) || !(await this.repo.recordPresence(deviceId, presence, at))) return this.unknown(deviceId, 'presence');
-    this.events.publish({ type: 'device.presence', scope: 'devices', minRole: 'viewer', deviceId, data: { state: presence.state, at: at.toISOString() } });
+    const fleetId = UUID.test(deviceId) ? await this.repo.recordPresence(deviceId, presence, at) : null;
+    if (!fleetId) return this.unknown(deviceId, 'presence');
+    this.events.publish({ type: 'device.presence', scope: 'devices', minRole: 'viewer', deviceId, fleetId, data: { state: presence.state, at: at.toISOString() } });
     return true;
   }
 
   /** A full state report. Returns false for an unknown/decommissioned device. */
   async recordReport(deviceId: string, report: Report, at: Date): Promise<boolean> {
     if (!UUID.test(deviceId)) return this.unknown(deviceId, 'report');
-    const { known, changed } = await this.repo.recordReport(deviceId, report, at);
-    if (!known) return this.unknown(deviceId, 'report');
+    const { fleetId, changed } = await this.repo.recordReport(deviceId, report, at);
+    if (!fleetId) return this.unknown(deviceId, 'report');
     this.events.publish({
-      type: 'device.report', scope: 'devices', minRole: 'viewer', deviceId,
+      type: 'device.report', scope: 'devices', minRole: 'viewer', deviceId, fleetId,
       data: { revision: report.revision, updateState: report.updateState, containers: report.containers, changed: changed.map((c) => ({ name: c.name, from: c.fromState, to: c.toState })) },
     });
     return true;

@@ -67,7 +67,13 @@ export class ReleasesService {
     if (same && same.manifestDigest === digest) return { release: same, created: false };
 
     const keys = await this.repo.listKeys(false);
-    const trust = verifyManifest(m, keys.map((k) => ({ keyId: k.keyId, publicKey: k.publicKey, name: k.name })));
+    const roots = keys.map((k) => ({ keyId: k.keyId, publicKey: k.publicKey, name: k.name }));
+    const trust = verifyManifest(m, roots);
+    // Devices receive (and verify) the parsed manifest, defaults filled in; a signature over the
+    // raw upload that the parse changed would fail on every device: say so precisely.
+    if (!trust.ok && verifyManifest(input, roots).ok) {
+      throw unprocessable('the signature covers the manifest as uploaded, but parsing filled in defaults: sign the parsed manifest (protocol ReleaseManifest.parse) instead', [{ path: '$.signatures', message: 'signed before defaults were filled in' }], { reason: 'signature-invalid' });
+    }
     if (!trust.ok) throw unprocessable(`release signature refused (${trust.error.reason}): ${trust.error.message}`, [{ path: '$.signatures', message: trust.error.message }], { reason: trust.error.reason });
 
     const refs = referencedObjects(m);

@@ -154,6 +154,11 @@ describe('releases', () => {
     expect(bad.statusCode).toBe(422);
     expect(bad.json().reason).toBe('signature-invalid');
 
+    const rawSigned = signManifest(aRelease({ version: '2.0.3', sequence: 13, containers: { web } }), key);
+    const raw = await hub.app.inject({ method: 'POST', url: '/api/v1/releases', headers: hub.admin, payload: rawSigned });
+    expect(raw.statusCode).toBe(422);
+    expect(raw.json().message).toMatch(/sign the parsed manifest/);
+
     const stranger = signManifest(ReleaseManifest.parse(aRelease({ version: '2.0.1', sequence: 11, containers: { web } })), generateSigningKey());
     const unknown = await hub.app.inject({ method: 'POST', url: '/api/v1/releases', headers: hub.admin, payload: stranger });
     expect(unknown.statusCode).toBe(422);
