@@ -4,7 +4,6 @@ import { COMMAND_PUBLISHER } from '../devices/command-publisher.js';
 import { BrokerConnection } from './broker-connection.js';
 import { DevicePublisher } from './device-publisher.js';
 import type { MqttSettings } from './mqtt-settings.js';
-import { IngestModule } from '../ingest/ingest.module.js';
 
 /** Closes the broker connection after everything else has shut down (ingest first). */
 class BrokerConnectionCloser implements OnApplicationShutdown {
@@ -20,17 +19,15 @@ class BrokerConnectionCloser implements OnApplicationShutdown {
  * targets) to the rollout engine, and BrokerConnection to ingest. Global: imported once by the
  * AppModule.
  *
- * `ingest: true` also mounts the IngestModule (device → hub messages into the hub-core
- * services, which must then be visible: the AppModule exports them globally). Without it the
- * module is the broker alone (tests of provisioning, tools).
+ * Ingest is a separate module (`IngestModule.forRoot()`, mounted after the core modules whose
+ * services it calls): without it this is the broker alone (provisioning tests, tools).
  */
 @Global()
 @Module({})
 export class MqttModule {
-  static forRoot(settings: MqttSettings, options: { ingest?: boolean } = {}): DynamicModule {
+  static forRoot(settings: MqttSettings): DynamicModule {
     return {
       module: MqttModule,
-      imports: options.ingest === true ? [IngestModule.forRoot()] : [],
       providers: [
         { provide: BrokerConnection, useFactory: () => BrokerConnection.open(settings, new Logger('Mqtt')) },
         { provide: BROKER_AUTHORITY, useFactory: (c: BrokerConnection) => c.authority, inject: [BrokerConnection] },
