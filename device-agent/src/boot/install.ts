@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BootControlError } from './boot-control.js';
@@ -21,7 +21,8 @@ function normaliseDigest(digest: string): string {
 export async function targetCapacity(target: string): Promise<number | undefined> {
   const st = await stat(target).catch(() => undefined);
   if (!st?.isBlockDevice()) return undefined;
-  const name = basename(target);
+  // /dev/disk/by-*/ names are symlinks; sysfs knows the kernel name.
+  const name = basename(await realpath(target));
   const sectors = await readFile(`/sys/class/block/${name}/size`, 'utf8').catch(() => undefined);
   if (sectors === undefined) {
     throw new BootControlError('install-failed', `cannot read the size of block device ${target} from /sys/class/block/${name}/size`);
