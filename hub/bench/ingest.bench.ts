@@ -11,7 +11,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -192,6 +192,8 @@ async function main(): Promise<void> {
       postgresCopy: { seconds: copySeconds, rowsPerSecond: ROWS / copySeconds, note: 'psql \\copy from a CSV file, process start included' },
       ratio: { hubIngestVsCopy: copySeconds / ingestSeconds, batchedInsertVsCopy: copySeconds / insertSeconds },
       goal: 'hubIngestVsCopy >= 0.5 (issue 5)',
+      /** 1/5/15-minute load when the run ended: other work on the same 2 cores skews every number. */
+      loadAverage: loadavg(),
       setup: 'devices: mqtt.js clients (MQTT 5, QoS 1) in a separate process; hub ingest with a real TelemetryService; Mosquitto 2.0 + dynsec, set_tcp_nodelay, max_queued_messages 100000, max_inflight_messages 1000; local Postgres 15; 2 cores shared with other work',
     };
     console.log(JSON.stringify(result, null, 2));
