@@ -312,6 +312,30 @@ describe('system update (A/B)', () => {
     expect(d.containers.running()).toEqual(runningOf(v1));
   });
 
+  it('an app-only release after a system update keeps the installed slot', async () => {
+    const d = await deviceOnV1();
+    await d.update(d.target(sys2));
+    const app3 = aSignedRelease({ version: '3.0.0', sequence: 3, containers: { web: web('3'), net } });
+    await d.update(d.target(app3));
+    expect(d.progress.final('u-3')?.status).toBe('succeeded');
+    expect(d.boot.calls).toEqual(['install B', 'arm B', 'commit']);
+    // The same rootfs again is not a system change either.
+    const sys4 = aSignedRelease({ version: '4.0.0', sequence: 4, containers: { web: web('4'), net }, system: sys2.system });
+    await d.update(d.target(sys4));
+    expect(d.progress.final('u-4')?.status).toBe('succeeded');
+    expect(d.boot.calls).toEqual(['install B', 'arm B', 'commit']);
+    expect(JSON.parse(d.files.text('current') ?? '{}')).toMatchObject({ slot: 'B', system: { rootfs: digestOf('5') } });
+  });
+
+  it('refuses a kernel change without a new rootfs', async () => {
+    const d = await deviceOnV1();
+    await d.update(d.target(sys2));
+    const k = aSignedRelease({ version: '3.0.0', sequence: 3, containers: sys2.containers, system: { ...sys2.system, kernel: { digest: digestOf('7'), size: 1 } } });
+    await d.update(d.target(k));
+    expect(d.progress.final('u-3')).toMatchObject({ status: 'failed', reason: 'manifest-invalid' });
+    expect(d.progress.final('u-3')?.message).toContain('kernel changed without a new system.rootfs');
+  });
+
   it('refuses a system update on a device without boot control', async () => {
     const d = await deviceOnV1({ withBoot: false });
     await d.update(d.target(sys2));

@@ -7,7 +7,7 @@ import { healthGate, type GateOptions } from './health-gate.js';
 import type { JournalUpdate } from './journal.js';
 import type { Current, Ledger } from './ledger.js';
 import type { AgentIdentity, Slot, StoredRevision, UpdateDeps } from './ports.js';
-import { effectiveManifest } from './revision.js';
+import { effectiveManifest, systemOf } from './revision.js';
 import type { EventOf, Outcome } from './transitions.js';
 import { verifyTarget } from './verify.js';
 import { describeWindow, isWithinWindow, msUntilOpen } from './window.js';
@@ -103,7 +103,6 @@ function committedSlot(current: Current | null, update: JournalUpdate | null): S
 
 export async function verifyContextOf(ctx: Pick<HandlerContext, 'deps' | 'identity' | 'ledger'>) {
   const current = await ctx.ledger.current();
-  const committed = current ? await ctx.deps.revisions.get(current.committed.revision) : null;
   const storedHistory = [];
   for (const h of current?.history ?? []) if (await ctx.deps.revisions.get(h.revision)) storedHistory.push(h);
   return {
@@ -111,7 +110,6 @@ export async function verifyContextOf(ctx: Pick<HandlerContext, 'deps' | 'identi
     board: ctx.identity.board,
     agentVersion: ctx.identity.agentVersion,
     current,
-    committed,
     storedHistory,
     failed: await ctx.ledger.failed(),
     hasBootControl: ctx.deps.boot !== undefined,
@@ -287,6 +285,7 @@ export const HANDLERS: Handlers = {
       await ctx.ledger.commit(
         { revision: u.to, releaseDigest: u.revision.digest, version: r.version, sequence: r.sequence, configVersion: u.target.configVersion },
         u.kind === 'system' ? u.toSlot : cur?.slot,
+        systemOf(r, cur?.system),
       );
     }
     // Past the commit point: failing to remove old instances is not a reason to go back. The

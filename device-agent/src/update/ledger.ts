@@ -3,6 +3,7 @@
 // what is committed (that is what recovery goes back to) nor which revisions failed.
 import { z } from 'zod';
 import type { DurableFiles, Slot } from './ports.js';
+import type { InstalledSystem } from './revision.js';
 
 export const CURRENT_FILE = 'current';
 export const FAILED_FILE = 'failed-revisions.json';
@@ -22,6 +23,8 @@ export const Current = z.object({
   spec: z.literal('fleet-current@1'),
   committed: CommittedEntry,
   slot: z.enum(['A', 'B']).optional(),
+  /** Digests of the kernel, dtb and rootfs the committed slot runs (absent: never updated). */
+  system: z.object({ kernel: z.string().optional(), dtb: z.string().optional(), rootfs: z.string().optional() }).optional(),
   history: z.array(CommittedEntry).max(HISTORY),
 });
 export type Current = z.infer<typeof Current>;
@@ -50,12 +53,13 @@ export class Ledger {
    * `current` (then an fsync of the directory). Before it the old revision is committed,
    * after it the new one; there is no in-between a power cut could expose.
    */
-  async commit(entry: CommittedEntry, slot: Slot | undefined): Promise<Current> {
+  async commit(entry: CommittedEntry, slot: Slot | undefined, system?: InstalledSystem): Promise<Current> {
     const prev = await this.current();
     const history = prev
       ? [prev.committed, ...prev.history].filter((h) => h.revision !== entry.revision).slice(0, HISTORY)
       : [];
-    const next: Current = { spec: 'fleet-current@1', committed: entry, ...(slot ? { slot } : {}), history };
+    const sys = system && Object.values(system).some((d) => d !== undefined) ? { system: Object.fromEntries(Object.entries(system).filter(([, d]) => d !== undefined)) } : {};
+    const next: Current = { spec: 'fleet-current@1', committed: entry, ...(slot ? { slot } : {}), ...sys, history };
     await this.files.writeAtomic(CURRENT_FILE, `${JSON.stringify(next, null, 1)}\n`);
     return next;
   }

@@ -52,10 +52,23 @@ export function updateKey(release: ReleaseManifest, configOnly: boolean, configV
   return configOnly ? `${manifestDigest(release)}+config@${configVersion}` : manifestDigest(release);
 }
 
-/** True when kernel, dtb or rootfs differ: the update needs the A/B slots and a reboot. */
-export function systemChanged(from: ReleaseManifest | null, to: ReleaseManifest): boolean {
-  const d = (m: ReleaseManifest | null) => [m?.system?.kernel?.digest, m?.system?.dtb?.digest, m?.system?.rootfs?.digest];
-  const a = d(from);
-  const b = d(to);
-  return a.some((x, i) => x !== b[i]);
+/** Digests of the system parts a slot runs (what `current` records at each commit). */
+export interface InstalledSystem {
+  readonly kernel?: string | undefined;
+  readonly dtb?: string | undefined;
+  readonly rootfs?: string | undefined;
+}
+
+export function systemOf(r: ReleaseManifest, before?: InstalledSystem): InstalledSystem {
+  if (!r.system) return before ?? {};
+  return { kernel: r.system.kernel?.digest, dtb: r.system.dtb?.digest, rootfs: r.system.rootfs?.digest };
+}
+
+/**
+ * The system parts the target brings that differ from the installed ones. A release without
+ * `system` leaves the installed slot as it is (an app-only release after a system update).
+ */
+export function systemChanges(installed: InstalledSystem | undefined, to: ReleaseManifest): ('kernel' | 'dtb' | 'rootfs')[] {
+  if (!to.system) return [];
+  return (['kernel', 'dtb', 'rootfs'] as const).filter((p) => to.system?.[p]?.digest !== installed?.[p]);
 }

@@ -2,8 +2,7 @@
 // anything on the device changes (no download, no journal entry for the update).
 import { checkSequence, compareSemver, manifestDigest, verifyManifest as verifySignatures, type ReasonCode, type Target, type TrustRoot } from '@fleet/protocol';
 import type { CommittedEntry, Current } from './ledger.js';
-import { revisionId, systemChanged, updateKey } from './revision.js';
-import type { StoredRevision } from './ports.js';
+import { revisionId, systemChanges, updateKey } from './revision.js';
 import { isValidTimeZone } from './window.js';
 
 export interface Refusal {
@@ -25,8 +24,6 @@ export interface VerifyContext {
   readonly board: string;
   readonly agentVersion: string;
   readonly current: Current | null;
-  /** The committed revision's document (for the system diff), null on a fresh device. */
-  readonly committed: StoredRevision | null;
   /** History entries whose revision is still stored: valid targets of an operator's rollback. */
   readonly storedHistory: readonly CommittedEntry[];
   readonly failed: ReadonlySet<string>;
@@ -84,12 +81,11 @@ export function verifyTarget(t: Target, ctx: VerifyContext): { ok: true; value: 
     return refuse('revision-failed-before', `release ${r.version} (${configOnly ? `config ${t.configVersion}` : digest}) failed on this device before; send it with force to try again`);
   }
 
-  const from = ctx.committed?.release ?? null;
-  const system = systemChanged(from, r);
+  const changes = systemChanges(ctx.current?.system, r);
+  const system = changes.length > 0;
   if (system) {
-    const rootfsSame = from?.system?.rootfs?.digest === r.system?.rootfs?.digest;
-    if (!r.system?.rootfs || rootfsSame) {
-      return refuse('manifest-invalid', 'kernel or dtb changed without a new system.rootfs: they ship inside the rootfs slot image');
+    if (!changes.includes('rootfs') || !r.system?.rootfs) {
+      return refuse('manifest-invalid', `${changes.join(' and ')} changed without a new system.rootfs: they ship inside the rootfs slot image`);
     }
     if (!ctx.hasBootControl) return refuse('install-failed', 'release changes the system layer but this device has no A/B boot control');
   }
