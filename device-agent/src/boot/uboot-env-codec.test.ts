@@ -105,3 +105,29 @@ describe('parsePrintenv', () => {
     expect(parsePrintenv('a=1\nbootargs=console=ttyAMA0 root=/dev/vda2\n')).toEqual({ a: '1', bootargs: 'console=ttyAMA0 root=/dev/vda2' });
   });
 });
+
+describe('a torn write of the non-current copy (power cut during a save)', () => {
+  it('leaves either the old or the new environment current, never a mix', () => {
+    const layout = { size: 0x1000, redundant: true };
+    const oldVars = { boot_slot: 'A', upgrade_available: '0', bootcount: '0', bootlimit: '3' };
+    const newVars = { boot_slot: 'B', upgrade_available: '1', bootcount: '0', bootlimit: '3' };
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: layout.size }), fc.boolean(), (flag, tear, staleWasValid) => {
+        const current = encodeEnvCopy(oldVars, layout, flag);
+        // The copy being overwritten held an older env (or garbage); the new bytes stop at `tear`.
+        const stale = staleWasValid ? encodeEnvCopy({ boot_slot: 'A', bootcount: '7' }, layout, (flag + 255) % 256) : Buffer.alloc(layout.size, 0xa5);
+        const written = encodeEnvCopy(newVars, layout, nextFlag(flag));
+        const torn = Buffer.concat([written.subarray(0, tear), stale.subarray(tear)]);
+        for (const order of [[current, torn], [torn, current]] as const) {
+          const decoded = [decodeEnvCopy(order[0], layout), decodeEnvCopy(order[1], layout)] as const;
+          const index = chooseCurrentCopy(decoded);
+          expect(index).toBeDefined();
+          const chosen = decoded[index ?? 0];
+          const vars = chosen.ok ? chosen.value.vars : undefined;
+          expect(tear === layout.size ? [newVars] : [oldVars, newVars]).toContainEqual(vars);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
