@@ -20,8 +20,9 @@ export const boundaries = [
   {
     name: 'mqtt',
     regex: '^mqtt(/.*)?$',
-    // test/sim is a protocol-faithful device; integration tests need raw clients to prove broker isolation.
-    owners: ['device-agent/src/link/**', 'hub/src/mqtt/**', 'test/sim/**', '**/test/integration/**', 'test/e2e/**'],
+    // test/sim is a protocol-faithful device; integration tests and benchmarks need raw clients
+    // (to prove broker isolation, to load the hub as devices do).
+    owners: ['device-agent/src/link/**', 'hub/src/mqtt/**', 'test/sim/**', '**/test/integration/**', 'test/e2e/**', '*/bench/**'],
     message: "mqtt belongs to the agent's link/ and the hub's mqtt/ module.",
   },
 ];
