@@ -204,4 +204,35 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
     await handle.close();
     expect(onDisk.equals(payload)).toBe(true);
   });
+
+  it('power cuts while the guest commits leave B either on trial or committed, and a later boot commits', async () => {
+    const disk = await freshCopy(built.image, join(dir, 'commit-cuts.img'));
+    let booted: Slot = 'A';
+    const { store, control } = bootControlOn(board, disk, () => booted);
+    await control.armTryBoot('B');
+    await store.update((vars) => ({ ...vars, fleet_args: 'fleet.test=commit', bootlimit: '9' }));
+    booted = 'B';
+    // Cut 0-4 s after verify-boot answered: node starting, commit writing, or already done.
+    for (let cut = 0; cut < 3; cut++) {
+      const controller = new AbortController();
+      let log = '';
+      const delay = Math.floor(Math.random() * 4000);
+      await bootInQemu(board, {
+        disk,
+        timeoutMs: 120_000,
+        signal: controller.signal,
+        onOutput: (text) => {
+          log += text;
+          if (log.includes('FLEET: verify-boot ')) setTimeout(() => controller.abort(), delay);
+        },
+      });
+      const verdict = await control.verifyBoot();
+      expect(verdict.bootedSlot).toBe('B');
+      expect([undefined, 'B']).toContain(verdict.triedSlot);
+      expect(verdict.fellBack).toBe(false);
+    }
+    const last = await powerOn(disk);
+    expect(userspace(last)).toMatch(/^FLEET: userspace slot=B /);
+    expect(await control.verifyBoot()).toEqual({ bootedSlot: 'B', fellBack: false, bootcount: 0 });
+  });
 });
