@@ -1,12 +1,15 @@
 // hubctl against a real hub process: every command a user runs, as a child process, with its
 // exit code, output and the hub's own request counters as the witnesses.
-import { generateKeyPairSync } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeMessage, topics } from '@fleet/protocol';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage } from '../../../device-agent/test/integration/helpers/oci-image.js';
-import { hubctl, type HubctlRun } from './support/hubctl-process.js';
+import { hubctl, hubctlArgv, type HubctlRun } from './support/hubctl-process.js';
 import { ADMIN_EMAIL, startHub, type RunningHub } from './support/hub-process.js';
 
 let hub: RunningHub;
@@ -14,6 +17,11 @@ let work: string;
 let env: NodeJS.ProcessEnv;
 let adminToken: string;
 const OBJECT_ROUTE = '/api/v1/objects/sha256/:hex';
+interface Provisioned {
+  deviceId: string;
+  mqtt: { url: string; username: string; password: string; clientId: string };
+}
+let device: Provisioned;
 
 const run = (...args: string[]) => hubctl(args, { env, cwd: work });
 const json = <T>(r: HubctlRun): T => {
@@ -125,7 +133,8 @@ describe('hubctl against a real hub', () => {
     );
     const p = await provision(t.token, 'hw-0001');
     expect(p.status).toBe(200);
-    const { deviceId } = (await p.json()) as { deviceId: string };
+    device = (await p.json()) as Provisioned;
+    const { deviceId } = device;
     const devices = json<{ id: string; hardwareId: string }[]>(
       await run('devices', 'ls', '--fleet', 'lab', '--json'),
     );
@@ -154,6 +163,70 @@ describe('hubctl against a real hub', () => {
     const notId = await run('devices', 'show', 'web-1');
     expect(notId.code).toBe(2);
     expect(notId.stderr).toContain('<id>: must be an id (uuid)');
+  });
+
+  it('follows device logs live through the event stream, after the recent ones, until Ctrl-C', async () => {
+    const client = mqtt.connect(device.mqtt.url, {
+      username: device.mqtt.username,
+      password: device.mqtt.password,
+      clientId: device.mqtt.clientId,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
+    await new Promise((resolve, reject) => (client.once('connect', resolve), client.once('error', reject)));
+    const send = async (text: string, source = 'web') => {
+      const m = encodeMessage('logs', {
+        lines: [{ time: new Date().toISOString(), source, stream: 'stdout', text }],
+      });
+      if (!m.ok) throw m.error;
+      await client.publishAsync(topics.device(device.deviceId).logs, m.value.payload, { qos: 1 });
+    };
+    try {
+      await send('before follow');
+      for (
+        let i = 0;
+        i < 100 && !(await run('devices', 'logs', device.deviceId)).stdout.includes('before follow');
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
+      const recent = json<{ text: string; source: string }[]>(
+        await run('devices', 'logs', device.deviceId, '--json'),
+      );
+      expect(recent).toEqual([expect.objectContaining({ text: 'before follow', source: 'web' })]);
+
+      const child = spawn(
+        process.execPath,
+        hubctlArgv(['devices', 'logs', device.deviceId, '--follow', '--json', '--source', 'web']),
+        { env, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+      // The stream is live once a line sent after the start shows up; until then keep sending.
+      for (let i = 0; i < 150 && !out.includes('live '); i++) {
+        await send(`live ${i}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await send('from the agent', 'agent');
+      await send('last line');
+      for (let i = 0; i < 100 && !out.includes('last line'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      child.kill('SIGINT');
+      expect(await exited, err).toBe(130);
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { text: string; source: string });
+      expect(lines[0]!.text).toBe('before follow');
+      expect(lines.filter((l) => l.text === 'before follow')).toHaveLength(1);
+      expect(lines.at(-1)!.text).toBe('last line');
+      expect(lines.some((l) => l.text.startsWith('live '))).toBe(true);
+      expect(lines.every((l) => l.source === 'web')).toBe(true);
+    } finally {
+      client.end(true);
+    }
   });
 
   it('creates a signing key: private part 0600 here, public part on the hub', async () => {
@@ -322,6 +395,22 @@ describe('hubctl against a real hub', () => {
       json<{ version: string }[]>(await run('releases', 'ls', '--include-yanked', '--json')),
     ).toHaveLength(2);
     expect(await hub.requestCounts(OBJECT_ROUTE)).toEqual(before);
+  });
+
+  it('flashes an image with the images package (to a file target), verified by read-back', async () => {
+    const img = join(work, 'disk.img');
+    const target = join(work, 'card.bin');
+    const content = randomBytes(3 << 20);
+    await writeFile(img, content);
+    await writeFile(target, Buffer.alloc(4 << 20, 0xff));
+    const r = json<{ bytesWritten: number; usedBmap: boolean }>(
+      await run('image', 'flash', img, target, '--json'),
+    );
+    expect(r).toMatchObject({ bytesWritten: content.length, usedBmap: false });
+    expect((await readFile(target)).subarray(0, content.length).equals(content)).toBe(true);
+    const self = await run('image', 'flash', img, img);
+    expect(self.code).toBe(1);
+    expect(self.stderr).toContain('is the image itself');
   });
 
   it('a revoked or wrong token is refused with a login hint; unknown options are usage errors', async () => {

@@ -14,12 +14,17 @@ export interface HubctlRun {
   stderr: string;
 }
 
+/** node's arguments to run hubctl with these arguments. */
+export function hubctlArgv(args: readonly string[]): string[] {
+  return ['--conditions=fleet-source', '--import', TSX, BIN, ...args];
+}
+
 export function hubctl(
   args: readonly string[],
   opts: { env: NodeJS.ProcessEnv; cwd?: string; input?: string },
 ): Promise<HubctlRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=fleet-source', '--import', TSX, BIN, ...args], {
+    const child = spawn(process.execPath, hubctlArgv(args), {
       env: opts.env,
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
       stdio: ['pipe', 'pipe', 'pipe'],
