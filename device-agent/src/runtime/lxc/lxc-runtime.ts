@@ -385,6 +385,52 @@ export class LxcRuntime implements ContainerRuntime {
     return opts.tailBytes !== undefined ? all.slice(-opts.tailBytes) : all;
   }
 
+  /**
+   * Follow the console log: what is there (or only new output with `fromEnd`), then every new
+   * chunk until `signal` aborts. Like `tail -F`: the open handle keeps reading the file LXC
+   * rotated away (console.log -> console.log.1) to its end before switching to the new one, so
+   * nothing is lost unless the log rotates twice within one poll.
+   */
+  async *followLogs(name: string, opts: { readonly signal: AbortSignal; readonly fromEnd?: boolean; readonly pollMs?: number }): AsyncGenerator<string> {
+    const file = join(this.dir(name), 'console.log');
+    const openCurrent = () => open(file, 'r').catch(() => null);
+    let fh = await openCurrent();
+    let offset = opts.fromEnd && fh ? (await fh.stat()).size : 0;
+    const drain = async (): Promise<string> => {
+      if (!fh) return '';
+      const chunks: Buffer[] = [];
+      for (;;) {
+        const buf = Buffer.alloc(64 * 1024);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+        chunks.push(buf.subarray(0, bytesRead));
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    try {
+      while (!opts.signal.aborted) {
+        const text = await drain();
+        if (text) yield text;
+        const onDisk = await stat(file).catch(() => null);
+        const mine = fh ? await fh.stat() : null;
+        if (onDisk && (!mine || onDisk.ino !== mine.ino)) {
+          // Rotated (or created): the old handle is drained above; read what was appended to
+          // it since, then move to the new file.
+          const rest = await drain();
+          if (rest) yield rest;
+          await fh?.close();
+          fh = await openCurrent();
+          offset = 0;
+          continue;
+        }
+        await sleep(opts.pollMs ?? 200, undefined, { signal: opts.signal }).catch(() => undefined);
+      }
+    } finally {
+      await fh?.close();
+    }
+  }
+
   async list(): Promise<ContainerStatus[]> {
     const entries = await readdir(this.lxcpath, { withFileTypes: true }).catch(() => []);
     const out: ContainerStatus[] = [];
