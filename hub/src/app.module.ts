@@ -29,7 +29,15 @@ export interface AppModuleOptions {
 }
 
 /** Modules whose services the ingest side calls; re-exported so a broker module can import AppCoreModule. */
-const CORE = [DevicesModule, TelemetryModule, LogsModule, UpdatesModule, FleetsModule, ObjectsModule, ReleasesModule];
+const CORE = [
+  DevicesModule,
+  TelemetryModule,
+  LogsModule,
+  UpdatesModule,
+  FleetsModule,
+  ObjectsModule,
+  ReleasesModule,
+];
 
 @Module({})
 export class AppModule {

@@ -24,7 +24,11 @@ export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API token (fleet_...)' })
     .addCookieAuth('fleet_session')
-    .addBasicAuth({ type: 'http', scheme: 'basic', description: 'devices: device:<id> and the broker password' })
+    .addBasicAuth({
+      type: 'http',
+      scheme: 'basic',
+      description: 'devices: device:<id> and the broker password',
+    })
     .build();
   return SwaggerModule.createDocument(app, config);
 }
@@ -35,19 +39,36 @@ export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {
  * `app.inject()` or `app.listen(0)`. main.ts adds migrations, the first admin, retention jobs
  * and signals.
  */
-export async function createApp(config: HubConfig, options: CreateAppOptions): Promise<NestFastifyApplication> {
+export async function createApp(
+  config: HubConfig,
+  options: CreateAppOptions,
+): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy });
   const fastify = adapter.getInstance();
   // Object uploads are streamed to disk, never buffered: hand the raw stream to the handler.
-  fastify.addContentTypeParser('application/octet-stream', { bodyLimit: config.maxObjectBytes }, (_req, payload, done) => done(null, payload));
-  const logger = options.logger === false ? false : (options.logger ?? LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
+  fastify.addContentTypeParser(
+    'application/octet-stream',
+    { bodyLimit: config.maxObjectBytes },
+    (_req, payload, done) => done(null, payload),
+  );
+  const logger =
+    options.logger === false
+      ? false
+      : (options.logger ?? LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot({ config, broker: options.broker, ...(options.extraModules ? { extraModules: options.extraModules } : {}) }),
+    AppModule.forRoot({
+      config,
+      broker: options.broker,
+      ...(options.extraModules ? { extraModules: options.extraModules } : {}),
+    }),
     adapter,
     { logger, abortOnError: false },
   );
   const metrics = app.get(MetricsRegistry);
-  const requests = metrics.counter('fleet_hub_http_requests_total', 'HTTP requests by method, route and status.');
+  const requests = metrics.counter(
+    'fleet_hub_http_requests_total',
+    'HTTP requests by method, route and status.',
+  );
   const latency = metrics.histogram('fleet_hub_http_request_duration_seconds', 'HTTP request latency.');
   fastify.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

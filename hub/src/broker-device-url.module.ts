@@ -5,7 +5,13 @@ import { BrokerConnection } from './mqtt/broker-connection.js';
 /** Hands the broker's device-facing URL (known once it listens) to provisioning. */
 @Global()
 @Module({
-  providers: [{ provide: BROKER_DEVICE_URL, useFactory: (c: BrokerConnection) => c.deviceUrl, inject: [BrokerConnection] }],
+  providers: [
+    {
+      provide: BROKER_DEVICE_URL,
+      useFactory: (c: BrokerConnection) => c.deviceUrl,
+      inject: [BrokerConnection],
+    },
+  ],
   exports: [BROKER_DEVICE_URL],
 })
 export class BrokerDeviceUrlModule {}

@@ -11,7 +11,15 @@ export type { Role, Scope, UserPrincipal } from './auth/principal.js';
 export type { AuditEntry } from './audit/audit.types.js';
 export type { Fleet, ClaimToken } from './fleets/fleet.types.js';
 export type {
-  Device, DeviceDetail, DeviceContainer, ContainerEvent, DeviceCommand, DeviceSummary, DeviceStatusFilter, DeviceSort, CommandStatus,
+  Device,
+  DeviceDetail,
+  DeviceContainer,
+  ContainerEvent,
+  DeviceCommand,
+  DeviceSummary,
+  DeviceStatusFilter,
+  DeviceSort,
+  CommandStatus,
 } from './devices/device.types.js';
 export type { Release, ReleaseSummary, SigningKeyRecord } from './releases/release.types.js';
 export type { UpdateEvent } from './updates/update.repository.js';
@@ -21,4 +29,10 @@ export type { HubEvent, HubEventType } from './events/event-bus.js';
 export type { Page, FieldError, ValidationErrorBody } from './common/validation.js';
 
 /** A domain type as it arrives over HTTP: Date fields become ISO strings. */
-export type Json<T> = T extends Date ? string : T extends Array<infer U> ? Array<Json<U>> : T extends object ? { [K in keyof T]: Json<T[K]> } : T;
+export type Json<T> = T extends Date
+  ? string
+  : T extends Array<infer U>
+    ? Array<Json<U>>
+    : T extends object
+      ? { [K in keyof T]: Json<T[K]> }
+      : T;

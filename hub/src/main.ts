@@ -15,7 +15,6 @@ import { mqttSettingsFromEnv } from './mqtt/mqtt-settings.js';
 import { MqttModule } from './mqtt/mqtt.module.js';
 import { TelemetryService } from './telemetry/telemetry.service.js';
 
-
 const log = new Logger('hub');
 // Default data folder: `.fleet/hub` at the repository root, wherever the hub is started from.
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -49,9 +48,14 @@ app.get(TelemetryService).startRetention();
 app.get(LogsService).startRetention();
 // Expired dashboard sessions are refused anyway; this only keeps the table small.
 const auth = app.get(AuthService);
-setInterval(() => void auth.purgeExpiredSessions().catch((e: Error) => log.error(`session purge failed: ${e.message}`)), 3_600_000).unref();
+setInterval(
+  () => void auth.purgeExpiredSessions().catch((e: Error) => log.error(`session purge failed: ${e.message}`)),
+  3_600_000,
+).unref();
 await app.listen({ port: config.port, host: config.host });
-log.log(`hub listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}; API docs at ${config.publicUrl}/api/docs)`);
+log.log(
+  `hub listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}; API docs at ${config.publicUrl}/api/docs)`,
+);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

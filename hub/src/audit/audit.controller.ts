@@ -26,7 +26,9 @@ export class AuditController {
   @MinRole('admin')
   async list(@ZodQuery(AuditListQuery) q: Parsed<AuditListQuery>): Promise<Page<AuditEntry>> {
     const { cursor, ...rest } = q;
-    const beforeId = cursor ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id) : undefined;
+    const beforeId = cursor
+      ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id)
+      : undefined;
     return this.audit.list({ ...rest, ...(beforeId !== undefined ? { beforeId } : {}) });
   }
 }

@@ -4,5 +4,9 @@ import { AuditRepository } from './audit.repository.js';
 import { AuditService } from './audit.service.js';
 
 @Global()
-@Module({ controllers: [AuditController], providers: [AuditRepository, AuditService], exports: [AuditService] })
+@Module({
+  controllers: [AuditController],
+  providers: [AuditRepository, AuditService],
+  exports: [AuditService],
+})
 export class AuditModule {}

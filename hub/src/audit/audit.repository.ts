@@ -10,8 +10,13 @@ export class AuditRepository {
   async insert(e: Omit<AuditEntry, 'id' | 'at'> & { at?: Date }): Promise<void> {
     await this.db.auditEntry.create({
       data: {
-        actor: e.actor, actorEmail: e.actorEmail, action: e.action, targetType: e.targetType, targetId: e.targetId,
-        details: e.details as Prisma.InputJsonValue, ...(e.at ? { at: e.at } : {}),
+        actor: e.actor,
+        actorEmail: e.actorEmail,
+        action: e.action,
+        targetType: e.targetType,
+        targetId: e.targetId,
+        details: e.details as Prisma.InputJsonValue,
+        ...(e.at ? { at: e.at } : {}),
       },
     });
   }
@@ -29,8 +34,14 @@ export class AuditRepository {
       take: q.limit,
     });
     return rows.map((r) => ({
-      id: r.id.toString(), at: r.at, actor: r.actor, actorEmail: r.actorEmail, action: r.action, targetType: r.targetType,
-      targetId: r.targetId, details: (r.details ?? {}) as Record<string, unknown>,
+      id: r.id.toString(),
+      at: r.at,
+      actor: r.actor,
+      actorEmail: r.actorEmail,
+      action: r.action,
+      targetType: r.targetType,
+      targetId: r.targetId,
+      details: (r.details ?? {}) as Record<string, unknown>,
     }));
   }
 }

@@ -21,12 +21,42 @@ export class AuditService {
     @Inject(EventBus) private readonly events: EventBus,
   ) {}
 
-  async record(actor: Actor, action: string, target: AuditTarget, details: Record<string, unknown> = {}): Promise<void> {
-    await this.repo.insert({ actor: actor.id, actorEmail: actor.email, action, targetType: target.type, targetId: target.id ?? null, details });
-    this.events.publish({ type: 'audit.entry', scope: 'audit', minRole: 'admin', data: { actor: actor.id, actorEmail: actor.email, action, targetType: target.type, targetId: target.id ?? null } });
+  async record(
+    actor: Actor,
+    action: string,
+    target: AuditTarget,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.repo.insert({
+      actor: actor.id,
+      actorEmail: actor.email,
+      action,
+      targetType: target.type,
+      targetId: target.id ?? null,
+      details,
+    });
+    this.events.publish({
+      type: 'audit.entry',
+      scope: 'audit',
+      minRole: 'admin',
+      data: {
+        actor: actor.id,
+        actorEmail: actor.email,
+        action,
+        targetType: target.type,
+        targetId: target.id ?? null,
+      },
+    });
   }
 
-  async list(q: { actor?: string; action?: string; targetType?: string; targetId?: string; beforeId?: bigint; limit: number }): Promise<Page<AuditEntry>> {
+  async list(q: {
+    actor?: string;
+    action?: string;
+    targetType?: string;
+    targetId?: string;
+    beforeId?: bigint;
+    limit: number;
+  }): Promise<Page<AuditEntry>> {
     const rows = await this.repo.list({ ...q, limit: q.limit + 1 });
     const items = rows.slice(0, q.limit);
     const last = items.at(-1);

@@ -1,4 +1,16 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Req, Res, Inject } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Req,
+  Res,
+  Inject,
+} from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZodQuery, openApiSchema, ZodPipe, type Parsed } from '../common/validation.js';
@@ -6,7 +18,13 @@ import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
 import { readCookie } from './auth.guard.js';
 import { AuthService, SESSION_COOKIE } from './auth.service.js';
 import type { ApiTokenInfo, User } from './auth.types.js';
-import { CreateApiTokenRequest, CreateUserRequest, ListTokensQuery, LoginRequest, UpdateUserRequest } from './auth.dto.js';
+import {
+  CreateApiTokenRequest,
+  CreateUserRequest,
+  ListTokensQuery,
+  LoginRequest,
+  UpdateUserRequest,
+} from './auth.dto.js';
 import { actorOf, ApiScope, CurrentUser, MinRole, Public, type UserPrincipal } from './principal.js';
 
 @ApiTags('auth')
@@ -22,11 +40,17 @@ export class AuthController {
   @Public()
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(LoginRequest) })
-  async login(@Body(new ZodPipe(LoginRequest)) body: Parsed<LoginRequest>, @Res({ passthrough: true }) reply: FastifyReply): Promise<{ user: User; expiresAt: string }> {
+  async login(
+    @Body(new ZodPipe(LoginRequest)) body: Parsed<LoginRequest>,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<{ user: User; expiresAt: string }> {
     const { sessionToken, expiresAt, user } = await this.auth.login(body.email, body.password);
     const secure = this.config.publicUrl.startsWith('https:') ? '; Secure' : '';
     const maxAge = Math.floor((expiresAt.getTime() - Date.now()) / 1000);
-    reply.header('set-cookie', `${SESSION_COOKIE}=${sessionToken}; HttpOnly; SameSite=Lax; Path=/; Max-Age=${maxAge}${secure}`);
+    reply.header(
+      'set-cookie',
+      `${SESSION_COOKIE}=${sessionToken}; HttpOnly; SameSite=Lax; Path=/; Max-Age=${maxAge}${secure}`,
+    );
     return { user, expiresAt: expiresAt.toISOString() };
   }
 
@@ -60,7 +84,10 @@ export class UsersController {
   @Post()
   @MinRole('admin')
   @ApiBody({ schema: openApiSchema(CreateUserRequest) })
-  create(@Body(new ZodPipe(CreateUserRequest)) body: Parsed<CreateUserRequest>, @CurrentUser() who: UserPrincipal): Promise<User> {
+  create(
+    @Body(new ZodPipe(CreateUserRequest)) body: Parsed<CreateUserRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<User> {
     return this.auth.createUser(body, actorOf(who));
   }
 
@@ -73,7 +100,11 @@ export class UsersController {
   @Patch(':id')
   @MinRole('admin')
   @ApiBody({ schema: openApiSchema(UpdateUserRequest) })
-  update(@Param('id') id: string, @Body(new ZodPipe(UpdateUserRequest)) body: Parsed<UpdateUserRequest>, @CurrentUser() who: UserPrincipal): Promise<User> {
+  update(
+    @Param('id') id: string,
+    @Body(new ZodPipe(UpdateUserRequest)) body: Parsed<UpdateUserRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<User> {
     return this.auth.updateUser(id, body, actorOf(who));
   }
 }
@@ -87,13 +118,19 @@ export class TokensController {
   /** The token itself is in the answer only; it is stored hashed. */
   @Post()
   @ApiBody({ schema: openApiSchema(CreateApiTokenRequest) })
-  async create(@Body(new ZodPipe(CreateApiTokenRequest)) body: Parsed<CreateApiTokenRequest>, @CurrentUser() who: UserPrincipal): Promise<ApiTokenInfo & { token: string }> {
+  async create(
+    @Body(new ZodPipe(CreateApiTokenRequest)) body: Parsed<CreateApiTokenRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<ApiTokenInfo & { token: string }> {
     const { token, info } = await this.auth.createApiToken(who, body, actorOf(who));
     return { ...info, token };
   }
 
   @Get()
-  list(@ZodQuery(ListTokensQuery) q: Parsed<ListTokensQuery>, @CurrentUser() who: UserPrincipal): Promise<ApiTokenInfo[]> {
+  list(
+    @ZodQuery(ListTokensQuery) q: Parsed<ListTokensQuery>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<ApiTokenInfo[]> {
     return this.auth.listApiTokens(who, q.all === 'true');
   }
 

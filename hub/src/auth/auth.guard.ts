@@ -1,10 +1,24 @@
-import { ForbiddenException, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext, Inject } from '@nestjs/common';
+import {
+  ForbiddenException,
+  Injectable,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+  Inject,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { AuthService, SESSION_COOKIE, type AuthFailure } from './auth.service.js';
 import {
-  META_ALLOW_DEVICE, META_MIN_ROLE, META_PUBLIC, META_SCOPE, roleAtLeast,
-  type Principal, type RequestWithPrincipal, type Role, type Scope,
+  META_ALLOW_DEVICE,
+  META_MIN_ROLE,
+  META_PUBLIC,
+  META_SCOPE,
+  roleAtLeast,
+  type Principal,
+  type RequestWithPrincipal,
+  type Role,
+  type Scope,
 } from './principal.js';
 
 export function readCookie(header: string | undefined, name: string): string | undefined {
@@ -45,10 +59,13 @@ export class AuthGuard implements CanActivate {
     req.principal = principal;
     if (principal.kind === 'device') return true;
     const minRole = this.reflector.getAllAndOverride<Role>(META_MIN_ROLE, targets) ?? 'viewer';
-    if (!roleAtLeast(principal.role, minRole)) throw new ForbiddenException(`this needs role ${minRole}; you are ${principal.role}`);
+    if (!roleAtLeast(principal.role, minRole))
+      throw new ForbiddenException(`this needs role ${minRole}; you are ${principal.role}`);
     const scope = this.reflector.getAllAndOverride<Scope>(META_SCOPE, targets);
     if (principal.scopes.length > 0 && (!scope || !principal.scopes.includes(scope))) {
-      throw new ForbiddenException(`this API token is limited to scopes ${principal.scopes.join(', ')}${scope ? `, not ${scope}` : ''}`);
+      throw new ForbiddenException(
+        `this API token is limited to scopes ${principal.scopes.join(', ')}${scope ? `, not ${scope}` : ''}`,
+      );
     }
     return true;
   }
@@ -69,7 +86,9 @@ export class AuthGuard implements CanActivate {
     }
     const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (cookie) return this.ok(await this.auth.resolveSession(cookie));
-    throw new UnauthorizedException('authentication required: log in, or send an API token as "Authorization: Bearer <token>"');
+    throw new UnauthorizedException(
+      'authentication required: log in, or send an API token as "Authorization: Bearer <token>"',
+    );
   }
 
   private ok<P extends Principal>(r: P | AuthFailure): P {

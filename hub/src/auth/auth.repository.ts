@@ -3,17 +3,39 @@ import { PrismaService } from '../database/prisma.service.js';
 import type { Role, Scope } from './principal.js';
 import type { ApiTokenInfo, DeviceCredentials, SessionInfo, User, UserWithHash } from './auth.types.js';
 
-type UserRow = { id: string; email: string; role: Role; disabled: boolean; createdAt: Date; lastLoginAt: Date | null; passwordHash: string };
+type UserRow = {
+  id: string;
+  email: string;
+  role: Role;
+  disabled: boolean;
+  createdAt: Date;
+  lastLoginAt: Date | null;
+  passwordHash: string;
+};
 type TokenRow = Omit<ApiTokenInfo, 'scopes'> & { scopes: string[]; tokenHash: string };
 
 function toUser(r: UserRow): User {
-  return { id: r.id, email: r.email, role: r.role, disabled: r.disabled, createdAt: r.createdAt, lastLoginAt: r.lastLoginAt };
+  return {
+    id: r.id,
+    email: r.email,
+    role: r.role,
+    disabled: r.disabled,
+    createdAt: r.createdAt,
+    lastLoginAt: r.lastLoginAt,
+  };
 }
 
 function toToken(r: TokenRow): ApiTokenInfo {
   return {
-    id: r.id, userId: r.userId, name: r.name, role: r.role, scopes: r.scopes as Scope[], createdAt: r.createdAt,
-    expiresAt: r.expiresAt, revokedAt: r.revokedAt, lastUsedAt: r.lastUsedAt,
+    id: r.id,
+    userId: r.userId,
+    name: r.name,
+    role: r.role,
+    scopes: r.scopes as Scope[],
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+    revokedAt: r.revokedAt,
+    lastUsedAt: r.lastUsedAt,
   };
 }
 
@@ -25,7 +47,11 @@ export class AuthRepository {
     return this.db.user.count();
   }
 
-  async createUser(input: { email: string; passwordHash: string; role: Role }): Promise<User | 'email-taken'> {
+  async createUser(input: {
+    email: string;
+    passwordHash: string;
+    role: Role;
+  }): Promise<User | 'email-taken'> {
     const existing = await this.db.user.findUnique({ where: { email: input.email } });
     if (existing) return 'email-taken';
     return toUser(await this.db.user.create({ data: input }));
@@ -45,7 +71,10 @@ export class AuthRepository {
     return (await this.db.user.findMany({ orderBy: { email: 'asc' } })).map(toUser);
   }
 
-  async updateUser(id: string, patch: { role?: Role; disabled?: boolean; passwordHash?: string }): Promise<User | null> {
+  async updateUser(
+    id: string,
+    patch: { role?: Role; disabled?: boolean; passwordHash?: string },
+  ): Promise<User | null> {
     const found = await this.db.user.findUnique({ where: { id } });
     if (!found) return null;
     return toUser(await this.db.user.update({ where: { id }, data: patch }));
@@ -80,7 +109,14 @@ export class AuthRepository {
     return (await this.db.session.deleteMany({ where: { expiresAt: { lt: now } } })).count;
   }
 
-  async createToken(input: { userId: string; name: string; tokenHash: string; role: Role; scopes: Scope[]; expiresAt: Date | null }): Promise<ApiTokenInfo> {
+  async createToken(input: {
+    userId: string;
+    name: string;
+    tokenHash: string;
+    role: Role;
+    scopes: Scope[];
+    expiresAt: Date | null;
+  }): Promise<ApiTokenInfo> {
     return toToken(await this.db.apiToken.create({ data: input }));
   }
 
@@ -95,7 +131,10 @@ export class AuthRepository {
   }
 
   async listTokens(userId: string | null): Promise<ApiTokenInfo[]> {
-    const rows = await this.db.apiToken.findMany({ where: userId ? { userId } : {}, orderBy: { createdAt: 'desc' } });
+    const rows = await this.db.apiToken.findMany({
+      where: userId ? { userId } : {},
+      orderBy: { createdAt: 'desc' },
+    });
     return rows.map(toToken);
   }
 
@@ -108,7 +147,17 @@ export class AuthRepository {
   }
 
   async findDeviceCredentials(deviceId: string): Promise<DeviceCredentials | null> {
-    const r = await this.db.device.findUnique({ where: { id: deviceId }, select: { id: true, fleetId: true, credentialsHash: true, decommissionedAt: true } });
-    return r ? { deviceId: r.id, fleetId: r.fleetId, credentialsHash: r.credentialsHash, decommissioned: r.decommissionedAt !== null } : null;
+    const r = await this.db.device.findUnique({
+      where: { id: deviceId },
+      select: { id: true, fleetId: true, credentialsHash: true, decommissionedAt: true },
+    });
+    return r
+      ? {
+          deviceId: r.id,
+          fleetId: r.fleetId,
+          credentialsHash: r.credentialsHash,
+          decommissioned: r.decommissionedAt !== null,
+        }
+      : null;
   }
 }

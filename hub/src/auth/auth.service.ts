@@ -1,11 +1,26 @@
-import { ConflictException, ForbiddenException, Inject, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import {
+  ConflictException,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { hash, verify } from '@node-rs/argon2';
 import { AuditService } from '../audit/audit.service.js';
 import { sha256Hex, newSecret } from '../common/sha256.js';
 import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
 import { AuthRepository } from './auth.repository.js';
 import type { ApiTokenInfo, User } from './auth.types.js';
-import { roleAtLeast, SYSTEM_ACTOR, type Actor, type DevicePrincipal, type Role, type Scope, type UserPrincipal } from './principal.js';
+import {
+  roleAtLeast,
+  SYSTEM_ACTOR,
+  type Actor,
+  type DevicePrincipal,
+  type Role,
+  type Scope,
+  type UserPrincipal,
+} from './principal.js';
 
 export const SESSION_COOKIE = 'fleet_session';
 /** API tokens are recognisable in logs and secret scanners by this prefix. */
@@ -26,7 +41,11 @@ export class AuthService {
 
   // ---- sessions (dashboard) ----
 
-  async login(email: string, password: string, now = new Date()): Promise<{ sessionToken: string; expiresAt: Date; user: User }> {
+  async login(
+    email: string,
+    password: string,
+    now = new Date(),
+  ): Promise<{ sessionToken: string; expiresAt: Date; user: User }> {
     const user = await this.repo.findUserByEmail(email.toLowerCase());
     // Verify against a real hash even for unknown users, so timing does not reveal who exists.
     const ok = await verify(user?.passwordHash ?? DUMMY_HASH, password).catch(() => false);
@@ -36,7 +55,10 @@ export class AuthService {
     const expiresAt = new Date(now.getTime() + this.config.sessionTtlHours * 3_600_000);
     await this.repo.createSession(sha256Hex(sessionToken), user.id, expiresAt);
     await this.repo.touchLogin(user.id, now);
-    await this.audit.record({ id: `user:${user.id}`, email: user.email }, 'auth.login', { type: 'user', id: user.id });
+    await this.audit.record({ id: `user:${user.id}`, email: user.email }, 'auth.login', {
+      type: 'user',
+      id: user.id,
+    });
     const { passwordHash: _h, ...plain } = user;
     return { sessionToken, expiresAt, user: plain };
   }
@@ -67,7 +89,8 @@ export class AuthService {
     if (!user) return 'invalid';
     if (user.disabled) return 'disabled';
     // Recorded at most once a minute: a busy CI token must not cost a write per request.
-    if (!t.lastUsedAt || now.getTime() - t.lastUsedAt.getTime() > 60_000) await this.repo.touchToken(t.id, now);
+    if (!t.lastUsedAt || now.getTime() - t.lastUsedAt.getTime() > 60_000)
+      await this.repo.touchToken(t.id, now);
     // A token never acts above its owner's current role, even if the owner was demoted.
     const role = roleAtLeast(user.role, t.role) ? t.role : user.role;
     return { kind: 'user', userId: user.id, email: user.email, role, tokenId: t.id, scopes: t.scopes };
@@ -80,15 +103,31 @@ export class AuthService {
     now = new Date(),
   ): Promise<{ token: string; info: ApiTokenInfo }> {
     const role = input.role ?? who.role;
-    if (!roleAtLeast(who.role, role)) throw new ForbiddenException(`a ${who.role} cannot create a token with role ${role}`);
+    if (!roleAtLeast(who.role, role))
+      throw new ForbiddenException(`a ${who.role} cannot create a token with role ${role}`);
     // A scoped token may only mint tokens inside its own scopes.
-    if (who.scopes.length > 0 && (input.scopes.length === 0 || input.scopes.some((s) => !who.scopes.includes(s)))) {
+    if (
+      who.scopes.length > 0 &&
+      (input.scopes.length === 0 || input.scopes.some((s) => !who.scopes.includes(s)))
+    ) {
       throw new ForbiddenException('a scoped token can only create tokens within its own scopes');
     }
     const token = API_TOKEN_PREFIX + newSecret();
     const expiresAt = input.expiresInDays ? new Date(now.getTime() + input.expiresInDays * 86_400_000) : null;
-    const info = await this.repo.createToken({ userId: who.userId, name: input.name, tokenHash: sha256Hex(token), role, scopes: input.scopes, expiresAt });
-    await this.audit.record(actor, 'token.create', { type: 'api-token', id: info.id }, { name: input.name, role, scopes: input.scopes, expiresAt });
+    const info = await this.repo.createToken({
+      userId: who.userId,
+      name: input.name,
+      tokenHash: sha256Hex(token),
+      role,
+      scopes: input.scopes,
+      expiresAt,
+    });
+    await this.audit.record(
+      actor,
+      'token.create',
+      { type: 'api-token', id: info.id },
+      { name: input.name, role, scopes: input.scopes, expiresAt },
+    );
     return { token, info };
   }
 
@@ -99,7 +138,8 @@ export class AuthService {
 
   async revokeApiToken(who: UserPrincipal, id: string, actor: Actor): Promise<void> {
     const t = UUID.test(id) ? await this.repo.findToken(id) : null;
-    if (!t || (t.userId !== who.userId && who.role !== 'admin')) throw new NotFoundException(`no API token ${id}`);
+    if (!t || (t.userId !== who.userId && who.role !== 'admin'))
+      throw new NotFoundException(`no API token ${id}`);
     await this.repo.revokeToken(id, new Date());
     await this.audit.record(actor, 'token.revoke', { type: 'api-token', id });
   }
@@ -108,9 +148,19 @@ export class AuthService {
 
   async createUser(input: { email: string; password: string; role: Role }, actor: Actor): Promise<User> {
     const passwordHash = await hash(input.password);
-    const created = await this.repo.createUser({ email: input.email.toLowerCase(), passwordHash, role: input.role });
-    if (created === 'email-taken') throw new ConflictException(`a user with email ${input.email} already exists`);
-    await this.audit.record(actor, 'user.create', { type: 'user', id: created.id }, { email: created.email, role: created.role });
+    const created = await this.repo.createUser({
+      email: input.email.toLowerCase(),
+      passwordHash,
+      role: input.role,
+    });
+    if (created === 'email-taken')
+      throw new ConflictException(`a user with email ${input.email} already exists`);
+    await this.audit.record(
+      actor,
+      'user.create',
+      { type: 'user', id: created.id },
+      { email: created.email, role: created.role },
+    );
     return created;
   }
 
@@ -118,11 +168,19 @@ export class AuthService {
     return this.repo.listUsers();
   }
 
-  async updateUser(id: string, patch: { role?: Role | undefined; disabled?: boolean | undefined; password?: string | undefined }, actor: Actor): Promise<User> {
+  async updateUser(
+    id: string,
+    patch: { role?: Role | undefined; disabled?: boolean | undefined; password?: string | undefined },
+    actor: Actor,
+  ): Promise<User> {
     const current = UUID.test(id) ? await this.repo.findUser(id) : null;
     if (!current) throw new NotFoundException(`no user ${id}`);
-    const demotesAdmin = current.role === 'admin' && !current.disabled && ((patch.role && patch.role !== 'admin') || patch.disabled === true);
-    if (demotesAdmin && (await this.repo.countActiveAdmins()) <= 1) throw new ConflictException('the last active admin cannot be demoted or disabled');
+    const demotesAdmin =
+      current.role === 'admin' &&
+      !current.disabled &&
+      ((patch.role && patch.role !== 'admin') || patch.disabled === true);
+    if (demotesAdmin && (await this.repo.countActiveAdmins()) <= 1)
+      throw new ConflictException('the last active admin cannot be demoted or disabled');
     const data: { role?: Role; disabled?: boolean; passwordHash?: string } = {};
     if (patch.role) data.role = patch.role;
     if (patch.disabled !== undefined) data.disabled = patch.disabled;
@@ -131,7 +189,12 @@ export class AuthService {
     if (!updated) throw new NotFoundException(`no user ${id}`);
     // A new password or a disabled account ends every session at once.
     if (patch.password || patch.disabled) await this.repo.deleteSessionsOf(id);
-    await this.audit.record(actor, 'user.update', { type: 'user', id }, { role: patch.role, disabled: patch.disabled, passwordChanged: !!patch.password });
+    await this.audit.record(
+      actor,
+      'user.update',
+      { type: 'user', id },
+      { role: patch.role, disabled: patch.disabled, passwordChanged: !!patch.password },
+    );
     return updated;
   }
 
@@ -159,15 +222,29 @@ export class AuthService {
    * Creates the first admin when there is no user: from HUB_ADMIN_EMAIL/HUB_ADMIN_PASSWORD, or
    * admin@fleet.local with a random password printed once through `log`.
    */
-  async bootstrapAdmin(log: (line: string) => void): Promise<{ email: string; generatedPassword: string | null } | null> {
+  async bootstrapAdmin(
+    log: (line: string) => void,
+  ): Promise<{ email: string; generatedPassword: string | null } | null> {
     if ((await this.repo.countUsers()) > 0) return null;
     const email = this.config.adminEmail ?? 'admin@fleet.local';
     const generated = this.config.adminPassword ? null : newSecret(12);
     const password = this.config.adminPassword ?? generated ?? '';
-    const created = await this.repo.createUser({ email: email.toLowerCase(), passwordHash: await hash(password), role: 'admin' });
+    const created = await this.repo.createUser({
+      email: email.toLowerCase(),
+      passwordHash: await hash(password),
+      role: 'admin',
+    });
     if (created === 'email-taken') return null; // another replica won the race
-    await this.audit.record(SYSTEM_ACTOR, 'user.bootstrap-admin', { type: 'user', id: created.id }, { email: created.email });
-    if (generated) log(`first admin created: ${created.email} with one-time password ${generated} (change it after logging in)`);
+    await this.audit.record(
+      SYSTEM_ACTOR,
+      'user.bootstrap-admin',
+      { type: 'user', id: created.id },
+      { email: created.email },
+    );
+    if (generated)
+      log(
+        `first admin created: ${created.email} with one-time password ${generated} (change it after logging in)`,
+      );
     else log(`first admin created: ${created.email} (password from HUB_ADMIN_PASSWORD)`);
     return { email: created.email, generatedPassword: generated };
   }
@@ -178,4 +255,5 @@ export class AuthService {
 }
 
 // An argon2id hash of a random string: verifying against it costs what a real check costs.
-const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$P4MzFWel1orpMmTkW3T0jg$9/pxtN2xCfIYG0M5+cD0SmuHDXZ1uvaU++bPLXXfbwA';
+const DUMMY_HASH =
+  '$argon2id$v=19$m=19456,t=2,p=1$P4MzFWel1orpMmTkW3T0jg$9/pxtN2xCfIYG0M5+cD0SmuHDXZ1uvaU++bPLXXfbwA';

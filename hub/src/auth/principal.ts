@@ -10,7 +10,18 @@ export function roleAtLeast(role: Role, min: Role): boolean {
 }
 
 /** Areas an API token can be limited to; a token with no scopes may use every area its role allows. */
-export const Scope = z.enum(['devices', 'fleets', 'releases', 'objects', 'keys', 'telemetry', 'logs', 'audit', 'events', 'users']);
+export const Scope = z.enum([
+  'devices',
+  'fleets',
+  'releases',
+  'objects',
+  'keys',
+  'telemetry',
+  'logs',
+  'audit',
+  'events',
+  'users',
+]);
 export type Scope = z.infer<typeof Scope>;
 
 /** A person, through a dashboard session or one of their API tokens. */

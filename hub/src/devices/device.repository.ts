@@ -3,8 +3,16 @@ import { UpdateState, type ContainerStatus, type Presence, type Report } from '@
 import { PrismaService } from '../database/prisma.service.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type {
-  CommandStatus, ContainerEvent, Device, DeviceCommand, DeviceContainer, DeviceCursor, DeviceDetail, DeviceListFilter,
-  DeviceSort, DeviceSummary,
+  CommandStatus,
+  ContainerEvent,
+  Device,
+  DeviceCommand,
+  DeviceContainer,
+  DeviceCursor,
+  DeviceDetail,
+  DeviceListFilter,
+  DeviceSort,
+  DeviceSummary,
 } from './device.types.js';
 
 interface DeviceRow {
@@ -34,19 +42,43 @@ const DEVICE_COLUMNS = Prisma.sql`id::text AS id, fleet_id::text AS fleet_id, na
 
 function fromRow(r: DeviceRow): Device {
   return {
-    id: r.id, fleetId: r.fleet_id, name: r.name, hardwareId: r.hardware_id, board: r.board, agentVersion: r.agent_version,
-    tags: r.tags, online: r.online, lastSeenAt: r.last_seen_at, currentRelease: r.current_release,
-    currentRevisionDigest: r.current_revision_digest, currentSequence: r.current_sequence, updateState: r.update_state,
-    updateStatus: r.update_status, updateReason: r.update_reason, failedRevisions: r.failed_revisions, createdAt: r.created_at,
+    id: r.id,
+    fleetId: r.fleet_id,
+    name: r.name,
+    hardwareId: r.hardware_id,
+    board: r.board,
+    agentVersion: r.agent_version,
+    tags: r.tags,
+    online: r.online,
+    lastSeenAt: r.last_seen_at,
+    currentRelease: r.current_release,
+    currentRevisionDigest: r.current_revision_digest,
+    currentSequence: r.current_sequence,
+    updateState: r.update_state,
+    updateStatus: r.update_status,
+    updateReason: r.update_reason,
+    failedRevisions: r.failed_revisions,
+    createdAt: r.created_at,
     decommissionedAt: r.decommissioned_at,
   };
 }
 
 /** Column and SQL type of each sort key (the cursor carries the key as text). */
-const SORT_COLUMNS: Record<'name' | 'lastSeenAt' | 'createdAt', { column: Prisma.Sql; cast: Prisma.Sql; text: (d: Device) => string }> = {
+const SORT_COLUMNS: Record<
+  'name' | 'lastSeenAt' | 'createdAt',
+  { column: Prisma.Sql; cast: Prisma.Sql; text: (d: Device) => string }
+> = {
   name: { column: Prisma.raw('name'), cast: Prisma.raw('text'), text: (d) => d.name },
-  lastSeenAt: { column: Prisma.raw('last_seen_at'), cast: Prisma.raw('timestamptz'), text: (d) => d.lastSeenAt.toISOString() },
-  createdAt: { column: Prisma.raw('created_at'), cast: Prisma.raw('timestamptz'), text: (d) => d.createdAt.toISOString() },
+  lastSeenAt: {
+    column: Prisma.raw('last_seen_at'),
+    cast: Prisma.raw('timestamptz'),
+    text: (d) => d.lastSeenAt.toISOString(),
+  },
+  createdAt: {
+    column: Prisma.raw('created_at'),
+    cast: Prisma.raw('timestamptz'),
+    text: (d) => d.createdAt.toISOString(),
+  },
 };
 
 /**
@@ -57,8 +89,16 @@ const UPDATING_STATES = UpdateState.options.filter((s) => s !== 'idle');
 const FAILED_STATUSES = ['failed', 'rolled-back'];
 
 type CommandRow = {
-  id: string; deviceId: string; kind: string; params: unknown; status: CommandStatus; createdAt: Date; createdBy: string;
-  sentAt: Date | null; ackAt: Date | null; message: string | null;
+  id: string;
+  deviceId: string;
+  kind: string;
+  params: unknown;
+  status: CommandStatus;
+  createdAt: Date;
+  createdBy: string;
+  sentAt: Date | null;
+  ackAt: Date | null;
+  message: string | null;
 };
 
 function toCommand(r: CommandRow): DeviceCommand {
@@ -82,21 +122,30 @@ export class DeviceRepository {
     if (f.status === 'failed') conds.push(Prisma.sql`update_status = ANY(${FAILED_STATUSES}::text[])`);
     if (f.q) {
       const like = `%${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      conds.push(Prisma.sql`(name ILIKE ${like} OR hardware_id ILIKE ${like} OR id::text = ${f.q.toLowerCase()})`);
+      conds.push(
+        Prisma.sql`(name ILIKE ${like} OR hardware_id ILIKE ${like} OR id::text = ${f.q.toLowerCase()})`,
+      );
     }
     return conds;
   }
 
-  async list(f: DeviceListFilter, sort: DeviceSort, limit: number, after: DeviceCursor | null): Promise<{ items: Device[]; next: DeviceCursor | null }> {
+  async list(
+    f: DeviceListFilter,
+    sort: DeviceSort,
+    limit: number,
+    after: DeviceCursor | null,
+  ): Promise<{ items: Device[]; next: DeviceCursor | null }> {
     const desc = sort.startsWith('-');
     const key = SORT_COLUMNS[(desc ? sort.slice(1) : sort) as keyof typeof SORT_COLUMNS];
     const conds = this.where(f);
     // Keyset pagination on (sort key, id): a row comparison the btree indexes serve directly,
     // so page 1000 costs what page 1 costs.
     if (after) {
-      conds.push(desc
-        ? Prisma.sql`(${key.column}, id) < (${after.key}::${key.cast}, ${after.id}::uuid)`
-        : Prisma.sql`(${key.column}, id) > (${after.key}::${key.cast}, ${after.id}::uuid)`);
+      conds.push(
+        desc
+          ? Prisma.sql`(${key.column}, id) < (${after.key}::${key.cast}, ${after.id}::uuid)`
+          : Prisma.sql`(${key.column}, id) > (${after.key}::${key.cast}, ${after.id}::uuid)`,
+      );
     }
     const where = conds.length ? Prisma.sql`WHERE ${Prisma.join(conds, ' AND ')}` : Prisma.empty;
     const dir = desc ? Prisma.raw('DESC') : Prisma.raw('ASC');
@@ -108,18 +157,27 @@ export class DeviceRepository {
   }
 
   /** The same query as `list` for EXPLAIN in tests and diagnostics. */
-  async explainList(f: DeviceListFilter, sort: DeviceSort, limit: number, after: DeviceCursor | null): Promise<string> {
+  async explainList(
+    f: DeviceListFilter,
+    sort: DeviceSort,
+    limit: number,
+    after: DeviceCursor | null,
+  ): Promise<string> {
     const desc = sort.startsWith('-');
     const key = SORT_COLUMNS[(desc ? sort.slice(1) : sort) as keyof typeof SORT_COLUMNS];
     const conds = this.where(f);
     if (after) {
-      conds.push(desc
-        ? Prisma.sql`(${key.column}, id) < (${after.key}::${key.cast}, ${after.id}::uuid)`
-        : Prisma.sql`(${key.column}, id) > (${after.key}::${key.cast}, ${after.id}::uuid)`);
+      conds.push(
+        desc
+          ? Prisma.sql`(${key.column}, id) < (${after.key}::${key.cast}, ${after.id}::uuid)`
+          : Prisma.sql`(${key.column}, id) > (${after.key}::${key.cast}, ${after.id}::uuid)`,
+      );
     }
     const where = conds.length ? Prisma.sql`WHERE ${Prisma.join(conds, ' AND ')}` : Prisma.empty;
     const dir = desc ? Prisma.raw('DESC') : Prisma.raw('ASC');
-    const rows = await this.db.$queryRaw<Array<{ 'QUERY PLAN': string }>>`EXPLAIN SELECT ${DEVICE_COLUMNS} FROM devices ${where}
+    const rows = await this.db.$queryRaw<
+      Array<{ 'QUERY PLAN': string }>
+    >`EXPLAIN SELECT ${DEVICE_COLUMNS} FROM devices ${where}
       ORDER BY ${key.column} ${dir}, id ${dir} LIMIT ${limit + 1}`;
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   }
@@ -127,7 +185,9 @@ export class DeviceRepository {
   async summary(f: DeviceListFilter): Promise<DeviceSummary> {
     const conds = this.where({ ...f, status: undefined });
     const where = conds.length ? Prisma.sql`WHERE ${Prisma.join(conds, ' AND ')}` : Prisma.empty;
-    const [counts] = await this.db.$queryRaw<Array<{ total: bigint; online: bigint; updating: bigint; failed: bigint }>>`
+    const [counts] = await this.db.$queryRaw<
+      Array<{ total: bigint; online: bigint; updating: bigint; failed: bigint }>
+    >`
       SELECT count(*) AS total, count(*) FILTER (WHERE online) AS online,
         count(*) FILTER (WHERE update_state = ANY(${UPDATING_STATES}::text[])) AS updating,
         count(*) FILTER (WHERE update_status = ANY(${FAILED_STATUSES}::text[])) AS failed
@@ -138,21 +198,33 @@ export class DeviceRepository {
     const total = Number(counts?.total ?? 0);
     const online = Number(counts?.online ?? 0);
     return {
-      total, online, offline: total - online, updating: Number(counts?.updating ?? 0), failed: Number(counts?.failed ?? 0),
+      total,
+      online,
+      offline: total - online,
+      updating: Number(counts?.updating ?? 0),
+      failed: Number(counts?.failed ?? 0),
       releases: releases.map((r) => ({ release: r.release, count: Number(r.count) })),
     };
   }
 
   async find(id: string): Promise<Device | null> {
-    const rows = await this.db.$queryRaw<DeviceRow[]>`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = ${id}::uuid`;
+    const rows = await this.db.$queryRaw<
+      DeviceRow[]
+    >`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = ${id}::uuid`;
     return rows[0] ? fromRow(rows[0]) : null;
   }
 
   async findDetail(id: string): Promise<DeviceDetail | null> {
     const d = await this.find(id);
     if (!d) return null;
-    const extra = await this.db.device.findUnique({ where: { id }, select: { publicKey: true, bootId: true, credentialsRotatedAt: true, inventory: true } });
-    const containers = await this.db.deviceContainer.findMany({ where: { deviceId: id }, orderBy: { name: 'asc' } });
+    const extra = await this.db.device.findUnique({
+      where: { id },
+      select: { publicKey: true, bootId: true, credentialsRotatedAt: true, inventory: true },
+    });
+    const containers = await this.db.deviceContainer.findMany({
+      where: { deviceId: id },
+      orderBy: { name: 'asc' },
+    });
     return {
       ...d,
       publicKey: extra?.publicKey ?? '',
@@ -160,23 +232,45 @@ export class DeviceRepository {
       credentialsRotatedAt: extra?.credentialsRotatedAt ?? d.createdAt,
       inventory: (extra?.inventory ?? {}) as Record<string, unknown>,
       containers: containers.map((c): DeviceContainer => ({
-        name: c.name, state: c.state, restartCount: c.restartCount, exitCode: c.exitCode, startedAt: c.startedAt, message: c.message, updatedAt: c.updatedAt,
+        name: c.name,
+        state: c.state,
+        restartCount: c.restartCount,
+        exitCode: c.exitCode,
+        startedAt: c.startedAt,
+        message: c.message,
+        updatedAt: c.updatedAt,
       })),
     };
   }
 
-  async containerHistory(deviceId: string, limit: number, beforeId: bigint | null): Promise<ContainerEvent[]> {
+  async containerHistory(
+    deviceId: string,
+    limit: number,
+    beforeId: bigint | null,
+  ): Promise<ContainerEvent[]> {
     const rows = await this.db.deviceContainerEvent.findMany({
       where: { deviceId, ...(beforeId !== null ? { id: { lt: beforeId } } : {}) },
       orderBy: { id: 'desc' },
       take: limit,
     });
-    return rows.map((r) => ({ id: r.id.toString(), name: r.name, fromState: r.fromState, toState: r.toState, restartCount: r.restartCount, message: r.message, at: r.at }));
+    return rows.map((r) => ({
+      id: r.id.toString(),
+      name: r.name,
+      fromState: r.fromState,
+      toState: r.toState,
+      restartCount: r.restartCount,
+      message: r.message,
+      at: r.at,
+    }));
   }
 
-  async setTags(ids: string[], mutate: { set?: string[]; add?: string[]; remove?: string[] }): Promise<number> {
+  async setTags(
+    ids: string[],
+    mutate: { set?: string[]; add?: string[]; remove?: string[] },
+  ): Promise<number> {
     if (mutate.set) {
-      return this.db.$executeRaw`UPDATE devices SET tags = ${mutate.set}::text[] WHERE id = ANY(${ids}::uuid[]) AND decommissioned_at IS NULL`;
+      return this.db
+        .$executeRaw`UPDATE devices SET tags = ${mutate.set}::text[] WHERE id = ANY(${ids}::uuid[]) AND decommissioned_at IS NULL`;
     }
     const add = mutate.add ?? [];
     const remove = mutate.remove ?? [];
@@ -211,7 +305,9 @@ export class DeviceRepository {
 
   /** Returns the device's fleet, or null when it is unknown or decommissioned. */
   async recordPresence(id: string, p: Presence, at: Date): Promise<string | null> {
-    const rows = await this.db.$queryRaw<Array<{ fleet_id: string }>>`UPDATE devices SET online = ${p.state === 'online'}, last_seen_at = GREATEST(last_seen_at, ${at}),
+    const rows = await this.db.$queryRaw<
+      Array<{ fleet_id: string }>
+    >`UPDATE devices SET online = ${p.state === 'online'}, last_seen_at = GREATEST(last_seen_at, ${at}),
       agent_version = COALESCE(${p.agentVersion ?? null}, agent_version), boot_id = COALESCE(${p.bootId ?? null}, boot_id)
       WHERE id = ${id}::uuid AND decommissioned_at IS NULL RETURNING fleet_id::text`;
     return rows[0]?.fleet_id ?? null;
@@ -221,9 +317,15 @@ export class DeviceRepository {
    * Applies a report: the device's revision and update state, its containers, and a history row
    * for every container whose state or restart count changed (or that disappeared).
    */
-  async recordReport(id: string, r: Report, at: Date): Promise<{ fleetId: string | null; changed: ContainerEvent[] }> {
+  async recordReport(
+    id: string,
+    r: Report,
+    at: Date,
+  ): Promise<{ fleetId: string | null; changed: ContainerEvent[] }> {
     return this.db.$transaction(async (tx) => {
-      const updated = await tx.$queryRaw<Array<{ fleet_id: string }>>`UPDATE devices SET online = true, last_seen_at = GREATEST(last_seen_at, ${at}),
+      const updated = await tx.$queryRaw<
+        Array<{ fleet_id: string }>
+      >`UPDATE devices SET online = true, last_seen_at = GREATEST(last_seen_at, ${at}),
         current_release = ${r.revision?.version ?? null}, current_revision_digest = ${r.revision?.digest ?? null},
         current_sequence = ${r.revision?.sequence ?? null}, update_state = ${r.updateState}, board = ${r.board},
         agent_version = ${r.agentVersion}, failed_revisions = ${r.failedRevisions}::text[],
@@ -233,31 +335,65 @@ export class DeviceRepository {
       if (!fleetId) return { fleetId: null, changed: [] };
       const existing = await tx.deviceContainer.findMany({ where: { deviceId: id } });
       const before = new Map(existing.map((c) => [c.name, c]));
-      const changed: Array<{ name: string; fromState: string | null; toState: string; restartCount: number; message: string | null }> = [];
+      const changed: Array<{
+        name: string;
+        fromState: string | null;
+        toState: string;
+        restartCount: number;
+        message: string | null;
+      }> = [];
       for (const c of r.containers) {
         const prev = before.get(c.name);
         before.delete(c.name);
         if (!prev || prev.state !== c.state || prev.restartCount !== c.restarts) {
-          changed.push({ name: c.name, fromState: prev?.state ?? null, toState: c.state, restartCount: c.restarts, message: c.message ?? null });
+          changed.push({
+            name: c.name,
+            fromState: prev?.state ?? null,
+            toState: c.state,
+            restartCount: c.restarts,
+            message: c.message ?? null,
+          });
         }
         const data = containerData(c, at);
-        await tx.deviceContainer.upsert({ where: { deviceId_name: { deviceId: id, name: c.name } }, create: { deviceId: id, name: c.name, ...data }, update: data });
+        await tx.deviceContainer.upsert({
+          where: { deviceId_name: { deviceId: id, name: c.name } },
+          create: { deviceId: id, name: c.name, ...data },
+          update: data,
+        });
       }
       for (const gone of before.values()) {
-        changed.push({ name: gone.name, fromState: gone.state, toState: 'removed', restartCount: gone.restartCount, message: null });
+        changed.push({
+          name: gone.name,
+          fromState: gone.state,
+          toState: 'removed',
+          restartCount: gone.restartCount,
+          message: null,
+        });
         await tx.deviceContainer.delete({ where: { deviceId_name: { deviceId: id, name: gone.name } } });
       }
-      if (changed.length > 0) await tx.deviceContainerEvent.createMany({ data: changed.map((c) => ({ deviceId: id, at, ...c })) });
+      if (changed.length > 0)
+        await tx.deviceContainerEvent.createMany({ data: changed.map((c) => ({ deviceId: id, at, ...c })) });
       return { fleetId, changed: changed.map((c) => ({ id: '', at, ...c })) };
     });
   }
 
-  async createCommand(input: { deviceId: string; kind: string; params: Record<string, unknown>; createdBy: string }): Promise<DeviceCommand> {
-    const r = await this.db.deviceCommand.create({ data: { ...input, params: input.params as Prisma.InputJsonValue } });
+  async createCommand(input: {
+    deviceId: string;
+    kind: string;
+    params: Record<string, unknown>;
+    createdBy: string;
+  }): Promise<DeviceCommand> {
+    const r = await this.db.deviceCommand.create({
+      data: { ...input, params: input.params as Prisma.InputJsonValue },
+    });
     return toCommand(r);
   }
 
-  async markCommand(id: string, status: CommandStatus, patch: { sentAt?: Date; ackAt?: Date; message?: string | null }): Promise<void> {
+  async markCommand(
+    id: string,
+    status: CommandStatus,
+    patch: { sentAt?: Date; ackAt?: Date; message?: string | null },
+  ): Promise<void> {
     await this.db.deviceCommand.update({ where: { id }, data: { status, ...patch } });
   }
 
@@ -267,13 +403,23 @@ export class DeviceRepository {
   }
 
   async listCommands(deviceId: string, limit: number): Promise<DeviceCommand[]> {
-    return (await this.db.deviceCommand.findMany({ where: { deviceId }, orderBy: { createdAt: 'desc' }, take: limit })).map(toCommand);
+    return (
+      await this.db.deviceCommand.findMany({
+        where: { deviceId },
+        orderBy: { createdAt: 'desc' },
+        take: limit,
+      })
+    ).map(toCommand);
   }
 }
 
 function containerData(c: ContainerStatus, at: Date) {
   return {
-    state: c.state, restartCount: c.restarts, exitCode: c.exitCode ?? null, startedAt: c.startedAt ? new Date(c.startedAt) : null,
-    message: c.message ?? null, updatedAt: at,
+    state: c.state,
+    restartCount: c.restarts,
+    exitCode: c.exitCode ?? null,
+    startedAt: c.startedAt ? new Date(c.startedAt) : null,
+    message: c.message ?? null,
+    updatedAt: at,
   };
 }

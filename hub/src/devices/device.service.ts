@@ -1,4 +1,11 @@
-import { ConflictException, Inject, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import type { Command, CommandAck, Presence, Report } from '@fleet/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../auth/principal.js';
@@ -10,7 +17,14 @@ import { BROKER_AUTHORITY, brokerUsernameFor, type BrokerAuthority } from './bro
 import { COMMAND_PUBLISHER, type CommandPublisher } from './command-publisher.js';
 import type { CreateCommandRequest, ListDevicesQuery } from './device.dto.js';
 import { DeviceRepository } from './device.repository.js';
-import type { ContainerEvent, Device, DeviceCommand, DeviceDetail, DeviceListFilter, DeviceSummary } from './device.types.js';
+import type {
+  ContainerEvent,
+  Device,
+  DeviceCommand,
+  DeviceDetail,
+  DeviceListFilter,
+  DeviceSummary,
+} from './device.types.js';
 import { z } from 'zod';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -29,20 +43,29 @@ export class DevicesService {
     @Inject(COMMAND_PUBLISHER) private readonly publisher: CommandPublisher,
     @Inject(MetricsRegistry) metrics: MetricsRegistry,
   ) {
-    this.unknownDeviceMessages = metrics.counter('fleet_hub_unknown_device_messages_total', 'Device messages for unknown or decommissioned devices, dropped.');
+    this.unknownDeviceMessages = metrics.counter(
+      'fleet_hub_unknown_device_messages_total',
+      'Device messages for unknown or decommissioned devices, dropped.',
+    );
   }
 
   // ---- queries ----
 
   async list(q: ListDevicesQuery): Promise<Page<Device>> {
     const filter: DeviceListFilter = {
-      fleetId: q.fleetId, tags: q.tag ?? [], status: q.status, release: q.release, q: q.q, includeDecommissioned: q.includeDecommissioned,
+      fleetId: q.fleetId,
+      tags: q.tag ?? [],
+      status: q.status,
+      release: q.release,
+      q: q.q,
+      includeDecommissioned: q.includeDecommissioned,
     };
     let after = null;
     if (q.cursor) {
       const c = decodeCursor(CursorShape, q.cursor);
       // A cursor is only valid for the sort it was made with.
-      if (c.sort !== q.sort) throw new ConflictException('cursor was made for another sort order; start again without cursor');
+      if (c.sort !== q.sort)
+        throw new ConflictException('cursor was made for another sort order; start again without cursor');
       after = { key: c.key, id: c.id };
     }
     const { items, next } = await this.repo.list(filter, q.sort, q.limit, after);
@@ -59,9 +82,15 @@ export class DevicesService {
     return d;
   }
 
-  async containerHistory(id: string, limit: number, cursor: string | undefined): Promise<Page<ContainerEvent>> {
+  async containerHistory(
+    id: string,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<Page<ContainerEvent>> {
     await this.getActive(id, true);
-    const beforeId = cursor ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id) : null;
+    const beforeId = cursor
+      ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id)
+      : null;
     const rows = await this.repo.containerHistory(id, limit + 1, beforeId);
     const items = rows.slice(0, limit);
     const last = items.at(-1);
@@ -86,13 +115,25 @@ export class DevicesService {
     const unique = [...new Set(tags)].sort();
     await this.repo.setTags([id], { set: unique });
     await this.audit.record(actor, 'device.tags.set', { type: 'device', id }, { from: d.tags, to: unique });
-    this.events.publish({ type: 'device.updated', scope: 'devices', minRole: 'viewer', deviceId: id, fleetId: d.fleetId, data: { tags: unique } });
+    this.events.publish({
+      type: 'device.updated',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId: id,
+      fleetId: d.fleetId,
+      data: { tags: unique },
+    });
     return { ...d, tags: unique };
   }
 
   async bulkTag(ids: string[], add: string[], remove: string[], actor: Actor): Promise<{ updated: number }> {
     const updated = await this.repo.setTags(ids, { add, remove });
-    await this.audit.record(actor, 'device.tags.bulk', { type: 'device' }, { deviceIds: ids, add, remove, updated });
+    await this.audit.record(
+      actor,
+      'device.tags.bulk',
+      { type: 'device' },
+      { deviceIds: ids, add, remove, updated },
+    );
     return { updated };
   }
 
@@ -104,15 +145,30 @@ export class DevicesService {
     const d = await this.getActive(id);
     await this.broker.revokeDevice(id);
     await this.repo.decommission(id, new Date());
-    await this.audit.record(actor, 'device.decommission', { type: 'device', id }, { name: d.name, hardwareId: d.hardwareId });
-    this.events.publish({ type: 'device.decommissioned', scope: 'devices', minRole: 'viewer', deviceId: id, fleetId: d.fleetId, data: {} });
+    await this.audit.record(
+      actor,
+      'device.decommission',
+      { type: 'device', id },
+      { name: d.name, hardwareId: d.hardwareId },
+    );
+    this.events.publish({
+      type: 'device.decommissioned',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId: id,
+      fleetId: d.fleetId,
+      data: {},
+    });
   }
 
   /**
    * Issues the device new broker credentials (the device asks, authenticated with the old
    * ones). The broker is updated before the answer: the old password stops working at once.
    */
-  async rotateCredentials(id: string, actor: Actor): Promise<{ username: string; password: string; clientId: string }> {
+  async rotateCredentials(
+    id: string,
+    actor: Actor,
+  ): Promise<{ username: string; password: string; clientId: string }> {
     await this.getActive(id);
     const password = newSecret();
     const username = brokerUsernameFor(id);
@@ -120,7 +176,9 @@ export class DevicesService {
       await this.broker.upsertDevice(id, username, password);
     } catch (error) {
       this.log.error(`broker refused credentials of device ${id}: ${(error as Error).message}`);
-      throw new ServiceUnavailableException('the broker did not accept the new credentials; the old ones still work, try again');
+      throw new ServiceUnavailableException(
+        'the broker did not accept the new credentials; the old ones still work, try again',
+      );
     }
     await this.repo.setCredentials(id, sha256Hex(password), new Date());
     await this.audit.record(actor, 'device.credentials.rotate', { type: 'device', id });
@@ -143,13 +201,29 @@ export class DevicesService {
       await this.repo.markCommand(cmd.id, 'publish_failed', { message });
       result = { ...cmd, status: 'publish_failed', message };
     }
-    await this.audit.record(actor, 'device.command', { type: 'device', id }, { commandId: cmd.id, kind, params, status: result.status });
-    this.events.publish({ type: 'device.command', scope: 'devices', minRole: 'viewer', deviceId: id, fleetId: d.fleetId, data: { commandId: cmd.id, kind, status: result.status } });
+    await this.audit.record(
+      actor,
+      'device.command',
+      { type: 'device', id },
+      { commandId: cmd.id, kind, params, status: result.status },
+    );
+    this.events.publish({
+      type: 'device.command',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId: id,
+      fleetId: d.fleetId,
+      data: { commandId: cmd.id, kind, status: result.status },
+    });
     return result;
   }
 
   /** The same command to many devices (dashboard bulk actions); one result per device. */
-  async sendCommands(ids: string[], req: CreateCommandRequest, actor: Actor): Promise<Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }>> {
+  async sendCommands(
+    ids: string[],
+    req: CreateCommandRequest,
+    actor: Actor,
+  ): Promise<Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }>> {
     const out: Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }> = [];
     for (const id of new Set(ids)) {
       try {
@@ -173,7 +247,14 @@ export class DevicesService {
   async recordPresence(deviceId: string, presence: Presence, at: Date): Promise<boolean> {
     const fleetId = UUID.test(deviceId) ? await this.repo.recordPresence(deviceId, presence, at) : null;
     if (!fleetId) return this.unknown(deviceId, 'presence');
-    this.events.publish({ type: 'device.presence', scope: 'devices', minRole: 'viewer', deviceId, fleetId, data: { state: presence.state, at: at.toISOString() } });
+    this.events.publish({
+      type: 'device.presence',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId,
+      fleetId,
+      data: { state: presence.state, at: at.toISOString() },
+    });
     return true;
   }
 
@@ -183,8 +264,17 @@ export class DevicesService {
     const { fleetId, changed } = await this.repo.recordReport(deviceId, report, at);
     if (!fleetId) return this.unknown(deviceId, 'report');
     this.events.publish({
-      type: 'device.report', scope: 'devices', minRole: 'viewer', deviceId, fleetId,
-      data: { revision: report.revision, updateState: report.updateState, containers: report.containers, changed: changed.map((c) => ({ name: c.name, from: c.fromState, to: c.toState })) },
+      type: 'device.report',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId,
+      fleetId,
+      data: {
+        revision: report.revision,
+        updateState: report.updateState,
+        containers: report.containers,
+        changed: changed.map((c) => ({ name: c.name, from: c.fromState, to: c.toState })),
+      },
     });
     return true;
   }
@@ -195,7 +285,13 @@ export class DevicesService {
     if (!cmd || cmd.deviceId !== deviceId) return this.unknown(deviceId, 'ack');
     const patch = { ackAt: at, message: ack.message ?? null };
     await this.repo.markCommand(cmd.id, ack.status, patch);
-    this.events.publish({ type: 'device.command', scope: 'devices', minRole: 'viewer', deviceId, data: { commandId: cmd.id, kind: cmd.kind, status: ack.status, message: ack.message ?? null } });
+    this.events.publish({
+      type: 'device.command',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId,
+      data: { commandId: cmd.id, kind: cmd.kind, status: ack.status, message: ack.message ?? null },
+    });
     return true;
   }
 

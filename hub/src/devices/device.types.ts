@@ -52,7 +52,14 @@ export interface ContainerEvent {
 export const DEVICE_STATUSES = ['online', 'offline', 'updating', 'failed'] as const;
 export type DeviceStatusFilter = (typeof DEVICE_STATUSES)[number];
 
-export const DEVICE_SORTS = ['name', '-name', 'lastSeenAt', '-lastSeenAt', 'createdAt', '-createdAt'] as const;
+export const DEVICE_SORTS = [
+  'name',
+  '-name',
+  'lastSeenAt',
+  '-lastSeenAt',
+  'createdAt',
+  '-createdAt',
+] as const;
 export type DeviceSort = (typeof DEVICE_SORTS)[number];
 
 export interface DeviceListFilter {
@@ -79,7 +86,8 @@ export interface DeviceSummary {
   releases: Array<{ release: string | null; count: number }>;
 }
 
-export type CommandStatus = 'pending' | 'sent' | 'accepted' | 'done' | 'failed' | 'rejected' | 'publish_failed';
+export type CommandStatus =
+  'pending' | 'sent' | 'accepted' | 'done' | 'failed' | 'rejected' | 'publish_failed';
 
 export interface DeviceCommand {
   id: string;

@@ -20,7 +20,10 @@ export class FleetController {
   @Post('fleets')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(CreateFleetRequest) })
-  create(@Body(new ZodPipe(CreateFleetRequest)) body: Parsed<CreateFleetRequest>, @CurrentUser() who: UserPrincipal): Promise<Fleet> {
+  create(
+    @Body(new ZodPipe(CreateFleetRequest)) body: Parsed<CreateFleetRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<Fleet> {
     return this.fleets.create(body, actorOf(who));
   }
 
@@ -32,7 +35,11 @@ export class FleetController {
   @Patch('fleets/:fleet')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(UpdateFleetRequest) })
-  update(@Param('fleet') fleet: string, @Body(new ZodPipe(UpdateFleetRequest)) body: Parsed<UpdateFleetRequest>, @CurrentUser() who: UserPrincipal): Promise<Fleet> {
+  update(
+    @Param('fleet') fleet: string,
+    @Body(new ZodPipe(UpdateFleetRequest)) body: Parsed<UpdateFleetRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<Fleet> {
     return this.fleets.update(fleet, body.description, actorOf(who));
   }
 

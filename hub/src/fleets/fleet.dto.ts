@@ -4,10 +4,15 @@ import { z } from 'zod';
 export const Tag = z
   .string()
   .max(200)
-  .regex(/^[a-z0-9][a-z0-9_.-]{0,62}(=[^\s,]{0,128})?$/, { error: 'must be "key" or "key=value" (key: lower-case letters, digits, _ . -; value without spaces or commas)' });
+  .regex(/^[a-z0-9][a-z0-9_.-]{0,62}(=[^\s,]{0,128})?$/, {
+    error:
+      'must be "key" or "key=value" (key: lower-case letters, digits, _ . -; value without spaces or commas)',
+  });
 export type Tag = z.infer<typeof Tag>;
 
-export const FleetName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'must be lower-case letters, digits and dashes (max 63)' });
+export const FleetName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'must be lower-case letters, digits and dashes (max 63)' });
 
 export const CreateFleetRequest = z.strictObject({
   name: FleetName,
@@ -23,6 +28,11 @@ export const CreateClaimTokenRequest = z.strictObject({
   tags: z.array(Tag).max(50).default([]),
   maxUses: z.number().int().min(1).max(1_000_000).optional(),
   /** Lifetime; absent: never expires (revoke it when done). */
-  expiresInHours: z.number().int().min(1).max(24 * 365 * 5).optional(),
+  expiresInHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 365 * 5)
+    .optional(),
 });
 export type CreateClaimTokenRequest = z.infer<typeof CreateClaimTokenRequest>;

@@ -6,8 +6,16 @@ type ClaimRow = Omit<ClaimToken, never> & { tokenHash: string };
 
 function toClaim(r: ClaimRow): ClaimToken {
   return {
-    id: r.id, fleetId: r.fleetId, name: r.name, tags: r.tags, maxUses: r.maxUses, uses: r.uses, expiresAt: r.expiresAt,
-    revokedAt: r.revokedAt, createdAt: r.createdAt, createdBy: r.createdBy,
+    id: r.id,
+    fleetId: r.fleetId,
+    name: r.name,
+    tags: r.tags,
+    maxUses: r.maxUses,
+    uses: r.uses,
+    expiresAt: r.expiresAt,
+    revokedAt: r.revokedAt,
+    createdAt: r.createdAt,
+    createdBy: r.createdBy,
   };
 }
 
@@ -22,8 +30,17 @@ export class FleetRepository {
   }
 
   async list(): Promise<Fleet[]> {
-    const rows = await this.db.fleet.findMany({ orderBy: { name: 'asc' }, include: { _count: { select: { devices: { where: { decommissionedAt: null } } } } } });
-    return rows.map((r) => ({ id: r.id, name: r.name, description: r.description, createdAt: r.createdAt, deviceCount: r._count.devices }));
+    const rows = await this.db.fleet.findMany({
+      orderBy: { name: 'asc' },
+      include: { _count: { select: { devices: { where: { decommissionedAt: null } } } } },
+    });
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      description: r.description,
+      createdAt: r.createdAt,
+      deviceCount: r._count.devices,
+    }));
   }
 
   async find(idOrName: string): Promise<Fleet | null> {
@@ -32,7 +49,15 @@ export class FleetRepository {
       where: isUuid ? { id: idOrName } : { name: idOrName },
       include: { _count: { select: { devices: { where: { decommissionedAt: null } } } } },
     });
-    return r ? { id: r.id, name: r.name, description: r.description, createdAt: r.createdAt, deviceCount: r._count.devices } : null;
+    return r
+      ? {
+          id: r.id,
+          name: r.name,
+          description: r.description,
+          createdAt: r.createdAt,
+          deviceCount: r._count.devices,
+        }
+      : null;
   }
 
   async update(id: string, description: string): Promise<void> {
@@ -47,12 +72,22 @@ export class FleetRepository {
     return true;
   }
 
-  async createClaimToken(input: { fleetId: string; name: string; tokenHash: string; tags: string[]; maxUses: number | null; expiresAt: Date | null; createdBy: string }): Promise<ClaimToken> {
+  async createClaimToken(input: {
+    fleetId: string;
+    name: string;
+    tokenHash: string;
+    tags: string[];
+    maxUses: number | null;
+    expiresAt: Date | null;
+    createdBy: string;
+  }): Promise<ClaimToken> {
     return toClaim(await this.db.claimToken.create({ data: input }));
   }
 
   async listClaimTokens(fleetId: string): Promise<ClaimToken[]> {
-    return (await this.db.claimToken.findMany({ where: { fleetId }, orderBy: { createdAt: 'desc' } })).map(toClaim);
+    return (await this.db.claimToken.findMany({ where: { fleetId }, orderBy: { createdAt: 'desc' } })).map(
+      toClaim,
+    );
   }
 
   async findClaimToken(id: string): Promise<ClaimToken | null> {

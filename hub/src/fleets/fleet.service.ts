@@ -24,7 +24,13 @@ export class FleetService {
     const f = await this.repo.create(input.name, input.description);
     if (f === 'name-taken') throw new ConflictException(`a fleet named ${input.name} already exists`);
     await this.audit.record(actor, 'fleet.create', { type: 'fleet', id: f.id }, { name: f.name });
-    this.events.publish({ type: 'fleet.changed', scope: 'fleets', minRole: 'viewer', fleetId: f.id, data: { action: 'created', name: f.name } });
+    this.events.publish({
+      type: 'fleet.changed',
+      scope: 'fleets',
+      minRole: 'viewer',
+      fleetId: f.id,
+      data: { action: 'created', name: f.name },
+    });
     return f;
   }
 
@@ -48,11 +54,17 @@ export class FleetService {
 
   async delete(idOrName: string, actor: Actor): Promise<void> {
     const f = await this.get(idOrName);
-    if (!(await this.repo.deleteIfEmpty(f.id))) throw new ConflictException(`fleet ${f.name} has devices; move or decommission them first`);
+    if (!(await this.repo.deleteIfEmpty(f.id)))
+      throw new ConflictException(`fleet ${f.name} has devices; move or decommission them first`);
     await this.audit.record(actor, 'fleet.delete', { type: 'fleet', id: f.id }, { name: f.name });
   }
 
-  async createClaimToken(fleetIdOrName: string, input: CreateClaimTokenRequest, actor: Actor, now = new Date()): Promise<{ token: string; info: ClaimToken }> {
+  async createClaimToken(
+    fleetIdOrName: string,
+    input: CreateClaimTokenRequest,
+    actor: Actor,
+    now = new Date(),
+  ): Promise<{ token: string; info: ClaimToken }> {
     const fleet = await this.get(fleetIdOrName);
     const token = CLAIM_TOKEN_PREFIX + newSecret();
     const info = await this.repo.createClaimToken({
@@ -64,7 +76,12 @@ export class FleetService {
       expiresAt: input.expiresInHours ? new Date(now.getTime() + input.expiresInHours * 3_600_000) : null,
       createdBy: actor.id,
     });
-    await this.audit.record(actor, 'claim-token.create', { type: 'claim-token', id: info.id }, { fleetId: fleet.id, name: input.name, maxUses: info.maxUses, expiresAt: info.expiresAt });
+    await this.audit.record(
+      actor,
+      'claim-token.create',
+      { type: 'claim-token', id: info.id },
+      { fleetId: fleet.id, name: input.name, maxUses: info.maxUses, expiresAt: info.expiresAt },
+    );
     return { token, info };
   }
 

@@ -23,7 +23,11 @@ export class HealthController {
       const { migrations } = await this.health.ping();
       return { status: 'ready', database: 'ok', migrations };
     } catch (error) {
-      throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: `database not ready: ${(error as Error).message.split('\n')[0]}` });
+      throw new ServiceUnavailableException({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: `database not ready: ${(error as Error).message.split('\n')[0]}`,
+      });
     }
   }
 }

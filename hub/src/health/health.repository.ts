@@ -7,7 +7,9 @@ export class HealthRepository {
 
   /** Round trip to Postgres and the migration table (a reachable but unmigrated DB is not ready). */
   async ping(): Promise<{ migrations: number }> {
-    const rows = await this.db.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM _fleet_migrations`;
+    const rows = await this.db.$queryRaw<
+      Array<{ n: number }>
+    >`SELECT count(*)::int AS n FROM _fleet_migrations`;
     return { migrations: rows[0]?.n ?? 0 };
   }
 }

@@ -2,7 +2,15 @@ import { Controller, Get, Param, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiScope } from '../auth/principal.js';
-import { ZodQuery, decodeCursor, encodeCursor, Uuid, ZodPipe, type Page, type Parsed } from '../common/validation.js';
+import {
+  ZodQuery,
+  decodeCursor,
+  encodeCursor,
+  Uuid,
+  ZodPipe,
+  type Page,
+  type Parsed,
+} from '../common/validation.js';
 import { LogsService } from './logs.service.js';
 import type { StoredLogLine } from './logs.types.js';
 
@@ -25,14 +33,28 @@ export class LogsController {
 
   /** Newest first. Follow live lines through the event stream (`type=device.logs&deviceId=`). */
   @Get()
-  async query(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @ZodQuery(LogsQuery) q: Parsed<LogsQuery>): Promise<Page<StoredLogLine>> {
-    const c = q.cursor ? decodeCursor(z.object({ id: z.string().regex(/^\d+$/), at: z.iso.datetime() }), q.cursor) : undefined;
+  async query(
+    @Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string,
+    @ZodQuery(LogsQuery) q: Parsed<LogsQuery>,
+  ): Promise<Page<StoredLogLine>> {
+    const c = q.cursor
+      ? decodeCursor(z.object({ id: z.string().regex(/^\d+$/), at: z.iso.datetime() }), q.cursor)
+      : undefined;
     const rows = await this.logs.query({
-      deviceId: id, source: q.source, from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined,
-      contains: q.q, before: c ? { at: new Date(c.at), id: BigInt(c.id) } : undefined, limit: q.limit + 1,
+      deviceId: id,
+      source: q.source,
+      from: q.from ? new Date(q.from) : undefined,
+      to: q.to ? new Date(q.to) : undefined,
+      contains: q.q,
+      before: c ? { at: new Date(c.at), id: BigInt(c.id) } : undefined,
+      limit: q.limit + 1,
     });
     const items = rows.slice(0, q.limit);
     const last = items.at(-1);
-    return { items, nextCursor: rows.length > q.limit && last ? encodeCursor({ id: last.id, at: last.at.toISOString() }) : null };
+    return {
+      items,
+      nextCursor:
+        rows.length > q.limit && last ? encodeCursor({ id: last.id, at: last.at.toISOString() }) : null,
+    };
   }
 }

@@ -4,5 +4,9 @@ import { LogsController } from './logs.controller.js';
 import { LogsRepository } from './logs.repository.js';
 import { LogsService } from './logs.service.js';
 
-@Module({ controllers: [LogsController], providers: [LogsRepository, LogsService, { provide: LOG_INGEST, useExisting: LogsService }], exports: [LogsService, LOG_INGEST] })
+@Module({
+  controllers: [LogsController],
+  providers: [LogsRepository, LogsService, { provide: LOG_INGEST, useExisting: LogsService }],
+  exports: [LogsService, LOG_INGEST],
+})
 export class LogsModule {}

@@ -9,10 +9,18 @@ export class LogsRepository {
 
   /** One INSERT per batch, whatever its size. */
   async insertBatch(rows: readonly LogRow[]): Promise<number> {
-    const dev: string[] = [], src: string[] = [], at: string[] = [], stream: string[] = [], text: string[] = [];
+    const dev: string[] = [],
+      src: string[] = [],
+      at: string[] = [],
+      stream: string[] = [],
+      text: string[] = [];
     for (const l of rows) {
       // Postgres text cannot hold NUL; a device printing one must not lose the batch.
-      dev.push(l.deviceId); src.push(l.source); at.push(l.time); stream.push(l.stream); text.push(l.text.replace(/\0/g, '\uFFFD'));
+      dev.push(l.deviceId);
+      src.push(l.source);
+      at.push(l.time);
+      stream.push(l.stream);
+      text.push(l.text.replace(/\0/g, '\uFFFD'));
     }
     if (dev.length === 0) return 0;
     return this.db.$executeRaw`INSERT INTO logs (device_id, source, at, stream, text)
@@ -25,19 +33,34 @@ export class LogsRepository {
     if (q.source) conds.push(Prisma.sql`source = ${q.source}`);
     if (q.from) conds.push(Prisma.sql`at >= ${q.from}`);
     if (q.to) conds.push(Prisma.sql`at < ${q.to}`);
-    if (q.contains) conds.push(Prisma.sql`text ILIKE ${`%${q.contains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`);
+    if (q.contains)
+      conds.push(Prisma.sql`text ILIKE ${`%${q.contains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`);
     if (q.before) conds.push(Prisma.sql`(at, id) < (${q.before.at}, ${q.before.id})`);
-    const rows = await this.db.$queryRaw<Array<{ id: bigint; device_id: string; source: string; stream: string; at: Date; text: string }>>`
+    const rows = await this.db.$queryRaw<
+      Array<{ id: bigint; device_id: string; source: string; stream: string; at: Date; text: string }>
+    >`
       SELECT id, device_id::text, source, stream, at, text FROM logs WHERE ${Prisma.join(conds, ' AND ')}
       ORDER BY at DESC, id DESC LIMIT ${q.limit}`;
-    return rows.map((r) => ({ id: r.id.toString(), deviceId: r.device_id, source: r.source, stream: r.stream, at: r.at, text: r.text }));
+    return rows.map((r) => ({
+      id: r.id.toString(),
+      deviceId: r.device_id,
+      source: r.source,
+      stream: r.stream,
+      at: r.at,
+      text: r.text,
+    }));
   }
 
   async deleteBefore(before: Date, lockKey: number): Promise<number | null> {
-    return this.db.$transaction(async (tx) => {
-      const [row] = await tx.$queryRaw<Array<{ locked: boolean }>>`SELECT pg_try_advisory_xact_lock(${lockKey}::bigint) AS locked`;
-      if (!row?.locked) return null;
-      return tx.$executeRaw`DELETE FROM logs WHERE at < ${before}`;
-    }, { timeout: 600_000 });
+    return this.db.$transaction(
+      async (tx) => {
+        const [row] = await tx.$queryRaw<
+          Array<{ locked: boolean }>
+        >`SELECT pg_try_advisory_xact_lock(${lockKey}::bigint) AS locked`;
+        if (!row?.locked) return null;
+        return tx.$executeRaw`DELETE FROM logs WHERE at < ${before}`;
+      },
+      { timeout: 600_000 },
+    );
   }
 }

@@ -21,7 +21,10 @@ export class LogsService implements OnApplicationShutdown {
     @Inject(MetricsRegistry) metrics: MetricsRegistry,
   ) {
     this.rows = metrics.counter('fleet_hub_log_lines_total', 'Device log lines stored.');
-    this.deleted = metrics.counter('fleet_hub_log_retention_deleted_total', 'Log lines deleted by retention.');
+    this.deleted = metrics.counter(
+      'fleet_hub_log_retention_deleted_total',
+      'Log lines deleted by retention.',
+    );
   }
 
   /**
@@ -37,7 +40,14 @@ export class LogsService implements OnApplicationShutdown {
       if (!lines) byDevice.set(deviceId, (lines = []));
       lines.push(line);
     }
-    for (const [deviceId, lines] of byDevice) this.events.publish({ type: 'device.logs', scope: 'logs', minRole: 'viewer', deviceId, data: { lines } });
+    for (const [deviceId, lines] of byDevice)
+      this.events.publish({
+        type: 'device.logs',
+        scope: 'logs',
+        minRole: 'viewer',
+        deviceId,
+        data: { lines },
+      });
     return n;
   }
 
@@ -57,7 +67,8 @@ export class LogsService implements OnApplicationShutdown {
 
   startRetention(intervalMs = 3_600_000): void {
     if (this.timer) return;
-    const run = (): void => void this.runRetention().catch((e: Error) => this.log.error(`log retention failed: ${e.message}`));
+    const run = (): void =>
+      void this.runRetention().catch((e: Error) => this.log.error(`log retention failed: ${e.message}`));
     this.timer = setInterval(run, intervalMs);
     this.timer.unref();
     run();

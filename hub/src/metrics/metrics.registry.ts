@@ -28,7 +28,10 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 export class Counter implements Metric {
   readonly #values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
 
   inc(labels: Labels = {}, by = 1): void {
     if (by < 0) throw new RangeError(`counter ${this.name} cannot decrease`);
@@ -49,7 +52,11 @@ export class Counter implements Metric {
 
 export class Gauge implements Metric {
   readonly #values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string, private readonly collect?: () => number | Array<[Labels, number]>) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly collect?: () => number | Array<[Labels, number]>,
+  ) {}
 
   set(value: number, labels: Labels = {}): void {
     this.#values.set(labelKey(labels), value);
@@ -79,7 +86,11 @@ export class Gauge implements Metric {
 export class Histogram implements Metric {
   readonly #series = new Map<string, { counts: number[]; sum: number; count: number }>();
   readonly buckets: number[];
-  constructor(readonly name: string, readonly help: string, buckets: number[]) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    buckets: number[],
+  ) {
     this.buckets = [...buckets].sort((a, b) => a - b);
   }
 
@@ -90,7 +101,8 @@ export class Histogram implements Metric {
       s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
       this.#series.set(k, s);
     }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] ?? Infinity)) s.counts[i] = (s.counts[i] ?? 0) + 1;
+    for (let i = 0; i < this.buckets.length; i++)
+      if (value <= (this.buckets[i] ?? Infinity)) s.counts[i] = (s.counts[i] ?? 0) + 1;
     s.sum += value;
     s.count++;
   }
@@ -99,7 +111,9 @@ export class Histogram implements Metric {
     const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const [k, s] of this.#series) {
       const sep = k ? `${k},` : '';
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket{${sep}le="${fmt(b)}"} ${s.counts[i] ?? 0}`));
+      this.buckets.forEach((b, i) =>
+        out.push(`${this.name}_bucket{${sep}le="${fmt(b)}"} ${s.counts[i] ?? 0}`),
+      );
       out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
       out.push(`${this.name}_sum${k ? `{${k}}` : ''} ${fmt(s.sum)}`);
       out.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
@@ -126,7 +140,11 @@ export class MetricsRegistry {
     return this.#register(name, () => new Gauge(name, help, collect), Gauge);
   }
 
-  histogram(name: string, help: string, buckets: number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]): Histogram {
+  histogram(
+    name: string,
+    help: string,
+    buckets: number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  ): Histogram {
     return this.#register(name, () => new Histogram(name, help, buckets), Histogram);
   }
 
@@ -140,7 +158,8 @@ export class MetricsRegistry {
     if (!NAME.test(name)) throw new Error(`invalid metric name "${name}"`);
     const existing = this.#metrics.get(name);
     if (existing) {
-      if (!(existing instanceof kind)) throw new Error(`metric "${name}" is already registered as another kind`);
+      if (!(existing instanceof kind))
+        throw new Error(`metric "${name}" is already registered as another kind`);
       return existing;
     }
     const m = make();

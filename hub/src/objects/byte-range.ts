@@ -1,5 +1,8 @@
 /** Parses a single `bytes=` range against a size; null → serve whole; 'unsatisfiable' → 416. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | null | 'unsatisfiable' {
   if (!header) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m) return null; // multiple or malformed ranges: RFC 9110 lets us ignore Range

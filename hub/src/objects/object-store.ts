@@ -26,7 +26,12 @@ export interface ObjectStore {
    * Streams `body` in, verifying the sha256 equals `hex`. Nothing becomes visible under the
    * digest unless it matched: bytes go to a temp file, are fsynced, then renamed into place.
    */
-  put(hex: string, body: Readable, limits: { maxBytes: number; expectedSize?: number | undefined }, signal?: AbortSignal): Promise<PutResult>;
+  put(
+    hex: string,
+    body: Readable,
+    limits: { maxBytes: number; expectedSize?: number | undefined },
+    signal?: AbortSignal,
+  ): Promise<PutResult>;
 }
 
 export const OBJECT_STORE = Symbol.for('fleet.hub.ObjectStore');
@@ -56,7 +61,12 @@ export class FsObjectStore implements ObjectStore {
     return createReadStream(this.path(hex), range ? { start: range.start, end: range.end } : {});
   }
 
-  async put(hex: string, body: Readable, limits: { maxBytes: number; expectedSize?: number | undefined }, signal?: AbortSignal): Promise<PutResult> {
+  async put(
+    hex: string,
+    body: Readable,
+    limits: { maxBytes: number; expectedSize?: number | undefined },
+    signal?: AbortSignal,
+  ): Promise<PutResult> {
     const final = this.path(hex);
     const tmpDir = join(this.root, 'tmp');
     await mkdir(tmpDir, { recursive: true });
@@ -92,7 +102,8 @@ export class FsObjectStore implements ObjectStore {
     try {
       const actual = hash.digest('hex');
       if (actual !== hex) return { ok: false, reason: 'digest-mismatch', actual: `sha256:${actual}` };
-      if (limits.expectedSize !== undefined && limits.expectedSize !== size) return { ok: false, reason: 'size-mismatch', expected: limits.expectedSize, actual: size };
+      if (limits.expectedSize !== undefined && limits.expectedSize !== size)
+        return { ok: false, reason: 'size-mismatch', expected: limits.expectedSize, actual: size };
       const existed = (await this.stat(hex)) !== null;
       const fh = await open(tmp, 'r');
       try {

@@ -3,12 +3,21 @@ import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { actorOf, AllowDevice, ApiScope, CurrentPrincipal, MinRole, type Principal } from '../auth/principal.js';
+import {
+  actorOf,
+  AllowDevice,
+  ApiScope,
+  CurrentPrincipal,
+  MinRole,
+  type Principal,
+} from '../auth/principal.js';
 import { ZodPipe } from '../common/validation.js';
 import { parseRange } from './byte-range.js';
 import { ObjectsService } from './object.service.js';
 
-const Hex = z.string().regex(/^[0-9a-f]{64}$/, { error: 'must be 64 lower-case hex digits (the sha256 of the content)' });
+const Hex = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, { error: 'must be 64 lower-case hex digits (the sha256 of the content)' });
 
 @ApiTags('objects')
 @ApiScope('objects')
@@ -18,23 +27,49 @@ export class ObjectController {
 
   @Head(':hex')
   @AllowDevice()
-  async head(@Param('hex', new ZodPipe(Hex, 'path parameter hex')) hex: string, @Res() reply: FastifyReply): Promise<void> {
+  async head(
+    @Param('hex', new ZodPipe(Hex, 'path parameter hex')) hex: string,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
     const h = await this.objects.head(hex);
     if (!h) {
       await reply.code(404).send();
       return;
     }
-    await reply.code(200).headers({ 'content-length': String(h.size), etag: h.etag, 'accept-ranges': 'bytes', 'content-type': h.mediaType ?? 'application/octet-stream' }).send();
+    await reply
+      .code(200)
+      .headers({
+        'content-length': String(h.size),
+        etag: h.etag,
+        'accept-ranges': 'bytes',
+        'content-type': h.mediaType ?? 'application/octet-stream',
+      })
+      .send();
   }
 
   /** Range (single) and ETag/If-None-Match/If-Range supported; devices authenticate with HTTP Basic. */
   @Get(':hex')
   @AllowDevice()
-  async get(@Param('hex', new ZodPipe(Hex, 'path parameter hex')) hex: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+  async get(
+    @Param('hex', new ZodPipe(Hex, 'path parameter hex')) hex: string,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
     const h = await this.objects.require(hex);
-    const common = { etag: h.etag, 'accept-ranges': 'bytes', 'content-type': h.mediaType ?? 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable' };
+    const common = {
+      etag: h.etag,
+      'accept-ranges': 'bytes',
+      'content-type': h.mediaType ?? 'application/octet-stream',
+      'cache-control': 'public, max-age=31536000, immutable',
+    };
     const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').map((s) => s.trim()).includes(h.etag)) {
+    if (
+      inm &&
+      inm
+        .split(',')
+        .map((s) => s.trim())
+        .includes(h.etag)
+    ) {
       await reply.code(304).headers(common).send();
       return;
     }
@@ -42,19 +77,29 @@ export class ObjectController {
     const rangeHeader = ifRange && ifRange !== h.etag ? undefined : req.headers.range;
     const range = parseRange(rangeHeader, h.size);
     if (range === 'unsatisfiable') {
-      await reply.code(416).headers({ ...common, 'content-range': `bytes */${h.size}` }).send();
+      await reply
+        .code(416)
+        .headers({ ...common, 'content-range': `bytes */${h.size}` })
+        .send();
       return;
     }
     if (range) {
       this.objects.countServed(range.end - range.start + 1);
       await reply
         .code(206)
-        .headers({ ...common, 'content-range': `bytes ${range.start}-${range.end}/${h.size}`, 'content-length': String(range.end - range.start + 1) })
+        .headers({
+          ...common,
+          'content-range': `bytes ${range.start}-${range.end}/${h.size}`,
+          'content-length': String(range.end - range.start + 1),
+        })
         .send(this.objects.read(hex, range));
       return;
     }
     this.objects.countServed(h.size);
-    await reply.code(200).headers({ ...common, 'content-length': String(h.size) }).send(this.objects.read(hex, undefined));
+    await reply
+      .code(200)
+      .headers({ ...common, 'content-length': String(h.size) })
+      .send(this.objects.read(hex, undefined));
   }
 
   /** Body: the raw bytes (`Content-Type: application/octet-stream`), verified against the digest. */
@@ -68,12 +113,30 @@ export class ObjectController {
   ): Promise<void> {
     const body = req.body as Readable | undefined;
     if (!body || typeof (body as Readable).pipe !== 'function') {
-      throw new HttpException({ statusCode: 415, error: 'Unsupported Media Type', message: 'send the object as Content-Type: application/octet-stream' }, 415);
+      throw new HttpException(
+        {
+          statusCode: 415,
+          error: 'Unsupported Media Type',
+          message: 'send the object as Content-Type: application/octet-stream',
+        },
+        415,
+      );
     }
-    const len = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    const len =
+      req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
     const ac = new AbortController();
     req.raw.once('aborted', () => ac.abort());
-    const r = await this.objects.put(hex, body, Number.isFinite(len) ? len : undefined, null, actorOf(who), ac.signal);
-    await reply.code(r.created ? 201 : 200).header('etag', `"${r.digest}"`).send(r);
+    const r = await this.objects.put(
+      hex,
+      body,
+      Number.isFinite(len) ? len : undefined,
+      null,
+      actorOf(who),
+      ac.signal,
+    );
+    await reply
+      .code(r.created ? 201 : 200)
+      .header('etag', `"${r.digest}"`)
+      .send(r);
   }
 }

@@ -11,7 +11,11 @@ import { ObjectsService } from './object.service.js';
   providers: [
     ObjectRepository,
     ObjectsService,
-    { provide: OBJECT_STORE, inject: [HUB_CONFIG], useFactory: (c: HubConfig) => new FsObjectStore(resolve(objectDirOf(c))) },
+    {
+      provide: OBJECT_STORE,
+      inject: [HUB_CONFIG],
+      useFactory: (c: HubConfig) => new FsObjectStore(resolve(objectDirOf(c))),
+    },
   ],
   exports: [ObjectsService],
 })

@@ -29,18 +29,38 @@ export class ProvisioningRepository {
    */
   async claim(i: ClaimInput): Promise<ClaimOutcome> {
     return this.db.$transaction(async (tx) => {
-      const tokens = await tx.$queryRaw<Array<{ id: string; fleet_id: string; tags: string[]; max_uses: number | null; uses: number; expires_at: Date | null; revoked_at: Date | null }>>`
+      const tokens = await tx.$queryRaw<
+        Array<{
+          id: string;
+          fleet_id: string;
+          tags: string[];
+          max_uses: number | null;
+          uses: number;
+          expires_at: Date | null;
+          revoked_at: Date | null;
+        }>
+      >`
         SELECT id::text, fleet_id::text, tags, max_uses, uses, expires_at, revoked_at FROM claim_tokens WHERE token_hash = ${i.tokenHash} FOR UPDATE`;
       const t = tokens[0];
       if (!t) return { kind: 'token-invalid' } as const;
       if (t.revoked_at) return { kind: 'token-revoked' } as const;
       if (t.expires_at && t.expires_at <= i.now) return { kind: 'token-expired' } as const;
-      const existing = await tx.device.findUnique({ where: { hardwareId: i.hardwareId }, select: { id: true, fleetId: true, publicKey: true } });
+      const existing = await tx.device.findUnique({
+        where: { hardwareId: i.hardwareId },
+        select: { id: true, fleetId: true, publicKey: true },
+      });
       if (existing) {
-        if (existing.publicKey !== i.publicKey) return { kind: 'key-mismatch', deviceId: existing.id } as const;
+        if (existing.publicKey !== i.publicKey)
+          return { kind: 'key-mismatch', deviceId: existing.id } as const;
         await tx.device.update({
           where: { id: existing.id },
-          data: { credentialsHash: i.credentialsHash, credentialsRotatedAt: i.now, board: i.board, agentVersion: i.agentVersion, lastSeenAt: i.now },
+          data: {
+            credentialsHash: i.credentialsHash,
+            credentialsRotatedAt: i.now,
+            board: i.board,
+            agentVersion: i.agentVersion,
+            lastSeenAt: i.now,
+          },
         });
         return { kind: 'existing', deviceId: existing.id, fleetId: existing.fleetId } as const;
       }
@@ -48,8 +68,15 @@ export class ProvisioningRepository {
       await tx.claimToken.update({ where: { id: t.id }, data: { uses: { increment: 1 } } });
       const d = await tx.device.create({
         data: {
-          fleetId: t.fleet_id, name: i.name, hardwareId: i.hardwareId, publicKey: i.publicKey, board: i.board,
-          agentVersion: i.agentVersion, tags: t.tags, credentialsHash: i.credentialsHash, lastSeenAt: i.now,
+          fleetId: t.fleet_id,
+          name: i.name,
+          hardwareId: i.hardwareId,
+          publicKey: i.publicKey,
+          board: i.board,
+          agentVersion: i.agentVersion,
+          tags: t.tags,
+          credentialsHash: i.credentialsHash,
+          lastSeenAt: i.now,
         },
         select: { id: true, fleetId: true },
       });

@@ -1,9 +1,23 @@
-import { ConflictException, ForbiddenException, Inject, Injectable, Logger, Optional, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
+import {
+  ConflictException,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  ServiceUnavailableException,
+  UnauthorizedException,
+} from '@nestjs/common';
 import type { ProvisionRequest, ProvisionResponse } from '@fleet/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import { newSecret, sha256Hex } from '../common/sha256.js';
 import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
-import { BROKER_AUTHORITY, BROKER_DEVICE_URL, brokerUsernameFor, type BrokerAuthority } from '../devices/broker-authority.js';
+import {
+  BROKER_AUTHORITY,
+  BROKER_DEVICE_URL,
+  brokerUsernameFor,
+  type BrokerAuthority,
+} from '../devices/broker-authority.js';
 import { EventBus } from '../events/event-bus.js';
 import { MetricsRegistry, type Counter } from '../metrics/metrics.registry.js';
 import { ProvisioningRepository } from './provisioning.repository.js';
@@ -55,7 +69,9 @@ export class ProvisioningService {
       case 'token-used-up':
         throw new ForbiddenException('claim token has no uses left');
       case 'key-mismatch':
-        throw new ConflictException(`hardware id ${req.hardwareId} is registered with another public key; decommission device ${outcome.deviceId} first`);
+        throw new ConflictException(
+          `hardware id ${req.hardwareId} is registered with another public key; decommission device ${outcome.deviceId} first`,
+        );
       case 'created':
       case 'existing':
         break;
@@ -70,14 +86,34 @@ export class ProvisioningService {
       throw new ServiceUnavailableException('the broker is not reachable; retry provisioning');
     }
     const actor = { id: `device:${deviceId}`, email: null };
-    await this.audit.record(actor, outcome.kind === 'created' ? 'device.provision' : 'device.reprovision', { type: 'device', id: deviceId }, {
-      fleetId, hardwareId: req.hardwareId, board: req.board, agentVersion: req.agentVersion,
+    await this.audit.record(
+      actor,
+      outcome.kind === 'created' ? 'device.provision' : 'device.reprovision',
+      { type: 'device', id: deviceId },
+      {
+        fleetId,
+        hardwareId: req.hardwareId,
+        board: req.board,
+        agentVersion: req.agentVersion,
+      },
+    );
+    this.events.publish({
+      type: outcome.kind === 'created' ? 'device.created' : 'device.updated',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId,
+      fleetId,
+      data: { hardwareId: req.hardwareId },
     });
-    this.events.publish({ type: outcome.kind === 'created' ? 'device.created' : 'device.updated', scope: 'devices', minRole: 'viewer', deviceId, fleetId, data: { hardwareId: req.hardwareId } });
     return {
       deviceId,
       fleetId,
-      mqtt: { url: this.brokerDeviceUrl ?? deviceMqttUrl(this.config), username, password, clientId: deviceId },
+      mqtt: {
+        url: this.brokerDeviceUrl ?? deviceMqttUrl(this.config),
+        username,
+        password,
+        clientId: deviceId,
+      },
       objectBaseUrl: `${this.config.publicUrl.replace(/\/+$/, '')}/api/v1/objects`,
     };
   }

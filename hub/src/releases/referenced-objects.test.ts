@@ -5,10 +5,15 @@ import { referencedObjects } from './referenced-objects.js';
 
 describe('referencedObjects', () => {
   it('lists container root filesystems and system parts with where they are referenced', () => {
-    const m = ReleaseManifest.parse(aRelease({
-      containers: { web: aContainer({ rootfs: { digest: hexDigest('1'), size: 10 } }), db: aContainer({ rootfs: { digest: hexDigest('1'), size: 10 } }) },
-      system: { kernel: { digest: hexDigest('2'), size: 5 } },
-    }));
+    const m = ReleaseManifest.parse(
+      aRelease({
+        containers: {
+          web: aContainer({ rootfs: { digest: hexDigest('1'), size: 10 } }),
+          db: aContainer({ rootfs: { digest: hexDigest('1'), size: 10 } }),
+        },
+        system: { kernel: { digest: hexDigest('2'), size: 5 } },
+      }),
+    );
     expect(referencedObjects(m)).toEqual([
       { digest: hexDigest('1'), size: 10, role: 'containers.web.rootfs' },
       { digest: hexDigest('1'), size: 10, role: 'containers.db.rootfs' },

@@ -22,7 +22,11 @@ export class ReleaseController {
   @Post()
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(ReleaseManifest) })
-  async create(@Body() body: unknown, @CurrentUser() who: UserPrincipal, @Res({ passthrough: true }) reply: FastifyReply): Promise<Release> {
+  async create(
+    @Body() body: unknown,
+    @CurrentUser() who: UserPrincipal,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Release> {
     const { release, created } = await this.releases.create(body, actorOf(who));
     reply.code(created ? 201 : 200);
     return release;
@@ -43,7 +47,11 @@ export class ReleaseController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(YankRequest) })
-  yank(@Param('release') release: string, @Body(new ZodPipe(YankRequest)) body: Parsed<YankRequest>, @CurrentUser() who: UserPrincipal): Promise<Release> {
+  yank(
+    @Param('release') release: string,
+    @Body(new ZodPipe(YankRequest)) body: Parsed<YankRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<Release> {
     return this.releases.yank(release, body.reason, actorOf(who));
   }
 }
@@ -58,7 +66,10 @@ export class KeyController {
   @Post()
   @MinRole('admin')
   @ApiBody({ schema: openApiSchema(CreateKeyRequest) })
-  create(@Body(new ZodPipe(CreateKeyRequest)) body: Parsed<CreateKeyRequest>, @CurrentUser() who: UserPrincipal): Promise<SigningKeyRecord> {
+  create(
+    @Body(new ZodPipe(CreateKeyRequest)) body: Parsed<CreateKeyRequest>,
+    @CurrentUser() who: UserPrincipal,
+  ): Promise<SigningKeyRecord> {
     return this.releases.createKey(body, actorOf(who));
   }
 

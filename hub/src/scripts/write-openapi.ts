@@ -14,7 +14,12 @@ const dir = await mkdtemp(join(tmpdir(), 'fleet-openapi-'));
 try {
   const config = HubConfig.parse({ databaseUrl: 'postgresql://openapi.invalid/none', dataDir: dir });
   const app = await createApp(config, {
-    broker: MqttModule.forRoot({ mode: 'embedded', host: '127.0.0.1', port: 0, credentialFile: join(dir, 'broker-credentials.json') }),
+    broker: MqttModule.forRoot({
+      mode: 'embedded',
+      host: '127.0.0.1',
+      port: 0,
+      credentialFile: join(dir, 'broker-credentials.json'),
+    }),
     logger: false,
   });
   const doc = openApiDocument(app);

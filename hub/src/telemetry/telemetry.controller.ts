@@ -21,10 +21,19 @@ export class TelemetryController {
   constructor(@Inject(TelemetryService) private readonly telemetry: TelemetryService) {}
 
   @Get()
-  query(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @ZodQuery(TelemetryQuery) q: Parsed<TelemetryQuery>): Promise<TelemetryPoint[]> {
+  query(
+    @Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string,
+    @ZodQuery(TelemetryQuery) q: Parsed<TelemetryQuery>,
+  ): Promise<TelemetryPoint[]> {
     const to = q.to ? new Date(q.to) : new Date();
     const from = q.from ? new Date(q.from) : new Date(to.getTime() - 3_600_000);
-    if (from >= to) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'from must be before to', issues: [{ path: '$.from', message: 'must be before to' }] });
+    if (from >= to)
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'from must be before to',
+        issues: [{ path: '$.from', message: 'must be before to' }],
+      });
     const bucket = q.bucketSeconds ?? Math.max(1, Math.ceil((to.getTime() - from.getTime()) / 1000 / 300));
     return this.telemetry.query(id, from, to, bucket);
   }

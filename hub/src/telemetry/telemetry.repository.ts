@@ -12,17 +12,31 @@ export class TelemetryRepository {
    * ignored. Returns the rows written.
    */
   async insertBatch(batch: TelemetryBatchItem[]): Promise<number> {
-    const dev: string[] = [], at: string[] = [], cpu: number[] = [], mu: string[] = [], mt: string[] = [], du: string[] = [], dt: string[] = [];
-    const temp: Array<number | null> = [], up: Array<number | null> = [];
+    const dev: string[] = [],
+      at: string[] = [],
+      cpu: number[] = [],
+      mu: string[] = [],
+      mt: string[] = [],
+      du: string[] = [],
+      dt: string[] = [];
+    const temp: Array<number | null> = [],
+      up: Array<number | null> = [];
     for (const item of batch) {
       for (const s of item.samples) {
-        dev.push(item.deviceId); at.push(s.time); cpu.push(s.cpuPercent);
-        mu.push(String(s.memUsedBytes)); mt.push(String(s.memTotalBytes)); du.push(String(s.diskUsedBytes)); dt.push(String(s.diskTotalBytes));
-        temp.push(s.temperatureC ?? null); up.push(s.uptimeSeconds ?? null);
+        dev.push(item.deviceId);
+        at.push(s.time);
+        cpu.push(s.cpuPercent);
+        mu.push(String(s.memUsedBytes));
+        mt.push(String(s.memTotalBytes));
+        du.push(String(s.diskUsedBytes));
+        dt.push(String(s.diskTotalBytes));
+        temp.push(s.temperatureC ?? null);
+        up.push(s.uptimeSeconds ?? null);
       }
     }
     if (dev.length === 0) return 0;
-    return this.db.$executeRaw`INSERT INTO telemetry (device_id, at, cpu_percent, mem_used_bytes, mem_total_bytes, disk_used_bytes, disk_total_bytes, temperature_c, uptime_seconds)
+    return this.db
+      .$executeRaw`INSERT INTO telemetry (device_id, at, cpu_percent, mem_used_bytes, mem_total_bytes, disk_used_bytes, disk_total_bytes, temperature_c, uptime_seconds)
       SELECT * FROM unnest(${dev}::uuid[], ${at}::timestamptz[], ${cpu}::real[], ${mu}::bigint[], ${mt}::bigint[], ${du}::bigint[], ${dt}::bigint[], ${temp}::real[], ${up}::float8[])
       ON CONFLICT (device_id, at) DO NOTHING`;
   }
@@ -36,8 +50,15 @@ export class TelemetryRepository {
       GROUP BY bucket ORDER BY bucket LIMIT 5000`;
     const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
     return rows.map((r) => ({
-      at: r.bucket as Date, samples: Number(r.samples), cpuPercent: n(r.cpu), memUsedBytes: n(r.mu), memTotalBytes: n(r.mt),
-      diskUsedBytes: n(r.du), diskTotalBytes: n(r.dt), temperatureC: n(r.temp), uptimeSeconds: n(r.up),
+      at: r.bucket as Date,
+      samples: Number(r.samples),
+      cpuPercent: n(r.cpu),
+      memUsedBytes: n(r.mu),
+      memTotalBytes: n(r.mt),
+      diskUsedBytes: n(r.du),
+      diskTotalBytes: n(r.dt),
+      temperatureC: n(r.temp),
+      uptimeSeconds: n(r.up),
     }));
   }
 
@@ -47,10 +68,15 @@ export class TelemetryRepository {
    * retention run once per interval across replicas. Returns null when skipped.
    */
   async deleteBefore(before: Date, lockKey: number): Promise<number | null> {
-    return this.db.$transaction(async (tx) => {
-      const [row] = await tx.$queryRaw<Array<{ locked: boolean }>>`SELECT pg_try_advisory_xact_lock(${lockKey}::bigint) AS locked`;
-      if (!row?.locked) return null;
-      return tx.$executeRaw`DELETE FROM telemetry WHERE at < ${before}`;
-    }, { timeout: 600_000 });
+    return this.db.$transaction(
+      async (tx) => {
+        const [row] = await tx.$queryRaw<
+          Array<{ locked: boolean }>
+        >`SELECT pg_try_advisory_xact_lock(${lockKey}::bigint) AS locked`;
+        if (!row?.locked) return null;
+        return tx.$executeRaw`DELETE FROM telemetry WHERE at < ${before}`;
+      },
+      { timeout: 600_000 },
+    );
   }
 }

@@ -19,7 +19,10 @@ export class TelemetryService implements OnApplicationShutdown {
     @Inject(MetricsRegistry) metrics: MetricsRegistry,
   ) {
     this.rows = metrics.counter('fleet_hub_telemetry_rows_total', 'Telemetry samples written.');
-    this.deleted = metrics.counter('fleet_hub_telemetry_retention_deleted_total', 'Telemetry samples deleted by retention.');
+    this.deleted = metrics.counter(
+      'fleet_hub_telemetry_retention_deleted_total',
+      'Telemetry samples deleted by retention.',
+    );
   }
 
   /**
@@ -51,7 +54,10 @@ export class TelemetryService implements OnApplicationShutdown {
   /** Starts the hourly retention job (main.ts; tests call runRetention directly). */
   startRetention(intervalMs = 3_600_000): void {
     if (this.timer) return;
-    const run = (): void => void this.runRetention().catch((e: Error) => this.log.error(`telemetry retention failed: ${e.message}`));
+    const run = (): void =>
+      void this.runRetention().catch((e: Error) =>
+        this.log.error(`telemetry retention failed: ${e.message}`),
+      );
     this.timer = setInterval(run, intervalMs);
     this.timer.unref();
     run();

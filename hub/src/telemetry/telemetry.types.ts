@@ -6,7 +6,15 @@ export interface TelemetryBatchItem {
   samples: TelemetrySample[];
 }
 
-export const TELEMETRY_METRICS = ['cpuPercent', 'memUsedBytes', 'memTotalBytes', 'diskUsedBytes', 'diskTotalBytes', 'temperatureC', 'uptimeSeconds'] as const;
+export const TELEMETRY_METRICS = [
+  'cpuPercent',
+  'memUsedBytes',
+  'memTotalBytes',
+  'diskUsedBytes',
+  'diskTotalBytes',
+  'temperatureC',
+  'uptimeSeconds',
+] as const;
 export type TelemetryMetric = (typeof TELEMETRY_METRICS)[number];
 
 /** A time bucket of a device's samples: averages of each metric. */

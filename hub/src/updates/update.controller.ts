@@ -14,7 +14,10 @@ export class UpdateController {
 
   /** Update history, newest first, with reasons and the failed boot's log. */
   @Get()
-  list(@Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string, @ZodQuery(HistoryQuery) q: Parsed<HistoryQuery>): Promise<Page<UpdateEvent>> {
+  list(
+    @Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string,
+    @ZodQuery(HistoryQuery) q: Parsed<HistoryQuery>,
+  ): Promise<Page<UpdateEvent>> {
     return this.updates.list(id, q.limit, q.cursor);
   }
 }

@@ -23,14 +23,27 @@ export class UpdatesService {
       return false;
     }
     this.events.publish({
-      type: 'device.progress', scope: 'devices', minRole: 'viewer', deviceId, ...(fleetId ? { fleetId } : {}),
-      data: { updateId: progress.updateId, status: progress.status, state: progress.state, percent: progress.percent, reason: progress.reason ?? null, release: progress.revision.version },
+      type: 'device.progress',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId,
+      ...(fleetId ? { fleetId } : {}),
+      data: {
+        updateId: progress.updateId,
+        status: progress.status,
+        state: progress.state,
+        percent: progress.percent,
+        reason: progress.reason ?? null,
+        release: progress.revision.version,
+      },
     });
     return true;
   }
 
   async list(deviceId: string, limit: number, cursor: string | undefined): Promise<Page<UpdateEvent>> {
-    const beforeId = cursor ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id) : null;
+    const beforeId = cursor
+      ? BigInt(decodeCursor(z.object({ id: z.string().regex(/^\d+$/) }), cursor).id)
+      : null;
     const rows = await this.repo.list(deviceId, limit + 1, beforeId);
     const items = rows.slice(0, limit);
     const last = items.at(-1);

@@ -3,5 +3,9 @@ import { UpdateController } from './update.controller.js';
 import { UpdateRepository } from './update.repository.js';
 import { UpdatesService } from './update.service.js';
 
-@Module({ controllers: [UpdateController], providers: [UpdateRepository, UpdatesService], exports: [UpdatesService] })
+@Module({
+  controllers: [UpdateController],
+  providers: [UpdateRepository, UpdatesService],
+  exports: [UpdatesService],
+})
 export class UpdatesModule {}

@@ -9,6 +9,10 @@ export class WebModule {
   /** Mounts the dashboard when `dir/index.html` exists; otherwise nothing. */
   static forRoot(dir: string | undefined): DynamicModule {
     if (!dir || !existsSync(join(dir, 'index.html'))) return { module: WebModule };
-    return { module: WebModule, controllers: [WebController], providers: [{ provide: WEB_DIR, useValue: resolve(dir) }] };
+    return {
+      module: WebModule,
+      controllers: [WebController],
+      providers: [{ provide: WEB_DIR, useValue: resolve(dir) }],
+    };
   }
 }

@@ -28,29 +28,60 @@ describe('hub app', () => {
     const metrics = await hub.app.inject({ url: '/metrics' });
     expect(metrics.headers['content-type']).toContain('text/plain');
     expect(metrics.body).toContain('# TYPE fleet_hub_http_requests_total counter');
-    expect(metrics.body).toMatch(/fleet_hub_http_requests_total\{method="GET",route="\/readyz",status="200"\} 1/);
+    expect(metrics.body).toMatch(
+      /fleet_hub_http_requests_total\{method="GET",route="\/readyz",status="200"\} 1/,
+    );
   });
 
   it('serves the OpenAPI document with the main routes', async () => {
-    const doc = (await hub.app.inject({ url: '/api/docs-json' })).json() as { openapi: string; paths: Record<string, unknown> };
+    const doc = (await hub.app.inject({ url: '/api/docs-json' })).json() as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
     expect(doc.openapi).toMatch(/^3\./);
-    for (const p of ['/api/v1/provision', '/api/v1/devices', '/api/v1/releases', '/api/v1/objects/sha256/{hex}', '/api/v1/fleets/{fleet}/claim-tokens', '/api/v1/events']) {
+    for (const p of [
+      '/api/v1/provision',
+      '/api/v1/devices',
+      '/api/v1/releases',
+      '/api/v1/objects/sha256/{hex}',
+      '/api/v1/fleets/{fleet}/claim-tokens',
+      '/api/v1/events',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(p);
     }
     // The committed hub/openapi.json (what hubctl and web build on) is this very document.
-    const committed = JSON.parse(await readFile(new URL('../../openapi.json', import.meta.url), 'utf8')) as unknown;
-    expect(committed, 'hub/openapi.json is stale: run `pnpm --filter @fleet/hub openapi`').toEqual(JSON.parse(JSON.stringify(openApiDocument(hub.app))));
+    const committed = JSON.parse(
+      await readFile(new URL('../../openapi.json', import.meta.url), 'utf8'),
+    ) as unknown;
+    expect(committed, 'hub/openapi.json is stale: run `pnpm --filter @fleet/hub openapi`').toEqual(
+      JSON.parse(JSON.stringify(openApiDocument(hub.app))),
+    );
   });
 
   it('refuses unauthenticated API calls, oversize bodies and malformed JSON with 4xx', async () => {
     const anon = await hub.app.inject({ url: '/api/v1/devices' });
     expect(anon.statusCode).toBe(401);
     expect(anon.json().message).toMatch(/authentication required/);
-    const big = await hub.app.inject({ method: 'POST', url: '/api/v1/fleets', headers: { ...hub.admin, 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'x', description: 'y'.repeat(10_000) }) });
+    const big = await hub.app.inject({
+      method: 'POST',
+      url: '/api/v1/fleets',
+      headers: { ...hub.admin, 'content-type': 'application/json' },
+      payload: JSON.stringify({ name: 'x', description: 'y'.repeat(10_000) }),
+    });
     expect(big.statusCode).toBe(413);
-    const bad = await hub.app.inject({ method: 'POST', url: '/api/v1/fleets', headers: { ...hub.admin, 'content-type': 'application/json' }, payload: '{"name": ' });
+    const bad = await hub.app.inject({
+      method: 'POST',
+      url: '/api/v1/fleets',
+      headers: { ...hub.admin, 'content-type': 'application/json' },
+      payload: '{"name": ',
+    });
     expect(bad.statusCode).toBe(400);
-    const fields = await hub.app.inject({ method: 'POST', url: '/api/v1/fleets', headers: hub.admin, payload: { name: 'Not Valid!', extra: 1 } });
+    const fields = await hub.app.inject({
+      method: 'POST',
+      url: '/api/v1/fleets',
+      headers: hub.admin,
+      payload: { name: 'Not Valid!', extra: 1 },
+    });
     expect(fields.statusCode).toBe(400);
     const issues = (fields.json() as { issues: Array<{ path: string }> }).issues.map((i) => i.path);
     expect(issues).toEqual(expect.arrayContaining(['$.name', '$']));

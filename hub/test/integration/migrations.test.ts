@@ -26,12 +26,18 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
 async function catalog(url: string): Promise<Record<string, string[]>> {
   const rows = (sql: string) => query<{ x: string }>(url, sql).then((r) => r.map((x) => x.x).sort());
   return {
-    columns: await rows(`SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || udt_name || ' ' || coalesce(datetime_precision::text, '') || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS x
+    columns:
+      await rows(`SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || udt_name || ' ' || coalesce(datetime_precision::text, '') || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS x
       FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_fleet_migrations'`),
-    indexes: await rows(`SELECT indexdef AS x FROM pg_indexes WHERE schemaname = 'public' AND tablename <> '_fleet_migrations'`),
-    constraints: await rows(`SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS x FROM pg_constraint
+    indexes: await rows(
+      `SELECT indexdef AS x FROM pg_indexes WHERE schemaname = 'public' AND tablename <> '_fleet_migrations'`,
+    ),
+    constraints:
+      await rows(`SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS x FROM pg_constraint
       WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> '_fleet_migrations'`),
-    enums: await rows(`SELECT t.typname || ' ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) AS x FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname`),
+    enums: await rows(
+      `SELECT t.typname || ' ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) AS x FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname`,
+    ),
     extensions: await rows(`SELECT extname AS x FROM pg_extension`),
   };
 }
@@ -58,7 +64,10 @@ describe('migration runner', () => {
     expect(names.length).toBeGreaterThan(0);
     expect(await runMigrations(db.url)).toEqual({ applied: names, alreadyApplied: [] });
     expect(await runMigrations(db.url)).toEqual({ applied: [], alreadyApplied: names });
-    const recorded = await query<{ name: string }>(db.url, 'SELECT name FROM _fleet_migrations ORDER BY name');
+    const recorded = await query<{ name: string }>(
+      db.url,
+      'SELECT name FROM _fleet_migrations ORDER BY name',
+    );
     expect(recorded.map((r) => r.name)).toEqual(names);
   });
 
@@ -72,11 +81,22 @@ describe('migration runner', () => {
     const db = await freshDb();
     const dir = join(scratch, 'failing');
     await cp(MIGRATIONS_DIR, dir, { recursive: true });
-    await cp(join(dir, (await readMigrations())[0]!.name), join(dir, '29991231000000_broken'), { recursive: true });
-    await writeFile(join(dir, '29991231000000_broken', 'migration.sql'), 'CREATE TABLE half_done (id int); SELECT no_such_function();');
-    await expect(runMigrations(db.url, { dir })).rejects.toThrow(/migration "29991231000000_broken" failed and was rolled back/);
-    expect(await query(db.url, "SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'")).toEqual([]);
-    expect(await query(db.url, "SELECT 1 FROM _fleet_migrations WHERE name = '29991231000000_broken'")).toEqual([]);
+    await cp(join(dir, (await readMigrations())[0]!.name), join(dir, '29991231000000_broken'), {
+      recursive: true,
+    });
+    await writeFile(
+      join(dir, '29991231000000_broken', 'migration.sql'),
+      'CREATE TABLE half_done (id int); SELECT no_such_function();',
+    );
+    await expect(runMigrations(db.url, { dir })).rejects.toThrow(
+      /migration "29991231000000_broken" failed and was rolled back/,
+    );
+    expect(
+      await query(db.url, "SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'"),
+    ).toEqual([]);
+    expect(
+      await query(db.url, "SELECT 1 FROM _fleet_migrations WHERE name = '29991231000000_broken'"),
+    ).toEqual([]);
   });
 
   it('refuses a migration edited after it was applied, and a database ahead of the code', async () => {
@@ -99,7 +119,20 @@ describe('schema drift', () => {
     await runMigrations(migrated.url);
     // Prisma's own schema engine (Wasm build) renders schema.prisma as SQL from scratch...
     const fromSchema = await freshDb();
-    const { stdout } = await run(process.execPath, ['--experimental-wasm-modules', 'src/database/migration-diff.mjs', '--url', fromSchema.url, '--from', 'empty', '--to', 'prisma/schema.prisma'], { cwd: HUB, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--experimental-wasm-modules',
+        'src/database/migration-diff.mjs',
+        '--url',
+        fromSchema.url,
+        '--from',
+        'empty',
+        '--to',
+        'prisma/schema.prisma',
+      ],
+      { cwd: HUB, maxBuffer: 16 * 1024 * 1024 },
+    );
     expect(stdout).toContain('CREATE TABLE "devices"');
     // ...plus the extension that the trigram indexes need, which Prisma leaves to us.
     await query(fromSchema.url, `CREATE EXTENSION IF NOT EXISTS pg_trgm;\n${stdout}`);

@@ -7,7 +7,16 @@ let hub: TestHub;
 let fleetId: string;
 beforeAll(async () => {
   hub = await startTestHub();
-  fleetId = ((await hub.app.inject({ method: 'POST', url: '/api/v1/fleets', headers: hub.admin, payload: { name: 'field' } })).json() as { id: string }).id;
+  fleetId = (
+    (
+      await hub.app.inject({
+        method: 'POST',
+        url: '/api/v1/fleets',
+        headers: hub.admin,
+        payload: { name: 'field' },
+      })
+    ).json() as { id: string }
+  ).id;
 });
 afterAll(async () => {
   await hub?.close();
@@ -19,19 +28,35 @@ function devicePublicKey(): string {
 }
 
 async function claimToken(body: Record<string, unknown> = {}): Promise<{ token: string; id: string }> {
-  const r = await hub.app.inject({ method: 'POST', url: `/api/v1/fleets/${fleetId}/claim-tokens`, headers: hub.admin, payload: { name: 'batch', ...body } });
+  const r = await hub.app.inject({
+    method: 'POST',
+    url: `/api/v1/fleets/${fleetId}/claim-tokens`,
+    headers: hub.admin,
+    payload: { name: 'batch', ...body },
+  });
   expect(r.statusCode).toBe(201);
   return r.json() as { token: string; id: string };
 }
 
 function provision(claimToken: string, hardwareId: string, publicKey: string) {
-  return hub.app.inject({ method: 'POST', url: '/api/v1/provision', payload: { claimToken, hardwareId, publicKey, board: 'qemu-aarch64', agentVersion: '0.1.0' } });
+  return hub.app.inject({
+    method: 'POST',
+    url: '/api/v1/provision',
+    payload: { claimToken, hardwareId, publicKey, board: 'qemu-aarch64', agentVersion: '0.1.0' },
+  });
 }
 
 /** A real MQTT 3.1.1 connection to the embedded broker; resolves true on CONNACK, false on refusal. */
 function canConnect(url: string, username: string, password: string, clientId: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const c = mqtt.connect(url, { username, password, clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
+    const c = mqtt.connect(url, {
+      username,
+      password,
+      clientId,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
     let settled = false;
     const settle = (ok: boolean) => {
       if (settled) return;
@@ -51,22 +76,39 @@ describe('provisioning', () => {
     const key = devicePublicKey();
     const r = await provision(token, 'hw-0001', key);
     expect(r.statusCode).toBe(200);
-    const body = r.json() as { deviceId: string; fleetId: string; mqtt: { url: string; username: string; password: string; clientId: string }; objectBaseUrl: string };
-    expect(body).toMatchObject({ fleetId, mqtt: { clientId: body.deviceId, username: `device:${body.deviceId}` }, objectBaseUrl: 'http://127.0.0.1:8080/api/v1/objects' });
+    const body = r.json() as {
+      deviceId: string;
+      fleetId: string;
+      mqtt: { url: string; username: string; password: string; clientId: string };
+      objectBaseUrl: string;
+    };
+    expect(body).toMatchObject({
+      fleetId,
+      mqtt: { clientId: body.deviceId, username: `device:${body.deviceId}` },
+      objectBaseUrl: 'http://127.0.0.1:8080/api/v1/objects',
+    });
     expect(body.mqtt.url).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
     expect(await canConnect(body.mqtt.url, body.mqtt.username, body.mqtt.password, body.deviceId)).toBe(true);
     expect(await canConnect(body.mqtt.url, body.mqtt.username, 'wrong', body.deviceId)).toBe(false);
-    const device = (await hub.app.inject({ url: `/api/v1/devices/${body.deviceId}`, headers: hub.admin })).json() as { tags: string[]; hardwareId: string; publicKey: string };
+    const device = (
+      await hub.app.inject({ url: `/api/v1/devices/${body.deviceId}`, headers: hub.admin })
+    ).json() as { tags: string[]; hardwareId: string; publicKey: string };
     expect(device).toMatchObject({ tags: ['site=lab'], hardwareId: 'hw-0001', publicKey: key });
     // Only the hash of the broker password is stored.
-    const { rows } = await hub.sql.query('SELECT credentials_hash FROM devices WHERE id = $1', [body.deviceId]);
+    const { rows } = await hub.sql.query('SELECT credentials_hash FROM devices WHERE id = $1', [
+      body.deviceId,
+    ]);
     expect(rows[0].credentials_hash).toMatch(/^[0-9a-f]{64}$/);
 
     // Same hardware id and key: the same device, new credentials, the old ones stop working.
     const again = (await provision(token, 'hw-0001', key)).json() as typeof body;
     expect(again.deviceId).toBe(body.deviceId);
-    expect(await canConnect(body.mqtt.url, body.mqtt.username, body.mqtt.password, body.deviceId)).toBe(false);
-    expect(await canConnect(again.mqtt.url, again.mqtt.username, again.mqtt.password, again.deviceId)).toBe(true);
+    expect(await canConnect(body.mqtt.url, body.mqtt.username, body.mqtt.password, body.deviceId)).toBe(
+      false,
+    );
+    expect(await canConnect(again.mqtt.url, again.mqtt.username, again.mqtt.password, again.deviceId)).toBe(
+      true,
+    );
 
     // Same hardware id, another key: refused.
     const clash = await provision(token, 'hw-0001', devicePublicKey());
@@ -81,55 +123,144 @@ describe('provisioning', () => {
     expect(used.json().message).toMatch(/no uses left/);
 
     const expiring = await claimToken({ expiresInHours: 1 });
-    await hub.sql.query("UPDATE claim_tokens SET expires_at = now() - interval '1 minute' WHERE id = $1", [expiring.id]);
+    await hub.sql.query("UPDATE claim_tokens SET expires_at = now() - interval '1 minute' WHERE id = $1", [
+      expiring.id,
+    ]);
     const expired = await provision(expiring.token, 'hw-0102', devicePublicKey());
     expect(expired.statusCode).toBe(401);
     expect(expired.json().message).toMatch(/expired/);
 
     const revocable = await claimToken();
-    expect((await hub.app.inject({ method: 'DELETE', url: `/api/v1/claim-tokens/${revocable.id}`, headers: hub.admin })).statusCode).toBe(200);
-    expect((await provision(revocable.token, 'hw-0103', devicePublicKey())).json().message).toMatch(/revoked/);
-    expect((await provision('fleetclaim_not-a-real-token-at-all', 'hw-0104', devicePublicKey())).statusCode).toBe(401);
+    expect(
+      (
+        await hub.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/claim-tokens/${revocable.id}`,
+          headers: hub.admin,
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect((await provision(revocable.token, 'hw-0103', devicePublicKey())).json().message).toMatch(
+      /revoked/,
+    );
+    expect(
+      (await provision('fleetclaim_not-a-real-token-at-all', 'hw-0104', devicePublicKey())).statusCode,
+    ).toBe(401);
 
-    const bad = await hub.app.inject({ method: 'POST', url: '/api/v1/provision', payload: { claimToken: 'short', hardwareId: '', publicKey: 'nope', board: 'Bad Board', agentVersion: 'x' } });
+    const bad = await hub.app.inject({
+      method: 'POST',
+      url: '/api/v1/provision',
+      payload: {
+        claimToken: 'short',
+        hardwareId: '',
+        publicKey: 'nope',
+        board: 'Bad Board',
+        agentVersion: 'x',
+      },
+    });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().issues.map((i: { path: string }) => i.path).sort()).toEqual(['$.agentVersion', '$.board', '$.claimToken', '$.hardwareId', '$.publicKey']);
+    expect(
+      bad
+        .json()
+        .issues.map((i: { path: string }) => i.path)
+        .sort(),
+    ).toEqual(['$.agentVersion', '$.board', '$.claimToken', '$.hardwareId', '$.publicKey']);
     // None of the refused attempts created a device.
-    const { rows } = await hub.sql.query("SELECT count(*)::int AS n FROM devices WHERE hardware_id LIKE 'hw-01%'");
+    const { rows } = await hub.sql.query(
+      "SELECT count(*)::int AS n FROM devices WHERE hardware_id LIKE 'hw-01%'",
+    );
     expect(rows[0].n).toBe(1);
-    const listed = (await hub.app.inject({ url: `/api/v1/fleets/${fleetId}/claim-tokens`, headers: hub.admin })).json() as Array<{ id: string; uses: number }>;
+    const listed = (
+      await hub.app.inject({ url: `/api/v1/fleets/${fleetId}/claim-tokens`, headers: hub.admin })
+    ).json() as Array<{ id: string; uses: number }>;
     expect(listed.find((t) => t.id === once.id)?.uses).toBe(1);
   });
 
-  it('rotates credentials on the device\'s own request and decommissions at the broker at once', async () => {
+  it("rotates credentials on the device's own request and decommissions at the broker at once", async () => {
     const { token } = await claimToken();
-    const first = (await provision(token, 'hw-0200', devicePublicKey())).json() as { deviceId: string; mqtt: { url: string; username: string; password: string } };
-    const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
-    const rotated = await hub.app.inject({ method: 'POST', url: `/api/v1/devices/${first.deviceId}/credentials`, headers: basic(first.mqtt.username, first.mqtt.password) });
+    const first = (await provision(token, 'hw-0200', devicePublicKey())).json() as {
+      deviceId: string;
+      mqtt: { url: string; username: string; password: string };
+    };
+    const basic = (u: string, p: string) => ({
+      authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`,
+    });
+    const rotated = await hub.app.inject({
+      method: 'POST',
+      url: `/api/v1/devices/${first.deviceId}/credentials`,
+      headers: basic(first.mqtt.username, first.mqtt.password),
+    });
     expect(rotated.statusCode).toBe(200);
     const creds = rotated.json() as { username: string; password: string };
     expect(await canConnect(first.mqtt.url, creds.username, first.mqtt.password, first.deviceId)).toBe(false);
     expect(await canConnect(first.mqtt.url, creds.username, creds.password, first.deviceId)).toBe(true);
     // A device cannot rotate another device's credentials, nor use the old password.
     const other = (await provision(token, 'hw-0201', devicePublicKey())).json() as { deviceId: string };
-    expect((await hub.app.inject({ method: 'POST', url: `/api/v1/devices/${other.deviceId}/credentials`, headers: basic(creds.username, creds.password) })).statusCode).toBe(403);
-    expect((await hub.app.inject({ method: 'POST', url: `/api/v1/devices/${first.deviceId}/credentials`, headers: basic(first.mqtt.username, first.mqtt.password) })).statusCode).toBe(401);
+    expect(
+      (
+        await hub.app.inject({
+          method: 'POST',
+          url: `/api/v1/devices/${other.deviceId}/credentials`,
+          headers: basic(creds.username, creds.password),
+        })
+      ).statusCode,
+    ).toBe(403);
+    expect(
+      (
+        await hub.app.inject({
+          method: 'POST',
+          url: `/api/v1/devices/${first.deviceId}/credentials`,
+          headers: basic(first.mqtt.username, first.mqtt.password),
+        })
+      ).statusCode,
+    ).toBe(401);
 
     // Decommission: a live session is cut, reconnecting is refused, the API forgets the device.
-    const live = mqtt.connect(first.mqtt.url, { username: creds.username, password: creds.password, clientId: first.deviceId, protocolVersion: 4, reconnectPeriod: 0 });
+    const live = mqtt.connect(first.mqtt.url, {
+      username: creds.username,
+      password: creds.password,
+      clientId: first.deviceId,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     await new Promise((r) => live.once('connect', r));
     const closed = new Promise<void>((r) => live.once('close', () => r()));
-    expect((await hub.app.inject({ method: 'DELETE', url: `/api/v1/devices/${first.deviceId}`, headers: hub.admin })).statusCode).toBe(204);
+    expect(
+      (
+        await hub.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/devices/${first.deviceId}`,
+          headers: hub.admin,
+        })
+      ).statusCode,
+    ).toBe(204);
     await closed;
     live.end(true);
     expect(await canConnect(first.mqtt.url, creds.username, creds.password, first.deviceId)).toBe(false);
-    expect((await hub.app.inject({ method: 'DELETE', url: `/api/v1/devices/${first.deviceId}`, headers: hub.admin })).statusCode).toBe(404);
-    const list = (await hub.app.inject({ url: '/api/v1/devices?q=hw-0200', headers: hub.admin })).json() as { items: unknown[] };
+    expect(
+      (
+        await hub.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/devices/${first.deviceId}`,
+          headers: hub.admin,
+        })
+      ).statusCode,
+    ).toBe(404);
+    const list = (await hub.app.inject({ url: '/api/v1/devices?q=hw-0200', headers: hub.admin })).json() as {
+      items: unknown[];
+    };
     expect(list.items).toEqual([]);
     // The same board can be provisioned again as a new device.
     const reborn = (await provision(token, 'hw-0200', devicePublicKey())).json() as { deviceId: string };
     expect(reborn.deviceId).not.toBe(first.deviceId);
-    const { rows } = await hub.sql.query("SELECT action FROM audit_entries WHERE target_id = $1 ORDER BY id", [first.deviceId]);
-    expect(rows.map((r: { action: string }) => r.action)).toEqual(['device.provision', 'device.credentials.rotate', 'device.decommission']);
+    const { rows } = await hub.sql.query(
+      'SELECT action FROM audit_entries WHERE target_id = $1 ORDER BY id',
+      [first.deviceId],
+    );
+    expect(rows.map((r: { action: string }) => r.action)).toEqual([
+      'device.provision',
+      'device.credentials.rotate',
+      'device.decommission',
+    ]);
   });
 });

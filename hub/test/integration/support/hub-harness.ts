@@ -60,11 +60,22 @@ export async function startTestHub(over: Partial<HubConfigInput> = {}): Promise<
   await runMigrations(db.url);
   const dir = await mkdtemp(join(tmpdir(), 'fleet-hub-test-'));
   const config = HubConfig.parse({
-    databaseUrl: db.url, port: 0, publicUrl: 'http://127.0.0.1:8080', dataDir: dir, adminEmail: 'admin@example.com', adminPassword: 'admin-password-1',
-    logLevel: 'error', ...over,
+    databaseUrl: db.url,
+    port: 0,
+    publicUrl: 'http://127.0.0.1:8080',
+    dataDir: dir,
+    adminEmail: 'admin@example.com',
+    adminPassword: 'admin-password-1',
+    logLevel: 'error',
+    ...over,
   });
   const app = await createApp(config, {
-    broker: MqttModule.forRoot({ mode: 'embedded', host: '127.0.0.1', port: 0, credentialFile: join(dir, 'broker-credentials.json') }),
+    broker: MqttModule.forRoot({
+      mode: 'embedded',
+      host: '127.0.0.1',
+      port: 0,
+      credentialFile: join(dir, 'broker-credentials.json'),
+    }),
     extraModules: [BrokerDeviceUrlModule],
     logger: false,
   });
@@ -72,10 +83,19 @@ export async function startTestHub(over: Partial<HubConfigInput> = {}): Promise<
   const sql = new pg.Pool({ connectionString: db.url, max: 2 });
 
   async function tokenFor(email: string, password: string): Promise<string> {
-    const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
+    const login = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email, password },
+    });
     if (login.statusCode !== 200) throw new Error(`login failed: ${login.body}`);
     const cookie = String(login.headers['set-cookie']).split(';')[0] ?? '';
-    const t = await app.inject({ method: 'POST', url: '/api/v1/tokens', headers: { cookie }, payload: { name: 'test' } });
+    const t = await app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: { cookie },
+      payload: { name: 'test' },
+    });
     if (t.statusCode !== 201) throw new Error(`token failed: ${t.body}`);
     return (t.json() as { token: string }).token;
   }
@@ -84,10 +104,21 @@ export async function startTestHub(over: Partial<HubConfigInput> = {}): Promise<
   const admin = { authorization: `Bearer ${adminToken}` };
   let n = 0;
   return {
-    app, db, config, dir, sql, adminToken, admin,
+    app,
+    db,
+    config,
+    dir,
+    sql,
+    adminToken,
+    admin,
     async userWithRole(role) {
       const email = `${role}${++n}@example.com`;
-      const r = await app.inject({ method: 'POST', url: '/api/v1/users', headers: admin, payload: { email, password: 'long-enough-pw', role } });
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/v1/users',
+        headers: admin,
+        payload: { email, password: 'long-enough-pw', role },
+      });
       if (r.statusCode !== 201) throw new Error(`user create failed: ${r.body}`);
       return { authorization: `Bearer ${await tokenFor(email, 'long-enough-pw')}` };
     },
