@@ -356,6 +356,11 @@ describe('LxcRuntime', () => {
     ).rejects.toThrow(/volume "data" of novol has no source/);
     await expect(runtime.create(req('nodev', { devices: [{ path: '/dev/nonexistent-device' }] }))).rejects.toThrow(/does not exist on this host/);
     await expect(runtime.start('ghost')).rejects.toThrow(/ghost is not defined/);
+    const badIpam = join(tmp.path, 'bad-ipam.json');
+    await writeFile(badIpam, '{not json');
+    await expect(new BridgeNetwork({ name: 'fltbad', subnet: '10.213.8.0/24', stateFile: badIpam }).allocate('x')).rejects.toThrow(/cannot read IPAM state .*bad-ipam.json/);
+    expect(await readFile(badIpam, 'utf8')).toBe('{not json');
+    expect(() => new BridgeNetwork({ name: 'this-name-is-too-long', subnet: '10.213.8.0/24', stateFile: badIpam })).toThrow(/bad bridge name/);
     for (const n of ['nofs', 'badfs', 'badenv', 'novol', 'nodev']) await expect(stat(join(runtime.lxcpath, n))).rejects.toThrow(/ENOENT/);
 
     await runtime.create(req('twice', { start: sh('while true; do sleep 1; done') }));
