@@ -1,6 +1,6 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
-import { ApiError } from '../lib/api-client.js';
+import { ApiError, ResponseShapeError } from '../lib/api-client.js';
 import { ApiProvider } from '../lib/api-context.js';
 import type { ApiClient } from '../lib/api-client.js';
 import type { HubEvents } from '../lib/hub-events.js';
@@ -10,8 +10,11 @@ export function createQueryClient(): QueryClient {
   return new QueryClient({
     defaultOptions: {
       queries: {
-        // 4xx will not get better by asking again; network blips may.
-        retry: (count, error) => !(error instanceof ApiError && error.status < 500) && count < 2,
+        // Only a network blip or a 5xx may get better by asking again; a 4xx or an answer of
+        // the wrong shape will not.
+        retry: (count, error) =>
+          count < 2 &&
+          (error instanceof ApiError ? error.status >= 500 : !(error instanceof ResponseShapeError)),
         refetchOnWindowFocus: true,
       },
     },

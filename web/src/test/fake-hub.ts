@@ -10,7 +10,7 @@ export interface RecordedRequest {
   body: unknown;
 }
 
-export type Handler = (req: RecordedRequest) => { status?: number; body?: unknown } | unknown;
+export type Handler = (req: RecordedRequest) => unknown;
 
 export class FakeHub {
   readonly requests: RecordedRequest[] = [];
@@ -38,7 +38,14 @@ export class FakeHub {
       if (m !== method) continue;
       const re = new RegExp(`^${pattern.replace(/:[a-zA-Z]+/g, '[^/]+')}$`);
       if (!re.test(url.pathname)) continue;
-      const out = handler(req);
+      // Like a real fetch, an aborted request rejects with AbortError (react-query cancels this way).
+      const signal = init?.signal;
+      const out: unknown = await new Promise((resolve, reject) => {
+        const abort = () => reject(new DOMException('The operation was aborted.', 'AbortError'));
+        if (signal?.aborted) return abort();
+        signal?.addEventListener('abort', abort, { once: true });
+        Promise.resolve(handler(req)).then(resolve, reject);
+      });
       const isEnvelope =
         typeof out === 'object' &&
         out !== null &&

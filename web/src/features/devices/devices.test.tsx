@@ -174,6 +174,18 @@ describe('device list', () => {
     expect(screen.queryByRole('checkbox')).toBeNull();
   });
 
+  it('accepts a never-connected device whose failedRevisions the hub sends as null', async () => {
+    const hub = new FakeHub()
+      .on('GET /api/v1/fleets', [])
+      .on('GET /api/v1/tags', [])
+      .on('GET /api/v1/devices', {
+        items: [{ ...aDevice({ name: 'fresh' }), failedRevisions: null, currentRelease: null }],
+        nextCursor: null,
+      });
+    renderApp('/devices', hub);
+    expect(await screen.findByRole('link', { name: 'fresh' })).toBeTruthy();
+  });
+
   it('shows the hub error when the list cannot load', async () => {
     const hub = new FakeHub()
       .on('GET /api/v1/fleets', [])

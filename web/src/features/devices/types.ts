@@ -20,7 +20,11 @@ export const Device = z.object({
   updateState: z.string(),
   updateStatus: z.string().nullable(),
   updateReason: z.string().nullable(),
-  failedRevisions: z.array(z.string()).default([]),
+  // The hub answers null for a device that never reported (its type says string[]).
+  failedRevisions: z
+    .array(z.string())
+    .nullish()
+    .transform((v) => v ?? []),
   createdAt: IsoDate,
   decommissionedAt: IsoDate.nullable(),
 });

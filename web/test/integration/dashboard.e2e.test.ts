@@ -1,0 +1,160 @@
+// End to end: a real hub (its own process, fresh Postgres database, embedded MQTT broker),
+// devices that provision and speak MQTT like agents, the built dashboard, and Debian's chromium.
+// Screenshots of each page go to test-artifacts/screenshots/ (git-ignored).
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, screenshot } from './support/browser.js';
+import { serveDashboard } from './support/dashboard-server.js';
+import { startHub, type HubProcess } from './support/hub-process.js';
+import { HubApi, seedFleet, type Fleet } from './support/seed.js';
+
+const TOTAL = 24;
+const OFFLINE = 4;
+const FAILED = 4;
+
+let hub: HubProcess;
+let dashboard: { url: string; close: () => Promise<void> };
+let fleet: Fleet;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  hub = await startHub();
+  const api = new HubApi(hub.url);
+  await api.login(hub.adminEmail, hub.adminPassword);
+  fleet = await seedFleet(api, TOTAL, OFFLINE, FAILED);
+  dashboard = await serveDashboard(hub.url);
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await dashboard?.close();
+  await fleet?.close();
+  await hub?.stop();
+});
+
+describe('dashboard against a real hub', () => {
+  it('sends a visitor to the login page and signs in', async () => {
+    await page.goto(`${dashboard.url}/devices`);
+    await page.getByRole('heading', { name: 'Sign in to fleet' }).waitFor();
+    expect(new URL(page.url()).searchParams.get('next')).toBe('/devices');
+    await screenshot(page, '01-login');
+    await page.getByLabel('E-mail').fill(hub.adminEmail);
+    await page.getByLabel('Password').fill('wrong-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Wrong e-mail or password.').waitFor();
+    await page.getByLabel('Password').fill(hub.adminPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Devices' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/devices');
+  });
+
+  it('shows the fleet overview with live counts', async () => {
+    await page.getByRole('link', { name: 'Overview' }).click();
+    const online = page.getByRole('link', { name: `${TOTAL - OFFLINE} online devices` });
+    await online.waitFor();
+    expect(await page.getByRole('link', { name: `${OFFLINE} offline devices` }).count()).toBe(1);
+    await page
+      .getByRole('region', { name: 'Recent failures by reason' })
+      .getByText('Health check failed')
+      .waitFor();
+    await page.getByRole('status', { name: 'Live updates connected' }).waitFor();
+    await screenshot(page, '02-overview');
+    // A device disconnecting cleanly says so; the count moves without a reload.
+    const leaving = fleet.devices[TOTAL - OFFLINE - 1]!;
+    await leaving.publish('presence', { state: 'offline' });
+    await page
+      .getByRole('link', { name: `${TOTAL - OFFLINE - 1} online devices` })
+      .waitFor({ timeout: 15_000 });
+  });
+
+  it('filters devices on the server and keeps the filters in the URL', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Devices' }).click();
+    await page.getByRole('link', { name: 'e2e-dev-00' }).waitFor();
+    await page.getByLabel('Status').selectOption('failed');
+    await page.waitForURL(/status=failed/);
+    await page.waitForFunction(() => document.querySelectorAll('.tbody-scroll [role=row]').length === 4);
+    const names = await page.locator('.tbody-scroll [role=row] .col-name').allTextContents();
+    expect(names.sort()).toEqual(fleet.failed.map((d) => d.name).sort());
+    await screenshot(page, '03-devices-failed');
+    await page.getByLabel('Status').selectOption('');
+    await page.getByLabel('Search').fill('e2e-dev-1');
+    await page.waitForURL(/q=e2e-dev-1/);
+    await page.waitForFunction(() => document.querySelectorAll('.tbody-scroll [role=row]').length === 10);
+    // A shared link opens the same view.
+    await page.goto(`${dashboard.url}/devices?tag=site%3Dparis&sort=-name`);
+    await page.waitForFunction(() => document.querySelectorAll('.tbody-scroll [role=row]').length === 12);
+    expect(await page.locator('.tbody-scroll [role=row] .col-name').first().textContent()).toBe('e2e-dev-23');
+    await screenshot(page, '04-devices-tag');
+  });
+
+  it('opens a device: containers, telemetry charts, update history and live logs', async () => {
+    const d = fleet.failed[1]!;
+    await page.goto(`${dashboard.url}/devices?q=${d.name}`);
+    await page.getByRole('link', { name: d.name }).click();
+    await page.getByRole('heading', { name: d.name, level: 1 }).waitFor();
+    await page.getByRole('region', { name: 'Update history' }).getByText('Boot failed').waitFor();
+    await page
+      .getByRole('region', { name: 'Containers' })
+      .getByText('crash-loop')
+      .or(page.getByRole('region', { name: 'Containers' }).getByText('ready'))
+      .first()
+      .waitFor();
+    await page
+      .getByRole('figure', { name: /CPU/ })
+      .getByText(/latest \d+%/)
+      .waitFor();
+    expect(await page.locator('.chart-canvas canvas').count()).toBeGreaterThanOrEqual(4);
+    const log = page.getByRole('log', { name: 'Device logs' });
+    await log.getByText(`${d.name} web: listening on :80`).waitFor();
+    await page.getByRole('status', { name: 'Live updates connected' }).waitFor();
+    // A line the device ships now arrives through the hub's event stream.
+    await page.waitForTimeout(300);
+    await d.publish('logs', {
+      lines: [
+        {
+          time: new Date().toISOString(),
+          source: 'web',
+          stream: 'stdout',
+          text: 'live line from the e2e test',
+        },
+      ],
+    });
+    await log.getByText('live line from the e2e test').waitFor({ timeout: 15_000 });
+    await screenshot(page, '05-device');
+  });
+
+  it('sends a reboot command after confirmation', async () => {
+    await page.getByRole('button', { name: 'Reboot device…' }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Reboot' }).click();
+    await page.getByRole('region', { name: 'Commands' }).getByText('reboot').first().waitFor();
+  });
+
+  it('shows the remaining pages', async () => {
+    for (const [path, heading, name] of [
+      ['/releases', 'Releases', '06-releases'],
+      ['/fleets', 'Fleets', '07-fleets'],
+      ['/users', 'Users', '08-users'],
+      ['/tokens', 'API tokens', '09-api-tokens'],
+      ['/rollouts', 'Rollouts', '10-rollouts'],
+    ] as const) {
+      await page.goto(`${dashboard.url}${path}`);
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await screenshot(page, name);
+    }
+    await page.goto(`${dashboard.url}/fleets`);
+    await page.getByRole('link', { name: `${TOTAL} devices` }).waitFor();
+  });
+
+  it('renders in the dark theme', async () => {
+    await page.goto(`${dashboard.url}/`);
+    await page.getByRole('button', { name: /Theme: system/ }).click();
+    await page.getByRole('button', { name: /Theme: light/ }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await page.getByRole('link', { name: /online devices/ }).waitFor();
+    await screenshot(page, '11-overview-dark');
+  });
+});
