@@ -5,7 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { manifestDigest, manifestObjects, signManifest } from '@fleet/protocol';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { HubctlError } from '../cli/errors.js';
+import { HubctlError, HubRequestError } from '../cli/errors.js';
+import type { HubClient } from '../hub/hub-client.js';
 import { bytes, fields } from '../cli/format.js';
 import { KeyStore } from '../keys/key-store.js';
 import {
@@ -26,6 +27,20 @@ export const ReleaseCreateInput = z.object({
   key: z.string().min(1).optional(),
   sequence: IntText(1, Number.MAX_SAFE_INTEGER).optional(),
 });
+
+/**
+ * The hub's latest sequence + 1, or, when this version is already published, its own
+ * sequence: running the same command again (say, after a lost answer) then re-registers the
+ * identical release (200) instead of failing on a version conflict.
+ */
+async function nextSequence(hub: HubClient, version: string): Promise<number> {
+  try {
+    return (await hub.getRelease(version)).sequence;
+  } catch (e) {
+    if (!(e instanceof HubRequestError && e.status === 404)) throw e;
+  }
+  return ((await hub.listReleases({ includeYanked: true, limit: 1 })).items[0]?.sequence ?? 0) + 1;
+}
 
 function kindOf(p: string): ImageRefKind {
   try {
@@ -85,10 +100,7 @@ export default defineCommand({
     const config = await ctx.config.require();
     const { key } = await new KeyStore(join(ctx.config.dir, 'keys')).load(input.key ?? config.defaultKey);
     const hub = await ctx.hub();
-    const sequence =
-      file.sequence ??
-      input.sequence ??
-      ((await hub.listReleases({ includeYanked: true, limit: 1 })).items[0]?.sequence ?? 0) + 1;
+    const sequence = file.sequence ?? input.sequence ?? (await nextSequence(hub, file.version));
 
     // Loaded here: the converter is large and only this command needs it (startup of the rest).
     const { importImage } = await import('@fleet/device-agent/oci');

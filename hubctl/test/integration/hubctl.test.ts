@@ -313,6 +313,16 @@ describe('hubctl against a real hub', () => {
     expect((after.HEAD ?? 0) - (mid.HEAD ?? 0)).toBe(1);
     expect(after.PUT ?? 0).toBe(mid.PUT ?? 0);
 
+    // The same file again: same sequence, identical manifest, nothing uploaded, nothing new.
+    const again = json<{
+      version: string;
+      sequence: number;
+      created: boolean;
+      objects: { uploaded: number };
+    }>(await run('release', 'create', '-f', 'release.yaml', '--json'));
+    expect(again).toMatchObject({ version: '1.0.0', sequence: 1, created: false, objects: { uploaded: 0 } });
+    expect((await hub.requestCounts(OBJECT_ROUTE)).PUT ?? 0).toBe(mid.PUT ?? 0);
+
     const shown = json<{
       manifest: {
         containers: Record<
