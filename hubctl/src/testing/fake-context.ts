@@ -15,7 +15,12 @@ export interface FakeContext extends CommandContext {
  * this way, which take the hub from `hub()`.
  */
 export function fakeContext(
-  answer: (method: string, url: URL, body: unknown) => { status: number; body?: unknown } = () => ({
+  /** `body` is sent as JSON; `text` as it is (an event stream). */
+  answer: (
+    method: string,
+    url: URL,
+    body: unknown,
+  ) => { status: number; body?: unknown; text?: string } = () => ({
     status: 599,
   }),
 ): FakeContext {
@@ -27,6 +32,9 @@ export function fakeContext(
     const method = init?.method ?? 'GET';
     requests.push(`${method} ${url.pathname}${url.search}`);
     const a = answer(method, url, typeof init?.body === 'string' ? JSON.parse(init.body) : undefined);
+    if (a.text !== undefined) {
+      return new Response(a.text, { status: a.status, headers: { 'content-type': 'text/event-stream' } });
+    }
     return new Response(a.body === undefined ? null : JSON.stringify(a.body), {
       status: a.status,
       headers: { 'content-type': 'application/json' },

@@ -251,6 +251,8 @@ describe('hubctl against a real hub', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('403');
     expect(r.stderr).toContain('role or scopes');
+    // The refused key was not kept as if it were usable.
+    expect(json<{ name: string }[]>(await run('keys', 'ls', '--json')).map((k) => k.name)).toEqual(['ci']);
   });
 
   it('publishes a release from an OCI layout, then a second one that uploads nothing', async () => {
@@ -418,6 +420,20 @@ describe('hubctl against a real hub', () => {
     );
     expect(r).toMatchObject({ bytesWritten: content.length, usedBmap: false });
     expect((await readFile(target)).subarray(0, content.length).equals(content)).toBe(true);
+    const board = await run(
+      'image',
+      'build',
+      '--board',
+      'no-such-board',
+      '--claim-token',
+      'a-claim-token-of-16+',
+      '--hub',
+      hub.url,
+      '--out',
+      join(work, 'out'),
+    );
+    expect(board.code).toBe(1);
+    expect(board.stderr).toContain('unknown board "no-such-board"');
     const self = await run('image', 'flash', img, img);
     expect(self.code).toBe(1);
     expect(self.stderr).toContain('is the image itself');
