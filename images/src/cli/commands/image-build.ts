@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import { loadBoard } from '@fleet/board-support';
 import { buildImage } from '../../builder/build-image.js';
 import { defaultCacheDir } from '../../cache.js';
 import { UsageError } from '../usage-error.js';
+import { userPath } from '../user-path.js';
 
 export const BUILD_USAGE = `usage: fleet-image build --board <board> --hub <url> --claim-token <token> --out <dir>
                          [--factory <dir>] [--agent auto|none|<entry.ts>] [--name <name>]
@@ -48,10 +48,10 @@ export async function imageBuild(argv: string[], signal: AbortSignal): Promise<s
     board: await loadBoard(o.board),
     hubUrl: o.hub,
     claimToken: o['claim-token'],
-    outDir: resolve(o.out),
-    cacheDir: o.cache ? resolve(o.cache) : defaultCacheDir(),
-    agent: o.agent === 'auto' || o.agent === 'none' ? o.agent : { entry: resolve(o.agent) },
-    ...(o.factory ? { factoryDir: resolve(o.factory) } : {}),
+    outDir: userPath(o.out),
+    cacheDir: o.cache ? userPath(o.cache) : defaultCacheDir(),
+    agent: o.agent === 'auto' || o.agent === 'none' ? o.agent : { entry: userPath(o.agent) },
+    ...(o.factory ? { factoryDir: userPath(o.factory) } : {}),
     ...(o.name ? { name: o.name } : {}),
     ...(o.release ? { release: o.release } : {}),
     signal,

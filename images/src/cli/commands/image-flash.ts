@@ -3,6 +3,7 @@ import { flashImage } from '../../flash/flash.js';
 import { progressBar } from '../progress.js';
 import type { TextSink } from '../progress.js';
 import { UsageError } from '../usage-error.js';
+import { userPath } from '../user-path.js';
 
 export const FLASH_USAGE = 'usage: fleet-image flash <image.img> <device> [--bmap <file.bmap>] [--json]';
 
@@ -12,9 +13,9 @@ export async function imageFlash(argv: string[], signal: AbortSignal, stderr: Te
   if (!image || !device || extra !== undefined) throw new UsageError(FLASH_USAGE);
   const bar = progressBar(stderr);
   const result = await flashImage({
-    image,
-    device,
-    ...(values.bmap ? { bmap: values.bmap } : {}),
+    image: userPath(image),
+    device: userPath(device),
+    ...(values.bmap ? { bmap: userPath(values.bmap) } : {}),
     signal,
     onProgress: (done, total, phase) => bar(done, total, phase),
   });
