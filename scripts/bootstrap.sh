@@ -25,8 +25,23 @@ APT_PACKAGES=(
   lxc busybox-static squashfs-tools erofs-utils umoci skopeo docker-registry crun runc
   u-boot-tools mtools dosfstools genimage bmap-tools fdisk e2fsprogs qemu-system-arm u-boot-qemu
   qemu-user-static binfmt-support ipxe-qemu kmod cpio zstd xz-utils chromium hyperfine iproute2 uidmap
-  mosquitto mosquitto-clients postgresql python3 make g++ attr openssl util-linux coreutils
+  mosquitto mosquitto-clients postgresql python3 make g++ attr openssl util-linux coreutils libubootenv-tool
 )
+# arm64 .debs (kernel, busybox, firmware) are fetched with `apt-get download <pkg>:arm64` by the
+# image builder; the Raspberry Pi firmware lives in Debian's non-free-firmware component.
+if [ "$(id -u)" = 0 ]; then
+  need_update=0
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then dpkg --add-architecture arm64; need_update=1; fi
+  if ! grep -rqs 'non-free-firmware' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    # Same mirror as the machine's own Debian sources: add only the component.
+    uri=$(grep -hoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -v security | head -1 | awk '{print $2}')
+    [ -n "$uri" ] || die "cannot find this machine's Debian mirror in /etc/apt/sources.list*"
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+      >/etc/apt/sources.list.d/fleet-non-free-firmware.sources
+    need_update=1
+  fi
+  if [ "$need_update" = 1 ]; then apt-get -o DPkg::Lock::Timeout=600 update -q; fi
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
