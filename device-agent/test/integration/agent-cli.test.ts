@@ -20,6 +20,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   agentCommand,
+  prepareAgent,
   cli,
   PKG,
   provisionServer,
@@ -144,6 +145,7 @@ beforeAll(async () => {
   objectBase = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/objects`;
   configPath = await writeAgentConfig(storage, prov.url, key);
   mqtt = await connectAsync(broker.url, { clientId: 'test-hub', protocolVersion: 5 });
+  await prepareAgent();
   console.log(`agent runs via ${agentCommand().via}`);
   agent = startAgentProcess(configPath, { args: ['--poll-ms', '100', '--goal-timeout-ms', '20000'] });
   await waitUp();
@@ -293,12 +295,17 @@ describe('fleet-agent (real process, real LXC, real Mosquitto)', () => {
       expect((await readFile(join(storage, 'objects', 'sha256', rootfs2.digest.slice(7)))).length).toBe(
         rootfs2.size,
       );
-      const reports = observer.decoded(t.report, 'report');
-      expect(
-        reports.some(
-          (r) => r.body.revision?.sequence === 2 && r.body.containers.some((c) => c.name === 'web'),
-        ),
-      ).toBe(true);
+      // A report follows the change (the committed revision and its container).
+      await waitFor('a report of revision 2', () =>
+        observer
+          .decoded(t.report, 'report')
+          .some(
+            (r) =>
+              r.body.revision?.sequence === 2 &&
+              r.body.updateState === 'idle' &&
+              r.body.containers.some((c) => c.name === 'web'),
+          ),
+      );
 
       // A target whose signature does not verify: refused with the reason, nothing changes.
       const forged = release(3, rootfs);

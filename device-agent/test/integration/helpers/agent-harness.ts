@@ -21,17 +21,37 @@ export const BUNDLE = join(PKG, 'dist/bundle/fleet-agent.mjs');
 export const SIMULATED_REBOOT_EXIT = 75;
 
 /**
- * How the agent is started: the device bundle when it was built (`pnpm --filter
- * @fleet/device-agent bundle`), which is what runs on a board; otherwise from TS source via tsx.
+ * How the agent is started: the device bundle (what runs on a board), rebuilt from the current
+ * source by `prepareAgent()`; or from TS source via tsx with FLEET_AGENT_FROM_SOURCE=1.
  */
 export function agentCommand(): { cmd: string; args: string[]; via: 'bundle' | 'tsx' } {
-  if (process.env.FLEET_AGENT_FROM_SOURCE !== '1' && existsSync(BUNDLE))
+  if (process.env.FLEET_AGENT_FROM_SOURCE !== '1')
     return { cmd: process.execPath, args: [BUNDLE], via: 'bundle' };
   return {
     cmd: process.execPath,
     args: ['--conditions=fleet-source', '--import', 'tsx', join(PKG, 'src/cli/bin.ts')],
     via: 'tsx',
   };
+}
+
+let bundling: Promise<void> | null = null;
+/** Builds dist/bundle from the current source once per test process (esbuild: a second or two). */
+export function prepareAgent(): Promise<void> {
+  if (process.env.FLEET_AGENT_FROM_SOURCE === '1') return Promise.resolve();
+  bundling ??= new Promise<void>((resolvePromise, reject) => {
+    const p = spawn(process.execPath, [join(PKG, 'scripts/bundle.mjs')], {
+      cwd: PKG,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) =>
+      code === 0 && existsSync(BUNDLE)
+        ? resolvePromise()
+        : reject(new Error(`bundle build failed (${code}): ${err}`)),
+    );
+  });
+  return bundling;
 }
 
 /** POST /api/v1/provision answers every claim with credentials for the test broker. */

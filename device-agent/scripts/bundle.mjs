@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// Builds the device bundle: dist/bundle/ runs with a plain `node fleet-agent.mjs` (Node 20), no
+// tsx and no workspace node_modules. The images package copies this folder to
+// /opt/fleet/agent/ in the device rootfs.
+//
+//   fleet-agent.mjs      the agent and its CLI (esbuild, ESM, node20)
+//   starter-main.js      the koffi starter process (runtime/lxc/starter.ts runs it next to itself)
+//   package.json         {"type":"module"} so starter-main.js loads as ESM
+//   fleet_native.node    @fleet/native's addon, and fleet-lxc-start, its start helper
+//   node_modules/@koromix/koffi-linux-{x64,arm64}/   koffi's prebuilt binaries, where koffi's
+//                        loader looks first: require('@koromix/koffi-linux-<arch>') from the bundle
+import { build } from 'esbuild';
+import { cp, mkdir, readFile, rm, writeFile, copyFile, chmod } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(pkg, 'dist', 'bundle');
+const nativeRoot = join(pkg, 'native');
+
+// @fleet/native finds its addon and helper relative to its package root; in the bundle they
+// sit next to the bundle file. The rewrite is exact: if native's source changes shape the
+// build fails instead of producing a bundle that cannot load its addon.
+const nativePaths = {
+  name: 'fleet-native-paths',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]native[\\/]src[\\/]index\.ts$/ }, async (args) => {
+      let src = await readFile(args.path, 'utf8');
+      const swaps = [
+        ["join(dirname(fileURLToPath(import.meta.url)), '..')", 'dirname(fileURLToPath(import.meta.url))'],
+        ["'build/Release/fleet_native.node'", "'fleet_native.node'"],
+        ["'build/Release/fleet-lxc-start'", "'fleet-lxc-start'"],
+      ];
+      for (const [from, to] of swaps) {
+        if (!src.includes(from))
+          throw new Error(`bundle: ${args.path} no longer contains ${from}; update scripts/bundle.mjs`);
+        src = src.replace(from, to);
+      }
+      return { contents: src, loader: 'ts' };
+    });
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  // Workspace packages resolve to their TS source (protocol need not be built first).
+  conditions: ['fleet-source'],
+  // CommonJS dependencies (mqtt's) call require(); ESM output has none of its own.
+  banner: {
+    js: "import { createRequire as __fleetCreateRequire } from 'node:module'; const require = __fleetCreateRequire(import.meta.url);",
+  },
+  // Optional native speed-ups of ws that mqtt may probe for; absent is fine.
+  external: ['bufferutil', 'utf-8-validate'],
+  loader: { '.node': 'copy' },
+  plugins: [nativePaths],
+  logLevel: 'warning',
+  legalComments: 'none',
+  sourcemap: false,
+};
+
+await rm(out, { recursive: true, force: true });
+await mkdir(out, { recursive: true });
+await build({
+  ...common,
+  entryPoints: { 'fleet-agent': join(pkg, 'src/cli/bin.ts') },
+  outdir: out,
+  outExtension: { '.js': '.mjs' },
+});
+await build({
+  ...common,
+  entryPoints: { 'starter-main': join(pkg, 'src/runtime/lxc/starter-main.ts') },
+  outdir: out,
+});
+await writeFile(
+  join(out, 'package.json'),
+  `${JSON.stringify({ name: 'fleet-agent-bundle', private: true, type: 'module' }, null, 2)}\n`,
+);
+
+for (const f of ['fleet_native.node', 'fleet-lxc-start']) {
+  const from = join(nativeRoot, 'build', 'Release', f);
+  if (!existsSync(from))
+    throw new Error(
+      `bundle: ${from} is missing; build @fleet/native first (pnpm --filter @fleet/native install)`,
+    );
+  await copyFile(from, join(out, f));
+}
+await chmod(join(out, 'fleet-lxc-start'), 0o755);
+
+// koffi's prebuilt binaries, one package per arch (resolved from koffi's own location).
+const koffiRequire = createRequire(createRequire(join(pkg, 'package.json')).resolve('koffi'));
+const requirePkg = createRequire(join(pkg, 'package.json'));
+for (const arch of ['x64', 'arm64']) {
+  const name = `@koromix/koffi-linux-${arch}`;
+  let dir;
+  for (const r of [requirePkg, koffiRequire]) {
+    try {
+      dir = dirname(r.resolve(`${name}/package.json`));
+      break;
+    } catch {
+      // try the next resolver
+    }
+  }
+  if (!dir) throw new Error(`bundle: ${name} is not installed (a devDependency of @fleet/device-agent)`);
+  await cp(dir, join(out, 'node_modules', name), { recursive: true, dereference: true });
+}
+
+const size = (await readFile(join(out, 'fleet-agent.mjs'))).length;
+console.log(`bundle: ${out} (fleet-agent.mjs ${(size / 1024).toFixed(0)} KiB)`);
