@@ -268,6 +268,14 @@ describe('single flight and superseding', () => {
     expect(d.containers.running()).toEqual(runningOf(v4));
   });
 
+  it('a target offered right after start is not lost', async () => {
+    const d = new SimulatedDevice();
+    await d.engine.start();
+    d.engine.offer(d.target(v1));
+    await d.settle();
+    expect(d.progress.final('u-1')?.status).toBe('succeeded');
+  });
+
   it('a repeated offer of the update in flight is a duplicate', async () => {
     const d = await deviceOnV1();
     d.engine.offer(d.target(v2));

@@ -78,8 +78,9 @@ export class UpdateEngine {
 
   /**
    * Startup: read the journal and pick up where the last process stopped (RESUME, loop guard);
-   * an unreadable journal rolls back to the committed revision. Resolves when the engine is
-   * idle again, or halted for a reboot.
+   * an unreadable journal rolls back to the committed revision. Resolves once the resumed
+   * state is persisted and driving has begun (an update may then run for hours, e.g. waiting
+   * for its window); `settled()` waits for the end.
    */
   async start(): Promise<void> {
     const read = await readJournal(this.deps.files);
@@ -115,7 +116,6 @@ export class UpdateEngine {
       }
     }
     this.kick();
-    await this.settled();
   }
 
   /** Stop driving (agent shutdown). The journal keeps the state; the next start resumes it. */
@@ -158,6 +158,8 @@ export class UpdateEngine {
       .catch((e) => this.deps.log?.('error', `update engine stopped: ${e instanceof Error ? e.stack : String(e)}`))
       .finally(() => {
         this.driving = null;
+        // A target offered while the loop was finishing found it still "driving": pick it up.
+        if (this.pending) this.kick();
       });
   }
 

@@ -76,6 +76,7 @@ const AGENT = `
     settings: { gate: { goalTimeoutMs: 15000, pollMs: 100, hubTimeoutMs: 1000 }, spaceReserveBytes: 1 },
   });
   await engine.start();
+  await engine.settled();
   if (!engine.rebootRequested) {
     engine.offer(JSON.parse(await readFile(cfg.target, 'utf8')));
     await engine.settled();
@@ -111,6 +112,7 @@ const reports: Progress[] = [];
 const timings: number[] = [];
 const counts = { runs: 0, crashes: 0, agentStarts: 0, reboots: 0, onNew: 0, onOld: 0 };
 
+const outcomeOf = (updateId: string) => reports.filter((p) => p.updateId === updateId && p.state === 'idle');
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function slotImage(): Promise<{ digest: string; size: number; slot: 'ab' }> {
@@ -230,8 +232,12 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
   // installing (its `after`, or the `before` of the state that follows it): that is rolled
   // back by design (RESUME). Failing ones always end on the old one.
   const healthy = scenario === 'base' || scenario === 'app-ok' || scenario === 'sys-ok';
-  const inInstalling = crash.at === 'installing:after' || crash.at === (scenario === 'sys-ok' ? 'rebooting:before' : 'testing:before');
-  const outcome = reports.filter((p) => p.updateId === target.updateId && p.state === 'idle');
+  const inInstalling =
+    crash.at === 'installing:after' ||
+    crash.at === (scenario === 'sys-ok' ? 'rebooting:before' : 'testing:before') ||
+    // A kill at a random instant: the report says whether it hit installing.
+    (crash.afterMs !== undefined && outcomeOf(target.updateId).some((p) => p.status === 'rolled-back' && /restarted while installing/.test(p.message ?? '')));
+  const outcome = outcomeOf(target.updateId);
   expect(onNew, `${why}\n${JSON.stringify(outcome)}`).toBe(healthy && !inInstalling);
   if (onNew) counts.onNew++;
   else counts.onOld++;

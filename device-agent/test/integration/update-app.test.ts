@@ -210,6 +210,7 @@ describe('app-only update on real LXC', () => {
 
     const restarted = newEngine();
     await restarted.start();
+    await restarted.settled();
     expect(final('u4'), logs.join('\n')).toMatchObject({ status: 'succeeded' });
     const now = await running();
     expect(now).toHaveLength(1);
