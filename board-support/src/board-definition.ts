@@ -1,157 +1,27 @@
-import { z } from 'zod';
+// The board definition schema is protocol's (shared by images, boot-control and the agent);
+// this module keeps board-support's names and adds the partition helpers.
+import {
+  parseBoardDefinition as parseProtocolBoard,
+  type BoardDefinition,
+  type PartitionRole,
+} from '@fleet/protocol';
 
-// TODO(#8): this schema belongs in @fleet/protocol (board definitions are validated through
-// protocol per the issue); it lives here until the lead moves it.
-
-/** Sizes as a byte count or "64M"/"4K"/"1G" (binary units), and offsets as hex strings "0x100000". */
-export const ByteSize = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .regex(/^(0x[0-9a-fA-F]+|\d+[KMG]?)$/, 'expected a byte count such as 1048576, "0x100000", "64M"')
-    .transform((text) => {
-      if (text.startsWith('0x')) return Number.parseInt(text.slice(2), 16);
-      const unit = text.at(-1);
-      const scale = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
-      return Number.parseInt(text, 10) * scale;
-    }),
-]);
-export type ByteSize = z.infer<typeof ByteSize>;
-
-export const PartitionRole = z.enum(['boot', 'rootfs-a', 'rootfs-b', 'data']);
-export type PartitionRole = z.infer<typeof PartitionRole>;
-
-export const Partition = z.object({
-  name: z.string().regex(/^[a-z][a-zA-Z0-9-]*$/),
-  role: PartitionRole,
-  filesystem: z.enum(['vfat', 'ext4']),
-  /** Filesystem label (vfat labels are at most 11 characters). */
-  label: z.string().min(1).max(16),
-  size: ByteSize,
-  /** MBR partition type byte. */
-  mbrType: z.string().regex(/^0x[0-9a-fA-F]{2}$/),
-  bootable: z.boolean().default(false),
-});
-export type Partition = z.infer<typeof Partition>;
-
-export const BootFile = z.object({
-  /** Where the file comes from: a .deb (by name, extracted) plus a path inside it. */
-  deb: z.string().min(1),
-  /** "all" for architecture-independent packages (firmware); default: the board's debArch. */
-  debArch: z.enum(['arm64', 'all']).optional(),
-  path: z.string().startsWith('/'),
-  /** Destination path inside the boot partition. */
-  dest: z.string().regex(/^[A-Za-z0-9_.\-/]+$/),
-});
-export type BootFile = z.infer<typeof BootFile>;
-
-export const BoardDefinition = z
-  .object({
-    spec: z.literal('fleet-board@1'),
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
-    description: z.string(),
-    architecture: z.enum(['arm64']),
-    /** Debian architecture of the .debs the system layer is built from. */
-    debArch: z.enum(['arm64']),
-    bootloader: z.object({
-      kind: z.literal('u-boot'),
-      /** How U-Boot reaches the board: firmware given to qemu (-bios) or files on the boot partition. */
-      source: z.discriminatedUnion('kind', [
-        z.object({ kind: z.literal('qemu-bios'), path: z.string().startsWith('/') }),
-        z.object({ kind: z.literal('boot-partition'), file: BootFile }),
-      ]),
-      /** RAM the boot script may use as scratch for the environment copies (4 MiB from here). */
-      scratchAddr: z.string().regex(/^0x[0-9a-fA-F]+$/),
-    }),
-    console: z.object({
-      /** Linux console argument, e.g. "ttyAMA0" or "ttyS0,115200". */
-      linux: z.string().min(1),
-      /** The serial line qemu/the harness reads, when emulated. */
-      qemu: z.string().optional(),
-    }),
-    kernel: z.object({
-      /** Debian metapackage that names the exact kernel package (never glob kernel names). */
-      metapackage: z.string().min(1),
-      /** Modules loaded by the initramfs, dependencies resolved from modules.dep. */
-      modules: z.array(z.string().regex(/^[a-z0-9_-]+$/)).min(1),
-      /** Device tree blobs from the kernel package (relative to /usr/lib/linux-image-<ver>/), copied to the boot partition; none when the loader provides one (qemu). */
-      dtbs: z.array(z.string().regex(/^[a-z0-9_./-]+\.dtb$/)).default([]),
-    }),
-    disk: z.object({
-      /** The whole-disk device as Linux names it on the board. */
-      device: z.string().startsWith('/dev/'),
-      /** Prefix of partition devices: partition N is `${partitionPrefix}${N}`. */
-      partitionPrefix: z.string().startsWith('/dev/'),
-      /** Byte offset of the first partition; the boot state lives in the gap before it. */
-      firstPartitionOffset: ByteSize,
-      partitionTable: z.literal('mbr'),
-      /** MBR disk identifier; fixed so builds are reproducible and PARTUUIDs stable. */
-      diskId: z.string().regex(/^0x[0-9a-fA-F]{8}$/),
-    }),
-    partitions: z.array(Partition).length(4),
-    /** Where the A/B boot state lives: a redundant U-Boot environment in the disk's raw gap. */
-    bootState: z.object({
-      kind: z.literal('uboot-env'),
-      envSize: ByteSize,
-      offsets: z.tuple([ByteSize, ByteSize]),
-      bootlimit: z.number().int().min(1).max(15),
-    }),
-    /** Extra files written verbatim to the boot partition (e.g. config.txt). */
-    bootPartitionFiles: z.array(BootFile).default([]),
-    /** Text files generated into the boot partition from the definition. */
-    bootPartitionText: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string()).default({}),
-    qemu: z
-      .object({
-        machine: z.string(),
-        cpu: z.string(),
-        memoryMiB: z.number().int().positive(),
-      })
-      .optional(),
-  })
-  .superRefine((board, ctx) => {
-    const roles = board.partitions.map((p) => p.role);
-    for (const role of PartitionRole.options) {
-      if (roles.filter((r) => r === role).length !== 1) {
-        ctx.addIssue({ code: 'custom', path: ['partitions'], message: `exactly one partition must have role "${role}"` });
-      }
-    }
-    if (board.partitions[0]?.role !== 'boot') {
-      ctx.addIssue({ code: 'custom', path: ['partitions', 0, 'role'], message: 'the boot partition must be partition 1 (U-Boot and board firmware look there)' });
-    }
-    const { envSize, offsets } = board.bootState;
-    const first = board.disk.firstPartitionOffset;
-    offsets.forEach((offset, i) => {
-      if (offset % 512 !== 0) ctx.addIssue({ code: 'custom', path: ['bootState', 'offsets', i], message: 'must be a multiple of 512 (U-Boot reads whole blocks)' });
-      if (offset < 512 || offset + envSize > first) {
-        ctx.addIssue({ code: 'custom', path: ['bootState', 'offsets', i], message: `env copy must lie between the MBR and the first partition (0x200..0x${first.toString(16)})` });
-      }
-    });
-    if (Math.abs(offsets[0] - offsets[1]) < envSize) {
-      ctx.addIssue({ code: 'custom', path: ['bootState', 'offsets'], message: 'the two env copies overlap' });
-    }
-    if (envSize % 512 !== 0 || envSize > 0x100000) {
-      ctx.addIssue({ code: 'custom', path: ['bootState', 'envSize'], message: 'must be a multiple of 512 and at most 1 MiB (the script scratch area)' });
-    }
-    if (first % (1024 * 1024) !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['disk', 'firstPartitionOffset'], message: 'must be MiB-aligned' });
-    }
-  });
-export type BoardDefinition = z.infer<typeof BoardDefinition>;
-export type BoardDefinitionInput = z.input<typeof BoardDefinition>;
+export {
+  BoardByteSize as ByteSize,
+  BoardBootFile as BootFile,
+  BoardDefinition,
+  BoardPartition as Partition,
+  PartitionRole,
+} from '@fleet/protocol';
+export type { BoardDefinitionInput } from '@fleet/protocol';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; issues: string[] };
 
 /** Validate a board definition; issues name the JSON path (`$.bootState.offsets[1]`). */
 export function parseBoardDefinition(input: unknown): ParseResult<BoardDefinition> {
-  const result = BoardDefinition.safeParse(input);
-  if (result.success) return { ok: true, value: result.data };
-  return {
-    ok: false,
-    issues: result.error.issues.map((issue) => {
-      const path = issue.path.map((seg) => (typeof seg === 'number' ? `[${seg}]` : `.${String(seg)}`)).join('');
-      return `$${path}: ${issue.message}`;
-    }),
-  };
+  const result = parseProtocolBoard(input);
+  if (result.ok) return result;
+  return { ok: false, issues: result.error.issues.map((i) => `${i.path}: ${i.message}`) };
 }
 
 export function partitionNumber(board: BoardDefinition, role: PartitionRole): number {

@@ -2,6 +2,7 @@
 // throws), and a failure is a ProtocolError whose issues name a JSON path.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseBoardDefinition } from './board.js';
 import { parseJsonText } from './canonical-json.js';
 import { parseDigest, parseObjectUrl } from './digest.js';
 import { parseContainerSpec, parseReleaseManifest, parseRevisionManifest } from './manifest.js';
@@ -66,6 +67,10 @@ describe('fuzz: parsers never throw and always name a path', () => {
   it.each(parsers)('%s on mutations of a valid document', (_name, parse, valid) => {
     expect(parse(valid).ok).toBe(true);
     fc.assert(fc.property(mutated(valid), (x) => wellFormed(parse(x))), { numRuns: RUNS });
+  });
+
+  it('BoardDefinition on arbitrary values', () => {
+    fc.assert(fc.property(anyInput, (x) => wellFormed(parseBoardDefinition(x))), { numRuns: RUNS });
   });
 
   it('parseJsonText on arbitrary and near-JSON text agrees with JSON.parse or names a path', () => {

@@ -7,5 +7,6 @@ export * from './manifest.js';
 export * from './canonical-json.js';
 export * from './signing.js';
 export * from './provisioning.js';
+export * from './board.js';
 export * from './mqtt/topics.js';
 export * from './mqtt/messages.js';
