@@ -19,10 +19,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function psql(sql: string): void {
+function psql(sql: string, database = 'postgres'): void {
   execFileSync(
     'psql',
-    ['-h', '127.0.0.1', '-U', 'root', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
+    ['-h', '127.0.0.1', '-U', 'root', '-d', database, '-v', 'ON_ERROR_STOP=1', '-qc', sql],
     { stdio: 'pipe' },
   );
 }
@@ -32,6 +32,8 @@ export interface HubProcess {
   adminEmail: string;
   adminPassword: string;
   output: () => string;
+  /** Runs SQL on the hub's database (bulk seeding at a scale provisioning cannot reach fast). */
+  sql: (statement: string) => void;
   stop: () => Promise<void>;
 }
 
@@ -88,7 +90,7 @@ export async function startHub(): Promise<HubProcess> {
         () => false,
       )
     )
-      return { url, adminEmail, adminPassword, output: () => output, stop };
+      return { url, adminEmail, adminPassword, output: () => output, sql: (q) => psql(q, db), stop };
     await new Promise((r) => setTimeout(r, 500));
   }
   await stop();
