@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { encodeMessage, topics } from '@fleet/protocol';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage } from '../../../device-agent/test/integration/helpers/oci-image.js';
+import {
+  buildBusyboxImage,
+  toDockerArchive,
+} from '../../../device-agent/test/integration/helpers/oci-image.js';
 import { hubctl, hubctlArgv, type HubctlRun } from './support/hubctl-process.js';
 import { ADMIN_EMAIL, startHub, type RunningHub } from './support/hub-process.js';
 
@@ -34,7 +37,9 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'hubctl-it-'));
   const [started] = await Promise.all([
     startHub(),
-    buildBusyboxImage(join(work, 'image'), { platforms: [{ architecture: 'arm64' }] }),
+    buildBusyboxImage(join(work, 'image'), { platforms: [{ architecture: 'arm64' }] }).then((img) =>
+      toDockerArchive(img, join(work, 'web.tar')),
+    ),
   ]);
   hub = started;
   adminToken = await hub.tokenFor('admin');
@@ -255,7 +260,7 @@ describe('hubctl against a real hub', () => {
     expect(json<{ name: string }[]>(await run('keys', 'ls', '--json')).map((k) => k.name)).toEqual(['ci']);
   });
 
-  it('publishes a release from an OCI layout, then a second one that uploads nothing', async () => {
+  it('publishes a release from an OCI layout, then the same image from a docker-archive tarball that uploads nothing', async () => {
     await writeFile(
       join(work, 'release.yaml'),
       [
@@ -299,7 +304,9 @@ describe('hubctl against a real hub', () => {
       join(work, 'release2.yaml'),
       (await readFile(join(work, 'release.yaml'), 'utf8'))
         .replace('1.0.0', '1.1.0')
-        .replace('notes: first', 'notes: second'),
+        .replace('notes: first', 'notes: second')
+        // The same image as a docker-archive tarball: another source, the same root filesystem.
+        .replace('image: ./image/oci', 'image: ./web.tar'),
     );
     const r2 = json<{
       version: string;
@@ -314,6 +321,11 @@ describe('hubctl against a real hub', () => {
     const after = await hub.requestCounts(OBJECT_ROUTE);
     expect((after.HEAD ?? 0) - (mid.HEAD ?? 0)).toBe(1);
     expect(after.PUT ?? 0).toBe(mid.PUT ?? 0);
+
+    const fromArchive = json<{
+      manifest: { containers: Record<string, { image: { ref: string }; rootfs: { digest: string } }> };
+    }>(await run('releases', 'show', '1.1.0', '--json'));
+    expect(fromArchive.manifest.containers.web!.image.ref).toMatch(/^docker-archive:\//);
 
     // The same file again: same sequence, identical manifest, nothing uploaded, nothing new.
     const again = json<{
