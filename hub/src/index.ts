@@ -22,7 +22,7 @@ export type {
   CommandStatus,
 } from './devices/device.types.js';
 export type { Release, ReleaseSummary, SigningKeyRecord } from './releases/release.types.js';
-export type { UpdateEvent } from './updates/update.repository.js';
+export type { UpdateEvent } from './updates/update.types.js';
 export type { TelemetryPoint } from './telemetry/telemetry.types.js';
 export type { StoredLogLine } from './logs/logs.types.js';
 export type { HubEvent, HubEventType } from './events/event-bus.js';

@@ -1,10 +1,11 @@
+import { pageOf, Returns } from '../common/openapi.js';
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiScope, MinRole } from '../auth/principal.js';
 import { ZodQuery, decodeCursor, type Page, type Parsed } from '../common/validation.js';
 import { AuditService } from './audit.service.js';
-import type { AuditEntry } from './audit.types.js';
+import { AuditEntry } from './audit.types.js';
 
 export const AuditListQuery = z.strictObject({
   actor: z.string().max(200).optional(),
@@ -24,6 +25,7 @@ export class AuditController {
 
   @Get()
   @MinRole('admin')
+  @Returns(pageOf(AuditEntry))
   async list(@ZodQuery(AuditListQuery) q: Parsed<AuditListQuery>): Promise<Page<AuditEntry>> {
     const { cursor, ...rest } = q;
     const beforeId = cursor

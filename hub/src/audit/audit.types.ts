@@ -1,13 +1,16 @@
-export interface AuditEntry {
-  id: string;
-  at: Date;
-  actor: string;
-  actorEmail: string | null;
-  action: string;
-  targetType: string;
-  targetId: string | null;
-  details: Record<string, unknown>;
-}
+import { z } from 'zod';
+
+export const AuditEntry = z.object({
+  id: z.string(),
+  at: z.date(),
+  actor: z.string(),
+  actorEmail: z.string().nullable(),
+  action: z.string(),
+  targetType: z.string(),
+  targetId: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
 
 export interface AuditQuery {
   actor?: string;

@@ -1,3 +1,5 @@
+import { Returns } from '../common/openapi.js';
+import { z } from 'zod';
 import {
   Body,
   Controller,
@@ -17,7 +19,7 @@ import { ZodQuery, openApiSchema, ZodPipe, type Parsed } from '../common/validat
 import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
 import { readCookie } from './auth.guard.js';
 import { AuthService, SESSION_COOKIE } from './auth.service.js';
-import type { ApiTokenInfo, User } from './auth.types.js';
+import { ApiTokenInfo, User } from './auth.types.js';
 import {
   CreateApiTokenRequest,
   CreateUserRequest,
@@ -40,6 +42,7 @@ export class AuthController {
   @Public()
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(LoginRequest) })
+  @Returns(z.object({ user: User, expiresAt: z.string() }))
   async login(
     @Body(new ZodPipe(LoginRequest)) body: Parsed<LoginRequest>,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -77,6 +80,7 @@ export class UsersController {
 
   @Get()
   @MinRole('admin')
+  @Returns(z.array(User))
   list(): Promise<User[]> {
     return this.auth.listUsers();
   }
@@ -84,6 +88,7 @@ export class UsersController {
   @Post()
   @MinRole('admin')
   @ApiBody({ schema: openApiSchema(CreateUserRequest) })
+  @Returns(User, 201)
   create(
     @Body(new ZodPipe(CreateUserRequest)) body: Parsed<CreateUserRequest>,
     @CurrentUser() who: UserPrincipal,
@@ -93,6 +98,7 @@ export class UsersController {
 
   @Get(':id')
   @MinRole('admin')
+  @Returns(User)
   get(@Param('id') id: string): Promise<User> {
     return this.auth.getUser(id);
   }
@@ -100,6 +106,7 @@ export class UsersController {
   @Patch(':id')
   @MinRole('admin')
   @ApiBody({ schema: openApiSchema(UpdateUserRequest) })
+  @Returns(User)
   update(
     @Param('id') id: string,
     @Body(new ZodPipe(UpdateUserRequest)) body: Parsed<UpdateUserRequest>,
@@ -118,6 +125,7 @@ export class TokensController {
   /** The token itself is in the answer only; it is stored hashed. */
   @Post()
   @ApiBody({ schema: openApiSchema(CreateApiTokenRequest) })
+  @Returns(ApiTokenInfo.extend({ token: z.string() }), 201)
   async create(
     @Body(new ZodPipe(CreateApiTokenRequest)) body: Parsed<CreateApiTokenRequest>,
     @CurrentUser() who: UserPrincipal,
@@ -127,6 +135,7 @@ export class TokensController {
   }
 
   @Get()
+  @Returns(z.array(ApiTokenInfo))
   list(
     @ZodQuery(ListTokensQuery) q: Parsed<ListTokensQuery>,
     @CurrentUser() who: UserPrincipal,

@@ -1,29 +1,32 @@
-import type { Role, Scope } from './principal.js';
+import { z } from 'zod';
+import { Role, Scope } from './principal.js';
 
-export interface User {
-  id: string;
-  email: string;
-  role: Role;
-  disabled: boolean;
-  createdAt: Date;
-  lastLoginAt: Date | null;
-}
+export const User = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: Role,
+  disabled: z.boolean(),
+  createdAt: z.date(),
+  lastLoginAt: z.date().nullable(),
+});
+export type User = z.infer<typeof User>;
 
 export interface UserWithHash extends User {
   passwordHash: string;
 }
 
-export interface ApiTokenInfo {
-  id: string;
-  userId: string;
-  name: string;
-  role: Role;
-  scopes: Scope[];
-  createdAt: Date;
-  expiresAt: Date | null;
-  revokedAt: Date | null;
-  lastUsedAt: Date | null;
-}
+export const ApiTokenInfo = z.object({
+  id: z.string(),
+  userId: z.string(),
+  name: z.string(),
+  role: Role,
+  scopes: z.array(Scope),
+  createdAt: z.date(),
+  expiresAt: z.date().nullable(),
+  revokedAt: z.date().nullable(),
+  lastUsedAt: z.date().nullable(),
+});
+export type ApiTokenInfo = z.infer<typeof ApiTokenInfo>;
 
 export interface SessionInfo {
   userId: string;

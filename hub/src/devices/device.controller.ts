@@ -1,3 +1,4 @@
+import { pageOf, Returns } from '../common/openapi.js';
 import {
   Body,
   Controller,
@@ -36,7 +37,7 @@ import {
   UpdateDeviceRequest,
 } from './device.dto.js';
 import { DevicesService } from './device.service.js';
-import type { ContainerEvent, Device, DeviceCommand, DeviceDetail, DeviceSummary } from './device.types.js';
+import { ContainerEvent, Device, DeviceCommand, DeviceDetail, DeviceSummary } from './device.types.js';
 
 const LimitQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
 type LimitQuery = z.infer<typeof LimitQuery>;
@@ -51,16 +52,19 @@ export class DeviceController {
 
   /** Filters, keyset pagination (`nextCursor`) and sorting; fast at 100k devices. */
   @Get('devices')
+  @Returns(pageOf(Device))
   list(@ZodQuery(ListDevicesQuery) q: Parsed<ListDevicesQuery>): Promise<Page<Device>> {
     return this.devices.list(q);
   }
 
   @Get('devices/summary')
+  @Returns(DeviceSummary)
   summary(@ZodQuery(DeviceSummaryQuery) q: Parsed<DeviceSummaryQuery>): Promise<DeviceSummary> {
     return this.devices.summary(q.fleetId, q.tag ?? []);
   }
 
   @Get('tags')
+  @Returns(z.array(z.object({ tag: z.string(), count: z.number().int() })))
   tags(@ZodQuery(TagsQuery) q: Parsed<TagsQuery>): Promise<Array<{ tag: string; count: number }>> {
     return this.devices.tags(q.fleetId);
   }
@@ -69,6 +73,7 @@ export class DeviceController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(BulkTagRequest) })
+  @Returns(z.object({ updated: z.number().int() }))
   bulkTag(
     @Body(new ZodPipe(BulkTagRequest)) body: Parsed<BulkTagRequest>,
     @CurrentUser() who: UserPrincipal,
@@ -80,6 +85,11 @@ export class DeviceController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(BulkCommandRequest) })
+  @Returns(
+    z.array(
+      z.object({ deviceId: z.string(), command: DeviceCommand.nullable(), error: z.string().nullable() }),
+    ),
+  )
   bulkCommand(
     @Body(new ZodPipe(BulkCommandRequest)) body: Parsed<BulkCommandRequest>,
     @CurrentUser() who: UserPrincipal,
@@ -88,6 +98,7 @@ export class DeviceController {
   }
 
   @Get('devices/:id')
+  @Returns(DeviceDetail)
   get(@Param('id') id: string): Promise<DeviceDetail> {
     return this.devices.get(id);
   }
@@ -95,6 +106,7 @@ export class DeviceController {
   @Patch('devices/:id')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(UpdateDeviceRequest) })
+  @Returns(Device)
   rename(
     @Param('id') id: string,
     @Body(new ZodPipe(UpdateDeviceRequest)) body: Parsed<UpdateDeviceRequest>,
@@ -106,6 +118,7 @@ export class DeviceController {
   @Put('devices/:id/tags')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(SetTagsRequest) })
+  @Returns(Device)
   setTags(
     @Param('id') id: string,
     @Body(new ZodPipe(SetTagsRequest)) body: Parsed<SetTagsRequest>,
@@ -115,6 +128,7 @@ export class DeviceController {
   }
 
   @Get('devices/:id/containers/history')
+  @Returns(pageOf(ContainerEvent))
   history(
     @Param('id') id: string,
     @ZodQuery(HistoryQuery) q: Parsed<HistoryQuery>,
@@ -125,6 +139,7 @@ export class DeviceController {
   @Post('devices/:id/commands')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(CreateCommandRequest) })
+  @Returns(DeviceCommand, 201)
   command(
     @Param('id') id: string,
     @Body(new ZodPipe(CreateCommandRequest)) body: Parsed<CreateCommandRequest>,
@@ -134,6 +149,7 @@ export class DeviceController {
   }
 
   @Get('devices/:id/commands')
+  @Returns(z.array(DeviceCommand))
   commands(@Param('id') id: string, @ZodQuery(LimitQuery) q: Parsed<LimitQuery>): Promise<DeviceCommand[]> {
     return this.devices.listCommands(id, q.limit);
   }
@@ -153,6 +169,7 @@ export class DeviceController {
   @Post('devices/:id/credentials')
   @AllowDevice()
   @HttpCode(200)
+  @Returns(z.object({ username: z.string(), password: z.string(), clientId: z.string() }))
   rotate(
     @Param('id') id: string,
     @CurrentPrincipal() who: Principal,

@@ -1,53 +1,63 @@
 import type { CommandAck } from '@fleet/protocol';
+import { z } from 'zod';
 
-export interface Device {
-  id: string;
-  fleetId: string;
-  name: string;
-  hardwareId: string;
-  board: string;
-  agentVersion: string;
-  tags: string[];
-  online: boolean;
-  lastSeenAt: Date;
-  currentRelease: string | null;
-  currentRevisionDigest: string | null;
-  currentSequence: number | null;
-  updateState: string;
-  updateStatus: string | null;
-  updateReason: string | null;
-  failedRevisions: string[];
-  createdAt: Date;
-  decommissionedAt: Date | null;
-}
+// Response types are zod schemas (CONVENTIONS 1): the TypeScript types and the OpenAPI
+// response schemas come from the same definition.
 
-export interface DeviceContainer {
-  name: string;
-  state: string;
-  restartCount: number;
-  exitCode: number | null;
-  startedAt: Date | null;
-  message: string | null;
-  updatedAt: Date;
-}
+export const Device = z.object({
+  id: z.string(),
+  fleetId: z.string(),
+  name: z.string(),
+  hardwareId: z.string(),
+  board: z.string(),
+  agentVersion: z.string(),
+  tags: z.array(z.string()),
+  online: z.boolean(),
+  lastSeenAt: z.date(),
+  currentRelease: z.string().nullable(),
+  currentRevisionDigest: z.string().nullable(),
+  currentSequence: z.number().int().nullable(),
+  /** Agent update state (protocol UpdateState). */
+  updateState: z.string(),
+  /** Last reported update outcome (protocol ReportedStatus). */
+  updateStatus: z.string().nullable(),
+  updateReason: z.string().nullable(),
+  failedRevisions: z.array(z.string()),
+  createdAt: z.date(),
+  decommissionedAt: z.date().nullable(),
+});
+export type Device = z.infer<typeof Device>;
 
-export interface DeviceDetail extends Device {
-  publicKey: string;
-  bootId: string | null;
-  credentialsRotatedAt: Date;
-  inventory: Record<string, unknown>;
-  containers: DeviceContainer[];
-}
+export const DeviceContainer = z.object({
+  name: z.string(),
+  state: z.string(),
+  restartCount: z.number().int(),
+  exitCode: z.number().int().nullable(),
+  startedAt: z.date().nullable(),
+  message: z.string().nullable(),
+  updatedAt: z.date(),
+});
+export type DeviceContainer = z.infer<typeof DeviceContainer>;
 
-export interface ContainerEvent {
-  id: string;
-  name: string;
-  fromState: string | null;
-  toState: string;
-  restartCount: number;
-  message: string | null;
-  at: Date;
-}
+export const DeviceDetail = Device.extend({
+  publicKey: z.string(),
+  bootId: z.string().nullable(),
+  credentialsRotatedAt: z.date(),
+  inventory: z.record(z.string(), z.unknown()),
+  containers: z.array(DeviceContainer),
+});
+export type DeviceDetail = z.infer<typeof DeviceDetail>;
+
+export const ContainerEvent = z.object({
+  id: z.string(),
+  name: z.string(),
+  fromState: z.string().nullable(),
+  toState: z.string(),
+  restartCount: z.number().int(),
+  message: z.string().nullable(),
+  at: z.date(),
+});
+export type ContainerEvent = z.infer<typeof ContainerEvent>;
 
 export const DEVICE_STATUSES = ['online', 'offline', 'updating', 'failed'] as const;
 export type DeviceStatusFilter = (typeof DEVICE_STATUSES)[number];
@@ -77,29 +87,39 @@ export interface DeviceCursor {
   id: string;
 }
 
-export interface DeviceSummary {
-  total: number;
-  online: number;
-  offline: number;
-  updating: number;
-  failed: number;
-  releases: Array<{ release: string | null; count: number }>;
-}
+export const DeviceSummary = z.object({
+  total: z.number().int(),
+  online: z.number().int(),
+  offline: z.number().int(),
+  updating: z.number().int(),
+  failed: z.number().int(),
+  releases: z.array(z.object({ release: z.string().nullable(), count: z.number().int() })),
+});
+export type DeviceSummary = z.infer<typeof DeviceSummary>;
 
-export type CommandStatus =
-  'pending' | 'sent' | 'accepted' | 'done' | 'failed' | 'rejected' | 'publish_failed';
+export const CommandStatus = z.enum([
+  'pending',
+  'sent',
+  'accepted',
+  'done',
+  'failed',
+  'rejected',
+  'publish_failed',
+]);
+export type CommandStatus = z.infer<typeof CommandStatus>;
 
-export interface DeviceCommand {
-  id: string;
-  deviceId: string;
-  kind: string;
-  params: Record<string, unknown>;
-  status: CommandStatus;
-  createdAt: Date;
-  createdBy: string;
-  sentAt: Date | null;
-  ackAt: Date | null;
-  message: string | null;
-}
+export const DeviceCommand = z.object({
+  id: z.string(),
+  deviceId: z.string(),
+  kind: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  status: CommandStatus,
+  createdAt: z.date(),
+  createdBy: z.string(),
+  sentAt: z.date().nullable(),
+  ackAt: z.date().nullable(),
+  message: z.string().nullable(),
+});
+export type DeviceCommand = z.infer<typeof DeviceCommand>;
 
 export type CommandAckInput = CommandAck;

@@ -1,10 +1,12 @@
+import { Returns } from '../common/openapi.js';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Inject } from '@nestjs/common';
+import { z } from 'zod';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import { actorOf, ApiScope, CurrentUser, MinRole, type UserPrincipal } from '../auth/principal.js';
 import { openApiSchema, ZodPipe, type Parsed } from '../common/validation.js';
 import { CreateClaimTokenRequest, CreateFleetRequest, UpdateFleetRequest } from './fleet.dto.js';
 import { FleetService } from './fleet.service.js';
-import type { ClaimToken, Fleet } from './fleet.types.js';
+import { ClaimToken, Fleet } from './fleet.types.js';
 
 @ApiTags('fleets')
 @ApiScope('fleets')
@@ -13,6 +15,7 @@ export class FleetController {
   constructor(@Inject(FleetService) private readonly fleets: FleetService) {}
 
   @Get('fleets')
+  @Returns(z.array(Fleet))
   list(): Promise<Fleet[]> {
     return this.fleets.list();
   }
@@ -20,6 +23,7 @@ export class FleetController {
   @Post('fleets')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(CreateFleetRequest) })
+  @Returns(Fleet, 201)
   create(
     @Body(new ZodPipe(CreateFleetRequest)) body: Parsed<CreateFleetRequest>,
     @CurrentUser() who: UserPrincipal,
@@ -28,6 +32,7 @@ export class FleetController {
   }
 
   @Get('fleets/:fleet')
+  @Returns(Fleet)
   get(@Param('fleet') fleet: string): Promise<Fleet> {
     return this.fleets.get(fleet);
   }
@@ -35,6 +40,7 @@ export class FleetController {
   @Patch('fleets/:fleet')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(UpdateFleetRequest) })
+  @Returns(Fleet)
   update(
     @Param('fleet') fleet: string,
     @Body(new ZodPipe(UpdateFleetRequest)) body: Parsed<UpdateFleetRequest>,
@@ -54,6 +60,7 @@ export class FleetController {
   @Post('fleets/:fleet/claim-tokens')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(CreateClaimTokenRequest) })
+  @Returns(ClaimToken.extend({ token: z.string() }), 201)
   async createClaimToken(
     @Param('fleet') fleet: string,
     @Body(new ZodPipe(CreateClaimTokenRequest)) body: Parsed<CreateClaimTokenRequest>,
@@ -65,12 +72,14 @@ export class FleetController {
 
   @Get('fleets/:fleet/claim-tokens')
   @MinRole('operator')
+  @Returns(z.array(ClaimToken))
   listClaimTokens(@Param('fleet') fleet: string): Promise<ClaimToken[]> {
     return this.fleets.listClaimTokens(fleet);
   }
 
   @Delete('claim-tokens/:id')
   @MinRole('operator')
+  @Returns(ClaimToken)
   revokeClaimToken(@Param('id') id: string, @CurrentUser() who: UserPrincipal): Promise<ClaimToken> {
     return this.fleets.revokeClaimToken(id, actorOf(who));
   }

@@ -1,3 +1,4 @@
+import { pageOf, Returns } from '../common/openapi.js';
 import { Controller, Get, Param, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
@@ -12,7 +13,7 @@ import {
   type Parsed,
 } from '../common/validation.js';
 import { LogsService } from './logs.service.js';
-import type { StoredLogLine } from './logs.types.js';
+import { StoredLogLine } from './logs.types.js';
 
 export const LogsQuery = z.strictObject({
   /** Container name, or `agent`/`system`. */
@@ -33,6 +34,7 @@ export class LogsController {
 
   /** Newest first. Follow live lines through the event stream (`type=device.logs&deviceId=`). */
   @Get()
+  @Returns(pageOf(StoredLogLine))
   async query(
     @Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string,
     @ZodQuery(LogsQuery) q: Parsed<LogsQuery>,

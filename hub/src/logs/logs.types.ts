@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { LogLine as WireLogLine } from '@fleet/protocol';
 
 /** One log line from a device's Logs message, with the (authenticated) device id. */
@@ -5,14 +6,15 @@ export interface LogRow extends WireLogLine {
   deviceId: string;
 }
 
-export interface StoredLogLine {
-  id: string;
-  deviceId: string;
-  source: string;
-  stream: string;
-  at: Date;
-  text: string;
-}
+export const StoredLogLine = z.object({
+  id: z.string(),
+  deviceId: z.string(),
+  source: z.string(),
+  stream: z.string(),
+  at: z.date(),
+  text: z.string(),
+});
+export type StoredLogLine = z.infer<typeof StoredLogLine>;
 
 export interface LogQuery {
   deviceId: string;

@@ -1,6 +1,7 @@
+import { Returns } from '../common/openapi.js';
 import { Body, Controller, HttpCode, Post, Inject } from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
-import { ProvisionRequest, type ProvisionResponse } from '@fleet/protocol';
+import { ProvisionRequest, ProvisionResponse } from '@fleet/protocol';
 import { Public } from '../auth/principal.js';
 import { openApiSchema, ZodPipe, type Parsed } from '../common/validation.js';
 import { ProvisioningService } from './provisioning.service.js';
@@ -15,6 +16,7 @@ export class ProvisioningController {
   @Public()
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(ProvisionRequest) })
+  @Returns(ProvisionResponse)
   provision(@Body(new ZodPipe(ProvisionRequest)) body: Parsed<ProvisionRequest>): Promise<ProvisionResponse> {
     return this.provisioning.provision(body);
   }

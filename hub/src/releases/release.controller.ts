@@ -1,3 +1,4 @@
+import { pageOf, Returns } from '../common/openapi.js';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res, Inject } from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import { ReleaseManifest } from '@fleet/protocol';
@@ -7,7 +8,7 @@ import { actorOf, ApiScope, CurrentUser, MinRole, type UserPrincipal } from '../
 import { ZodQuery, openApiSchema, QueryBool, ZodPipe, type Page, type Parsed } from '../common/validation.js';
 import { CreateKeyRequest, ListReleasesQuery, YankRequest } from './release.dto.js';
 import { ReleasesService } from './release.service.js';
-import type { Release, ReleaseSummary, SigningKeyRecord } from './release.types.js';
+import { Release, ReleaseSummary, SigningKeyRecord } from './release.types.js';
 
 const ListKeysQuery = z.strictObject({ includeRevoked: QueryBool.default(false) });
 type ListKeysQuery = z.infer<typeof ListKeysQuery>;
@@ -22,6 +23,7 @@ export class ReleaseController {
   @Post()
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(ReleaseManifest) })
+  @Returns(Release, 201)
   async create(
     @Body() body: unknown,
     @CurrentUser() who: UserPrincipal,
@@ -33,12 +35,14 @@ export class ReleaseController {
   }
 
   @Get()
+  @Returns(pageOf(ReleaseSummary))
   list(@ZodQuery(ListReleasesQuery) q: Parsed<ListReleasesQuery>): Promise<Page<ReleaseSummary>> {
     return this.releases.list(q);
   }
 
   /** By id or version. */
   @Get(':release')
+  @Returns(Release)
   get(@Param('release') release: string): Promise<Release> {
     return this.releases.get(release);
   }
@@ -47,6 +51,7 @@ export class ReleaseController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(YankRequest) })
+  @Returns(Release)
   yank(
     @Param('release') release: string,
     @Body(new ZodPipe(YankRequest)) body: Parsed<YankRequest>,
@@ -66,6 +71,7 @@ export class KeyController {
   @Post()
   @MinRole('admin')
   @ApiBody({ schema: openApiSchema(CreateKeyRequest) })
+  @Returns(SigningKeyRecord, 201)
   create(
     @Body(new ZodPipe(CreateKeyRequest)) body: Parsed<CreateKeyRequest>,
     @CurrentUser() who: UserPrincipal,
@@ -74,6 +80,7 @@ export class KeyController {
   }
 
   @Get()
+  @Returns(z.array(SigningKeyRecord))
   list(@ZodQuery(ListKeysQuery) q: Parsed<ListKeysQuery>): Promise<SigningKeyRecord[]> {
     return this.releases.listKeys(q.includeRevoked);
   }

@@ -1,30 +1,34 @@
-import type { ReleaseManifest } from '@fleet/protocol';
+import { ReleaseManifest } from '@fleet/protocol';
+import { z } from 'zod';
 
-export interface ReleaseSummary {
-  id: string;
-  version: string;
-  sequence: number;
-  manifestDigest: string;
-  board: string;
-  compatibleBoards: string[];
-  notes: string;
-  createdAt: Date;
-  createdBy: string;
-  yankedAt: Date | null;
-  yankReason: string | null;
-}
+export const ReleaseSummary = z.object({
+  id: z.string(),
+  version: z.string(),
+  sequence: z.number().int(),
+  manifestDigest: z.string(),
+  board: z.string(),
+  compatibleBoards: z.array(z.string()),
+  notes: z.string(),
+  createdAt: z.date(),
+  createdBy: z.string(),
+  yankedAt: z.date().nullable(),
+  yankReason: z.string().nullable(),
+});
+export type ReleaseSummary = z.infer<typeof ReleaseSummary>;
 
-export interface Release extends ReleaseSummary {
-  manifest: ReleaseManifest;
-  objects: Array<{ digest: string; size: number; role: string }>;
-  signedBy: string[];
-}
+export const Release = ReleaseSummary.extend({
+  manifest: ReleaseManifest,
+  objects: z.array(z.object({ digest: z.string(), size: z.number().int(), role: z.string() })),
+  signedBy: z.array(z.string()),
+});
+export type Release = z.output<typeof Release>;
 
-export interface SigningKeyRecord {
-  keyId: string;
-  alg: string;
-  publicKey: string;
-  name: string;
-  createdAt: Date;
-  revokedAt: Date | null;
-}
+export const SigningKeyRecord = z.object({
+  keyId: z.string(),
+  alg: z.string(),
+  publicKey: z.string(),
+  name: z.string(),
+  createdAt: z.date(),
+  revokedAt: z.date().nullable(),
+});
+export type SigningKeyRecord = z.infer<typeof SigningKeyRecord>;

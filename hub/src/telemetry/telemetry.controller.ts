@@ -1,10 +1,11 @@
+import { Returns } from '../common/openapi.js';
 import { BadRequestException, Controller, Get, Param, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiScope } from '../auth/principal.js';
 import { ZodQuery, Uuid, ZodPipe, type Parsed } from '../common/validation.js';
 import { TelemetryService } from './telemetry.service.js';
-import type { TelemetryPoint } from './telemetry.types.js';
+import { TelemetryPoint } from './telemetry.types.js';
 
 export const TelemetryQuery = z.strictObject({
   from: z.iso.datetime({ offset: true }).optional(),
@@ -21,6 +22,7 @@ export class TelemetryController {
   constructor(@Inject(TelemetryService) private readonly telemetry: TelemetryService) {}
 
   @Get()
+  @Returns(z.array(TelemetryPoint))
   query(
     @Param('id', new ZodPipe(Uuid, 'path parameter id')) id: string,
     @ZodQuery(TelemetryQuery) q: Parsed<TelemetryQuery>,

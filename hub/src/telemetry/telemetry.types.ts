@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { TelemetrySample } from '@fleet/protocol';
 
 /** One device's samples from one Telemetry message. */
@@ -17,15 +18,16 @@ export const TELEMETRY_METRICS = [
 ] as const;
 export type TelemetryMetric = (typeof TELEMETRY_METRICS)[number];
 
-/** A time bucket of a device's samples: averages of each metric. */
-export interface TelemetryPoint {
-  at: Date;
-  samples: number;
-  cpuPercent: number | null;
-  memUsedBytes: number | null;
-  memTotalBytes: number | null;
-  diskUsedBytes: number | null;
-  diskTotalBytes: number | null;
-  temperatureC: number | null;
-  uptimeSeconds: number | null;
-}
+/** A time bucket of a device's samples: averages of each metric (uptime: the maximum). */
+export const TelemetryPoint = z.object({
+  at: z.date(),
+  samples: z.number().int(),
+  cpuPercent: z.number().nullable(),
+  memUsedBytes: z.number().nullable(),
+  memTotalBytes: z.number().nullable(),
+  diskUsedBytes: z.number().nullable(),
+  diskTotalBytes: z.number().nullable(),
+  temperatureC: z.number().nullable(),
+  uptimeSeconds: z.number().nullable(),
+});
+export type TelemetryPoint = z.infer<typeof TelemetryPoint>;

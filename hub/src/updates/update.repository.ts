@@ -1,20 +1,7 @@
 import { Injectable, Inject } from '@nestjs/common';
 import type { Progress } from '@fleet/protocol';
 import { PrismaService } from '../database/prisma.service.js';
-
-export interface UpdateEvent {
-  id: string;
-  updateId: string;
-  status: string;
-  state: string;
-  releaseVersion: string;
-  revisionDigest: string;
-  percent: number;
-  reason: string | null;
-  message: string | null;
-  failedBootLog: string | null;
-  at: Date;
-}
+import type { UpdateEvent } from './update.types.js';
 
 @Injectable()
 export class UpdateRepository {

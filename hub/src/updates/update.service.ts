@@ -3,7 +3,8 @@ import type { Progress } from '@fleet/protocol';
 import { z } from 'zod';
 import { decodeCursor, encodeCursor, type Page } from '../common/validation.js';
 import { EventBus } from '../events/event-bus.js';
-import { UpdateRepository, type UpdateEvent } from './update.repository.js';
+import { UpdateRepository } from './update.repository.js';
+import type { UpdateEvent } from './update.types.js';
 
 @Injectable()
 export class UpdatesService {
