@@ -2,10 +2,11 @@ import { statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { RegistryOptions } from '@fleet/device-agent/oci';
 import { manifestDigest, manifestObjects, signManifest } from '@fleet/protocol';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { HubctlError, HubRequestError } from '../cli/errors.js';
+import { HubctlError, HubRequestError, UsageError } from '../cli/errors.js';
 import type { HubClient } from '../hub/hub-client.js';
 import { bytes, fields } from '../cli/format.js';
 import { KeyStore } from '../keys/key-store.js';
@@ -26,6 +27,9 @@ export const ReleaseCreateInput = z.object({
   file: z.string({ error: 'is required: the release file (release.yaml)' }).min(1),
   key: z.string().min(1).optional(),
   sequence: IntText(1, Number.MAX_SAFE_INTEGER).optional(),
+  registryHttp: z.boolean().default(false),
+  registryCa: z.string().min(1).optional(),
+  registryUser: z.string().min(1).optional(),
 });
 
 /**
@@ -40,6 +44,32 @@ async function nextSequence(hub: HubClient, version: string): Promise<number> {
     if (!(e instanceof HubRequestError && e.status === 404)) throw e;
   }
   return ((await hub.listReleases({ includeYanked: true, limit: 1 })).items[0]?.sequence ?? 0) + 1;
+}
+
+async function registryOptions(
+  input: z.output<typeof ReleaseCreateInput>,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<RegistryOptions> {
+  const password = env.HUBCTL_REGISTRY_PASSWORD;
+  if (input.registryUser !== undefined && !password) {
+    throw new UsageError(
+      '--registry-user: set the password in HUBCTL_REGISTRY_PASSWORD (never on the command line)',
+    );
+  }
+  const ca =
+    input.registryCa === undefined
+      ? undefined
+      : await readFile(resolve(cwd, input.registryCa)).catch((e: Error) => {
+          throw new UsageError(`--registry-ca: cannot read ${input.registryCa}: ${e.message}`);
+        });
+  return {
+    ...(input.registryHttp ? { plainHttp: true } : {}),
+    ...(ca !== undefined ? { ca } : {}),
+    ...(input.registryUser !== undefined && password
+      ? { credentials: { username: input.registryUser, password } }
+      : {}),
+  };
 }
 
 function kindOf(p: string): ImageRefKind {
@@ -63,6 +93,18 @@ export default defineCommand({
     {
       flags: '--sequence <n>',
       description: "release sequence (default: the hub's latest + 1; the file's `sequence:` wins over both)",
+    },
+    {
+      flags: '--registry-http',
+      description: 'pull registry images over plain HTTP (a local or LAN registry)',
+    },
+    {
+      flags: '--registry-ca <file>',
+      description: 'extra CA certificate (PEM) for registries and their token services',
+    },
+    {
+      flags: '--registry-user <name>',
+      description: 'registry user; the password is read from HUBCTL_REGISTRY_PASSWORD',
     },
   ],
   json: true,
@@ -97,6 +139,7 @@ export default defineCommand({
       manifestInput(file, placeholders, file.sequence ?? input.sequence ?? 1),
     );
 
+    const registry = await registryOptions(input, ctx.env, ctx.cwd);
     const config = await ctx.config.require();
     const { key } = await new KeyStore(join(ctx.config.dir, 'keys')).load(input.key ?? config.defaultKey);
     const hub = await ctx.hub();
@@ -114,6 +157,7 @@ export default defineCommand({
           workDir: work,
           outputDir: join(work, 'objects'),
           platform: c.platform ?? file.platform ?? 'linux/arm64',
+          registry,
           signal: ctx.signal,
         });
         converted[name] = {

@@ -12,6 +12,7 @@ import {
   buildBusyboxImage,
   toDockerArchive,
 } from '../../../device-agent/test/integration/helpers/oci-image.js';
+import { push, startRegistry } from '../../../device-agent/test/integration/helpers/oci-registry.js';
 import { hubctl, hubctlArgv, type HubctlRun } from './support/hubctl-process.js';
 import { ADMIN_EMAIL, startHub, type RunningHub } from './support/hub-process.js';
 
@@ -360,14 +361,44 @@ describe('hubctl against a real hub', () => {
     expect((await run('releases', 'show', '1.0.0')).stdout).toMatch(/CONTAINER\s+IMAGE/);
   });
 
+  it('publishes a release from a registry reference (a real docker-registry, plain HTTP)', async () => {
+    const registry = await startRegistry(join(work, 'registry'));
+    try {
+      await push(`oci:${join(work, 'image', 'oci')}:latest`, `${registry.host}/public/web:1`);
+      await writeFile(
+        join(work, 'registry.yaml'),
+        `version: 1.2.0\nboards: [qemu-aarch64]\ncontainers:\n  web:\n    image: ${registry.host}/public/web:1\n`,
+      );
+      const plain = await run('release', 'create', '-f', 'registry.yaml', '--registry-http', '--json');
+      const r = json<{
+        version: string;
+        sequence: number;
+        objects: { uploaded: number; alreadyOnHub: number };
+      }>(plain);
+      // Same layers as the OCI layout: same root filesystem, already on the hub.
+      expect(r).toMatchObject({ version: '1.2.0', sequence: 3, objects: { uploaded: 0, alreadyOnHub: 1 } });
+      const shown = json<{
+        manifest: { containers: Record<string, { image: { ref: string; digest: string } }> };
+      }>(await run('releases', 'show', '1.2.0', '--json'));
+      expect(shown.manifest.containers.web!.image.ref).toContain(`${registry.host}/public/web`);
+      const noPassword = await run('release', 'create', '-f', 'registry.yaml', '--registry-user', 'fleet');
+      expect(noPassword.code).toBe(2);
+      expect(noPassword.stderr).toContain('HUBCTL_REGISTRY_PASSWORD');
+    } finally {
+      await registry.stop();
+    }
+  });
+
   it('lists and yanks releases', async () => {
     expect(json<{ version: string }[]>(await run('releases', 'ls', '--json')).map((r) => r.version)).toEqual([
+      '1.2.0',
       '1.1.0',
       '1.0.0',
     ]);
     const y = await run('releases', 'yank', '1.0.0', '--reason', 'broke the web page');
     expect(y.code, y.stderr).toBe(0);
     expect(json<{ version: string }[]>(await run('releases', 'ls', '--json')).map((r) => r.version)).toEqual([
+      '1.2.0',
       '1.1.0',
     ]);
     const all = json<{ version: string; yankReason: string | null }[]>(
@@ -417,7 +448,7 @@ describe('hubctl against a real hub', () => {
     expect(noFile.stderr).toContain('--file: is required');
     expect(
       json<{ version: string }[]>(await run('releases', 'ls', '--include-yanked', '--json')),
-    ).toHaveLength(2);
+    ).toHaveLength(3);
     expect(await hub.requestCounts(OBJECT_ROUTE)).toEqual(before);
   });
 
