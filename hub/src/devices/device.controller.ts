@@ -112,7 +112,7 @@ export class DeviceController {
     @Body(new ZodPipe(UpdateDeviceRequest)) body: Parsed<UpdateDeviceRequest>,
     @CurrentUser() who: UserPrincipal,
   ): Promise<Device> {
-    return this.devices.rename(id, body.name, actorOf(who));
+    return this.devices.update(id, body, actorOf(who));
   }
 
   @Put('devices/:id/tags')

@@ -26,7 +26,13 @@ export const DeviceSummaryQuery = z.strictObject({
 });
 export type DeviceSummaryQuery = z.infer<typeof DeviceSummaryQuery>;
 
-export const UpdateDeviceRequest = z.strictObject({ name: z.string().min(1).max(128) });
+export const UpdateDeviceRequest = z
+  .strictObject({
+    name: z.string().min(1).max(128).optional(),
+    /** Moves the device to another fleet. */
+    fleetId: z.uuid().optional(),
+  })
+  .refine((v) => v.name !== undefined || v.fleetId !== undefined, { message: 'give name or fleetId' });
 export type UpdateDeviceRequest = z.infer<typeof UpdateDeviceRequest>;
 
 export const SetTagsRequest = z.strictObject({ tags: z.array(Tag).max(50) });

@@ -280,8 +280,24 @@ export class DeviceRepository {
       WHERE id = ANY(${ids}::uuid[]) AND decommissioned_at IS NULL`;
   }
 
-  async rename(id: string, name: string): Promise<void> {
-    await this.db.device.update({ where: { id }, data: { name } });
+  /** Returns false when the target fleet does not exist. */
+  async update(
+    id: string,
+    patch: { name?: string | undefined; fleetId?: string | undefined },
+  ): Promise<boolean> {
+    if (
+      patch.fleetId &&
+      !(await this.db.fleet.findUnique({ where: { id: patch.fleetId }, select: { id: true } }))
+    )
+      return false;
+    await this.db.device.update({
+      where: { id },
+      data: {
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.fleetId ? { fleetId: patch.fleetId } : {}),
+      },
+    });
+    return true;
   }
 
   async distinctTags(fleetId: string | undefined): Promise<Array<{ tag: string; count: number }>> {

@@ -103,11 +103,37 @@ export class DevicesService {
 
   // ---- operator actions ----
 
-  async rename(id: string, name: string, actor: Actor): Promise<Device> {
+  /** Renames a device and/or moves it to another fleet. */
+  async update(
+    id: string,
+    patch: { name?: string | undefined; fleetId?: string | undefined },
+    actor: Actor,
+  ): Promise<Device> {
     const d = await this.getActive(id);
-    await this.repo.rename(id, name);
-    await this.audit.record(actor, 'device.rename', { type: 'device', id }, { from: d.name, to: name });
-    return { ...d, name };
+    if (!(await this.repo.update(id, patch))) throw new NotFoundException(`no fleet ${patch.fleetId}`);
+    const after = {
+      ...d,
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.fleetId ? { fleetId: patch.fleetId } : {}),
+    };
+    await this.audit.record(
+      actor,
+      'device.update',
+      { type: 'device', id },
+      {
+        ...(patch.name !== undefined ? { name: { from: d.name, to: patch.name } } : {}),
+        ...(patch.fleetId ? { fleetId: { from: d.fleetId, to: patch.fleetId } } : {}),
+      },
+    );
+    this.events.publish({
+      type: 'device.updated',
+      scope: 'devices',
+      minRole: 'viewer',
+      deviceId: id,
+      fleetId: after.fleetId,
+      data: { name: after.name, fleetId: after.fleetId },
+    });
+    return after;
   }
 
   async setTags(id: string, tags: string[], actor: Actor): Promise<Device> {

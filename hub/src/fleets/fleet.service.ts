@@ -55,7 +55,9 @@ export class FleetService {
   async delete(idOrName: string, actor: Actor): Promise<void> {
     const f = await this.get(idOrName);
     if (!(await this.repo.deleteIfEmpty(f.id)))
-      throw new ConflictException(`fleet ${f.name} has devices; move or decommission them first`);
+      throw new ConflictException(
+        `fleet ${f.name} has devices (decommissioned ones keep their history there); only a fleet that never had devices can be deleted`,
+      );
     await this.audit.record(actor, 'fleet.delete', { type: 'fleet', id: f.id }, { name: f.name });
   }
 

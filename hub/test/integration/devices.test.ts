@@ -187,6 +187,76 @@ describe('device state from ingest', () => {
     ).toBe(false);
   });
 
+  it('renames, moves between fleets and tags devices one by one or in bulk, audited', async () => {
+    const a = await provisioned('tag-1', fleetA, ['site=x']);
+    const b = await provisioned('tag-2', fleetA);
+    const moved = await hub.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/devices/${a.id}`,
+      headers: hub.admin,
+      payload: { name: 'gateway', fleetId: fleetB },
+    });
+    expect(moved.json()).toMatchObject({ name: 'gateway', fleetId: fleetB });
+    expect(
+      (
+        await hub.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/devices/${a.id}`,
+          headers: hub.admin,
+          payload: { fleetId: randomUUID() },
+        })
+      ).statusCode,
+    ).toBe(404);
+    expect(
+      (
+        await hub.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/devices/${a.id}`,
+          headers: hub.admin,
+          payload: {},
+        })
+      ).statusCode,
+    ).toBe(400);
+    const bulk = await hub.app.inject({
+      method: 'POST',
+      url: '/api/v1/devices/tags',
+      headers: hub.admin,
+      payload: { deviceIds: [a.id, b.id], add: ['role=gw', 'site=y'], remove: ['site=x'] },
+    });
+    expect(bulk.json()).toEqual({ updated: 2 });
+    const tagsOf = async (id: string) =>
+      (
+        (await hub.app.inject({ url: `/api/v1/devices/${id}`, headers: hub.admin })).json() as {
+          tags: string[];
+        }
+      ).tags;
+    expect(await tagsOf(a.id)).toEqual(['role=gw', 'site=y']);
+    expect(await tagsOf(b.id)).toEqual(['role=gw', 'site=y']);
+    const set = await hub.app.inject({
+      method: 'PUT',
+      url: `/api/v1/devices/${b.id}/tags`,
+      headers: hub.admin,
+      payload: { tags: ['z', 'a=1', 'z'] },
+    });
+    expect(set.json().tags).toEqual(['a=1', 'z']);
+    const badTag = await hub.app.inject({
+      method: 'PUT',
+      url: `/api/v1/devices/${b.id}/tags`,
+      headers: hub.admin,
+      payload: { tags: ['Has Space'] },
+    });
+    expect(badTag.json().issues[0].path).toBe('$.tags[0]');
+    const inB = (
+      await hub.app.inject({ url: `/api/v1/devices?fleetId=${fleetB}&tag=role=gw`, headers: hub.admin })
+    ).json() as { items: Array<{ id: string }> };
+    expect(inB.items.map((d) => d.id)).toEqual([a.id]);
+    const { rows } = await hub.sql.query(
+      'SELECT action FROM audit_entries WHERE target_id = $1 ORDER BY id',
+      [a.id],
+    );
+    expect(rows.map((r: { action: string }) => r.action)).toEqual(['device.provision', 'device.update']);
+  });
+
   it('sends commands through the broker and tracks their acknowledgement', async () => {
     const d = await provisioned('cmd-1');
     const client = mqtt.connect(d.url, {
