@@ -12,6 +12,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { ObjectsModule } from './objects/objects.module.js';
 import { ProvisioningModule } from './provisioning/provisioning.module.js';
 import { ReleasesModule } from './releases/releases.module.js';
+import { RolloutsModule } from './rollouts/rollouts.module.js';
 import { TelemetryModule } from './telemetry/telemetry.module.js';
 import { UpdatesModule } from './updates/updates.module.js';
 import { WebModule } from './web/web.module.js';
@@ -56,6 +57,7 @@ export class AppModule {
         ...CORE,
         ProvisioningModule,
         options.broker,
+        RolloutsModule,
         ...(options.extraModules ?? []),
         // Last: its catch-all route must not shadow any API route.
         WebModule.forRoot(options.config.webDir),

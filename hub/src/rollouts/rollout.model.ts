@@ -45,7 +45,16 @@ export const ROLLOUT_TRANSITIONS: Readonly<Record<RolloutState, readonly Rollout
  */
 export const DEVICE_TRANSITIONS: Readonly<Record<RolloutDeviceState, readonly RolloutDeviceState[]>> = {
   pending: ['dispatched', 'failed'],
-  dispatched: ['pending', 'downloading', 'installing', 'testing', 'succeeded', 'failed', 'rolled-back', 'timed-out'],
+  dispatched: [
+    'pending',
+    'downloading',
+    'installing',
+    'testing',
+    'succeeded',
+    'failed',
+    'rolled-back',
+    'timed-out',
+  ],
   downloading: ['installing', 'testing', 'succeeded', 'failed', 'rolled-back', 'timed-out'],
   installing: ['testing', 'succeeded', 'failed', 'rolled-back', 'timed-out'],
   testing: ['succeeded', 'failed', 'rolled-back', 'timed-out'],
@@ -73,7 +82,12 @@ export function canDevice(from: RolloutDeviceState, to: RolloutDeviceState): boo
 }
 
 /** The target was sent and the device has not finished with it. */
-export const IN_FLIGHT: readonly RolloutDeviceState[] = ['dispatched', 'downloading', 'installing', 'testing'];
+export const IN_FLIGHT: readonly RolloutDeviceState[] = [
+  'dispatched',
+  'downloading',
+  'installing',
+  'testing',
+];
 /** Counted against the parallel download cap: the device may be fetching objects. */
 export const DOWNLOADING: readonly RolloutDeviceState[] = ['dispatched', 'downloading'];
 export const FAILURES: readonly RolloutDeviceState[] = ['failed', 'rolled-back', 'timed-out'];
@@ -102,10 +116,21 @@ export function nextDeviceState(from: RolloutDeviceState, to: RolloutDeviceState
 // ---- phases ----
 
 export const Phase = z.union([
-  z.strictObject({ count: z.number().int().positive(), bakeSeconds: z.number().int().nonnegative().max(7 * 86_400) }),
+  z.strictObject({
+    count: z.number().int().positive(),
+    bakeSeconds: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(7 * 86_400),
+  }),
   z.strictObject({
     percent: z.number().positive().max(100),
-    bakeSeconds: z.number().int().nonnegative().max(7 * 86_400),
+    bakeSeconds: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(7 * 86_400),
   }),
 ]);
 export type Phase = z.infer<typeof Phase>;
@@ -144,14 +169,18 @@ export function assignPhases(phases: readonly Phase[], total: number): number[] 
  * Parses the CLI/YAML phase list `1,10%,50%,100%` with one bake time for every phase.
  * Returns an error message naming the bad item instead of throwing.
  */
-export function parsePhaseList(text: string, bakeSeconds: number): { ok: true; value: Phase[] } | { ok: false; error: string } {
+export function parsePhaseList(
+  text: string,
+  bakeSeconds: number,
+): { ok: true; value: Phase[] } | { ok: false; error: string } {
   const items = text.split(',').map((s) => s.trim());
   const out: Phase[] = [];
   for (const [i, item] of items.entries()) {
     const pct = /^(\d+(?:\.\d+)?)%$/.exec(item);
     if (pct) {
       const percent = Number(pct[1]);
-      if (!(percent > 0 && percent <= 100)) return { ok: false, error: `phase ${i + 1} "${item}": a percent must be in (0, 100]` };
+      if (!(percent > 0 && percent <= 100))
+        return { ok: false, error: `phase ${i + 1} "${item}": a percent must be in (0, 100]` };
       out.push({ percent, bakeSeconds });
     } else if (/^\d+$/.test(item) && Number(item) > 0) {
       out.push({ count: Number(item), bakeSeconds });
@@ -232,7 +261,12 @@ export function decidePhase(input: {
       message: `only ${counts.succeeded} of ${counts.total} devices succeeded (${fmtPct(success)}), ${thresholds.minSuccessPercent}% needed to advance`,
     };
   }
-  if (!input.bakeStartedAt) return input.bakeSeconds > 0 ? { kind: 'start-bake' } : input.isLastPhase ? { kind: 'complete' } : { kind: 'advance' };
+  if (!input.bakeStartedAt)
+    return input.bakeSeconds > 0
+      ? { kind: 'start-bake' }
+      : input.isLastPhase
+        ? { kind: 'complete' }
+        : { kind: 'advance' };
   if (input.now.getTime() - input.bakeStartedAt.getTime() < input.bakeSeconds * 1000) return { kind: 'bake' };
   return input.isLastPhase ? { kind: 'complete' } : { kind: 'advance' };
 }
@@ -268,7 +302,10 @@ export function healthVerdict(input: {
   containerStates: readonly string[];
 }): { healthy: true } | { healthy: false; reason: string } {
   if (input.currentDigest !== input.releaseDigest) {
-    return { healthy: false, reason: `device no longer runs the release (now ${input.currentDigest ?? 'none'})` };
+    return {
+      healthy: false,
+      reason: `device no longer runs the release (now ${input.currentDigest ?? 'none'})`,
+    };
   }
   const bad = input.containerStates.filter((s) => UNHEALTHY_CONTAINER_STATES.includes(s));
   if (bad.length > 0) return { healthy: false, reason: `containers ${bad.join(', ')} after the update` };
