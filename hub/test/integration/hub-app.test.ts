@@ -25,7 +25,11 @@ describe('hub app', () => {
     expect((await hub.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await hub.app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toMatchObject({ status: 'ready', database: 'ok', migrations: (await readMigrations()).length });
+    expect(ready.json()).toMatchObject({
+      status: 'ready',
+      database: 'ok',
+      migrations: (await readMigrations()).length,
+    });
     const metrics = await hub.app.inject({ url: '/metrics' });
     expect(metrics.headers['content-type']).toContain('text/plain');
     expect(metrics.body).toContain('# TYPE fleet_hub_http_requests_total counter');
