@@ -2,7 +2,7 @@
 // volumes) and durable files: install, update, a failing update rolled back, and an agent that
 // dies in `testing` resuming. The permanent volume's bytes never change.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateSigningKey, signManifest, ReleaseManifest, type Progress, type ReleaseManifestInput, type Target } from '@fleet/protocol';
 import { aContainer, aRelease } from '@fleet/protocol/testing';
@@ -17,7 +17,7 @@ import { objectStorePort, RuntimeContainers, StoreRevisions, systemClock } from 
 import { DirectoryDurableFiles } from '../../src/update/atomic-file.js';
 import { UpdateEngine } from '../../src/update/engine.js';
 import { ExclusiveRunner } from '../../src/update/exclusive-runner.js';
-import { FileUpdateLocks } from '../../src/update/locks.js';
+import { FileUpdateLocks, LOCK_FILE, lockDirOnHost } from '../../src/update/locks.js';
 import type { UpdateDeps } from '../../src/update/ports.js';
 import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
 
@@ -72,7 +72,7 @@ function newEngine(crashAt?: string): UpdateEngine {
   return new UpdateEngine(deps, {
     identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
     runner: new ExclusiveRunner(),
-    settings: { gate: { goalTimeoutMs: 20_000, pollMs: 250, hubTimeoutMs: 1_000 }, spaceReserveBytes: 1024 * 1024 },
+    settings: { gate: { goalTimeoutMs: 20_000, pollMs: 250, hubTimeoutMs: 1_000 }, spaceReserveBytes: 1024 * 1024, lockPollMs: 200 },
     crashHook: (state, phase) => {
       if (armed === `${state}:${phase}`) {
         armed = undefined;
@@ -217,5 +217,49 @@ describe('app-only update on real LXC', () => {
     expect(await versionOf(now[0] as string)).toBe('4');
     expect((await runtime.list()).map((c) => c.name)).toEqual(now);
     await restarted.stop();
+  });
+
+  it('a journal truncated on disk mid-update recovers to the committed revision', async () => {
+    const before = await running();
+    const seed = await seedSum();
+    const dying = newEngine('testing:after');
+    await dying.start();
+    dying.offer(target(release(5, serve('5')), 'u5'));
+    await dying.settled();
+    expect(dying.state).toBe('testing');
+    // The new revision's container runs now; the journal loses its tail.
+    expect(await running()).not.toEqual(before);
+    const path = join(storage, 'journal.json');
+    await truncate(path, Math.floor((await stat(path)).size / 3));
+
+    const restarted = newEngine();
+    await restarted.start();
+    await restarted.settled();
+    expect(restarted.state).toBe('idle');
+    expect(await running()).toEqual(before);
+    expect((await runtime.list()).map((c) => c.name)).toEqual(before);
+    expect(await versionOf(before[0] as string)).toBe('4');
+    expect(JSON.parse(await readFile(join(storage, 'current'), 'utf8'))).toMatchObject({ committed: { sequence: 4 } });
+    expect(await seedSum()).toBe(seed);
+    expect(logs.some((l) => l.includes('journal is not JSON'))).toBe(true);
+    await restarted.stop();
+  });
+
+  it('an app holding its update lock defers the install until it lets go', async () => {
+    const lockDir = lockDirOnHost(storage, 'web');
+    await mkdir(lockDir, { recursive: true });
+    await writeFile(join(lockDir, LOCK_FILE), '');
+    const before = await running();
+    const engine = newEngine();
+    await engine.start();
+    engine.offer(target(release(6, serve('6')), 'u6'));
+    for (let i = 0; i < 200 && !reports.some((p) => p.updateId === 'u6' && p.status === 'deferred'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(reports.find((p) => p.updateId === 'u6' && p.status === 'deferred')?.message).toContain('update lock of web');
+    expect(await running()).toEqual(before);
+    await rm(join(lockDir, LOCK_FILE));
+    await engine.settled();
+    expect(final('u6')).toMatchObject({ status: 'succeeded' });
+    expect(await versionOf((await running())[0] as string)).toBe('6');
+    await engine.stop();
   });
 });
