@@ -68,9 +68,12 @@ describe('app-only rollback', () => {
     expect(d.progress.final('u-2b')).toMatchObject({ status: 'failed', reason: 'revision-failed-before' });
     expect(d.containers.running()).toEqual(runningOf(v1));
 
+    expect(await d.engine.reportView()).toMatchObject({ revision: { sequence: 1 }, updateState: 'idle', failedRevisions: [final?.revision.digest] });
+
     await d.update(d.target(v2, { updateId: 'u-2c', force: true }));
     expect(d.progress.final('u-2c')?.status).toBe('succeeded');
     expect(d.containers.running()).toEqual(runningOf(v2));
+    expect(await d.engine.reportView()).toMatchObject({ revision: { sequence: 2, version: '2.0.0' }, failedRevisions: [] });
   });
 
   it.each([

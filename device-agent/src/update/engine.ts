@@ -1,6 +1,6 @@
 // The update engine: drives the state table, persists the journal before each state, resumes
 // after restarts, and takes targets from the hub (or the local API) one at a time.
-import { REPORTED_STATUS_OF, type Progress, type ReasonCode, type Target, type UpdateState } from '@fleet/protocol';
+import { REPORTED_STATUS_OF, type Progress, type ReasonCode, type RevisionRef, type Target, type UpdateState } from '@fleet/protocol';
 import { apply, plan } from '../reconcile/index.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 import type { ExclusiveRunner } from './exclusive-runner.js';
@@ -74,6 +74,16 @@ export class UpdateEngine {
 
   get snapshot(): Readonly<Journal> {
     return this.journal;
+  }
+
+  /** The update fields of protocol's `Report`: committed revision, state, failed releases. */
+  async reportView(): Promise<{ revision: RevisionRef | null; updateState: UpdateState; failedRevisions: string[] }> {
+    const cur = await this.ledger.current();
+    return {
+      revision: cur ? { digest: cur.committed.releaseDigest, version: cur.committed.version, sequence: cur.committed.sequence } : null,
+      updateState: this.journal.state,
+      failedRevisions: await this.ledger.failedReleases(),
+    };
   }
 
   /**

@@ -83,6 +83,11 @@ export class Ledger {
     await this.files.writeAtomic(FAILED_FILE, `${JSON.stringify({ spec: 'fleet-failed@1', keys: list })}\n`);
   }
 
+  /** The release digests that failed here, for `Report.failedRevisions` (config-only keys left out). */
+  async failedReleases(): Promise<string[]> {
+    return [...(await this.failed())].filter((k) => /^sha256:[0-9a-f]{64}$/.test(k));
+  }
+
   /** A forced install that succeeds clears the revision from the failed set. */
   async clearFailed(key: string): Promise<void> {
     const keys = await this.failed();
