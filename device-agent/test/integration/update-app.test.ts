@@ -67,9 +67,9 @@ const target = (r: ReleaseManifest, updateId: string): Target => ({
   bakeSeconds: 2,
 });
 
-function newEngine(crashAt?: string): UpdateEngine {
+function newEngine(crashAt?: string, over: Partial<UpdateDeps> = {}): UpdateEngine {
   let armed = crashAt;
-  return new UpdateEngine(deps, {
+  return new UpdateEngine({ ...deps, ...over }, {
     identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
     runner: new ExclusiveRunner(),
     settings: { gate: { goalTimeoutMs: 20_000, pollMs: 250, hubTimeoutMs: 1_000 }, spaceReserveBytes: 1024 * 1024, lockPollMs: 200 },
@@ -260,6 +260,35 @@ describe('app-only update on real LXC', () => {
     await engine.settled();
     expect(final('u6')).toMatchObject({ status: 'succeeded' });
     expect(await versionOf((await running())[0] as string)).toBe('6');
+    await engine.stop();
+  });
+
+  it('hand-over starts the new instance and waits for its goal before the old one stops', async () => {
+    const [old] = await running();
+    const seen: string[][] = [];
+    const containers = deps.containers;
+    const engine = newEngine(undefined, {
+      containers: {
+        observe: () => containers.observe(),
+        health: (names) => containers.health(names),
+        executors: {
+          ...containers.executors,
+          'wait-goals': async (step, signal) => {
+            await containers.executors['wait-goals'](step, signal);
+            seen.push(await running());
+          },
+        },
+      },
+    });
+    await engine.start();
+    engine.offer({ ...target(release(7, serve('7')), 'u7'), strategy: 'hand-over' });
+    await engine.settled();
+    expect(final('u7'), logs.join('\n')).toMatchObject({ status: 'succeeded' });
+    const [now] = await running();
+    expect(now).not.toBe(old);
+    // When the new instance reached its goal, the old one was still serving.
+    expect(seen[0]?.sort()).toEqual([old, now].sort());
+    expect((await runtime.list()).map((c) => c.name)).toEqual([now]);
     await engine.stop();
   });
 });
