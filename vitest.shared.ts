@@ -6,10 +6,13 @@ import { mergeConfig, type UserWorkspaceConfig } from 'vitest/config';
  */
 export function fleetProject(config: UserWorkspaceConfig): UserWorkspaceConfig {
   const conditions = ['fleet-source'];
+  // SSR (node) resolution gets only our condition on top of vite's own: adding `import` makes
+  // the CommonJS `pg` (under @prisma/adapter-pg) load pg-pool's ESM build through require and
+  // fail with "Class extends value [object Module] is not a constructor".
   return mergeConfig(
     {
-      resolve: { conditions: [...conditions, 'module', 'node', 'import', 'default'] },
-      ssr: { resolve: { conditions: [...conditions, 'node', 'import', 'default'], externalConditions: conditions } },
+      resolve: { conditions: [...conditions, 'module', 'browser', 'development|production'] },
+      ssr: { resolve: { conditions, externalConditions: conditions } },
     },
     config,
   );
