@@ -135,8 +135,10 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
         to = STATUS_TO_DEVICE_STATE[status.data];
         if (row.eventReason)
           reason = row.eventMessage ? `${row.eventReason}: ${row.eventMessage}` : row.eventReason;
-      } else if (row.currentDigest === digest && row.updateState === 'idle' && row.state !== 'failed') {
-        // The device runs the release (its report says so) though no final progress arrived.
+      } else if (row.currentDigest === digest && row.state !== 'failed') {
+        // The device reports the release as its committed revision though no final progress
+        // arrived (lost, or applied out of order by another replica: the update state column
+        // may hold a late-stored earlier step, so it is not consulted).
         to = 'succeeded';
       }
       const next = to ? nextDeviceState(row.state, to) : null;

@@ -309,10 +309,13 @@ export class RolloutTx {
         (SELECT rel.manifest_digest FROM releases rel WHERE rel.id = rd.previous_release_id) AS "previousDigest"
       FROM rollout_devices rd
       JOIN devices d ON d.id = rd.device_id
+      -- Replicas consume one device's messages in parallel, so events may be stored out of
+      -- order: among the new ones a final status wins over any later-stored earlier step.
       LEFT JOIN LATERAL (
-        SELECT ue.id, ue.status, ue.reason, ue.message, ue.at FROM update_events ue
+        SELECT max(ue.id) OVER () AS id, ue.status, ue.reason, ue.message, ue.at FROM update_events ue
         WHERE ue.update_id = rd.update_id AND ue.device_id = rd.device_id AND ue.id > rd.last_event_id
-        ORDER BY ue.id DESC LIMIT 1) e ON true
+        ORDER BY (ue.status IN ('succeeded', 'failed', 'rolled-back')) DESC, (ue.status = 'rolled-back') DESC, ue.id DESC
+        LIMIT 1) e ON true
       WHERE rd.rollout_id = ${rolloutId}::uuid AND rd.state = ANY(${[...states]}::text[])
         AND (${opts.phase ?? null}::int IS NULL OR rd.phase = ${opts.phase ?? null}::int)
         AND (${opts.rollback ?? false}::boolean IS FALSE OR rd.rollback_update_id IS NOT NULL)`;
