@@ -1,6 +1,6 @@
 import type { Device, DeviceDetail } from '../features/devices/types.js';
 import type { Release } from '../features/releases/api/types.js';
-import type { DryRun, Rollout } from '../features/rollouts/api/types.js';
+import type { DryRun, DryRunDevice, Rollout } from '../features/rollouts/api/types.js';
 
 // Canned answers shaped like the hub's JSON (dates as ISO strings), with overridable defaults.
 
@@ -128,91 +128,90 @@ const zero = {
 export function aRollout(over: Partial<Rollout> = {}): Rollout {
   return {
     id: uuid(700001),
+    name: null,
+    releaseId: uuid(700002),
     releaseVersion: '1.1.0',
     fleetId: FLEET_ID,
-    state: 'running',
+    fleetName: 'lab',
+    tags: [],
+    deviceIds: [],
     phases: [
-      {
-        index: 0,
-        count: 1,
-        percent: null,
-        bakeSeconds: 600,
-        state: 'done',
-        deviceCount: 1,
-        counts: { ...zero, succeeded: 1 },
-      },
-      {
-        index: 1,
-        count: null,
-        percent: 100,
-        bakeSeconds: 600,
-        state: 'running',
-        deviceCount: 9,
-        counts: { ...zero, succeeded: 3, downloading: 2, failed: 1, pending: 3 },
-      },
+      { count: 1, bakeSeconds: 600 },
+      { percent: 100, bakeSeconds: 600 },
     ],
+    maxFailurePercent: 5,
+    minSuccessPercent: 95,
+    deviceTimeoutSeconds: 3600,
+    maxParallel: 100,
+    deviceBakeSeconds: 30,
+    force: false,
+    state: 'running',
+    stateReason: null,
     currentPhase: 1,
-    total: 10,
-    counts: { ...zero, succeeded: 4, downloading: 2, failed: 1, pending: 3 },
-    failures: [{ reason: 'health-check-failed', count: 1 }],
-    thresholds: { maxFailurePercent: 5, minSuccessPercent: 95 },
+    bakeStartedAt: null,
+    acknowledgedFailures: 0,
     createdAt: '2026-11-30T10:00:00.000Z',
     createdBy: 'operator@example.com',
+    updatedAt: '2026-11-30T10:05:00.000Z',
+    finishedAt: null,
+    counts: { ...zero, succeeded: 4, downloading: 2, failed: 1, pending: 3 },
+    phaseCounts: [
+      { phase: 0, total: 1, counts: { ...zero, succeeded: 1 } },
+      { phase: 1, total: 9, counts: { ...zero, succeeded: 3, downloading: 2, failed: 1, pending: 3 } },
+    ],
+    ...over,
+  };
+}
+
+function aDryRunDevice(over: Partial<DryRunDevice>): DryRunDevice {
+  return {
+    deviceId: uuid(),
+    name: 'dev',
+    board: 'qemu-aarch64',
+    agentVersion: '1.2.0',
+    online: true,
+    currentRelease: '1.0.0',
+    downloadBytes: 5_242_880,
+    missingObjects: 1,
+    freeBytes: 1e9,
+    spaceOk: true,
+    boardOk: true,
+    agentOk: true,
+    alreadyCurrent: false,
+    failedBefore: false,
+    eligible: true,
+    problems: [],
     ...over,
   };
 }
 
 export function aDryRun(over: Partial<DryRun> = {}): DryRun {
   return {
+    release: { id: uuid(700002), version: '1.1.0', sequence: 2, bytes: 5_242_880 },
+    fleetId: FLEET_ID,
     summary: {
       devices: 3,
       eligible: 2,
+      downloadBytes: 10_485_760,
+      alreadyCurrent: 0,
+      insufficientSpace: 0,
       incompatibleBoard: 1,
       agentTooOld: 0,
-      insufficientSpace: 0,
-      totalDownloadBytes: 10_485_760,
+      failedBefore: 0,
+      unknownInventory: 0,
+      phaseSizes: [1, 1],
     },
-    phases: [
-      { index: 0, deviceCount: 1 },
-      { index: 1, deviceCount: 1 },
-    ],
     devices: [
-      {
-        deviceId: uuid(),
-        name: 'dev-a',
-        board: 'qemu-aarch64',
-        agentVersion: '1.2.0',
-        downloadBytes: 5_242_880,
-        freeBytes: 1e9,
-        enoughSpace: true,
-        boardCompatible: true,
-        agentCompatible: true,
-        problems: [],
-      },
-      {
-        deviceId: uuid(),
-        name: 'dev-b',
-        board: 'qemu-aarch64',
-        agentVersion: '1.2.0',
-        downloadBytes: 5_242_880,
-        freeBytes: 1e9,
-        enoughSpace: true,
-        boardCompatible: true,
-        agentCompatible: true,
-        problems: [],
-      },
-      {
-        deviceId: uuid(),
+      aDryRunDevice({ name: 'dev-a' }),
+      aDryRunDevice({ name: 'dev-b' }),
+      aDryRunDevice({
         name: 'dev-c',
         board: 'beaglebone',
-        agentVersion: '1.2.0',
+        boardOk: false,
+        eligible: false,
         downloadBytes: 0,
-        freeBytes: 1e9,
-        enoughSpace: true,
-        boardCompatible: false,
-        agentCompatible: true,
-        problems: ['board beaglebone is not compatible'],
-      },
+        problems: ['board beaglebone is not in the release'],
+      }),
     ],
     ...over,
   };

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, screenshot } from './support/browser.js';
 import { serveDashboard } from './support/dashboard-server.js';
 import { startHub, type HubProcess } from './support/hub-process.js';
-import { HubApi, seedFleet, type Fleet } from './support/seed.js';
+import { publishRelease } from './support/release.js';
+import { actLikeAgents, HubApi, seedFleet, type Fleet } from './support/seed.js';
 
 const TOTAL = 24;
 const OFFLINE = 4;
@@ -17,18 +18,23 @@ let dashboard: { url: string; close: () => Promise<void> };
 let fleet: Fleet;
 let browser: Browser;
 let page: Page;
+let stopAgents: () => void = () => {};
 
 beforeAll(async () => {
   hub = await startHub();
   const api = new HubApi(hub.url);
   await api.login(hub.adminEmail, hub.adminPassword);
   fleet = await seedFleet(api, TOTAL, OFFLINE, FAILED);
+  await publishRelease(api, hub.url, '1.2.0', 3);
+  // One device fails the health check, so the rollout shows a failure grouped by its reason.
+  stopAgents = await actLikeAgents(fleet.devices, 1500, new Set([fleet.devices[5]!.id]));
   dashboard = await serveDashboard(hub.url);
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 });
 
 afterAll(async () => {
+  stopAgents();
   await browser?.close();
   await dashboard?.close();
   await fleet?.close();
@@ -130,6 +136,51 @@ describe('dashboard against a real hub', () => {
     await page.getByRole('button', { name: 'Reboot device…' }).click();
     await page.getByRole('alertdialog').getByRole('button', { name: 'Reboot' }).click();
     await page.getByRole('region', { name: 'Commands' }).getByText('reboot').first().waitFor();
+  });
+
+  it('starts a rollout from the wizard after its dry run, watches it move live, and pauses it', async () => {
+    await page.goto(`${dashboard.url}/releases`);
+    await page.getByRole('link', { name: '1.2.0' }).click();
+    await page.getByRole('heading', { name: 'Release 1.2.0' }).waitFor();
+    await page.getByRole('region', { name: 'Signatures' }).getByText('trusted key').waitFor();
+    await screenshot(page, '12-release');
+    await page.getByRole('link', { name: 'Roll out…' }).click();
+    await page.getByRole('heading', { name: 'New rollout' }).waitFor();
+    await page.getByLabel('Fleet').selectOption({ label: `lab (${TOTAL} devices)` });
+    await page.getByRole('checkbox', { name: `agent=reporting (${TOTAL - OFFLINE})` }).check();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByLabel('Phases (device counts or cumulative percents)').fill('1,50%,100%');
+    await page.getByLabel('Bake time per phase (minutes)').fill('0');
+    await page.getByLabel('Auto-pause above failures (%)').fill('50');
+    await page.getByRole('button', { name: 'Run dry run' }).click();
+    const dry = page.getByRole('region', { name: 'Dry run: release 1.2.0' });
+    await dry.waitFor();
+    expect(await dry.getByRole('row').count()).toBe(TOTAL - OFFLINE + 1);
+    await screenshot(page, '13-rollout-dry-run');
+    await page.getByRole('button', { name: /^Start rollout to \d+ devices?$/ }).click();
+    await page.waitForURL(/\/rollouts\/[0-9a-f-]{36}$/);
+    const overall = page.getByRole('progressbar', { name: 'Overall progress' });
+    await overall.waitFor();
+    // The devices' progress reaches the page through the event stream, with no reload.
+    await page.waitForFunction(
+      () =>
+        Number(document.querySelector('[aria-label="Overall progress"]')?.getAttribute('aria-valuenow')) >= 1,
+      null,
+      { timeout: 30_000 },
+    );
+    await screenshot(page, '14-rollout-progress');
+    await page.getByRole('button', { name: 'Pause…' }).click();
+    const dialog = page.getByRole('alertdialog', { name: 'Pause this rollout?' });
+    await dialog.getByLabel(/^Reason/).fill('e2e: looking at the canary');
+    await dialog.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Resume…' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'e2e: looking at the canary' }).waitFor();
+    await screenshot(page, '15-rollout-paused');
+    await page.goto(`${dashboard.url}/`);
+    await page
+      .getByRole('region', { name: 'Active rollouts' })
+      .getByRole('link', { name: 'Release 1.2.0' })
+      .waitFor();
   });
 
   it('shows the remaining pages', async () => {

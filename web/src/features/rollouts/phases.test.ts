@@ -47,6 +47,8 @@ describe('toCreateInput', () => {
     minSuccessPercent: 95,
     deadlineMinutes: 30,
     maxParallelDownloads: 20,
+    deviceBakeSeconds: 30,
+    force: false,
   };
 
   it('builds the hub body with seconds', () => {
@@ -55,14 +57,19 @@ describe('toCreateInput', () => {
       ok: true,
       input: {
         release: '1.1.0',
-        target: { fleetId: draft.fleetId, tags: ['canary'], deviceIds: [] },
+        fleet: draft.fleetId,
+        tags: ['canary'],
+        deviceIds: [],
         phases: [
           { count: 1, bakeSeconds: 600 },
           { percent: 100, bakeSeconds: 600 },
         ],
-        thresholds: { maxFailurePercent: 5, minSuccessPercent: 95 },
-        deviceDeadlineSeconds: 1800,
-        maxParallelDownloads: 20,
+        maxFailurePercent: 5,
+        minSuccessPercent: 95,
+        deviceTimeoutSeconds: 1800,
+        maxParallel: 20,
+        deviceBakeSeconds: 30,
+        force: false,
       },
     });
   });
@@ -75,6 +82,7 @@ describe('toCreateInput', () => {
     [{ deadlineMinutes: 0 }, 'deadline'],
     [{ maxParallelDownloads: 1.5 }, 'parallel downloads'],
     [{ bakeMinutes: Number.NaN }, 'bake time'],
+    [{ deviceBakeSeconds: -1 }, 'health gate'],
   ])('refuses %j', (over, error) => {
     const r = toCreateInput({ ...draft, ...over });
     expect(r.ok ? '' : r.error).toContain(error);

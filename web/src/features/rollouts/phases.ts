@@ -1,6 +1,6 @@
-import type { PhaseInput } from './api/types.js';
+import type { Phase } from './api/types.js';
 
-export type PhasesResult = { ok: true; phases: PhaseInput[] } | { ok: false; error: string };
+export type PhasesResult = { ok: true; phases: Phase[] } | { ok: false; error: string };
 
 /**
  * Parses the wizard's phase list, `1,10%,50%,100%` (as `hubctl deploy --phases`): each entry is
@@ -14,7 +14,7 @@ export function parsePhases(text: string, bakeSeconds: number): PhasesResult {
     .filter(Boolean);
   if (parts.length === 0) return { ok: false, error: 'give at least one phase, e.g. 1,10%,100%' };
   if (parts.length > 20) return { ok: false, error: 'at most 20 phases' };
-  const phases: PhaseInput[] = [];
+  const phases: Phase[] = [];
   let lastPercent = 0;
   for (const [i, p] of parts.entries()) {
     const pct = /^(\d{1,3})%$/.exec(p);

@@ -21,9 +21,13 @@ function hub() {
           deviceName: 'dev-x',
           phase: 1,
           state: 'failed',
+          updateId: 'u-1',
           reason: 'health-check-failed',
-          percent: null,
-          updatedAt: '2026-11-30T12:00:00Z',
+          previousReleaseId: null,
+          dispatchedAt: '2026-11-30T11:00:00Z',
+          lastProgressAt: '2026-11-30T12:00:00Z',
+          finishedAt: '2026-11-30T12:00:00Z',
+          dispatchCount: 1,
         },
       ],
       nextCursor: null,
@@ -56,7 +60,7 @@ describe('rollout wizard', () => {
     fireEvent.change(screen.getByLabelText('Bake time per phase (minutes)'), { target: { value: '5' } });
     fireEvent.click(screen.getByRole('button', { name: 'Run dry run' }));
 
-    const dry = await screen.findByRole('region', { name: 'Dry run' });
+    const dry = await screen.findByRole('region', { name: 'Dry run: release 1.1.0' });
     expect(within(dry).getByText('10.0 MiB')).toBeTruthy();
     expect(within(dry).getByRole('row', { name: /dev-c/ }).textContent).toContain(
       'beaglebone (incompatible)',
@@ -69,7 +73,9 @@ describe('rollout wizard', () => {
     expect(body).toEqual(h.calls('POST', '/api/v1/rollouts/dry-run')[0]!.body);
     expect(body).toMatchObject({
       release: '1.1.0',
-      target: { fleetId: FLEET_ID, tags: ['canary'], deviceIds: [] },
+      fleet: FLEET_ID,
+      tags: ['canary'],
+      deviceIds: [],
       phases: [
         { count: 1, bakeSeconds: 300 },
         { percent: 100, bakeSeconds: 300 },

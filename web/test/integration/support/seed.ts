@@ -1,12 +1,23 @@
 // Seeds the hub the way real devices would: each device provisions with a claim token over HTTP,
 // then speaks protocol messages over MQTT (presence, report, telemetry, logs, progress).
 import { generateKeyPairSync } from 'node:crypto';
-import { encodeMessage, topics, type TopicKind } from '@fleet/protocol';
+import {
+  decodeMessage,
+  encodeMessage,
+  manifestDigest,
+  topics,
+  type Progress,
+  type TopicKind,
+} from '@fleet/protocol';
 import mqtt, { type MqttClient } from 'mqtt';
 
 export class HubApi {
   #cookie = '';
   constructor(readonly url: string) {}
+
+  get cookie(): string {
+    return this.#cookie;
+  }
 
   async login(email: string, password: string): Promise<void> {
     const res = await fetch(`${this.url}/api/v1/auth/login`, {
@@ -113,6 +124,13 @@ export async function seedFleet(api: HubApi, total: number, offline: number, fai
     add: ['site=paris'],
   });
 
+  // Devices that will connect and report carry `agent=reporting`: the rollout in the e2e test
+  // targets them, because the hub's dry run answers 500 for a device that never reported
+  // (its failed_revisions is NULL; reported to the lead).
+  await api.call('POST', '/api/v1/devices/tags', {
+    deviceIds: devices.filter((d) => d.client).map((d) => d.id),
+    add: ['agent=reporting'],
+  });
   const now = Date.now();
   for (const [i, d] of devices.entries()) {
     if (!d.client) continue;
@@ -200,5 +218,63 @@ export async function seedFleet(api: HubApi, total: number, offline: number, fai
     close: async () => {
       await Promise.all(devices.map((d) => d.client?.endAsync()));
     },
+  };
+}
+
+/**
+ * Makes the online devices behave like agents towards a rollout: on a target they report
+ * downloading, installing, testing and succeeded (or, for `failing` devices, a failed health
+ * check), `stepMs` apart, then a report on the new revision. Returns the stop function.
+ */
+export async function actLikeAgents(
+  devices: SeededDevice[],
+  stepMs: number,
+  failing: ReadonlySet<string> = new Set(),
+): Promise<() => void> {
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  for (const d of devices) {
+    const client = d.client;
+    if (!client) continue;
+    await client.subscribeAsync(topics.device(d.id).target, { qos: 1 });
+    client.on('message', (topic, payload) => {
+      if (topic !== topics.device(d.id).target || payload.length === 0) return;
+      const decoded = decodeMessage('target', payload);
+      if (!decoded.ok) return;
+      const target = decoded.value.body;
+      const revision = {
+        digest: manifestDigest(target.release),
+        version: target.release.version,
+        sequence: target.release.sequence,
+      };
+      const fail = failing.has(d.id);
+      const steps: Array<Omit<Progress, 'updateId' | 'revision'>> = [
+        { state: 'downloading', status: 'downloading', percent: 30 },
+        { state: 'installing', status: 'installing', percent: 70 },
+        { state: 'testing', status: 'testing', percent: 90 },
+        fail
+          ? {
+              state: 'idle',
+              status: 'failed',
+              percent: 100,
+              reason: 'health-check-failed',
+              message: 'web did not become ready',
+            }
+          : { state: 'idle', status: 'succeeded', percent: 100 },
+      ];
+      steps.forEach((step, i) => {
+        const t = setTimeout(
+          () => {
+            timers.delete(t);
+            void d.publish('progress', { updateId: target.updateId, revision, ...step }).catch(() => {});
+          },
+          stepMs * (i + 1),
+        );
+        timers.add(t);
+      });
+    });
+  }
+  return () => {
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
   };
 }

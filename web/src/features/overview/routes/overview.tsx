@@ -18,7 +18,9 @@ const STATUS_CARDS = [
 export function OverviewRoute() {
   const summary = useDeviceSummary();
   const failures = useRecentFailures();
-  const rollouts = useRollouts('running');
+  // Active = running or paused (a paused rollout still needs someone to look at it).
+  const rollouts = useRollouts();
+  const active = rollouts.data?.items.filter((r) => r.state === 'running' || r.state === 'paused') ?? [];
 
   return (
     <>
@@ -86,18 +88,16 @@ export function OverviewRoute() {
           <Loading label="Loading rollouts" />
         ) : rollouts.isError ? (
           <ErrorBox error={rollouts.error} title="Rollouts unavailable" />
-        ) : rollouts.data.items.length === 0 ? (
-          <Empty>No rollout is running.</Empty>
+        ) : active.length === 0 ? (
+          <Empty>No rollout is running or paused.</Empty>
         ) : (
           <ul className="plain-list">
-            {rollouts.data.items.map((r) => (
+            {active.map((r) => (
               <li key={r.id}>
-                <Link to={`/rollouts/${r.id}`}>Release {r.releaseVersion}</Link>
-                <RolloutProgress
-                  label={`Progress of rollout ${r.releaseVersion}`}
-                  counts={r.counts}
-                  total={r.total}
-                />
+                <Link to={`/rollouts/${r.id}`}>Release {r.releaseVersion}</Link>{' '}
+                <span className="muted">to {r.fleetName}</span>
+                {r.state === 'paused' && <span className="badge warn">paused</span>}
+                <RolloutProgress label={`Progress of rollout ${r.releaseVersion}`} counts={r.counts} />
               </li>
             ))}
           </ul>

@@ -4,7 +4,7 @@ import { useApi } from '../../../lib/api-context.js';
 import { rolloutKeys } from './keys.js';
 import { Rollout, type CreateRolloutInput } from './types.js';
 
-/** ASSUMED: `POST /api/v1/rollouts` → the created Rollout (state `running`). */
+/** `POST /api/v1/rollouts` → the created Rollout (state `running`); 409 while the fleet has one running or paused. */
 export function createRollout(api: ApiClient, input: CreateRolloutInput): Promise<Rollout> {
   return api.post('/api/v1/rollouts', Rollout, input);
 }

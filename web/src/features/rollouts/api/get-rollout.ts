@@ -5,7 +5,7 @@ import { Page } from '../../../lib/schemas.js';
 import { rolloutKeys } from './keys.js';
 import { Rollout, RolloutDevice } from './types.js';
 
-/** ASSUMED: `GET /api/v1/rollouts/:id` → Rollout with per-phase counts and failures by reason. */
+/** `GET /api/v1/rollouts/:idOrName` → Rollout with counts per device state and per phase. */
 export function getRollout(api: ApiClient, id: string, signal?: AbortSignal): Promise<Rollout> {
   return api.get(`/api/v1/rollouts/${encodeURIComponent(id)}`, Rollout, signal);
 }
@@ -23,7 +23,7 @@ export function useRollout(id: string) {
   return useQuery(rolloutQueryOptions(api, id));
 }
 
-/** ASSUMED: `GET /api/v1/rollouts/:id/devices?state=&limit=` → `Page<RolloutDevice>`. */
+/** `GET /api/v1/rollouts/:id/devices?state=&limit=` → `Page<RolloutDevice>` (the hub caps a page at 1000). */
 export function listRolloutDevices(
   api: ApiClient,
   id: string,
@@ -31,7 +31,7 @@ export function listRolloutDevices(
   signal?: AbortSignal,
 ): Promise<Page<RolloutDevice>> {
   return api.get(
-    `/api/v1/rollouts/${encodeURIComponent(id)}/devices${buildQuery({ state, limit: 500 })}`,
+    `/api/v1/rollouts/${encodeURIComponent(id)}/devices${buildQuery({ state, limit: 1000 })}`,
     Page(RolloutDevice),
     signal,
   );

@@ -5,7 +5,7 @@ import { Page } from '../../../lib/schemas.js';
 import { rolloutKeys } from './keys.js';
 import { Rollout } from './types.js';
 
-/** ASSUMED: `GET /api/v1/rollouts?state=&limit=` → `Page<Rollout>`, newest first. */
+/** `GET /api/v1/rollouts?state=&limit=` → `Page<Rollout>`. */
 export function listRollouts(
   api: ApiClient,
   state: string | undefined,

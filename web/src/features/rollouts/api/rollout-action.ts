@@ -4,9 +4,14 @@ import { useApi } from '../../../lib/api-context.js';
 import { rolloutKeys } from './keys.js';
 import { Rollout, type RolloutAction, type RolloutState } from './types.js';
 
-/** ASSUMED: `POST /api/v1/rollouts/:id/{pause|resume|abort|rollback}` → the updated Rollout. */
-export function rolloutAction(api: ApiClient, id: string, action: RolloutAction): Promise<Rollout> {
-  return api.post(`/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, Rollout, {});
+/** `POST /api/v1/rollouts/:id/{pause|resume|abort|rollback} {reason?}` → the updated Rollout (audited). */
+export function rolloutAction(
+  api: ApiClient,
+  id: string,
+  action: RolloutAction,
+  reason?: string,
+): Promise<Rollout> {
+  return api.post(`/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, Rollout, reason ? { reason } : {});
 }
 
 /** Which operator actions make sense in a state (the hub refuses the others anyway). */
@@ -28,7 +33,8 @@ export function useRolloutAction(id: string) {
   const api = useApi();
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (action: RolloutAction) => rolloutAction(api, id, action),
+    mutationFn: ({ action, reason }: { action: RolloutAction; reason?: string }) =>
+      rolloutAction(api, id, action, reason),
     onSuccess: (r) => {
       qc.setQueryData(rolloutKeys.detail(id), r);
       void qc.invalidateQueries({ queryKey: ['rollouts', 'list'] });

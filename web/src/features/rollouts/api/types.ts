@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { IsoDate } from '../../../lib/schemas.js';
 
-// ASSUMED shapes: the hub's rollouts API is not written yet (issue 6). They follow the issue's
-// vocabulary; docs/dashboard.md lists every endpoint and field this file expects.
+// The hub's rollouts API (hub/src/rollouts/rollout.types.ts, rollout.dto.ts), parsed at the
+// boundary. Phases are 0-based; a phase is "up to N devices" or "up to P% of the target" in total.
 
 export const ROLLOUT_STATES = ['running', 'paused', 'completed', 'aborted', 'rolled-back'] as const;
 export const RolloutState = z.enum(ROLLOUT_STATES);
@@ -21,7 +21,7 @@ export const DEVICE_ROLLOUT_STATES = [
 ] as const;
 export type DeviceRolloutState = (typeof DEVICE_ROLLOUT_STATES)[number];
 
-/** Devices per state; states with none may be left out by the hub. */
+/** Devices per state; states with none may be left out. */
 export const StateCounts = z.record(z.string(), z.number()).transform((r) => {
   const out = {} as Record<DeviceRolloutState, number>;
   for (const s of DEVICE_ROLLOUT_STATES) out[s] = r[s] ?? 0;
@@ -29,45 +29,43 @@ export const StateCounts = z.record(z.string(), z.number()).transform((r) => {
 });
 export type StateCounts = Record<DeviceRolloutState, number>;
 
-export const RolloutPhase = z.object({
-  index: z.number(),
-  /** What the operator asked for: a device count or a percent of the target. */
-  count: z.number().nullable().optional(),
-  percent: z.number().nullable().optional(),
-  bakeSeconds: z.number(),
-  state: z.string(),
-  deviceCount: z.number(),
-  counts: StateCounts,
-  startedAt: IsoDate.nullable().optional(),
-  completedAt: IsoDate.nullable().optional(),
-});
-export type RolloutPhase = z.infer<typeof RolloutPhase>;
+export function totalOf(counts: StateCounts): number {
+  return DEVICE_ROLLOUT_STATES.reduce((n, s) => n + counts[s], 0);
+}
 
-export const FailureByReason = z.object({ reason: z.string().nullable(), count: z.number() });
+export const Phase = z.union([
+  z.object({ count: z.number(), bakeSeconds: z.number() }),
+  z.object({ percent: z.number(), bakeSeconds: z.number() }),
+]);
+export type Phase = z.infer<typeof Phase>;
 
 export const Rollout = z.object({
   id: z.string(),
-  releaseId: z.string().optional(),
+  name: z.string().nullable(),
+  releaseId: z.string(),
   releaseVersion: z.string(),
-  fleetId: z.string().nullable().optional(),
+  fleetId: z.string(),
+  fleetName: z.string(),
+  tags: z.array(z.string()),
+  deviceIds: z.array(z.string()),
+  phases: z.array(Phase),
+  maxFailurePercent: z.number(),
+  minSuccessPercent: z.number(),
+  deviceTimeoutSeconds: z.number(),
+  maxParallel: z.number(),
+  deviceBakeSeconds: z.number(),
+  force: z.boolean(),
   state: RolloutState,
-  target: z
-    .object({
-      fleetId: z.string().nullable().optional(),
-      tags: z.array(z.string()).default([]),
-      deviceIds: z.array(z.string()).default([]),
-    })
-    .optional(),
-  phases: z.array(RolloutPhase),
-  currentPhase: z.number().nullable().optional(),
-  total: z.number(),
-  counts: StateCounts,
-  failures: z.array(FailureByReason).default([]),
-  thresholds: z.object({ maxFailurePercent: z.number(), minSuccessPercent: z.number() }).partial().optional(),
-  pausedReason: z.string().nullable().optional(),
+  stateReason: z.string().nullable(),
+  currentPhase: z.number(),
+  bakeStartedAt: IsoDate.nullable(),
+  acknowledgedFailures: z.number(),
   createdAt: IsoDate,
   createdBy: z.string(),
-  updatedAt: IsoDate.optional(),
+  updatedAt: IsoDate,
+  finishedAt: IsoDate.nullable(),
+  counts: StateCounts,
+  phaseCounts: z.array(z.object({ phase: z.number(), total: z.number(), counts: StateCounts })),
 });
 export type Rollout = z.infer<typeof Rollout>;
 
@@ -76,9 +74,13 @@ export const RolloutDevice = z.object({
   deviceName: z.string(),
   phase: z.number(),
   state: z.string(),
+  updateId: z.string(),
   reason: z.string().nullable(),
-  percent: z.number().nullable().optional(),
-  updatedAt: IsoDate,
+  previousReleaseId: z.string().nullable(),
+  dispatchedAt: IsoDate.nullable(),
+  lastProgressAt: IsoDate.nullable(),
+  finishedAt: IsoDate.nullable(),
+  dispatchCount: z.number(),
 });
 export type RolloutDevice = z.infer<typeof RolloutDevice>;
 
@@ -87,40 +89,56 @@ export const DryRunDevice = z.object({
   name: z.string(),
   board: z.string(),
   agentVersion: z.string(),
-  /** Bytes of objects the device lacks, from its reported inventory. */
+  online: z.boolean(),
+  currentRelease: z.string().nullable(),
+  /** Bytes of the release's objects the device lacks, from its reported inventory. */
   downloadBytes: z.number(),
+  missingObjects: z.number(),
   freeBytes: z.number().nullable(),
-  enoughSpace: z.boolean(),
-  boardCompatible: z.boolean(),
-  agentCompatible: z.boolean(),
-  problems: z.array(z.string()).default([]),
+  spaceOk: z.boolean(),
+  boardOk: z.boolean(),
+  agentOk: z.boolean(),
+  alreadyCurrent: z.boolean(),
+  failedBefore: z.boolean(),
+  eligible: z.boolean(),
+  problems: z.array(z.string()),
 });
 export type DryRunDevice = z.infer<typeof DryRunDevice>;
 
 export const DryRun = z.object({
+  release: z.object({ id: z.string(), version: z.string(), sequence: z.number(), bytes: z.number() }),
+  fleetId: z.string(),
   summary: z.object({
     devices: z.number(),
     eligible: z.number(),
+    downloadBytes: z.number(),
+    alreadyCurrent: z.number(),
+    insufficientSpace: z.number(),
     incompatibleBoard: z.number(),
     agentTooOld: z.number(),
-    insufficientSpace: z.number(),
-    totalDownloadBytes: z.number(),
+    failedBefore: z.number(),
+    unknownInventory: z.number(),
+    /** Devices in each requested phase. */
+    phaseSizes: z.array(z.number()),
   }),
-  phases: z.array(z.object({ index: z.number(), deviceCount: z.number() })).default([]),
   devices: z.array(DryRunDevice),
 });
 export type DryRun = z.infer<typeof DryRun>;
 
-/** A phase as the wizard sends it. */
-export type PhaseInput = { count: number; bakeSeconds: number } | { percent: number; bakeSeconds: number };
-
+/** The hub's RolloutSpec: the body of both the dry run and the creation. */
 export interface CreateRolloutInput {
+  name?: string;
   release: string;
-  target: { fleetId: string; tags: string[]; deviceIds: string[] };
-  phases: PhaseInput[];
-  thresholds: { maxFailurePercent: number; minSuccessPercent: number };
-  deviceDeadlineSeconds: number;
-  maxParallelDownloads: number;
+  fleet: string;
+  tags: string[];
+  deviceIds: string[];
+  phases: Phase[];
+  maxFailurePercent: number;
+  minSuccessPercent: number;
+  deviceTimeoutSeconds: number;
+  maxParallel: number;
+  deviceBakeSeconds: number;
+  force: boolean;
 }
 
 export type RolloutAction = 'pause' | 'resume' | 'abort' | 'rollback';

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import { ConfirmDialog } from '../../../components/confirm-dialog.js';
 import { ErrorBox } from '../../../components/feedback.js';
 import { actionsFor, useRolloutAction } from '../api/rollout-action.js';
@@ -34,6 +34,8 @@ const COPY: Record<RolloutAction, { label: string; title: string; body: string; 
 export function RolloutActions({ rollout }: { rollout: Rollout }) {
   const act = useRolloutAction(rollout.id);
   const [pending, setPending] = useState<RolloutAction | null>(null);
+  const [reason, setReason] = useState('');
+  const reasonId = useId();
   const actions = actionsFor(rollout.state);
   if (actions.length === 0) return null;
   const copy = pending ? COPY[pending] : null;
@@ -58,9 +60,16 @@ export function RolloutActions({ rollout }: { rollout: Rollout }) {
         danger={copy?.danger ?? false}
         busy={act.isPending}
         onCancel={() => setPending(null)}
-        onConfirm={() => act.mutate(pending!, { onSettled: () => setPending(null) })}
+        onConfirm={() =>
+          act.mutate(
+            { action: pending!, ...(reason.trim() ? { reason: reason.trim() } : {}) },
+            { onSettled: () => (setPending(null), setReason('')) },
+          )
+        }
       >
         <p>{copy?.body}</p>
+        <label htmlFor={reasonId}>Reason (optional, kept in the audit log)</label>
+        <input id={reasonId} value={reason} onChange={(e) => setReason(e.target.value)} />
       </ConfirmDialog>
     </div>
   );

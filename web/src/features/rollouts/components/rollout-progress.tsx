@@ -1,5 +1,5 @@
 import { ProgressBar, type ProgressSegment } from '../../../components/progress-bar.js';
-import type { StateCounts } from '../api/types.js';
+import { totalOf, type StateCounts } from '../api/types.js';
 
 export function segmentsOf(counts: StateCounts): ProgressSegment[] {
   return [
@@ -22,9 +22,11 @@ export function RolloutProgress({
 }: {
   label: string;
   counts: StateCounts;
-  total: number;
+  /** Devices targeted; the sum of the counts when not given. */
+  total?: number;
 }) {
   const segs = segmentsOf(counts);
+  total ??= totalOf(counts);
   return (
     <div className="rollout-progress">
       <ProgressBar label={label} segments={segs} total={total} />

@@ -22,6 +22,10 @@ export interface WizardDraft {
   minSuccessPercent: number;
   deadlineMinutes: number;
   maxParallelDownloads: number;
+  /** The device's own health gate before it commits the update. */
+  deviceBakeSeconds: number;
+  /** Also send the release to devices where it failed before. */
+  force: boolean;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -50,15 +54,22 @@ export function toCreateInput(
     return { ok: false, error: 'the per-device deadline must be at least 1 minute' };
   if (!(Number.isInteger(d.maxParallelDownloads) && d.maxParallelDownloads >= 1))
     return { ok: false, error: 'parallel downloads must be a whole number ≥ 1' };
+  if (!(Number.isInteger(d.deviceBakeSeconds) && d.deviceBakeSeconds >= 0 && d.deviceBakeSeconds <= 86_400))
+    return { ok: false, error: 'the device health gate must be 0–86400 whole seconds' };
   return {
     ok: true,
     input: {
       release: d.release,
-      target: { fleetId: d.fleetId, tags: d.tags, deviceIds: ids },
+      fleet: d.fleetId,
+      tags: d.tags,
+      deviceIds: ids,
       phases: phases.phases,
-      thresholds: { maxFailurePercent: d.maxFailurePercent, minSuccessPercent: d.minSuccessPercent },
-      deviceDeadlineSeconds: Math.round(d.deadlineMinutes * 60),
-      maxParallelDownloads: d.maxParallelDownloads,
+      maxFailurePercent: d.maxFailurePercent,
+      minSuccessPercent: d.minSuccessPercent,
+      deviceTimeoutSeconds: Math.max(5, Math.round(d.deadlineMinutes * 60)),
+      maxParallel: d.maxParallelDownloads,
+      deviceBakeSeconds: d.deviceBakeSeconds,
+      force: d.force,
     },
   };
 }
@@ -83,6 +94,8 @@ export function RolloutWizard({
     minSuccessPercent: 95,
     deadlineMinutes: 60,
     maxParallelDownloads: 50,
+    deviceBakeSeconds: 30,
+    force: false,
   });
   const releases = useReleases(false);
   const fleets = useFleets();
@@ -257,7 +270,18 @@ export function RolloutWizard({
                 value={draft.maxParallelDownloads}
                 onChange={(v) => set('maxParallelDownloads', v)}
               />
+              <NumberField
+                id={f('devbake')}
+                label="Device health gate (seconds)"
+                value={draft.deviceBakeSeconds}
+                onChange={(v) => set('deviceBakeSeconds', v)}
+              />
             </div>
+            <label className="check">
+              <input type="checkbox" checked={draft.force} onChange={(e) => set('force', e.target.checked)} />{' '}
+              Also send to devices where this release failed before
+            </label>
+            <div></div>
           </fieldset>
         )}
         {step === 2 && (

@@ -1,4 +1,4 @@
-import { useId } from 'react';
+import { useId, useMemo } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { z } from 'zod';
 import { Empty, ErrorBox, Loading, PageHeader } from '../../../components/feedback.js';
@@ -7,7 +7,7 @@ import { formatAgo, formatDate } from '../../../lib/format.js';
 import { Can } from '../../auth/components/can.js';
 import { reasonLabel } from '../../devices/types.js';
 import { useRollout, useRolloutDevices } from '../api/get-rollout.js';
-import { DEVICE_ROLLOUT_STATES } from '../api/types.js';
+import { DEVICE_ROLLOUT_STATES, type RolloutDevice } from '../api/types.js';
 import { FailuresByReason } from '../components/failures-by-reason.js';
 import { RolloutActions } from '../components/rollout-actions.js';
 import { RolloutProgress } from '../components/rollout-progress.js';
@@ -22,13 +22,29 @@ const DEVICE_TONES: Record<string, 'ok' | 'bad' | 'info' | 'warn' | 'muted'> = {
   'rolled-back': 'warn',
   pending: 'muted',
 };
+const FAILED_STATES = new Set(['failed', 'timed-out', 'rolled-back']);
+
+/** Failed, timed-out and rolled-back devices grouped by reason, largest group first. */
+export function failuresByReason(devices: RolloutDevice[]): Array<{ reason: string | null; count: number }> {
+  const by = new Map<string | null, number>();
+  for (const d of devices) {
+    if (!FAILED_STATES.has(d.state)) continue;
+    const key = d.reason ?? (d.state === 'timed-out' ? 'timed-out' : null);
+    by.set(key, (by.get(key) ?? 0) + 1);
+  }
+  return [...by.entries()].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count);
+}
 
 export function RolloutRoute() {
   const { id = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const deviceState = DeviceStateParam.parse(params.get('deviceState') ?? undefined);
   const rollout = useRollout(id);
-  const devices = useRolloutDevices(id, deviceState);
+  // All devices (one page of up to 1000) feed the failure groups; the table may be filtered.
+  const all = useRolloutDevices(id, undefined);
+  const filtered = useRolloutDevices(id, deviceState);
+  const devices = deviceState ? filtered : all;
+  const failures = useMemo(() => failuresByReason(all.data?.items ?? []), [all.data]);
   const filterId = useId();
 
   if (rollout.isPending) return <Loading label="Loading rollout" />;
@@ -41,7 +57,8 @@ export function RolloutRoute() {
         title={
           <>
             Rollout of{' '}
-            <Link to={`/releases/${encodeURIComponent(r.releaseVersion)}`}>{r.releaseVersion}</Link>
+            <Link to={`/releases/${encodeURIComponent(r.releaseVersion)}`}>{r.releaseVersion}</Link> to{' '}
+            {r.fleetName}
           </>
         }
       >
@@ -50,56 +67,60 @@ export function RolloutRoute() {
           <RolloutActions rollout={r} />
         </Can>
       </PageHeader>
-      {r.pausedReason && r.state === 'paused' && (
-        <p role="status" className="warn-text">
-          Paused: {r.pausedReason}
+      {r.stateReason && (
+        <p role="status" className={r.state === 'paused' ? 'warn-text' : 'muted'}>
+          {r.stateReason}
         </p>
       )}
       <section className="card" aria-labelledby="overall-title">
         <h2 id="overall-title">Overall</h2>
-        <RolloutProgress label="Overall progress" counts={r.counts} total={r.total} />
+        <RolloutProgress label="Overall progress" counts={r.counts} />
         <p className="muted">
-          Started {formatDate(r.createdAt)} by {r.createdBy}
-          {r.thresholds?.maxFailurePercent !== undefined &&
-            ` · auto-pause above ${r.thresholds.maxFailurePercent}% failures`}
-          {r.thresholds?.minSuccessPercent !== undefined &&
-            ` · advance at ${r.thresholds.minSuccessPercent}% success`}
+          {r.name ? `${r.name} · ` : ''}started {formatDate(r.createdAt)} by {r.createdBy}
+          {r.tags.length > 0 && ` · tags ${r.tags.join(', ')}`}
+          {` · auto-pause above ${r.maxFailurePercent}% failures · advance at ${r.minSuccessPercent}% success`}
+          {` · ${r.maxParallel} downloads at once · device deadline ${Math.round(r.deviceTimeoutSeconds / 60)} min`}
+          {r.finishedAt && ` · finished ${formatDate(r.finishedAt)}`}
         </p>
       </section>
       <section className="card" aria-labelledby="phases-title">
         <h2 id="phases-title">Phases</h2>
         <ol className="phase-list">
-          {r.phases.map((p) => (
-            <li key={p.index} aria-current={r.currentPhase === p.index ? 'step' : undefined}>
-              <div className="card-head">
-                <strong>
-                  Phase {p.index + 1}: {describePhase(p)}
-                </strong>
-                <Badge
-                  tone={
-                    p.state === 'done' || p.state === 'completed'
-                      ? 'ok'
-                      : p.state === 'pending'
-                        ? 'muted'
-                        : 'info'
-                  }
-                >
-                  {p.state}
-                </Badge>
-                <span className="muted">
-                  {p.deviceCount} devices · bake {Math.round(p.bakeSeconds / 60)} min
-                </span>
-              </div>
-              <RolloutProgress
-                label={`Phase ${p.index + 1} progress`}
-                counts={p.counts}
-                total={p.deviceCount}
-              />
-            </li>
-          ))}
+          {r.phases.map((p, i) => {
+            const pc = r.phaseCounts.find((c) => c.phase === i);
+            const current = r.currentPhase === i && (r.state === 'running' || r.state === 'paused');
+            const state =
+              i < r.currentPhase || r.state === 'completed'
+                ? 'done'
+                : current
+                  ? r.bakeStartedAt
+                    ? 'baking'
+                    : 'in progress'
+                  : 'waiting';
+            return (
+              <li key={i} aria-current={current ? 'step' : undefined}>
+                <div className="card-head">
+                  <strong>
+                    Phase {i + 1}: up to {describePhase(p)}
+                  </strong>
+                  <Badge tone={state === 'done' ? 'ok' : state === 'waiting' ? 'muted' : 'info'}>
+                    {state}
+                  </Badge>
+                  <span className="muted">
+                    {pc?.total ?? 0} device{pc?.total === 1 ? '' : 's'} · bake{' '}
+                    {Math.round(p.bakeSeconds / 60)} min
+                    {current && r.bakeStartedAt ? ` · baking since ${formatAgo(r.bakeStartedAt)}` : ''}
+                  </span>
+                </div>
+                {pc && (
+                  <RolloutProgress label={`Phase ${i + 1} progress`} counts={pc.counts} total={pc.total} />
+                )}
+              </li>
+            );
+          })}
         </ol>
       </section>
-      <FailuresByReason groups={r.failures} />
+      <FailuresByReason groups={failures} />
       <section className="card" aria-labelledby="rdevices-title">
         <div className="card-head">
           <h2 id="rdevices-title">Devices</h2>
@@ -131,7 +152,7 @@ export function RolloutRoute() {
                 <th scope="col">Phase</th>
                 <th scope="col">State</th>
                 <th scope="col">Reason</th>
-                <th scope="col">Updated</th>
+                <th scope="col">Last progress</th>
               </tr>
             </thead>
             <tbody>
@@ -142,21 +163,17 @@ export function RolloutRoute() {
                   </th>
                   <td>{d.phase + 1}</td>
                   <td>
-                    <Badge tone={DEVICE_TONES[d.state] ?? 'info'}>
-                      {d.state}
-                      {d.percent !== null &&
-                      d.percent !== undefined &&
-                      (d.state === 'downloading' || d.state === 'installing')
-                        ? ` ${d.percent}%`
-                        : ''}
-                    </Badge>
+                    <Badge tone={DEVICE_TONES[d.state] ?? 'info'}>{d.state}</Badge>
                   </td>
                   <td>{d.reason ? reasonLabel(d.reason) : ''}</td>
-                  <td>{formatAgo(d.updatedAt)}</td>
+                  <td>{formatAgo(d.lastProgressAt ?? d.dispatchedAt)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
+        )}
+        {devices.data?.nextCursor && (
+          <p className="muted">First {devices.data.items.length} devices shown.</p>
         )}
       </section>
     </>

@@ -62,11 +62,7 @@ export function RolloutsRoute() {
                   {formatDate(r.createdAt)} by {r.createdBy}
                 </span>
               </div>
-              <RolloutProgress
-                label={`Progress of rollout ${r.releaseVersion}`}
-                counts={r.counts}
-                total={r.total}
-              />
+              <RolloutProgress label={`Progress of rollout ${r.releaseVersion}`} counts={r.counts} />
             </li>
           ))}
         </ul>
