@@ -1,14 +1,18 @@
-// Starts what exists of the product and says plainly what does not exist yet.
+// Hands over to the product orchestrator (test/product/main.ts, built by bootstrap), or says
+// plainly what is missing when a part has not been built.
 import { existsSync } from 'node:fs';
 
 const parts = [
-  ['hub (API, embedded Postgres and MQTT broker, dashboard)', 'hub/dist/main.js'],
-  ['local devices (fleet-agent)', 'device-agent/dist/cli/bin.js'],
+  ['the hub', 'hub/dist/main.js'],
+  ['the dashboard', 'web/dist/index.html'],
+  ['hubctl', 'hubctl/dist/bin.js'],
+  ['the fleet-agent bundle', 'device-agent/dist/bundle/fleet-agent.mjs'],
+  ['the orchestrator', 'test/dist/product/main.js'],
 ];
 const missing = parts.filter(([, file]) => !existsSync(file));
-if (missing.length === parts.length) {
-  console.log('fleet: nothing runnable yet. Built so far: the protocol package (see docs/formats.md).');
-  for (const [name] of missing) console.log(`  missing: ${name}`);
-  process.exit(0);
+if (missing.length) {
+  console.error(`fleet: cannot run yet, not built: ${missing.map(([name, f]) => `${name} (${f})`).join(', ')}`);
+  console.error('fleet: run scripts/bootstrap.sh and read its output.');
+  process.exit(1);
 }
-await import('./product.mjs');
+await import('../test/dist/product/main.js');

@@ -48,6 +48,11 @@ export const AgentConfig = z.strictObject({
   /** Data partition root: objects, revisions, volumes, journal, credentials. */
   storageDir: z.string().startsWith('/').default('/storage'),
   name: z.string().max(128).optional(),
+  /**
+   * Overrides the hardware id read from the board (device-tree serial, DMI UUID, machine-id).
+   * For several agents on one PC (the local demo, tests); a real board leaves it out.
+   */
+  hardwareId: z.string().min(1).max(128).optional(),
   intervals: z
     .strictObject({
       telemetryMs: z.number().int().min(1_000).default(60_000),

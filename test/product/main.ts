@@ -1,0 +1,262 @@
+#!/usr/bin/env node
+// The README's first command: the whole product on one machine. A hub (embedded Postgres and
+// MQTT broker), its dashboard, a demo fleet with a signed release built from a local image, and
+// a few real fleet-agents running real LXC containers, each with its own storage and, as root,
+// its own network namespace. Running it again reuses everything; Ctrl-C stops everything.
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { buildDemoImage } from './demo-image.js';
+import { deviceNetwork } from './netns.js';
+import { ManagedProcess, run } from './processes.js';
+
+// The repository root: the nearest parent holding pnpm-workspace.yaml (from src or from dist).
+let root = resolve(new URL('.', import.meta.url).pathname);
+while (!existsSync(join(root, 'pnpm-workspace.yaml'))) {
+  if (root === '/') throw new Error('run: cannot find the repository root');
+  root = resolve(root, '..');
+}
+
+const Options = z.object({
+  devices: z.coerce.number().int().min(0).max(20).default(3),
+  port: z.coerce.number().int().min(1).max(65535).default(8080),
+  'mqtt-port': z.coerce.number().int().min(1).max(65535).default(1884),
+});
+const { values } = parseArgs({ options: { devices: { type: 'string' }, port: { type: 'string' }, 'mqtt-port': { type: 'string' } } });
+const parsed = Options.safeParse(values);
+if (!parsed.success) {
+  console.error(`run: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  process.exit(2);
+}
+const opts = parsed.data;
+const isRoot = process.getuid?.() === 0;
+const data = join(root, '.fleet');
+const demo = join(data, 'demo');
+const say = (s: string) => console.log(`\x1b[1mfleet:\x1b[0m ${s}`);
+
+await mkdir(join(demo, 'logs'), { recursive: true });
+
+// --- one run at a time ------------------------------------------------------------------------
+const pidFile = join(demo, 'run.pid');
+if (existsSync(pidFile)) {
+  const pid = Number(await readFile(pidFile, 'utf8'));
+  let alive = false;
+  try {
+    process.kill(pid, 0);
+    alive = true;
+  } catch {
+    alive = false;
+  }
+  if (alive && pid !== process.pid) {
+    console.error(`fleet is already running (pid ${pid}); stop it with Ctrl-C in its terminal or: kill ${pid}`);
+    process.exit(1);
+  }
+}
+await writeFile(pidFile, String(process.pid));
+
+// --- admin credentials, kept across runs ----------------------------------------------------
+const Secrets = z.object({ email: z.string(), password: z.string() });
+const secretsFile = join(demo, 'admin.json');
+const secrets = existsSync(secretsFile)
+  ? Secrets.parse(JSON.parse(await readFile(secretsFile, 'utf8')))
+  : { email: 'admin@fleet.local', password: randomBytes(12).toString('base64url') };
+await writeFile(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
+
+// --- network ----------------------------------------------------------------------------------
+const net = isRoot && opts.devices > 0 ? deviceNetwork() : undefined;
+if (net) await net.setUp(opts.devices);
+const deviceHost = net?.hostAddress ?? '127.0.0.1';
+
+// --- hub --------------------------------------------------------------------------------------
+const children: ManagedProcess[] = [];
+let shuttingDown = false;
+const hubUrl = `http://127.0.0.1:${opts.port}`;
+const hub = new ManagedProcess('hub', process.execPath, [join(root, 'hub/dist/main.js')], {
+  logFile: join(demo, 'logs/hub.log'),
+  env: {
+    ...process.env,
+    HUB_DATA_DIR: join(data, 'hub'),
+    HUB_PORT: String(opts.port),
+    HUB_HOST: '0.0.0.0',
+    HUB_PUBLIC_URL: `http://${deviceHost}:${opts.port}`,
+    HUB_MQTT_PUBLIC_URL: `mqtt://${deviceHost}:${opts['mqtt-port']}`,
+    MQTT_EMBEDDED_HOST: '0.0.0.0',
+    MQTT_EMBEDDED_PORT: String(opts['mqtt-port']),
+    HUB_ADMIN_EMAIL: secrets.email,
+    HUB_ADMIN_PASSWORD: secrets.password,
+    HUB_WEB_DIR: join(root, 'web/dist'),
+  },
+  onExit: (code) => void shutdown(`the hub exited (${code}); see ${join(demo, 'logs/hub.log')}`, 1),
+});
+children.push(hub);
+say('starting the hub (embedded Postgres and MQTT broker)...');
+hub.start();
+await waitFor(`${hubUrl}/readyz`, 120_000);
+
+// --- an API token for hubctl, made with the admin's session ---------------------------------
+const hubctlDir = join(data, 'hubctl');
+const hubctlEnv = { ...process.env, HUBCTL_CONFIG: join(hubctlDir, 'hubctl.json') };
+await mkdir(hubctlDir, { recursive: true });
+const hubctl = (...args: string[]) => run(process.execPath, [join(root, 'hubctl/dist/bin.js'), ...args], { env: hubctlEnv });
+if (!existsSync(join(hubctlDir, 'hubctl.json'))) {
+  const login = await fetch(`${hubUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(secrets),
+  });
+  if (!login.ok) throw new Error(`admin login failed: HTTP ${login.status} ${await login.text()}`);
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const tok = await fetch(`${hubUrl}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ name: 'demo hubctl', role: 'admin' }),
+  });
+  if (!tok.ok) throw new Error(`API token creation failed: HTTP ${tok.status} ${await tok.text()}`);
+  const { token } = z.object({ token: z.string() }).parse(await tok.json());
+  await run(process.execPath, [join(root, 'hubctl/dist/bin.js'), 'login', '--url', hubUrl, '--token-stdin'], { env: hubctlEnv, input: token });
+}
+// A wrapper so the user's shell can run hubctl against this hub.
+const binDir = join(data, 'bin');
+await mkdir(binDir, { recursive: true });
+await writeFile(join(binDir, 'hubctl'), `#!/bin/sh\nHUBCTL_CONFIG="${join(hubctlDir, 'hubctl.json')}" exec "${process.execPath}" "${join(root, 'hubctl/dist/bin.js')}" "$@"\n`);
+await chmod(join(binDir, 'hubctl'), 0o755);
+
+// --- fleet, claim token, release key, demo releases -------------------------------------------
+const BOARD = `local-${process.arch === 'arm64' ? 'arm64' : 'x86_64'}`;
+const platform = process.arch === 'arm64' ? 'linux/arm64' : 'linux/amd64';
+const json = async <T>(schema: z.ZodType<T>, ...args: string[]) => schema.parse(JSON.parse(await hubctl(...args, '--json')));
+const fleets = await json(z.array(z.object({ name: z.string() }).passthrough()), 'fleets', 'ls');
+if (!fleets.some((f) => f.name === 'demo')) await hubctl('fleets', 'create', 'demo', '--description', 'local devices started by scripts/run.sh');
+const demoState = join(demo, 'state.json');
+const State = z.object({ claimToken: z.string(), trustRoot: z.object({ keyId: z.string(), publicKey: z.string() }) });
+let state: z.infer<typeof State>;
+if (existsSync(demoState)) {
+  state = State.parse(JSON.parse(await readFile(demoState, 'utf8')));
+} else {
+  say('creating a claim token and a release signing key...');
+  const claim = await json(z.object({ token: z.string() }).passthrough(), 'claim-tokens', 'create', '--fleet', 'demo', '--max-uses', '100');
+  const key = await json(z.object({ keyId: z.string(), publicKey: z.string() }).passthrough(), 'keys', 'create', '--name', 'demo', '--default');
+  state = { claimToken: claim.token, trustRoot: { keyId: key.keyId, publicKey: key.publicKey } };
+  await writeFile(demoState, JSON.stringify(state, null, 2), { mode: 0o600 });
+}
+const releases = await json(z.array(z.object({ version: z.string() }).passthrough()), 'releases', 'ls');
+for (const version of ['1.0.0', '1.1.0']) {
+  if (releases.some((r) => r.version === version)) continue;
+  say(`building demo release ${version} from a busybox image...`);
+  const layout = await buildDemoImage(join(demo, 'images'), version);
+  const file = join(demo, `release-${version}.yaml`);
+  await writeFile(
+    file,
+    [
+      `version: ${version}`,
+      `notes: demo web page ${version}`,
+      `boards: [${BOARD}]`,
+      `platform: ${platform}`,
+      'containers:',
+      '  web:',
+      `    image: ${layout}`,
+      '    restart: { policy: always, maxRetries: 5 }',
+      '    statusGoal: ready',
+      "    health: { exec: ['/bin/wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/'], intervalMs: 5000, timeoutMs: 3000 }",
+      '    resources: { memoryBytes: 32M, pids: 64 }',
+      '    volumes:',
+      '      - { name: data, path: /var/lib/web, persistence: permanent }',
+      '',
+    ].join('\n'),
+  );
+  await hubctl('release', 'create', '-f', file);
+}
+
+// --- local devices ----------------------------------------------------------------------------
+const agentBin = join(root, 'device-agent/dist/bundle/fleet-agent.mjs');
+for (let i = 1; i <= opts.devices; i++) {
+  const dir = join(demo, 'devices', `dev-${i}`);
+  await mkdir(join(dir, 'storage'), { recursive: true });
+  const configPath = join(dir, 'agent.json');
+  await writeFile(
+    configPath,
+    JSON.stringify(
+      {
+        hubUrl: `http://${deviceHost}:${opts.port}`,
+        claimToken: state.claimToken,
+        board: BOARD,
+        name: `demo-${i}`,
+        hardwareId: `demo-${i}`,
+        storageDir: join(dir, 'storage'),
+        trustRoots: [state.trustRoot],
+        bakeSeconds: 10,
+        intervals: { telemetryMs: 10_000, reportMs: 60_000, logFlushMs: 2_000 },
+      },
+      null,
+      2,
+    ),
+  );
+  const agentArgs = [agentBin, 'run', '--config', configPath];
+  const [cmd, args] = net ? ['ip', ['netns', 'exec', net.namespaceOf(i), process.execPath, ...agentArgs]] : [process.execPath, agentArgs];
+  const startAgent = (): ManagedProcess => {
+    const p: ManagedProcess = new ManagedProcess(`device ${i}`, cmd, args, {
+      logFile: join(demo, 'logs', `dev-${i}.log`),
+      // Exit 75 is a reboot of the `file` boot backend: power-cycle the device (start it again).
+      onExit: (code) => {
+        if (shuttingDown) return;
+        say(code === 75 ? `device ${i} rebooted` : `device ${i} exited (${code}); restarting it`);
+        const next = startAgent();
+        children[children.indexOf(p)] = next;
+      },
+    });
+    p.start();
+    return p;
+  };
+  children.push(startAgent());
+}
+
+if (existsSync(join(root, 'hubctl/dist/commands/deploy.js')) && opts.devices > 0 && !existsSync(join(demo, 'deployed'))) {
+  say('deploying release 1.0.0 to the demo fleet...');
+  await hubctl('deploy', '1.0.0', '--fleet', 'demo', '--phases', '1,100%', '--bake', '20s').then(
+    () => writeFile(join(demo, 'deployed'), '1.0.0'),
+    (e: Error) => say(`deploy did not start: ${e.message.split('\n').slice(-1)[0]}`),
+  );
+}
+
+console.log(`
+  dashboard   ${hubUrl}/        login ${secrets.email} / ${secrets.password}
+  API docs    ${hubUrl}/api/docs
+  hubctl      export PATH="${binDir}:$PATH"; hubctl devices ls
+  devices     ${opts.devices} local agent(s)${net ? ' in network namespaces fleet-demo-N' : ''}; logs in ${join(demo, 'logs')}
+  releases    1.0.0 and 1.1.0 (try: hubctl deploy 1.1.0 --fleet demo --phases 1,100%)
+  Ctrl-C stops everything.
+`);
+
+process.once('SIGINT', () => void shutdown('stopping', 0));
+process.once('SIGTERM', () => void shutdown('stopping', 0));
+
+async function shutdown(why: string, code: number): Promise<never> {
+  if (shuttingDown) return new Promise(() => {});
+  shuttingDown = true;
+  say(why);
+  // Devices first (they leave containers running by design), then their containers, then the hub.
+  for (const c of children.filter((c) => c !== hub)) await c.stop();
+  for (let i = 1; i <= opts.devices; i++) {
+    const lxcpath = join(demo, 'devices', `dev-${i}`, 'storage', 'containers');
+    const names = (await run('lxc-ls', ['-P', lxcpath, '--running']).catch(() => '')).split(/\s+/).filter(Boolean);
+    for (const n of names) await run('lxc-stop', ['-P', lxcpath, '-n', n, '-k']).catch(() => {});
+  }
+  await hub.stop(40_000);
+  if (net) await net.tearDown(opts.devices);
+  await writeFile(pidFile, '').catch(() => {});
+  process.exit(code);
+}
+
+async function waitFor(url: string, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (!hub.running) throw new Error(`the hub stopped while starting; see ${join(demo, 'logs/hub.log')}`);
+    if (Date.now() > end) throw new Error(`${url} did not answer within ${timeoutMs / 1000} s; see ${join(demo, 'logs/hub.log')}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
