@@ -1,10 +1,11 @@
 // End to end: a real hub (its own process, fresh Postgres database, embedded MQTT broker),
 // devices that provision and speak MQTT like agents, the built dashboard, and Debian's chromium.
 // Screenshots of each page go to test-artifacts/screenshots/ (git-ignored).
+import { rm } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, screenshot } from './support/browser.js';
-import { serveDashboard } from './support/dashboard-server.js';
+import { buildDashboard } from './support/dashboard-build.js';
 import { startHub, type HubProcess } from './support/hub-process.js';
 import { publishRelease } from './support/release.js';
 import { actLikeAgents, HubApi, seedFleet, type Fleet } from './support/seed.js';
@@ -14,21 +15,23 @@ const OFFLINE = 4;
 const FAILED = 4;
 
 let hub: HubProcess;
-let dashboard: { url: string; close: () => Promise<void> };
+let dashboard: { url: string };
+let webDir: string;
 let fleet: Fleet;
 let browser: Browser;
 let page: Page;
 let stopAgents: () => void = () => {};
 
 beforeAll(async () => {
-  hub = await startHub();
+  webDir = await buildDashboard();
+  hub = await startHub({ webDir });
+  dashboard = { url: hub.url };
   const api = new HubApi(hub.url);
   await api.login(hub.adminEmail, hub.adminPassword);
   fleet = await seedFleet(api, TOTAL, OFFLINE, FAILED);
   await publishRelease(api, hub.url, '1.2.0', 3);
   // One device fails the health check, so the rollout shows a failure grouped by its reason.
   stopAgents = await actLikeAgents(fleet.devices, 1500, new Set([fleet.devices[5]!.id]));
-  dashboard = await serveDashboard(hub.url);
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 });
@@ -36,9 +39,9 @@ beforeAll(async () => {
 afterAll(async () => {
   stopAgents();
   await browser?.close();
-  await dashboard?.close();
   await fleet?.close();
   await hub?.stop();
+  if (webDir) await rm(webDir, { recursive: true, force: true });
 });
 
 describe('dashboard against a real hub', () => {

@@ -2,12 +2,13 @@
 // scrolling, the DOM keeps only the rows on screen, and a bulk tag over all of them goes through
 // in chunks. Numbers (load time, long tasks while scrolling, DOM rows) are written to
 // test-artifacts/web-device-list-10k.json; they are reported, never asserted.
+import { rm } from 'node:fs/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, screenshot } from './support/browser.js';
-import { serveDashboard } from './support/dashboard-server.js';
+import { buildDashboard } from './support/dashboard-build.js';
 import { startHub, type HubProcess } from './support/hub-process.js';
 import { HubApi } from './support/seed.js';
 
@@ -15,13 +16,16 @@ const DEVICES = 10_000;
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 
 let hub: HubProcess;
-let dashboard: { url: string; close: () => Promise<void> };
+let dashboard: { url: string };
+let webDir: string;
 let browser: Browser;
 let page: Page;
 let fleetId: string;
 
 beforeAll(async () => {
-  hub = await startHub();
+  webDir = await buildDashboard();
+  hub = await startHub({ webDir });
+  dashboard = { url: hub.url };
   const api = new HubApi(hub.url);
   await api.login(hub.adminEmail, hub.adminPassword);
   fleetId = (await api.call<{ id: string }>('POST', '/api/v1/fleets', { name: 'scale' })).id;
@@ -35,7 +39,6 @@ beforeAll(async () => {
      FROM generate_series(0, ${DEVICES - 1}) AS i`,
   );
   hub.sql('ANALYZE devices');
-  dashboard = await serveDashboard(hub.url);
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(`${dashboard.url}/login`);
@@ -47,8 +50,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await dashboard?.close();
   await hub?.stop();
+  if (webDir) await rm(webDir, { recursive: true, force: true });
 });
 
 const domRows = (p: Page) => p.evaluate(() => document.querySelectorAll('.tbody-scroll [role=row]').length);

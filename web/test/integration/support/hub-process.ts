@@ -37,7 +37,8 @@ export interface HubProcess {
   stop: () => Promise<void>;
 }
 
-export async function startHub(): Promise<HubProcess> {
+/** `webDir`: a built dashboard for the hub to serve (HUB_WEB_DIR). */
+export async function startHub(options: { webDir?: string } = {}): Promise<HubProcess> {
   const db = `fleet_web_e2e_${process.pid}`;
   psql(`DROP DATABASE IF EXISTS ${db}`);
   psql(`CREATE DATABASE ${db}`);
@@ -59,6 +60,7 @@ export async function startHub(): Promise<HubProcess> {
     HUB_ADMIN_EMAIL: adminEmail,
     HUB_ADMIN_PASSWORD: adminPassword,
     HUB_LOG_LEVEL: 'warn',
+    ...(options.webDir ? { HUB_WEB_DIR: options.webDir } : {}),
   };
   let output = '';
   const child: ChildProcess = spawn(
