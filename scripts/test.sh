@@ -6,12 +6,12 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/services.sh
 echo "== lint"
-pnpm -s lint
+pnpm run lint
 echo "== typecheck"
-pnpm -s -r run typecheck
+pnpm -r --workspace-concurrency=1 run typecheck
 echo "== tests"
 mkdir -p test-artifacts
 status=0
-pnpm -s vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
+node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
 node scripts/test-summary.mjs test-artifacts/vitest.json || status=1
 exit $status
