@@ -1,24 +1,51 @@
+import { lazy, Suspense } from 'react';
 import { Route, Routes } from 'react-router';
-import { Empty, PageHeader } from '../components/feedback.js';
-import { ApiTokensRoute } from '../features/admin/routes/api-tokens.js';
-import { UsersRoute } from '../features/admin/routes/users.js';
+import { Empty, Loading, PageHeader } from '../components/feedback.js';
 import { RequireAuth } from '../features/auth/components/require-auth.js';
 import { LoginRoute } from '../features/auth/routes/login.js';
-import { DeviceRoute } from '../features/devices/routes/device.js';
-import { DevicesRoute } from '../features/devices/routes/devices.js';
-import { FleetsRoute } from '../features/fleets/routes/fleets.js';
-import { OverviewRoute } from '../features/overview/routes/overview.js';
-import { ReleaseRoute } from '../features/releases/routes/release.js';
-import { ReleasesRoute } from '../features/releases/routes/releases.js';
-import { NewRolloutRoute } from '../features/rollouts/routes/new-rollout.js';
-import { RolloutRoute } from '../features/rollouts/routes/rollout.js';
-import { RolloutsRoute } from '../features/rollouts/routes/rollouts.js';
 import { Layout } from './layout.js';
+
+// Each page is its own chunk: the first load carries the shell, not uPlot or the wizard.
+const ApiTokensRoute = lazy(() =>
+  import('../features/admin/routes/api-tokens.js').then((m) => ({ default: m.ApiTokensRoute })),
+);
+const UsersRoute = lazy(() =>
+  import('../features/admin/routes/users.js').then((m) => ({ default: m.UsersRoute })),
+);
+const DeviceRoute = lazy(() =>
+  import('../features/devices/routes/device.js').then((m) => ({ default: m.DeviceRoute })),
+);
+const DevicesRoute = lazy(() =>
+  import('../features/devices/routes/devices.js').then((m) => ({ default: m.DevicesRoute })),
+);
+const FleetsRoute = lazy(() =>
+  import('../features/fleets/routes/fleets.js').then((m) => ({ default: m.FleetsRoute })),
+);
+const OverviewRoute = lazy(() =>
+  import('../features/overview/routes/overview.js').then((m) => ({ default: m.OverviewRoute })),
+);
+const ReleaseRoute = lazy(() =>
+  import('../features/releases/routes/release.js').then((m) => ({ default: m.ReleaseRoute })),
+);
+const ReleasesRoute = lazy(() =>
+  import('../features/releases/routes/releases.js').then((m) => ({ default: m.ReleasesRoute })),
+);
+const NewRolloutRoute = lazy(() =>
+  import('../features/rollouts/routes/new-rollout.js').then((m) => ({ default: m.NewRolloutRoute })),
+);
+const RolloutRoute = lazy(() =>
+  import('../features/rollouts/routes/rollout.js').then((m) => ({ default: m.RolloutRoute })),
+);
+const RolloutsRoute = lazy(() =>
+  import('../features/rollouts/routes/rollouts.js').then((m) => ({ default: m.RolloutsRoute })),
+);
 
 function Authed({ children }: { children: React.ReactNode }) {
   return (
     <RequireAuth>
-      <Layout>{children}</Layout>
+      <Layout>
+        <Suspense fallback={<Loading label="Loading page" />}>{children}</Suspense>
+      </Layout>
     </RequireAuth>
   );
 }
