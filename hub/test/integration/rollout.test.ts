@@ -575,6 +575,68 @@ describe('rollouts with simulated devices', () => {
     behaviour.downloadBytesPerSecond = fast().downloadBytesPerSecond;
   });
 
+  it('refuses bad rollout specs naming the field, and creates nothing', async () => {
+    const before = (await sql.query('SELECT count(*) AS n FROM rollouts')).rows[0].n;
+    const badPhase = await api<{ issues: Array<{ path: string; message: string }> }>(
+      'POST',
+      '/api/v1/rollouts',
+      { release: r1.version, fleet: 'sim-a', phases: [{ count: 0, bakeSeconds: 0 }] },
+    );
+    expect(badPhase.status).toBe(400);
+    expect(badPhase.body.issues.map((i) => i.path)).toContain('$.phases[0].count');
+    const badPct = await api<{ issues: Array<{ path: string }> }>('POST', '/api/v1/rollouts', {
+      release: r1.version,
+      fleet: 'sim-a',
+      maxFailurePercent: 150,
+    });
+    expect(badPct.status).toBe(400);
+    expect(badPct.body.issues[0]!.path).toBe('$.maxFailurePercent');
+    const noFleet = await api<{ message: string }>('POST', '/api/v1/rollouts', {
+      release: r1.version,
+      fleet: 'nope',
+    });
+    expect(noFleet).toMatchObject({ status: 404, body: { message: 'no fleet nope' } });
+    const noRelease = await api<{ message: string }>('POST', '/api/v1/rollouts', {
+      release: '9.9.9',
+      fleet: 'sim-a',
+    });
+    expect(noRelease).toMatchObject({
+      status: 404,
+      body: { message: 'no release 9.9.9; list them with `hubctl releases ls`' },
+    });
+    const yanked = await release({ web: await uploadObject(1_000) });
+    await api('POST', `/api/v1/releases/${yanked.version}/yank`, { reason: 'broken' });
+    const refused = await api<{ message: string }>('POST', '/api/v1/rollouts', {
+      release: yanked.version,
+      fleet: 'sim-a',
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.body.message).toContain('was yanked (broken)');
+    const viewer = await api<{ message: string }>('POST', '/api/v1/rollouts/nope/pause');
+    expect(viewer.status).toBe(404);
+    expect((await sql.query('SELECT count(*) AS n FROM rollouts')).rows[0].n).toBe(before);
+  });
+
+  it('a device that goes silent mid-update times out after the deadline and counts as a failure', async () => {
+    const silent: UpdateBehaviour = { ...fast(), timeoutRate: 1 };
+    const { devices: quiet } = await simulatedFleet('sim-t', 2, silent);
+    const rel = await release({ web: await uploadObject(8_000) });
+    const created = await api<RolloutView>('POST', '/api/v1/rollouts', {
+      release: rel.version,
+      fleet: 'sim-t',
+      deviceTimeoutSeconds: 5,
+      maxFailurePercent: 50,
+      deviceBakeSeconds: 1,
+    });
+    expect(created.status).toBe(201);
+    const paused = await waitState(created.body.id, 'paused', 30_000);
+    expect(paused.counts['timed-out']).toBe(2);
+    const rows = await deviceRows(created.body.id);
+    expect(rows.every((r) => r.reason === 'no progress for 5 s')).toBe(true);
+    expect(quiet.reduce((n, d) => n + d.stats.silent, 0)).toBe(2);
+    expect((await api('POST', `/api/v1/rollouts/${created.body.id}/abort`)).status).toBe(200);
+  });
+
   it('configuration without a release: a fleet variable reaches every device with a higher configVersion', async () => {
     const before = Number(
       (
@@ -784,5 +846,28 @@ describe('rollback', () => {
     await late.start();
     await until('late device updated', async () => late.revision?.digest === good.digest);
     await until('counted', async () => (await rollout(r.body.id)).counts.succeeded === 5);
+  });
+
+  it('a maintenance window reaches every device of the fleet in its target; a bad one is refused', async () => {
+    const window = { days: ['sat', 'sun'], start: '22:00', end: '04:00', timeZone: 'Europe/Paris' };
+    const set = await api<{ delivered: number; window: unknown }>(
+      'PUT',
+      '/api/v1/fleets/mini/window',
+      window,
+    );
+    expect(set.status).toBe(200);
+    expect(set.body).toEqual({ fleetId: expect.any(String), window, delivered: 5 });
+    await until('window delivered', async () =>
+      minis.every((m) => JSON.stringify(m.targets.at(-1)?.window) === JSON.stringify(window)),
+    );
+    const bad = await api<{ issues: Array<{ path: string }> }>('PUT', '/api/v1/fleets/mini/window', {
+      start: '25:00',
+      end: '04:00',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues[0]!.path).toBe('$.start');
+    expect((await api<{ window: unknown }>('GET', '/api/v1/fleets/mini/window')).body.window).toEqual(window);
+    expect((await api('DELETE', '/api/v1/fleets/mini/window')).status).toBe(200);
+    await until('window removed', async () => minis.every((m) => m.targets.at(-1)?.window === undefined));
   });
 });
