@@ -4,8 +4,7 @@ import type { ContainerSpec } from '@fleet/protocol';
 
 /** Where the container's read-only root comes from; a writable overlay upper goes on top. */
 export type RootfsSource =
-  | { readonly kind: 'squashfs'; readonly path: string }
-  | { readonly kind: 'dir'; readonly path: string };
+  { readonly kind: 'squashfs'; readonly path: string } | { readonly kind: 'dir'; readonly path: string };
 
 /** What backs a volume on the host: a directory the store prepared, or a fresh tmpfs. */
 export type VolumeSource =
@@ -18,9 +17,21 @@ export interface CreateRequest {
   readonly rootfs: RootfsSource;
   /** One entry per `spec.volumes[].name`. */
   readonly volumes: Readonly<Record<string, VolumeSource>>;
-  /** Free-form labels persisted with the container (revision, spec hash...), returned by list(). */
+  /**
+   * Free-form labels persisted with the container (revision, spec hash...), returned by list().
+   * `fleet.container` (the container's name in the manifest) is also its default hostname.
+   */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Host directory bind-mounted read-write at `/run/fleet` (FLEET_RUN_DIR), where the app holds
+   * its update lock (`/run/fleet/updates.lock`). Created when missing and owned by the
+   * workload's user. Mounted after every volume above it, so a `/run` volume does not hide it.
+   */
+  readonly updateLockDir?: string;
 }
+
+/** Label naming the container in the manifest; instances are named `<name[:50]>-<12 hex>`. */
+export const CONTAINER_NAME_LABEL = 'fleet.container';
 
 export type RuntimeState = 'stopped' | 'starting' | 'running' | 'stopping' | 'frozen' | 'absent';
 

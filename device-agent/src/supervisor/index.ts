@@ -1,2 +1,10 @@
 export * from './policy.js';
-export { Supervisor, specHash, SPEC_HASH_LABEL, type DesiredContainer, type GoalResult, type SupervisedStatus, type SupervisorOptions } from './supervisor.js';
+export {
+  Supervisor,
+  specHash,
+  SPEC_HASH_LABEL,
+  type DesiredContainer,
+  type GoalResult,
+  type SupervisedStatus,
+  type SupervisorOptions,
+} from './supervisor.js';

@@ -41,7 +41,11 @@ export function decideRestart(
   const previous = ranMs >= o.stableAfterMs ? 0 : history.restarts;
   const attempt = previous + 1;
   if (attempt > policy.maxRetries) return { action: 'give-up', state: 'crash-loop' };
-  return { action: 'restart', attempt, delayMs: backoffDelay(attempt, { baseMs: policy.backoffMs, maxMs: o.maxBackoffMs }) };
+  return {
+    action: 'restart',
+    attempt,
+    delayMs: backoffDelay(attempt, { baseMs: policy.backoffMs, maxMs: o.maxBackoffMs }),
+  };
 }
 
 export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
@@ -98,7 +102,10 @@ export interface AdoptionPlan {
   readonly remove: string[];
 }
 
-export function planAdoption(found: readonly Found[], wanted: Readonly<Record<string, string>>): AdoptionPlan {
+export function planAdoption(
+  found: readonly Found[],
+  wanted: Readonly<Record<string, string>>,
+): AdoptionPlan {
   const plan: AdoptionPlan = { adopt: [], recreate: [], create: [], remove: [] };
   const seen = new Set<string>();
   for (const f of found) {

@@ -1,14 +1,41 @@
 // Adapters from the engine's ports (ports.ts) to the agent's real parts: store/, runtime/,
 // link/. main.ts composes them; the integration test uses them on real LXC.
 import { statfs } from 'node:fs/promises';
-import { HealthCheck, ReleaseManifest, type ContainerState, type ObjectRef, type ReasonCode, type VolumeSpec } from '@fleet/protocol';
+import {
+  ContainerSpec,
+  HealthCheck,
+  ReleaseManifest,
+  type ContainerState,
+  type ObjectRef,
+  type ReasonCode,
+  type VolumeSpec,
+} from '@fleet/protocol';
 import { z } from 'zod';
-import { LABEL_CONTAINER, LABEL_GROUP, LABEL_REVISION, LABEL_SPEC_HASH, specHash, type Executors, type ObservedInstance } from '../reconcile/index.js';
-import type { ContainerRuntime, VolumeSource } from '../runtime/container-runtime.js';
+import {
+  LABEL_CONTAINER,
+  LABEL_GROUP,
+  LABEL_REVISION,
+  LABEL_SPEC_HASH,
+  specHash,
+  type Executors,
+  type ObservedInstance,
+} from '../reconcile/index.js';
+import type { ContainerRuntime, CreateRequest, VolumeSource } from '../runtime/container-runtime.js';
 import type { ObjectStore as StoreObjects } from '../store/object-store.js';
 import type { RevisionStore as StoreRevisionStore } from '../store/revision-store.js';
 import type { VolumeStore } from '../store/volumes.js';
-import type { Clock, Containers, Downloader, DurableFiles, InstanceHealth, ObjectStore, RevisionStore, StoredRevision } from './ports.js';
+import type { SupervisedStatus, Supervisor } from '../supervisor/supervisor.js';
+import { lockDirOnHost } from './locks.js';
+import type {
+  Clock,
+  Containers,
+  Downloader,
+  DurableFiles,
+  InstanceHealth,
+  ObjectStore,
+  RevisionStore,
+  StoredRevision,
+} from './ports.js';
 import { effectiveManifest } from './revision.js';
 
 /** The store's object store as the engine's ObjectStore; free space from statfs(2). */
@@ -29,7 +56,11 @@ export function objectStorePort(store: StoreObjects, dataDir: string): ObjectSto
 
 /** link/'s ObjectDownloader (structurally) as the engine's Downloader. */
 export function downloaderPort(dl: {
-  download(objects: readonly ObjectRef[], baseUrl: string, o: { signal?: AbortSignal; onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void }): Promise<unknown>;
+  download(
+    objects: readonly ObjectRef[],
+    baseUrl: string,
+    o: { signal?: AbortSignal; onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void },
+  ): Promise<unknown>;
 }): Downloader {
   return {
     async fetch(objects, baseUrl, opts) {
@@ -73,7 +104,10 @@ export class StoreRevisions implements RevisionStore {
     if (await this.doc(rev.id)) return;
     const n = Math.max(0, ...(await this.store.list())) + 1;
     await this.store.write(n, effectiveManifest(rev));
-    await this.docs.writeAtomic(`${rev.id}.json`, `${JSON.stringify({ spec: 'fleet-stored-revision@1', n, ...rev })}\n`);
+    await this.docs.writeAtomic(
+      `${rev.id}.json`,
+      `${JSON.stringify({ spec: 'fleet-stored-revision@1', n, ...rev })}\n`,
+    );
   }
 
   async get(id: string): Promise<StoredRevision | null> {
@@ -91,6 +125,8 @@ export class StoreRevisions implements RevisionStore {
 
 const LABEL_STOP_TIMEOUT = 'fleet.stop-timeout-ms';
 const LABEL_HEALTH = 'fleet.health';
+/** The whole spec (canonical JSON): what a restarted agent needs to supervise a running instance. */
+const LABEL_SPEC = 'fleet.spec';
 
 export interface RuntimeContainersOptions {
   readonly runtime: ContainerRuntime;
@@ -101,6 +137,11 @@ export interface RuntimeContainersOptions {
   /** How long `wait-goals` waits for a group (the health gate has its own timeout). */
   readonly goalTimeoutMs: number;
   readonly pollMs: number;
+  /**
+   * The storage dir holding `locks/<container>/` (update/locks.ts), bind-mounted at `/run/fleet`
+   * in every instance. Default: the volume store's root, which is the storage dir in main.ts.
+   */
+  readonly locksRoot?: string;
 }
 
 class GoalFailure extends Error {
@@ -112,66 +153,111 @@ class GoalFailure extends Error {
   }
 }
 
-/**
- * Containers on a ContainerRuntime, one instance per changed spec. Health is the runtime
- * state plus the spec's exec health check, run when sampled.
- *
- * Not here: restart policies. The supervisor owns them, and its API (run(desired) for a whole
- * set) has no per-instance create/start/stop/wait that a step plan could drive; until it does,
- * an instance that exits is reported `exited` and the health gate fails it, which is the safe
- * direction for an update (it rolls back).
- */
-export class RuntimeContainers implements Containers {
-  constructor(private readonly o: RuntimeContainersOptions) {}
+const RUNTIME_STATE: Record<Awaited<ReturnType<ContainerRuntime['state']>>['state'], ContainerState> = {
+  stopped: 'exited',
+  absent: 'exited',
+  starting: 'starting',
+  running: 'running',
+  stopping: 'stopping',
+  frozen: 'frozen',
+};
 
-  async observe(): Promise<ObservedInstance[]> {
-    const list = await this.o.runtime.list();
-    return list
-      .filter((c) => c.labels[LABEL_CONTAINER] !== undefined)
-      .map((c) => ({
-        container: c.labels[LABEL_CONTAINER] as string,
-        instance: c.name,
-        group: c.labels[LABEL_GROUP] === 'platform' ? ('platform' as const) : ('app' as const),
-        running: c.state === 'running' || c.state === 'starting' || c.state === 'frozen',
-        stopTimeoutMs: Number(c.labels[LABEL_STOP_TIMEOUT] ?? 10_000),
-      }));
-  }
+/** The definition an instance gets: labels for adoption, the volumes prepared, the lock dir. */
+abstract class InstanceFactory {
+  constructor(protected readonly o: RuntimeContainersOptions) {}
 
-  async health(names: readonly string[]): Promise<InstanceHealth[]> {
-    const out: InstanceHealth[] = [];
-    for (const name of names) out.push(await this.healthOf(name));
-    return out;
-  }
-
-  private async healthOf(name: string): Promise<InstanceHealth> {
-    const st = await this.o.runtime.state(name);
-    const map: Record<typeof st.state, ContainerState> = {
-      stopped: 'exited',
-      absent: 'exited',
-      starting: 'starting',
-      running: 'running',
-      stopping: 'stopping',
-      frozen: 'frozen',
-    };
-    let state = map[st.state];
-    let message: string | undefined = st.lastExit ? `exit code ${st.lastExit.code}` : undefined;
-    const hc = st.labels[LABEL_HEALTH];
-    if (state === 'running' && hc) {
-      const check = HealthCheck.parse(JSON.parse(hc));
-      const r = await this.o.runtime.exec(name, check.exec, { timeoutMs: check.timeoutMs }).catch((e: Error) => ({ exitCode: null, stderr: e.message, timedOut: false }));
-      state = r.exitCode === 0 ? 'ready' : 'unhealthy';
-      if (r.exitCode !== 0) message = `health check ${r.timedOut ? 'timed out' : `exited ${r.exitCode ?? '?'}`}`;
-    }
-    return { instance: name, state, restarts: 0, ...(message ? { message } : {}) };
-  }
-
-  private async volumeSources(container: string, revision: string, volumes: readonly VolumeSpec[]): Promise<Record<string, VolumeSource>> {
+  protected async volumeSources(
+    container: string,
+    revision: string,
+    volumes: readonly VolumeSpec[],
+  ): Promise<Record<string, VolumeSource>> {
     const n = await this.o.revisionNumber(revision);
     const out: Record<string, VolumeSource> = {};
     for (const v of volumes) {
       const m = await this.o.volumes.prepare(container, v, n);
-      out[v.name] = m.kind === 'bind' ? { kind: 'bind', hostPath: m.source } : { kind: 'tmpfs', ...(v.sizeBytes !== undefined ? { sizeBytes: v.sizeBytes } : {}) };
+      out[v.name] =
+        m.kind === 'bind'
+          ? { kind: 'bind', hostPath: m.source }
+          : { kind: 'tmpfs', ...(v.sizeBytes !== undefined ? { sizeBytes: v.sizeBytes } : {}) };
     }
+    return out;
+  }
+
+  protected async createRequest(s: {
+    readonly container: string;
+    readonly instance: string;
+    readonly revision: string;
+    readonly spec: ContainerSpec;
+  }): Promise<CreateRequest & { labels: Record<string, string> }> {
+    return {
+      name: s.instance,
+      spec: s.spec,
+      rootfs: { kind: 'squashfs', path: this.o.objects.pathOf(s.spec.rootfs.digest) },
+      volumes: await this.volumeSources(s.container, s.revision, s.spec.volumes),
+      labels: {
+        [LABEL_CONTAINER]: s.container,
+        [LABEL_GROUP]: s.spec.group,
+        [LABEL_REVISION]: s.revision,
+        [LABEL_SPEC_HASH]: specHash(s.spec),
+        [LABEL_STOP_TIMEOUT]: String(s.spec.start.stopTimeoutMs),
+        ...(s.spec.health ? { [LABEL_HEALTH]: JSON.stringify(s.spec.health) } : {}),
+        [LABEL_SPEC]: JSON.stringify(s.spec),
+      },
+      updateLockDir: lockDirOnHost(this.o.locksRoot ?? this.o.volumes.root, s.container),
+    };
+  }
+
+  protected observed(
+    c: Awaited<ReturnType<ContainerRuntime['list']>>[number],
+    running: boolean,
+  ): ObservedInstance {
+    return {
+      container: c.labels[LABEL_CONTAINER] as string,
+      instance: c.name,
+      group: c.labels[LABEL_GROUP] === 'platform' ? 'platform' : 'app',
+      running,
+      stopTimeoutMs: Number(c.labels[LABEL_STOP_TIMEOUT] ?? 10_000),
+    };
+  }
+
+  /** Runtime state plus the spec's exec health check, run now (instances nobody supervises). */
+  protected async runtimeHealth(name: string): Promise<InstanceHealth> {
+    const st = await this.o.runtime.state(name);
+    let state = RUNTIME_STATE[st.state];
+    let message: string | undefined = st.lastExit ? `exit code ${st.lastExit.code}` : undefined;
+    const hc = st.labels[LABEL_HEALTH];
+    if (state === 'running' && hc) {
+      const check = HealthCheck.parse(JSON.parse(hc));
+      const r = await this.o.runtime
+        .exec(name, check.exec, { timeoutMs: check.timeoutMs })
+        .catch((e: Error) => ({ exitCode: null, stderr: e.message, timedOut: false }));
+      state = r.exitCode === 0 ? 'ready' : 'unhealthy';
+      if (r.exitCode !== 0)
+        message = `health check ${r.timedOut ? 'timed out' : `exited ${r.exitCode ?? '?'}`}`;
+    }
+    return { instance: name, state, restarts: 0, ...(message ? { message } : {}) };
+  }
+}
+
+/**
+ * Containers on a bare ContainerRuntime, one instance per changed spec. Health is the runtime
+ * state plus the spec's exec health check, run when sampled.
+ *
+ * No restart policies: an instance that exits is reported `exited` and the health gate fails
+ * it (the safe direction: the update rolls back). SupervisedContainers is the same with the
+ * supervisor's restart policies, crash-loop detection and health checks.
+ */
+export class RuntimeContainers extends InstanceFactory implements Containers {
+  async observe(): Promise<ObservedInstance[]> {
+    const list = await this.o.runtime.list();
+    return list
+      .filter((c) => c.labels[LABEL_CONTAINER] !== undefined)
+      .map((c) => this.observed(c, c.state === 'running' || c.state === 'starting' || c.state === 'frozen'));
+  }
+
+  async health(names: readonly string[]): Promise<InstanceHealth[]> {
+    const out: InstanceHealth[] = [];
+    for (const name of names) out.push(await this.runtimeHealth(name));
     return out;
   }
 
@@ -186,24 +272,7 @@ export class RuntimeContainers implements Containers {
       await this.volumeSources(s.container, s.revision, s.volumes);
     },
     create: async (s, signal) => {
-      const volumes = await this.volumeSources(s.container, s.revision, s.spec.volumes);
-      await this.o.runtime.create(
-        {
-          name: s.instance,
-          spec: s.spec,
-          rootfs: { kind: 'squashfs', path: this.o.objects.pathOf(s.spec.rootfs.digest) },
-          volumes,
-          labels: {
-            [LABEL_CONTAINER]: s.container,
-            [LABEL_GROUP]: s.spec.group,
-            [LABEL_REVISION]: s.revision,
-            [LABEL_SPEC_HASH]: specHash(s.spec),
-            [LABEL_STOP_TIMEOUT]: String(s.spec.start.stopTimeoutMs),
-            ...(s.spec.health ? { [LABEL_HEALTH]: JSON.stringify(s.spec.health) } : {}),
-          },
-        },
-        signal,
-      );
+      await this.o.runtime.create(await this.createRequest(s), signal);
     },
     start: async (s, signal) => {
       await this.o.runtime.start(s.instance, signal);
@@ -214,20 +283,134 @@ export class RuntimeContainers implements Containers {
         const health = await this.health(s.instances.map((i) => i.instance));
         const pending = s.instances.filter((i) => {
           const h = health.find((x) => x.instance === i.instance);
-          return i.goal === 'ready' ? h?.state !== 'ready' : !(h && ['running', 'ready', 'unhealthy'].includes(h.state));
+          return i.goal === 'ready'
+            ? h?.state !== 'ready'
+            : !(h && ['running', 'ready', 'unhealthy'].includes(h.state));
         });
         const dead = health.find((h) => h.state === 'exited');
-        if (dead) throw new GoalFailure('container-start-failed', `${dead.instance} exited before its status goal${dead.message ? ` (${dead.message})` : ''}`);
+        if (dead)
+          throw new GoalFailure(
+            'container-start-failed',
+            `${dead.instance} exited before its status goal${dead.message ? ` (${dead.message})` : ''}`,
+          );
         if (pending.length === 0) return;
         if (this.o.clock.now() - since >= this.o.goalTimeoutMs) {
           const first = pending[0];
           const h = health.find((x) => x.instance === first?.instance);
-          throw new GoalFailure(h?.state === 'unhealthy' ? 'health-check-failed' : 'status-goal-timeout', `${first?.container} did not reach "${first?.goal}" in ${this.o.goalTimeoutMs} ms (${h?.state ?? 'absent'})`);
+          throw new GoalFailure(
+            h?.state === 'unhealthy' ? 'health-check-failed' : 'status-goal-timeout',
+            `${first?.container} did not reach "${first?.goal}" in ${this.o.goalTimeoutMs} ms (${h?.state ?? 'absent'})`,
+          );
         }
         await this.o.clock.sleep(this.o.pollMs, signal);
       }
     },
   };
+}
+
+export interface SupervisedContainersOptions extends RuntimeContainersOptions {
+  /** Owns the instances: restart policies, crash loops, health checks. main.ts detaches it at shutdown. */
+  readonly supervisor: Supervisor;
+}
+
+/**
+ * Containers driven through the Supervisor: every instance the engine creates gets its restart
+ * policy (exponential backoff), crash-loop detection and health checks, also between updates;
+ * the health gate reads the supervisor's view (state, restarts since creation). Running
+ * instances of an earlier agent process are adopted by observe() from their `fleet.spec` label.
+ */
+export class SupervisedContainers extends InstanceFactory implements Containers {
+  private readonly sup: Supervisor;
+
+  constructor(o: SupervisedContainersOptions) {
+    super(o);
+    this.sup = o.supervisor;
+  }
+
+  async observe(): Promise<ObservedInstance[]> {
+    const out: ObservedInstance[] = [];
+    for (const c of await this.o.runtime.list()) {
+      if (c.labels[LABEL_CONTAINER] === undefined) continue;
+      const up = c.state === 'running' || c.state === 'starting' || c.state === 'frozen';
+      if (up && !this.sup.has(c.name)) await this.adopt(c.name, c.labels);
+      const st = this.sup.statusOf(c.name);
+      out.push(this.observed(c, st ? wantedUp(st) : up));
+    }
+    return out;
+  }
+
+  private async adopt(name: string, labels: Readonly<Record<string, string>>): Promise<void> {
+    const raw = labels[LABEL_SPEC];
+    if (raw === undefined) return; // defined by an agent that did not record specs: runtime view only
+    const spec = ContainerSpec.safeParse(JSON.parse(raw));
+    if (spec.success) await this.sup.adopt({ name, spec: spec.data });
+  }
+
+  async health(names: readonly string[]): Promise<InstanceHealth[]> {
+    const out: InstanceHealth[] = [];
+    for (const name of names) {
+      const st = this.sup.statusOf(name);
+      out.push(
+        st
+          ? {
+              instance: name,
+              state: st.state,
+              restarts: st.totalRestarts,
+              ...(st.reason ? { message: st.reason } : {}),
+            }
+          : await this.runtimeHealth(name),
+      );
+    }
+    return out;
+  }
+
+  /** For reports (same shape as the restart keeper's): restarts since creation, crash loop. */
+  stateOf(instance: string): { restarts: number; crashLoop: boolean } {
+    const st = this.sup.statusOf(instance);
+    return { restarts: st?.totalRestarts ?? 0, crashLoop: st?.state === 'crash-loop' };
+  }
+
+  readonly executors: Executors = {
+    stop: (s) => this.sup.stop(s.instance, s.timeoutMs),
+    remove: (s) => this.sup.remove(s.instance),
+    'prepare-volumes': async (s) => {
+      await this.volumeSources(s.container, s.revision, s.volumes);
+    },
+    create: async (s, signal) => {
+      const req = await this.createRequest(s);
+      await this.sup.create({ ...req, labels: req.labels }, signal);
+    },
+    start: async (s) => {
+      if (!this.sup.has(s.instance)) {
+        // Defined by an earlier agent process and not running (a crash between create and start).
+        const st = await this.o.runtime.state(s.instance);
+        await this.adopt(s.instance, st.labels);
+      }
+      await this.sup.start(s.instance);
+    },
+    'wait-goals': async (s, signal) => {
+      const r = await this.sup.waitGoals(
+        s.instances.map((i) => i.instance),
+        signal,
+        { timeoutMs: this.o.goalTimeoutMs },
+      );
+      if (!r.ok) {
+        const c = s.instances.find((i) => i.instance === r.container)?.container ?? r.container;
+        throw new GoalFailure(r.reason, `${c}: ${r.message}`);
+      }
+    },
+  };
+}
+
+/**
+ * Whether a plan should take the instance as up: the supervisor keeps it (running, waiting for
+ * a policy restart, or given up as a crash loop, which the health gate reports). Stopped on
+ * request, or exited for good: not up, a plan starts it again.
+ */
+function wantedUp(st: SupervisedStatus): boolean {
+  if (st.state === 'stopped' || st.state === 'stopping' || st.state === 'created') return false;
+  if (st.state === 'exited') return st.restartPending;
+  return true;
 }
 
 /** The real clock. */

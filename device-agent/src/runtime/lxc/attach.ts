@@ -17,7 +17,11 @@ export interface AttachTarget {
   readonly env: Readonly<Record<string, string>>;
 }
 
-export function attachArgs(t: AttachTarget, argv: readonly string[], extraEnv: Readonly<Record<string, string>> = {}): string[] {
+export function attachArgs(
+  t: AttachTarget,
+  argv: readonly string[],
+  extraEnv: Readonly<Record<string, string>> = {},
+): string[] {
   const args = ['-P', t.lxcpath, '-n', t.name, '--clear-env', '-u', String(t.uid), '-g', String(t.gid)];
   for (const [k, v] of Object.entries({ ...t.env, ...extraEnv })) args.push('-v', `${k}=${v}`);
   return [...args, '--', ...argv];
@@ -68,7 +72,12 @@ export function attachRun(t: AttachTarget, argv: readonly string[], opts: ExecOp
     child.on('close', (code) => {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      resolve({ exitCode: timedOut ? null : code, stdout: stdout.slice(0, MAX_OUTPUT), stderr: stderr.slice(0, MAX_OUTPUT), timedOut });
+      resolve({
+        exitCode: timedOut ? null : code,
+        stdout: stdout.slice(0, MAX_OUTPUT),
+        stderr: stderr.slice(0, MAX_OUTPUT),
+        timedOut,
+      });
     });
   });
 }

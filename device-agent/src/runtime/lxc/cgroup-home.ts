@@ -25,7 +25,16 @@ export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
     if (root === undefined || mountPoint === undefined) continue;
     if (fstype === 'cgroup2') mounts.push({ controllers: null, root, mountPoint });
     else if (fstype === 'cgroup') {
-      const opts = (right[2] ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('release_agent') && o !== 'clone_children' && o !== 'nsdelegate');
+      const opts = (right[2] ?? '')
+        .split(',')
+        .filter(
+          (o) =>
+            o !== 'rw' &&
+            o !== 'ro' &&
+            !o.startsWith('release_agent') &&
+            o !== 'clone_children' &&
+            o !== 'nsdelegate',
+        );
       mounts.push({ controllers: opts, root, mountPoint });
     }
   }
@@ -43,7 +52,9 @@ export function cgroupProcsFiles(procCgroup: string, mounts: readonly CgroupMoun
     const mount =
       controllers === ''
         ? mounts.find((x) => x.controllers === null)
-        : mounts.find((x) => x.controllers !== null && controllers.split(',').every((c) => x.controllers?.includes(c)));
+        : mounts.find(
+            (x) => x.controllers !== null && controllers.split(',').every((c) => x.controllers?.includes(c)),
+          );
     if (!mount) continue;
     const rel = mount.root !== '/' && path.startsWith(mount.root) ? path.slice(mount.root.length) : path;
     files.push(join(mount.mountPoint, rel, 'cgroup.procs'));
@@ -56,7 +67,10 @@ export class CgroupHome {
 
   static capture(): CgroupHome {
     return new CgroupHome(
-      cgroupProcsFiles(readFileSync('/proc/self/cgroup', 'utf8'), parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'))),
+      cgroupProcsFiles(
+        readFileSync('/proc/self/cgroup', 'utf8'),
+        parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8')),
+      ),
     );
   }
 

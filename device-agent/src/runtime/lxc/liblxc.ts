@@ -16,17 +16,17 @@ import {
 } from './layout.js';
 
 export type LxcState =
-  | 'STOPPED'
-  | 'STARTING'
-  | 'RUNNING'
-  | 'STOPPING'
-  | 'ABORTING'
-  | 'FREEZING'
-  | 'FROZEN'
-  | 'THAWED';
+  'STOPPED' | 'STARTING' | 'RUNNING' | 'STOPPING' | 'ABORTING' | 'FREEZING' | 'FROZEN' | 'THAWED';
 
 const STATES: ReadonlySet<string> = new Set([
-  'STOPPED', 'STARTING', 'RUNNING', 'STOPPING', 'ABORTING', 'FREEZING', 'FROZEN', 'THAWED',
+  'STOPPED',
+  'STARTING',
+  'RUNNING',
+  'STOPPING',
+  'ABORTING',
+  'FREEZING',
+  'FROZEN',
+  'THAWED',
 ]);
 
 export class LxcError extends Error {
@@ -152,22 +152,33 @@ export class Liblxc {
 
 function assertLayout(): void {
   const members: Record<string, string> = {
-    name: 'char *', configfile: 'char *', pidfile: 'char *', slock: 'void *', privlock: 'void *',
-    numthreads: 'int', lxc_conf: 'void *', error_string: 'char *', error_num: 'int', daemonize: 'bool',
+    name: 'char *',
+    configfile: 'char *',
+    pidfile: 'char *',
+    slock: 'void *',
+    privlock: 'void *',
+    numthreads: 'int',
+    lxc_conf: 'void *',
+    error_string: 'char *',
+    error_num: 'int',
+    daemonize: 'bool',
     config_path: 'char *',
   };
   for (const m of LXC_METHODS) members[m] = 'void *';
   const struct = koffi.struct(members);
   const wrong: string[] = [];
   for (const [field, offset] of Object.entries(LXC_FIELD_OFFSETS)) {
-    if (koffi.offsetof(struct, field) !== offset) wrong.push(`${field}@${koffi.offsetof(struct, field)}!=${offset}`);
+    if (koffi.offsetof(struct, field) !== offset)
+      wrong.push(`${field}@${koffi.offsetof(struct, field)}!=${offset}`);
   }
   for (const [m, offset] of Object.entries(MEASURED_METHOD_OFFSETS)) {
     const got = koffi.offsetof(struct, m);
     if (got !== offset || methodOffset(m as LxcMethod) !== offset) wrong.push(`${m}@${got}!=${offset}`);
   }
-  if (koffi.sizeof(struct) !== LXC_CONTAINER_SIZE) wrong.push(`sizeof ${koffi.sizeof(struct)}!=${LXC_CONTAINER_SIZE}`);
-  if (wrong.length > 0) throw new LxcError(`struct lxc_container layout self-check failed: ${wrong.join(', ')}`);
+  if (koffi.sizeof(struct) !== LXC_CONTAINER_SIZE)
+    wrong.push(`sizeof ${koffi.sizeof(struct)}!=${LXC_CONTAINER_SIZE}`);
+  if (wrong.length > 0)
+    throw new LxcError(`struct lxc_container layout self-check failed: ${wrong.join(', ')}`);
 }
 
 /**
@@ -187,7 +198,8 @@ export class LxcContainer {
   ) {}
 
   private fn(method: LxcMethod): Fn {
-    if (this.released || this.putRequested) throw new LxcError(`container handle ${this.name} already released`);
+    if (this.released || this.putRequested)
+      throw new LxcError(`container handle ${this.name} already released`);
     return this.lib.method(this.ptr, method);
   }
 

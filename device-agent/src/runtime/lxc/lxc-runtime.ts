@@ -4,13 +4,26 @@
 // constructing an LxcRuntime on the same lxcpath therefore sees, and adopts, what runs.
 import { execFile } from 'node:child_process';
 import { constants, existsSync, readFileSync } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import {
+  access,
+  chown,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerSpec } from '@fleet/protocol';
 import {
+  CONTAINER_NAME_LABEL,
   RuntimeError,
   type ContainerRuntime,
   type ContainerStatus,
@@ -47,6 +60,8 @@ interface Meta {
   readonly gid: number;
   readonly cwd: string;
   readonly env: Record<string, string>;
+  /** Host side of FLEET_RUN_DIR (absent for containers defined without one). */
+  readonly updateLockDir?: string;
 }
 
 export interface LxcRuntimeOptions {
@@ -60,8 +75,14 @@ export interface LxcRuntimeOptions {
 }
 
 const STATE_MAP: Record<LxcState, RuntimeState> = {
-  STOPPED: 'stopped', STARTING: 'starting', RUNNING: 'running', STOPPING: 'stopping', ABORTING: 'stopping',
-  FREEZING: 'running', FROZEN: 'frozen', THAWED: 'running',
+  STOPPED: 'stopped',
+  STARTING: 'starting',
+  RUNNING: 'running',
+  STOPPING: 'stopping',
+  ABORTING: 'stopping',
+  FREEZING: 'running',
+  FROZEN: 'frozen',
+  THAWED: 'running',
 };
 
 /**
@@ -103,7 +124,10 @@ export class LxcRuntime implements ContainerRuntime {
   private cgroupMounts: ReturnType<typeof parseCgroupMounts> | null = null;
 
   constructor(private readonly o: LxcRuntimeOptions) {
-    if (!o.lxcpath.startsWith('/')) throw new RuntimeError(`lxcpath must be absolute (liblxc keys its command socket on it), got ${o.lxcpath}`);
+    if (!o.lxcpath.startsWith('/'))
+      throw new RuntimeError(
+        `lxcpath must be absolute (liblxc keys its command socket on it), got ${o.lxcpath}`,
+      );
     this.lxcpath = o.lxcpath;
   }
 
@@ -145,7 +169,8 @@ export class LxcRuntime implements ContainerRuntime {
     const dir = this.dir(req.name);
     const { spec } = req;
     const argv = initArgv(spec);
-    if (!(spec.start.stopSignal in osConstants.signals)) throw new RuntimeError(`start.stopSignal: ${spec.start.stopSignal} is not a signal this host knows`);
+    if (!(spec.start.stopSignal in osConstants.signals))
+      throw new RuntimeError(`start.stopSignal: ${spec.start.stopSignal} is not a signal this host knows`);
     const current = await this.state(req.name);
     if (current.state !== 'absent' && current.state !== 'stopped') {
       throw new RuntimeError(`container ${req.name} is ${current.state}; stop it before redefining it`);
@@ -160,9 +185,16 @@ export class LxcRuntime implements ContainerRuntime {
     let network: NetworkPlan;
     let allocated = false;
     if (spec.network === 'bridge') {
-      if (!this.o.bridge) throw new RuntimeError(`container ${req.name} wants network "bridge" but the runtime has no bridge configured`);
+      if (!this.o.bridge)
+        throw new RuntimeError(
+          `container ${req.name} wants network "bridge" but the runtime has no bridge configured`,
+        );
       await this.o.bridge.ensure();
-      network = { mode: 'bridge', bridge: this.o.bridge.options.name, ...(await this.o.bridge.allocate(req.name)) };
+      network = {
+        mode: 'bridge',
+        bridge: this.o.bridge.options.name,
+        ...(await this.o.bridge.allocate(req.name)),
+      };
       allocated = true;
     } else network = { mode: spec.network };
 
@@ -175,12 +207,21 @@ export class LxcRuntime implements ContainerRuntime {
         spec,
         lowerDir,
         upperDir: join(dir, 'upper'),
-        volumes: spec.volumes.map((v) => ({ containerPath: v.path, source: req.volumes[v.name]!, readOnly: v.readOnly })),
+        volumes: spec.volumes.map((v) => ({
+          containerPath: v.path,
+          source: req.volumes[v.name]!,
+          readOnly: v.readOnly,
+        })),
         devices,
         network,
         consoleLog: join(dir, 'console.log'),
         consoleLogMaxBytes: this.o.consoleLogMaxBytes ?? 1024 * 1024,
         lxcLog: join(dir, 'lxc.log'),
+        // The LXC name is an instance name (`web-0123456789ab`); the app sees its manifest name.
+        ...(req.labels?.[CONTAINER_NAME_LABEL] !== undefined
+          ? { hostname: req.labels[CONTAINER_NAME_LABEL] }
+          : {}),
+        ...(req.updateLockDir !== undefined ? { runDir: req.updateLockDir } : {}),
       });
     } catch (err) {
       if (allocated && current.state === 'absent') await this.o.bridge?.release(req.name);
@@ -188,11 +229,16 @@ export class LxcRuntime implements ContainerRuntime {
     }
     // Redefining a stopped container: drop what the old definition held and the new one does not.
     const old = current.state === 'stopped' ? await this.meta(req.name) : null;
-    if (old?.rootfs.kind === 'squashfs' && (req.rootfs.kind !== 'squashfs' || old.rootfs.path !== req.rootfs.path)) await this.unmountLower(req.name, old);
+    if (
+      old?.rootfs.kind === 'squashfs' &&
+      (req.rootfs.kind !== 'squashfs' || old.rootfs.path !== req.rootfs.path)
+    )
+      await this.unmountLower(req.name, old);
     if (old?.network === 'bridge' && spec.network !== 'bridge') await this.o.bridge?.release(req.name);
     await mkdir(join(dir, 'upper'), { recursive: true });
     if (req.rootfs.kind === 'squashfs') await mkdir(lowerDir, { recursive: true });
     const [uid, gid] = spec.start.user.split(':').map(Number);
+    if (req.updateLockDir !== undefined) await ensureLockDir(req.updateLockDir, uid ?? 0, gid ?? 0);
     const meta: Meta = {
       version: 1,
       argv,
@@ -206,6 +252,7 @@ export class LxcRuntime implements ContainerRuntime {
       gid: gid ?? 0,
       cwd: spec.start.cwd,
       env: { ...spec.start.env, ...(spec.config ?? {}) },
+      ...(req.updateLockDir !== undefined ? { updateLockDir: req.updateLockDir } : {}),
     };
     // Config first, meta last: a container without fleet.json is not ours yet (list() skips it).
     await writeAtomic(join(dir, 'config'), config);
@@ -215,14 +262,16 @@ export class LxcRuntime implements ContainerRuntime {
   private async checkRootfs(rootfs: RootfsSource): Promise<void> {
     const st = await stat(rootfs.path).catch(() => null);
     if (!st) throw new RuntimeError(`rootfs ${rootfs.kind} ${rootfs.path} does not exist`);
-    if (rootfs.kind === 'dir' && !st.isDirectory()) throw new RuntimeError(`rootfs ${rootfs.path} is not a directory`);
+    if (rootfs.kind === 'dir' && !st.isDirectory())
+      throw new RuntimeError(`rootfs ${rootfs.path} is not a directory`);
     if (rootfs.kind === 'squashfs') {
       if (!st.isFile()) throw new RuntimeError(`rootfs ${rootfs.path} is not a file`);
       const fh = await open(rootfs.path, 'r');
       try {
         const magic = Buffer.alloc(4);
         await fh.read(magic, 0, 4, 0);
-        if (magic.toString('latin1') !== 'hsqs') throw new RuntimeError(`rootfs ${rootfs.path} is not a squashfs image (bad magic)`);
+        if (magic.toString('latin1') !== 'hsqs')
+          throw new RuntimeError(`rootfs ${rootfs.path} is not a squashfs image (bad magic)`);
       } finally {
         await fh.close();
       }
@@ -231,10 +280,11 @@ export class LxcRuntime implements ContainerRuntime {
 
   private async resolveDevice(path: string, permissions: string): Promise<ResolvedDevice> {
     const st = await stat(path).catch(() => null);
-    if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw new RuntimeError(`device ${path} does not exist on this host or is not a device node`);
+    if (!st || !(st.isCharacterDevice() || st.isBlockDevice()))
+      throw new RuntimeError(`device ${path} does not exist on this host or is not a device node`);
     // Linux dev_t encoding (new_decode_dev).
     const rdev = st.rdev;
-    const major = ((rdev >> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
+    const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
     const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
     return { path, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, permissions };
   }
@@ -245,7 +295,9 @@ export class LxcRuntime implements ContainerRuntime {
     try {
       await run('mount', ['-t', 'squashfs', '-o', 'ro,loop', meta.rootfs.path, meta.lowerDir]);
     } catch (err) {
-      throw new RuntimeError(`cannot mount rootfs ${meta.rootfs.path} of ${name}: ${(err as { stderr?: string }).stderr?.trim() ?? (err as Error).message}`);
+      throw new RuntimeError(
+        `cannot mount rootfs ${meta.rootfs.path} of ${name}: ${(err as { stderr?: string }).stderr?.trim() ?? (err as Error).message}`,
+      );
     }
   }
 
@@ -262,10 +314,15 @@ export class LxcRuntime implements ContainerRuntime {
     const running = await this.withContainer(name, (c) => c.isRunning());
     if (running) throw new RuntimeError(`container ${name} is already running`);
     await this.mountLower(name, meta);
+    // A missing bind source fails the whole start: recreate the lock dir if someone cleaned it.
+    if (meta.updateLockDir !== undefined) await ensureLockDir(meta.updateLockDir, meta.uid, meta.gid);
     // Cheap probe on one hierarchy; the full sweep only when a leftover is there.
     const mounts = await this.mounts();
     const probe = mounts[0]?.mountPoint;
-    if (probe && (existsSync(join(probe, `lxc.monitor.${name}`)) || existsSync(join(probe, `lxc.payload.${name}`)))) {
+    if (
+      probe &&
+      (existsSync(join(probe, `lxc.monitor.${name}`)) || existsSync(join(probe, `lxc.payload.${name}`)))
+    ) {
       await removeStaleCgroups(name, mounts);
     }
     signal?.throwIfAborted();
@@ -275,7 +332,9 @@ export class LxcRuntime implements ContainerRuntime {
     try {
       initPid = await this.o.starter.start(this.lxcpath, name, launchArgv(name, meta.argv));
     } catch (err) {
-      throw new RuntimeError(`start of ${name} failed: ${(err as Error).message}${await this.logErrors(name)}`);
+      throw new RuntimeError(
+        `start of ${name} failed: ${(err as Error).message}${await this.logErrors(name)}`,
+      );
     }
     // start() returned true and init_pid answered: the container runs (it may exit right
     // after, which the next state() sees).
@@ -285,7 +344,11 @@ export class LxcRuntime implements ContainerRuntime {
 
   private async logErrors(name: string): Promise<string> {
     const log = await readFile(join(this.dir(name), 'lxc.log'), 'utf8').catch(() => '');
-    const errors = log.split('\n').filter((l) => / (ERROR|WARN) /.test(l)).map((l) => l.replace(/^.*? - /, '')).slice(-5);
+    const errors = log
+      .split('\n')
+      .filter((l) => / (ERROR|WARN) /.test(l))
+      .map((l) => l.replace(/^.*? - /, ''))
+      .slice(-5);
     return errors.length ? `; lxc.log: ${errors.join(' | ')}` : '';
   }
 
@@ -309,13 +372,15 @@ export class LxcRuntime implements ContainerRuntime {
           }
         }
         const deadline = Date.now() + timeoutMs;
-        while (isAlive(initPid) && Date.now() < deadline) await sleep(Math.min(25, Math.max(1, deadline - Date.now())));
+        while (isAlive(initPid) && Date.now() < deadline)
+          await sleep(Math.min(25, Math.max(1, deadline - Date.now())));
         if (!isAlive(initPid)) {
           await c.wait('STOPPED', 5);
           return { graceful: true };
         }
       }
-      if (!(await c.stop()) && c.isRunning()) throw new RuntimeError(`cannot kill container ${name}${await this.logErrors(name)}`);
+      if (!(await c.stop()) && c.isRunning())
+        throw new RuntimeError(`cannot kill container ${name}${await this.logErrors(name)}`);
       return { graceful: false };
     });
   }
@@ -323,7 +388,8 @@ export class LxcRuntime implements ContainerRuntime {
   async kill(name: string): Promise<void> {
     await this.requireMeta(name);
     await this.withContainer(name, async (c) => {
-      if (c.isRunning() && !(await c.stop()) && c.isRunning()) throw new RuntimeError(`cannot kill container ${name}`);
+      if (c.isRunning() && !(await c.stop()) && c.isRunning())
+        throw new RuntimeError(`cannot kill container ${name}`);
     });
   }
 
@@ -342,11 +408,16 @@ export class LxcRuntime implements ContainerRuntime {
   async remove(name: string): Promise<void> {
     const dir = this.dir(name);
     const meta = await this.meta(name);
-    const exists = await access(join(dir, 'config'), constants.F_OK).then(() => true, () => false);
+    const exists = await access(join(dir, 'config'), constants.F_OK).then(
+      () => true,
+      () => false,
+    );
     if (!meta && !exists) return;
-    if (exists) await this.withContainer(name, async (c) => {
-      if (c.isRunning() && !(await c.stop()) && c.isRunning()) throw new RuntimeError(`cannot kill container ${name} before removing it`);
-    });
+    if (exists)
+      await this.withContainer(name, async (c) => {
+        if (c.isRunning() && !(await c.stop()) && c.isRunning())
+          throw new RuntimeError(`cannot kill container ${name} before removing it`);
+      });
     if (meta) await this.unmountLower(name, meta);
     if (meta?.network === 'bridge') await this.o.bridge?.release(name);
     await rm(dir, { recursive: true, force: true });
@@ -372,7 +443,14 @@ export class LxcRuntime implements ContainerRuntime {
     if (argv.length === 0) throw new RuntimeError('exec: argv must name a command');
     const meta = await this.requireMeta(name);
     return attachRun(
-      { lxcpath: this.lxcpath, name, uid: meta.uid, gid: meta.gid, cwd: meta.cwd, env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...meta.env } },
+      {
+        lxcpath: this.lxcpath,
+        name,
+        uid: meta.uid,
+        gid: meta.gid,
+        cwd: meta.cwd,
+        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...meta.env },
+      },
       argv,
       opts,
     );
@@ -391,7 +469,10 @@ export class LxcRuntime implements ContainerRuntime {
    * rotated away (console.log -> console.log.1) to its end before switching to the new one, so
    * nothing is lost unless the log rotates twice within one poll.
    */
-  async *followLogs(name: string, opts: { readonly signal: AbortSignal; readonly fromEnd?: boolean; readonly pollMs?: number }): AsyncGenerator<string> {
+  async *followLogs(
+    name: string,
+    opts: { readonly signal: AbortSignal; readonly fromEnd?: boolean; readonly pollMs?: number },
+  ): AsyncGenerator<string> {
     const file = join(this.dir(name), 'console.log');
     const openCurrent = () => open(file, 'r').catch(() => null);
     let fh = await openCurrent();
@@ -441,6 +522,15 @@ export class LxcRuntime implements ContainerRuntime {
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
+}
+
+/**
+ * The update lock directory: shared by every instance of one container (the lock must survive
+ * the app's restarts and an update's new instance), writable by the workload's user only.
+ */
+async function ensureLockDir(dir: string, uid: number, gid: number): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chown(dir, uid, gid);
 }
 
 async function writeAtomic(path: string, data: string): Promise<void> {

@@ -36,7 +36,11 @@ async function handle(lxc: Liblxc, home: CgroupHome, line: string): Promise<void
         return -1;
       }
     })();
-    send({ id: Number.isInteger(id) ? id : -1, ok: false, error: `bad start request: ${(err as Error).message}` });
+    send({
+      id: Number.isInteger(id) ? id : -1,
+      ok: false,
+      error: `bad start request: ${(err as Error).message}`,
+    });
     return;
   }
   let c: ReturnType<Liblxc['open']>;
@@ -60,7 +64,11 @@ async function handle(lxc: Liblxc, home: CgroupHome, line: string): Promise<void
     const ok = await c.start(req.argv, false);
     home.reenter();
     const pid = ok ? c.initPid() : null;
-    send(ok ? { id: req.id, ok, ...(pid ? { initPid: pid } : {}) } : { id: req.id, ok, error: c.errorString() ?? 'liblxc start() returned false' });
+    send(
+      ok
+        ? { id: req.id, ok, ...(pid ? { initPid: pid } : {}) }
+        : { id: req.id, ok, error: c.errorString() ?? 'liblxc start() returned false' },
+    );
   } catch (err) {
     send({ id: req.id, ok: false, error: (err as Error).message });
   } finally {
@@ -77,7 +85,9 @@ function main(): void {
   const rl = createInterface({ input: process.stdin });
   const inflight = new Set<Promise<void>>();
   rl.on('line', (line) => {
-    const p = handle(lxc, home, line).catch((err: unknown) => send({ id: -1, ok: false, error: String(err) }));
+    const p = handle(lxc, home, line).catch((err: unknown) =>
+      send({ id: -1, ok: false, error: String(err) }),
+    );
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });

@@ -17,5 +17,9 @@ export const StartReply = z.object({
 });
 export type StartReply = z.infer<typeof StartReply>;
 
-export const StarterHello = z.object({ hello: z.literal('fleet-lxc-starter'), lxcVersion: z.string(), pid: z.number().int() });
+export const StarterHello = z.object({
+  hello: z.literal('fleet-lxc-starter'),
+  lxcVersion: z.string(),
+  pid: z.number().int(),
+});
 export type StarterHello = z.infer<typeof StarterHello>;

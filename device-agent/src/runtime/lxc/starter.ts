@@ -20,7 +20,11 @@ export function defaultStarterCommand(): StarterCommand {
   const here = fileURLToPath(import.meta.url);
   const dir = dirname(here);
   if (here.endsWith('.ts')) {
-    return { command: process.execPath, args: ['--import', 'tsx', join(dir, 'starter-main.ts')], cwd: resolve(dir, '../../..') };
+    return {
+      command: process.execPath,
+      args: ['--import', 'tsx', join(dir, 'starter-main.ts')],
+      cwd: resolve(dir, '../../..'),
+    };
   }
   return { command: process.execPath, args: [join(dir, 'starter-main.js')] };
 }
@@ -45,12 +49,20 @@ export class ExecStarter implements Starter {
   constructor(private readonly helperPath: string) {}
 
   start(lxcpath: string, name: string, argv: readonly string[]): Promise<number | null> {
-    const layout = (['is_defined', 'is_running', 'init_pid', 'start', 'want_daemonize'] as const).map((m) => `${m}=${methodOffset(m)}`).join(',');
+    const layout = (['is_defined', 'is_running', 'init_pid', 'start', 'want_daemonize'] as const)
+      .map((m) => `${m}=${methodOffset(m)}`)
+      .join(',');
     return new Promise((resolve, reject) => {
       execFile(this.helperPath, ['--layout', layout, lxcpath, name, '--', ...argv], (err, stdout, stderr) => {
         if (err) {
           const why = stderr.trim() || err.message;
-          reject(new StarterError((err as NodeJS.ErrnoException).code === 'ENOENT' ? `start helper ${this.helperPath} is missing (build @fleet/native)` : why));
+          reject(
+            new StarterError(
+              (err as NodeJS.ErrnoException).code === 'ENOENT'
+                ? `start helper ${this.helperPath} is missing (build @fleet/native)`
+                : why,
+            ),
+          );
           return;
         }
         const pid = Number(stdout.trim());

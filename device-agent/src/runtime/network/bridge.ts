@@ -21,7 +21,8 @@ export class BridgeNetwork {
   private ensured = false;
 
   constructor(readonly options: BridgeOptions) {
-    if (!/^[a-zA-Z0-9_-]{1,15}$/.test(options.name)) throw new RuntimeError(`bad bridge name "${options.name}" (1-15 of a-z, 0-9, _ and -)`);
+    if (!/^[a-zA-Z0-9_-]{1,15}$/.test(options.name))
+      throw new RuntimeError(`bad bridge name "${options.name}" (1-15 of a-z, 0-9, _ and -)`);
   }
 
   private async load(): Promise<Ipam> {
@@ -30,7 +31,8 @@ export class BridgeNetwork {
     try {
       saved = JSON.parse(await readFile(this.options.stateFile, 'utf8')) as Record<string, string>;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new RuntimeError(`cannot read IPAM state ${this.options.stateFile}: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new RuntimeError(`cannot read IPAM state ${this.options.stateFile}: ${(err as Error).message}`);
     }
     this.ipam = new Ipam(this.options.subnet, saved);
     return this.ipam;
@@ -48,7 +50,10 @@ export class BridgeNetwork {
     if (this.ensured) return;
     const ipam = await this.load();
     const { name } = this.options;
-    const exists = await run('ip', ['link', 'show', 'dev', name]).then(() => true, () => false);
+    const exists = await run('ip', ['link', 'show', 'dev', name]).then(
+      () => true,
+      () => false,
+    );
     if (!exists) await run('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
     const addrs = (await run('ip', ['-o', '-4', 'addr', 'show', 'dev', name])).stdout;
     const cidr = `${ipam.gateway}/${ipam.prefix}`;

@@ -27,7 +27,8 @@ export function parseSubnet(cidr: string): Subnet {
   if (prefix < 8 || prefix > 30) throw new RuntimeError(`subnet prefix must be /8../30, got /${prefix}`);
   const addr = parseIpv4(m[1] ?? '');
   const size = 2 ** (32 - prefix);
-  if (addr % size !== 0) throw new RuntimeError(`"${cidr}" has host bits set; use ${formatIpv4(addr - (addr % size))}/${prefix}`);
+  if (addr % size !== 0)
+    throw new RuntimeError(`"${cidr}" has host bits set; use ${formatIpv4(addr - (addr % size))}/${prefix}`);
   return { network: addr, prefix };
 }
 
@@ -40,8 +41,10 @@ export class Ipam {
     this.subnet = parseSubnet(cidr);
     for (const [name, ip] of Object.entries(allocations)) {
       const n = parseIpv4(ip);
-      if (!this.isHost(n) || n === this.gatewayNumber) throw new RuntimeError(`allocation ${name}=${ip} is outside ${cidr} hosts`);
-      if (this.used.has(n)) throw new RuntimeError(`allocation ${name}=${ip} duplicates another container's address`);
+      if (!this.isHost(n) || n === this.gatewayNumber)
+        throw new RuntimeError(`allocation ${name}=${ip} is outside ${cidr} hosts`);
+      if (this.used.has(n))
+        throw new RuntimeError(`allocation ${name}=${ip} duplicates another container's address`);
       this.byName.set(name, n);
       this.used.add(n);
     }
@@ -78,7 +81,9 @@ export class Ipam {
         return formatIpv4(n);
       }
     }
-    throw new RuntimeError(`no free address left in ${formatIpv4(this.subnet.network)}/${this.subnet.prefix} for ${name}`);
+    throw new RuntimeError(
+      `no free address left in ${formatIpv4(this.subnet.network)}/${this.subnet.prefix} for ${name}`,
+    );
   }
 
   release(name: string): void {
