@@ -11,6 +11,7 @@ import { ContainerNotFound, Containers } from './app/containers.js';
 import { ConsoleTail } from './app/log-tail.js';
 import { OriginDownloader } from './app/origins.js';
 import { ProgressLog } from './app/progress-log.js';
+import { RestartKeeper } from './app/restart-keeper.js';
 import { buildReport, changeKey, type ReportSources } from './app/reports.js';
 import { FileBootControl, defaultFileBootPaths } from './boot/file-boot-control.js';
 import { UbootEnvBootControl } from './boot/uboot-env-boot-control.js';
@@ -36,6 +37,7 @@ import {
 import { DirectoryDurableFiles } from './update/atomic-file.js';
 import { crashHookFromEnv } from './update/crash-points.js';
 import { UpdateEngine } from './update/engine.js';
+import { effectiveManifest } from './update/revision.js';
 import { ExclusiveRunner } from './update/exclusive-runner.js';
 import { Ledger } from './update/ledger.js';
 import { FileUpdateLocks } from './update/locks.js';
@@ -171,18 +173,26 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
   const exit = new Promise<number>((resolve) => (requestExit = resolve));
   let rebooting = false;
 
-  const remoteDownloader = (): Downloader | null =>
-    link
-      ? downloaderPort(
-          link.downloader({
-            dir: join(storage, 'tmp', 'download'),
-            has: (d) => objects.has(d),
-            commit: async (d, path) => {
-              await objects.adoptFile(d, path);
-            },
-          }),
-        )
-      : null;
+  let linkUp: (l: AgentLink) => void = () => {};
+  const linkReady = new Promise<AgentLink>((resolve) => (linkUp = resolve));
+  const remoteDownloader = async (signal: AbortSignal): Promise<Downloader> => {
+    const l = await Promise.race([
+      linkReady,
+      new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      }),
+    ]);
+    return downloaderPort(
+      l.downloader({
+        dir: join(storage, 'tmp', 'download'),
+        has: (d) => objects.has(d),
+        commit: async (d, path) => {
+          await objects.adoptFile(d, path);
+        },
+      }),
+    );
+  };
 
   let reportSoon: () => void = () => {};
   const engine = new UpdateEngine(
@@ -350,11 +360,31 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
       return;
     }
     link = started;
+    linkUp(started);
     for (const p of pendingProgress.splice(0)) publishProgress(p);
     reportSoon();
   })().catch((e: Error) => {
     if (!lifetime.signal.aborted) log.error(`hub link failed: ${e.message}`);
   });
+
+  // --- restart policies between updates.
+  const keeper = new RestartKeeper({
+    runtime,
+    runner,
+    committed: async () => (await ledger.current().catch(() => null))?.committed.revision ?? null,
+    policyOf: async (revision, container) => {
+      const rev = await revisions.get(revision);
+      return rev ? (effectiveManifest(rev).containers[container]?.restart ?? null) : null;
+    },
+    idle: () => engineReady.done && engine.state === 'idle' && !rebooting,
+    held: (instance) => containers.isHeld(instance),
+    log: (level, msg) => log[level](msg),
+    onChange: () => reportSoon(),
+  });
+  const keeperTimer = setInterval(
+    () => void keeper.tick().catch((e: Error) => log.warn(`restart keeper: ${e.message}`)),
+    1_000,
+  );
 
   // --- reports: periodic, and soon after any change.
   const sources: ReportSources = {
@@ -366,12 +396,14 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
     containers,
     boot,
     updateState: () => engine.state,
+    restartsOf: (instance) => keeper.stateOf(instance),
   };
   let lastKey = '';
   let lastSent = 0;
   let reporting = false;
   const sendReport = async (force: boolean) => {
-    if (!link || reporting) return;
+    const l = link;
+    if (!l || reporting) return;
     reporting = true;
     try {
       const list = await containers.list();
@@ -379,7 +411,7 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
       const key = changeKey(engine.state, cur?.committed.revision ?? null, undefined, list);
       if (!force && key === lastKey && Date.now() - lastSent < config.intervals.reportMs) return;
       const report = await buildReport(sources);
-      await link.session.publish('report', report);
+      await l.session.publish('report', report);
       lastKey = key;
       lastSent = Date.now();
     } catch (e) {
@@ -396,7 +428,8 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
   let firstScan = true;
   let shipping = false;
   const shipLogs = async () => {
-    if (!link || shipping) return;
+    const l = link;
+    if (!l || shipping) return;
     shipping = true;
     try {
       const list = await containers.list();
@@ -408,7 +441,7 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
           tail = await ConsoleTail.open(containers.consoleLogPath(c.instance), firstScan ? 'end' : 'start');
           tails.set(c.instance, tail);
         }
-        for (const text of await tail.read()) link.logs.push({ source: c.name, stream: 'console', text });
+        for (const text of await tail.read()) l.logs.push({ source: c.name, stream: 'console', text });
       }
       for (const k of [...tails.keys()]) if (!seen.has(k)) tails.delete(k);
       firstScan = false;
@@ -431,19 +464,38 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
     stopPetting = watchdog.petWhileAlive(opts.watchdog.intervalMs);
   }
 
+  // Each shutdown phase is bounded: a reboot must not wait on a hub that does not answer, and
+  // SIGTERM from a service manager has its own deadline.
+  const bounded = async (what: string, ms: number, work: () => Promise<unknown>): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+    const r = await Promise.race([
+      work().then(
+        () => 'done' as const,
+        (e: Error) => (log.warn(`${what}: ${e.message}`), 'done' as const),
+      ),
+      timedOut,
+    ]);
+    clearTimeout(timer);
+    if (r === 'timeout') log.warn(`${what} did not finish within ${ms} ms; going on`);
+  };
+
   let stopping: Promise<void> | null = null;
   async function stopServices(): Promise<void> {
     stopping ??= (async () => {
       lifetime.abort(new Error('agent stopping'));
       clearInterval(reportTimer);
       clearInterval(logTimer);
-      await api.close().catch(() => {});
-      await engine.stop();
-      await linkStarted;
-      const l = link;
-      link = null;
-      await l?.stop().catch((e: Error) => log.warn(`link stop: ${e.message}`));
-      await starter.close().catch(() => {});
+      clearInterval(keeperTimer);
+      await bounded('api close', 2_000, () => api.close());
+      await bounded('update engine stop', 10_000, () => engine.stop());
+      await bounded('link stop', 6_000, async () => {
+        await linkStarted;
+        const l = link;
+        link = null;
+        await l?.stop();
+      });
+      await bounded('starter close', 2_000, () => starter.close());
       stopPetting();
       // A graceful stop tells the driver it is intended ('V'); a crash leaves it armed.
       watchdog?.close({ magic: true });

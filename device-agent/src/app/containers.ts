@@ -34,6 +34,10 @@ export class ContainerNotFound extends Error {
 }
 
 export class Containers {
+  // Instances an operator stopped through the local API: restart policies leave them alone
+  // until they are started again (in memory: an agent restart forgets, like a reboot would).
+  private readonly held = new Set<string>();
+
   constructor(
     private readonly runtime: ContainerRuntime,
     private readonly runner: ExclusiveRunner,
@@ -101,12 +105,22 @@ export class Containers {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Wire form for reports (one entry per container name; restarts are not tracked by the engine's instances). */
-  static wire(list: readonly ContainerInfo[]): WireContainerStatus[] {
+  isHeld(instance: string): boolean {
+    return this.held.has(instance);
+  }
+
+  /** Wire form for reports; `restartsOf` comes from the restart keeper. */
+  static wire(
+    list: readonly ContainerInfo[],
+    restartsOf: (instance: string) => { restarts: number; crashLoop: boolean } = () => ({
+      restarts: 0,
+      crashLoop: false,
+    }),
+  ): WireContainerStatus[] {
     return list.map((c) => ({
       name: c.name,
-      state: c.state,
-      restarts: 0,
+      state: c.state === 'exited' && restartsOf(c.instance).crashLoop ? 'crash-loop' : c.state,
+      restarts: restartsOf(c.instance).restarts,
       ...(c.exitCode !== null && c.state === 'exited' ? { exitCode: c.exitCode } : {}),
       ...(c.message ? { message: c.message.slice(0, 1024) } : {}),
     }));
@@ -128,18 +142,21 @@ export class Containers {
   // update step that is stopping or starting the same instances.
   async start(name: string, signal?: AbortSignal): Promise<ContainerInfo> {
     const c = await this.resolve(name);
+    this.held.delete(c.instance);
     await this.runner.run(`api:start:${c.instance}`, () => this.runtime.start(c.instance, signal), signal);
     return this.resolve(c.instance);
   }
 
   async stop(name: string, signal?: AbortSignal): Promise<ContainerInfo> {
     const c = await this.resolve(name);
+    this.held.add(c.instance);
     await this.runner.run(`api:stop:${c.instance}`, () => this.runtime.stop(c.instance), signal);
     return this.resolve(c.instance);
   }
 
   async restart(name: string, signal?: AbortSignal): Promise<ContainerInfo> {
     const c = await this.resolve(name);
+    this.held.delete(c.instance);
     await this.runner.run(
       `api:restart:${c.instance}`,
       async () => {

@@ -15,8 +15,12 @@ export function localObjectsDir(baseUrl: string): string | null {
 export class OriginDownloader implements Downloader {
   constructor(
     private readonly objects: ObjectStore,
-    /** The hub downloader, once the link is up (null while provisioning or with no hub). */
-    private readonly remote: () => Downloader | null,
+    /**
+     * The hub downloader; resolves once the link is up (provisioning can take long). Waiting,
+     * not failing: after a restart the engine resumes `downloading` before the link has
+     * reconnected, and that must not fail the update (found by the power-cut torture).
+     */
+    private readonly remote: (signal: AbortSignal) => Promise<Downloader>,
   ) {}
 
   async fetch(
@@ -26,8 +30,7 @@ export class OriginDownloader implements Downloader {
   ): Promise<void> {
     const dir = localObjectsDir(baseUrl);
     if (dir === null) {
-      const remote = this.remote();
-      if (!remote) throw new Error('the hub link is not up yet (provisioning): cannot download objects');
+      const remote = await this.remote(opts.signal);
       return remote.fetch(refs, baseUrl, opts);
     }
     const total = refs.reduce((n, r) => n + r.size, 0);

@@ -17,6 +17,7 @@ export interface ReportSources {
   readonly containers: Containers;
   readonly boot?: BootPort;
   readonly updateState: () => Report['updateState'];
+  readonly restartsOf: (instance: string) => { restarts: number; crashLoop: boolean };
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}/;
@@ -42,7 +43,7 @@ export async function buildReport(s: ReportSources, containers?: readonly Contai
     board: s.board,
     agentVersion: s.agentVersion,
     ...(current ? { configVersion: current.committed.configVersion } : {}),
-    containers: Containers.wire(list).slice(0, 256),
+    containers: Containers.wire(list, s.restartsOf).slice(0, 256),
     inventory: {
       objects: (await s.objects.list()).slice(0, 10_000),
       freeBytes: fs.bavail * fs.bsize,

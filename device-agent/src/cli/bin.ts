@@ -178,6 +178,9 @@ async function main(argv: string[], io: Io): Promise<number> {
 const io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 try {
   process.exitCode = await main(process.argv.slice(2), io);
+  // The daemon has stopped everything it owns; a handle a library forgot must not keep the
+  // process (and a simulated reboot) waiting.
+  if (process.argv[2] === 'run') process.exit(process.exitCode);
 } catch (e) {
   if (
     e instanceof UsageError ||

@@ -30,6 +30,7 @@ import {
   writeAgentConfig,
   type AgentProcess,
 } from './helpers/agent-harness.js';
+import { ApiClient, type ApiError } from '../../src/api/client.js';
 import { Observer, waitFor } from './helpers/link-fixtures.js';
 import { TestMosquitto } from './helpers/link-mosquitto.js';
 import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
@@ -232,6 +233,56 @@ describe('fleet-agent (real process, real LXC, real Mosquitto)', () => {
     expect(after.containers.map((c) => [c.instance, c.initPid])).toEqual(
       before.containers.map((c) => [c.instance, c.initPid]),
     );
+  });
+
+  it('answers bad API input with 4xx and the field named', async () => {
+    const api = new ApiClient(join(storage, 'agent.sock'));
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => null,
+        (e: ApiError) => e,
+      );
+    const relative = await err(api.json('POST', '/v1/install', { dir: 'relative/dir' }));
+    expect(relative?.status).toBe(400);
+    expect(relative?.message).toContain('$.dir: must be an absolute path');
+    const extra = await err(api.json('POST', '/v1/install', { dir: '/x', colour: 'blue' }));
+    expect(extra?.status).toBe(400);
+    expect(extra?.message).toMatch(/colour/);
+    const action = await err(api.json('POST', '/v1/containers/web/explode'));
+    expect(action?.status).toBe(400);
+    const endpoint = await err(api.json('GET', '/v1/nothing'));
+    expect(endpoint?.status).toBe(404);
+    const query = await err(api.json('GET', '/v1/containers/web/logs?tail=-5'));
+    expect(query?.status).toBe(400);
+    expect(query?.message).toContain('$.tail');
+    const image = await err(
+      api.json('POST', '/v1/images/import', { ref: `oci:${join(tmp.path, 'no-such-layout')}` }),
+    );
+    expect(image?.status).toBe(422);
+    // Nothing changed on the device.
+    expect((await status()).containers.map((c) => c.state)).toEqual(['ready']);
+  });
+
+  it('applies the restart policy between updates, and holds a container an operator stopped', async () => {
+    const before = (await status()).containers[0] as Row;
+    // The workload dies (init killed from outside): policy "always" starts it again.
+    process.kill(before.initPid as number, 'SIGKILL');
+    const again = await waitFor(
+      'restarted',
+      async () => {
+        const c = (await status()).containers[0];
+        return c && c.state === 'ready' && c.initPid !== before.initPid ? c : undefined;
+      },
+      60_000,
+    );
+    expect(again.instance).toBe(before.instance);
+    const api = new ApiClient(join(storage, 'agent.sock'));
+    await api.json('POST', '/v1/containers/web/stop');
+    // Several keeper passes later it is still stopped: the operator's stop is respected.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await status()).containers[0]?.state).toBe('exited');
+    await api.json('POST', '/v1/containers/web/start');
+    await waitFor('ready again', async () => (await status()).containers[0]?.state === 'ready', 60_000);
   });
 
   it('adopts the running container after SIGKILL and restart: same init pid, no duplicate', async () => {
