@@ -205,6 +205,37 @@ describe('device page', () => {
     expect(hub.calls('POST', `/api/v1/devices/${d.id}/commands`)[1]!.body).toEqual({ kind: 'reboot' });
   });
 
+  it('adds and removes tags in place, checking them first; viewers only read them', async () => {
+    const { hub, d } = deviceHub();
+    hub.on('PUT /api/v1/devices/:id/tags', (req: RecordedRequest) => ({
+      ...d,
+      tags: (req.body as { tags: string[] }).tags,
+    }));
+    renderApp(`/devices/${d.id}`, hub);
+    const facts = await screen.findByRole('region', { name: 'Identity' });
+    fireEvent.change(within(facts).getByLabelText('New tag'), { target: { value: 'Not A Tag' } });
+    fireEvent.click(within(facts).getByRole('button', { name: 'Add tag' }));
+    expect((await within(facts).findByRole('alert')).textContent).toMatch(/key=value/);
+    fireEvent.change(within(facts).getByLabelText('New tag'), { target: { value: 'ring=canary' } });
+    fireEvent.click(within(facts).getByRole('button', { name: 'Add tag' }));
+    expect(await within(facts).findByText('ring=canary')).toBeTruthy();
+    expect(hub.calls('PUT', `/api/v1/devices/${d.id}/tags`)[0]!.body).toEqual({
+      tags: ['site=berlin', 'ring=canary'],
+    });
+    fireEvent.click(within(facts).getByRole('button', { name: 'Remove tag site=berlin' }));
+    await waitFor(() =>
+      expect(hub.calls('PUT', `/api/v1/devices/${d.id}/tags`)[1]?.body).toEqual({ tags: ['ring=canary'] }),
+    );
+  });
+
+  it('shows a viewer the tags without editing controls', async () => {
+    const { hub, d } = deviceHub();
+    renderApp(`/devices/${d.id}`, hub, { role: 'viewer' });
+    const facts = await screen.findByRole('region', { name: 'Identity' });
+    expect(within(facts).getByText('site=berlin')).toBeTruthy();
+    expect(within(facts).queryByRole('button')).toBeNull();
+  });
+
   it('says when the device does not exist', async () => {
     const { hub } = deviceHub();
     hub.on('GET /api/v1/devices/:id', { status: 404, body: { statusCode: 404, message: 'no device x' } });

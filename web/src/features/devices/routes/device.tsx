@@ -9,6 +9,7 @@ import { deviceSearchParams } from '../search.js';
 import { CommandsPanel } from '../components/commands-panel.js';
 import { ContainersPanel } from '../components/containers-panel.js';
 import { LiveLogs } from '../components/live-logs.js';
+import { TagEditor } from '../components/tag-editor.js';
 import { TelemetryPanel } from '../components/telemetry-panel.js';
 import { UpdateHistory } from '../components/update-history.js';
 import { reasonLabel, statusTone } from '../types.js';
@@ -89,15 +90,7 @@ export function DeviceRoute() {
           </dd>
           <dt>Tags</dt>
           <dd>
-            {d.tags.length ? (
-              d.tags.map((t) => (
-                <span key={t} className="chip small">
-                  {t}
-                </span>
-              ))
-            ) : (
-              <span className="muted">none</span>
-            )}
+            <TagEditor deviceId={d.id} tags={d.tags} />
           </dd>
           <dt>Registered</dt>
           <dd>{formatDate(d.createdAt)}</dd>
