@@ -50,6 +50,8 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private again = false;
+  private dueAt = 0;
   private wake: Subscription | undefined;
   private lastError = '';
 
@@ -85,9 +87,18 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private schedule(ms: number): void {
-    if (this.stopped || this.running) return;
+    if (this.stopped) return;
+    if (this.running) {
+      // Woken mid-step: step again right after, so a progress message is never left waiting a tick.
+      this.again = this.again || ms < ROLLOUT_TICK_MS;
+      return;
+    }
+    // Never push a pending step later: a steady stream of device messages must not starve it.
+    if (this.timer && this.dueAt <= Date.now() + ms) return;
     clearTimeout(this.timer);
+    this.dueAt = Date.now() + ms;
     this.timer = setTimeout(() => {
+      this.timer = undefined;
       this.running = this.tick()
         .catch((e: Error) => {
           // Logged once per distinct error: a database that is away must not flood the log.
@@ -96,7 +107,9 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
         })
         .finally(() => {
           this.running = undefined;
-          this.schedule(ROLLOUT_TICK_MS);
+          const again = this.again;
+          this.again = false;
+          this.schedule(again ? 50 : ROLLOUT_TICK_MS);
         });
     }, ms);
     this.timer.unref();
