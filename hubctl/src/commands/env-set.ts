@@ -4,11 +4,9 @@ import { FleetRef, Uuid } from './inputs.js';
 import { Scope } from './env-ls.js';
 import { rolloutsApi } from './rollouts-api.js';
 
-const Container = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
-    error: 'must be a container name (lower-case letters, digits, dashes)',
-  });
+const Container = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+  error: 'must be a container name (lower-case letters, digits, dashes)',
+});
 export const Assignment = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*=/s, { error: 'must be NAME=value (NAME: letters, digits, _)' })
