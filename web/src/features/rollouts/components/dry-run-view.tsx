@@ -25,7 +25,7 @@ export function DryRunView({ dryRun }: { dryRun: DryRun }) {
       <h2 id="dry-run-title">Dry run: release {dryRun.release.version}</h2>
       <dl className="stat-row">
         {stats.map(([label, value, tone]) => (
-          <div key={label} className={`stat ${tone}`}>
+          <div key={label} className={`stat ${value === 0 ? '' : tone}`}>
             <dt>{label}</dt>
             <dd>{value}</dd>
           </div>
@@ -57,7 +57,10 @@ export function DryRunView({ dryRun }: { dryRun: DryRun }) {
               <td>{d.agentOk ? d.agentVersion : <Badge tone="bad">{d.agentVersion} (too old)</Badge>}</td>
               <td>{d.currentRelease ?? '–'}</td>
               <td>
-                {formatBytes(d.downloadBytes)} <span className="muted">({d.missingObjects} objects)</span>
+                {formatBytes(d.downloadBytes)}{' '}
+                <span className="muted">
+                  ({d.missingObjects} object{d.missingObjects === 1 ? '' : 's'})
+                </span>
               </td>
               <td>
                 {d.spaceOk ? (
