@@ -22,7 +22,14 @@ export const boundaries = [
     regex: '^mqtt(/.*)?$',
     // test/sim is a protocol-faithful device; integration tests and benchmarks need raw clients
     // (to prove broker isolation, to load the hub as devices do).
-    owners: ['device-agent/src/link/**', 'hub/src/mqtt/**', 'test/sim/**', '**/test/integration/**', 'test/e2e/**', '*/bench/**'],
+    owners: [
+      'device-agent/src/link/**',
+      'hub/src/mqtt/**',
+      'test/sim/**',
+      '**/test/integration/**',
+      'test/e2e/**',
+      '*/bench/**',
+    ],
     message: "mqtt belongs to the agent's link/ and the hub's mqtt/ module.",
   },
 ];
@@ -31,8 +38,14 @@ export const boundaries = [
 const topicLiteral = String.raw`/(^|[^a-z])(fleet\/v1\/|\$share\/)/`;
 const topicRule = [
   'error',
-  { selector: `Literal[value=${topicLiteral}]`, message: 'MQTT topic strings belong to protocol/ (use its topic builders).' },
-  { selector: `TemplateElement[value.raw=${topicLiteral}]`, message: 'MQTT topic strings belong to protocol/ (use its topic builders).' },
+  {
+    selector: `Literal[value=${topicLiteral}]`,
+    message: 'MQTT topic strings belong to protocol/ (use its topic builders).',
+  },
+  {
+    selector: `TemplateElement[value.raw=${topicLiteral}]`,
+    message: 'MQTT topic strings belong to protocol/ (use its topic builders).',
+  },
 ];
 
 function restrictExcept(except) {
@@ -61,9 +74,31 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', fetch: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', structuredClone: 'readonly', queueMicrotask: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        fetch: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        structuredClone: 'readonly',
+        queueMicrotask: 'readonly',
+      },
+    },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-syntax': topicRule,
       ...restrictExcept(null),
@@ -75,6 +110,14 @@ export default tseslint.config(
   {
     // Web runs in the browser.
     files: ['web/**/*.{ts,tsx}'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', localStorage: 'readonly', EventSource: 'readonly', navigator: 'readonly' } },
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        localStorage: 'readonly',
+        EventSource: 'readonly',
+        navigator: 'readonly',
+      },
+    },
   },
 );

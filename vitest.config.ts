@@ -4,7 +4,11 @@ import { defineConfig } from 'vitest/config';
 // (`<pkg>:unit` pure and fast, `<pkg>:integration` on real parts) in its vitest.config.ts.
 export default defineConfig({
   test: {
-    projects: ['*/vitest.*.config.ts', 'device-agent/native/vitest.*.config.ts', 'scripts/vitest.*.config.ts'],
+    projects: [
+      '*/vitest.*.config.ts',
+      'device-agent/native/vitest.*.config.ts',
+      'scripts/vitest.*.config.ts',
+    ],
     reporters: ['default'],
   },
 });

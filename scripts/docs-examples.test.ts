@@ -17,7 +17,9 @@ import {
 import { describe, expect, it } from 'vitest';
 
 const text = readFileSync(new URL('../docs/formats.md', import.meta.url), 'utf8');
-const blocks = [...text.matchAll(/<!-- check: (\S+)( signed-by-previous)? -->\n```json\n([\s\S]*?)\n```/g)].map((m) => ({
+const blocks = [
+  ...text.matchAll(/<!-- check: (\S+)( signed-by-previous)? -->\n```json\n([\s\S]*?)\n```/g),
+].map((m) => ({
   schema: m[1]!,
   signed: Boolean(m[2]),
   json: JSON.parse(m[3]!) as unknown,
@@ -60,6 +62,8 @@ describe('docs/formats.md examples', () => {
     expect(parsed.ok && parsed.value).toEqual(signed);
     // The author's short form parses to the same document.
     const short = parseReleaseManifest(blocks[i + 1]!.json);
-    expect(short.ok && { ...short.value, signatures: (signed as { signatures: unknown }).signatures }).toEqual(signed);
+    expect(
+      short.ok && { ...short.value, signatures: (signed as { signatures: unknown }).signatures },
+    ).toEqual(signed);
   });
 });

@@ -11,7 +11,9 @@ const parts = [
 ];
 const missing = parts.filter(([, file]) => !existsSync(file));
 if (missing.length) {
-  console.error(`fleet: cannot run yet, not built: ${missing.map(([name, f]) => `${name} (${f})`).join(', ')}`);
+  console.error(
+    `fleet: cannot run yet, not built: ${missing.map(([name, f]) => `${name} (${f})`).join(', ')}`,
+  );
   console.error('fleet: run scripts/bootstrap.sh and read its output.');
   process.exit(1);
 }

@@ -15,7 +15,7 @@ const skipped = [];
 const perProject = new Map();
 for (const suite of report.testResults ?? []) {
   for (const t of suite.assertionResults ?? []) {
-    const project = (suite.name.match(/\/work\/[^/]+\/([^/]+)/)?.[1]) ?? 'root';
+    const project = suite.name.match(/\/work\/[^/]+\/([^/]+)/)?.[1] ?? 'root';
     const row = perProject.get(project) ?? { passed: 0, failed: 0, skipped: 0 };
     if (t.status === 'passed') row.passed++;
     else if (t.status === 'failed') row.failed++;
@@ -27,7 +27,8 @@ for (const suite of report.testResults ?? []) {
   }
 }
 console.log('\ntest summary');
-for (const [p, r] of [...perProject].sort()) console.log(`  ${p.padEnd(16)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+for (const [p, r] of [...perProject].sort())
+  console.log(`  ${p.padEnd(16)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
 console.log(
   `  total            ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests + report.numTodoTests} skipped/todo; ` +
     `${report.numFailedTestSuites} failed file(s) of ${report.numTotalTestSuites}`,

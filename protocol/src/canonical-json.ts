@@ -114,7 +114,8 @@ class StrictJsonParser {
   parseDocument(): unknown {
     const v = this.value('$', 0);
     this.ws();
-    if (this.pos !== this.text.length) this.fail('$', 'invalid_json', `unexpected text at offset ${this.pos}`);
+    if (this.pos !== this.text.length)
+      this.fail('$', 'invalid_json', `unexpected text at offset ${this.pos}`);
     return v;
   }
 
@@ -151,7 +152,11 @@ class StrictJsonParser {
       this.pos = NUMBER.lastIndex;
       return Number(m[0]);
     }
-    return this.fail(path, 'invalid_json', `unexpected ${c === undefined ? 'end of input' : JSON.stringify(c)} at offset ${this.pos}`);
+    return this.fail(
+      path,
+      'invalid_json',
+      `unexpected ${c === undefined ? 'end of input' : JSON.stringify(c)} at offset ${this.pos}`,
+    );
   }
 
   private string(path: string): string {
@@ -190,13 +195,15 @@ class StrictJsonParser {
     const seen = new Set<string>();
     for (;;) {
       this.ws();
-      if (this.text[this.pos] !== '"') this.fail(path, 'invalid_json', `expected a key at offset ${this.pos}`);
+      if (this.text[this.pos] !== '"')
+        this.fail(path, 'invalid_json', `expected a key at offset ${this.pos}`);
       const key = this.string(path);
       const child = IDENT.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
       if (seen.has(key)) this.fail(child, 'duplicate_key', `duplicate key "${key}"`);
       seen.add(key);
       this.ws();
-      if (this.text[this.pos++] !== ':') this.fail(child, 'invalid_json', `expected ":" at offset ${this.pos - 1}`);
+      if (this.text[this.pos++] !== ':')
+        this.fail(child, 'invalid_json', `expected ":" at offset ${this.pos - 1}`);
       entries.push([key, this.value(child, depth + 1)]);
       this.ws();
       const c = this.text[this.pos++];
@@ -205,7 +212,8 @@ class StrictJsonParser {
     }
     // defineProperty so that a "__proto__" key stays data, as JSON.parse keeps it.
     const obj: Record<string, unknown> = {};
-    for (const [k, v] of entries) Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
+    for (const [k, v] of entries)
+      Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
     return obj;
   }
 }

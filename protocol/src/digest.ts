@@ -21,7 +21,11 @@ export function parseDigest(input: unknown): Result<Digest> {
   if (typeof input === 'string' && DIGEST_PATTERN.test(input)) return ok(input);
   return err(
     new ProtocolError('Digest', [
-      { path: '$', code: 'invalid_format', message: 'must be "sha256:" followed by 64 lower-case hex digits' },
+      {
+        path: '$',
+        code: 'invalid_format',
+        message: 'must be "sha256:" followed by 64 lower-case hex digits',
+      },
     ]),
   );
 }

@@ -33,27 +33,59 @@ function mutated(base: unknown): fc.Arbitrary<unknown> {
     else if (v && typeof v === 'object') Object.entries(v).forEach(([k, x]) => walk(x, [...p, k]));
   };
   walk(base, []);
-  return fc.tuple(fc.constantFrom(...paths), fc.anything({ maxDepth: 3 }), fc.boolean()).map(([path, value, del]) => {
-    if (path.length === 0) return value;
-    const copy = structuredClone(base) as Record<string | number, unknown>;
-    let at = copy;
-    for (const seg of path.slice(0, -1)) at = at[seg] as Record<string | number, unknown>;
-    const last = path[path.length - 1]!;
-    if (del && !Array.isArray(at)) delete at[last];
-    else at[last] = value;
-    return copy;
-  });
+  return fc
+    .tuple(fc.constantFrom(...paths), fc.anything({ maxDepth: 3 }), fc.boolean())
+    .map(([path, value, del]) => {
+      if (path.length === 0) return value;
+      const copy = structuredClone(base) as Record<string | number, unknown>;
+      let at = copy;
+      for (const seg of path.slice(0, -1)) at = at[seg] as Record<string | number, unknown>;
+      const last = path[path.length - 1]!;
+      if (del && !Array.isArray(at)) delete at[last];
+      else at[last] = value;
+      return copy;
+    });
 }
 
-const anyInput = fc.oneof(fc.anything({ maxDepth: 4, withNullPrototype: true, withBigInt: true }), fc.jsonValue());
+const anyInput = fc.oneof(
+  fc.anything({ maxDepth: 4, withNullPrototype: true, withBigInt: true }),
+  fc.jsonValue(),
+);
 
 const parsers: [string, (x: unknown) => Result<unknown>, unknown][] = [
   ['RevisionManifest', parseRevisionManifest, aRevision()],
   ['ReleaseManifest', parseReleaseManifest, aRelease()],
-  ['ContainerSpec', parseContainerSpec, aContainer({ volumes: [{ name: 'd', path: '/d', persistence: 'permanent' }] })],
-  ['AgentConfig', parseAgentConfig, { hubUrl: 'http://h', board: 'qemu-aarch64', claimToken: 'x'.repeat(20) }],
-  ['ProvisionRequest', parseProvisionRequest, { claimToken: 'x'.repeat(20), hardwareId: 'h', publicKey: `${'A'.repeat(43)}=`, board: 'b', agentVersion: '1.0.0' }],
-  ['ProvisionResponse', parseProvisionResponse, { deviceId: 'd', fleetId: 'f', mqtt: { url: 'mqtt://h', username: 'u', password: 'p', clientId: 'c' }, objectBaseUrl: 'http://h/o' }],
+  [
+    'ContainerSpec',
+    parseContainerSpec,
+    aContainer({ volumes: [{ name: 'd', path: '/d', persistence: 'permanent' }] }),
+  ],
+  [
+    'AgentConfig',
+    parseAgentConfig,
+    { hubUrl: 'http://h', board: 'qemu-aarch64', claimToken: 'x'.repeat(20) },
+  ],
+  [
+    'ProvisionRequest',
+    parseProvisionRequest,
+    {
+      claimToken: 'x'.repeat(20),
+      hardwareId: 'h',
+      publicKey: `${'A'.repeat(43)}=`,
+      board: 'b',
+      agentVersion: '1.0.0',
+    },
+  ],
+  [
+    'ProvisionResponse',
+    parseProvisionResponse,
+    {
+      deviceId: 'd',
+      fleetId: 'f',
+      mqtt: { url: 'mqtt://h', username: 'u', password: 'p', clientId: 'c' },
+      objectBaseUrl: 'http://h/o',
+    },
+  ],
   ['Digest', parseDigest, `sha256:${'a'.repeat(64)}`],
   ['ObjectUrl', (x) => parseObjectUrl(x as string), `http://h/sha256/${'a'.repeat(64)}`],
   ['Topic', parseTopic, 'fleet/v1/devices/d/report'],
@@ -61,20 +93,33 @@ const parsers: [string, (x: unknown) => Result<unknown>, unknown][] = [
 
 describe('fuzz: parsers never throw and always name a path', () => {
   it.each(parsers)('%s on arbitrary values', (_name, parse) => {
-    fc.assert(fc.property(anyInput, (x) => wellFormed(parse(x))), { numRuns: RUNS });
+    fc.assert(
+      fc.property(anyInput, (x) => wellFormed(parse(x))),
+      { numRuns: RUNS },
+    );
   });
 
   it.each(parsers)('%s on mutations of a valid document', (_name, parse, valid) => {
     expect(parse(valid).ok).toBe(true);
-    fc.assert(fc.property(mutated(valid), (x) => wellFormed(parse(x))), { numRuns: RUNS });
+    fc.assert(
+      fc.property(mutated(valid), (x) => wellFormed(parse(x))),
+      { numRuns: RUNS },
+    );
   });
 
   it('BoardDefinition on arbitrary values', () => {
-    fc.assert(fc.property(anyInput, (x) => wellFormed(parseBoardDefinition(x))), { numRuns: RUNS });
+    fc.assert(
+      fc.property(anyInput, (x) => wellFormed(parseBoardDefinition(x))),
+      { numRuns: RUNS },
+    );
   });
 
   it('parseJsonText on arbitrary and near-JSON text agrees with JSON.parse or names a path', () => {
-    const text = fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.jsonValue().map((v) => JSON.stringify(v).slice(1)));
+    const text = fc.oneof(
+      fc.string(),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.jsonValue().map((v) => JSON.stringify(v).slice(1)),
+    );
     fc.assert(
       fc.property(text, (t) => {
         const r = parseJsonText(t);
@@ -85,7 +130,9 @@ describe('fuzz: parsers never throw and always name a path', () => {
           return !r.ok && wellFormed(r);
         }
         // JSON.parse keeps duplicates; ours refuses them. Otherwise both agree.
-        return r.ok ? JSON.stringify(r.value) === JSON.stringify(expected) : r.error.issues[0]?.code === 'duplicate_key';
+        return r.ok
+          ? JSON.stringify(r.value) === JSON.stringify(expected)
+          : r.error.issues[0]?.code === 'duplicate_key';
       }),
       { numRuns: RUNS },
     );
@@ -113,7 +160,10 @@ describe('fuzz: parsers never throw and always name a path', () => {
         }
       }),
     );
-    fc.assert(fc.property(payloads, (p) => wellFormed(decodeMessage(kind, p))), { numRuns: RUNS });
+    fc.assert(
+      fc.property(payloads, (p) => wellFormed(decodeMessage(kind, p))),
+      { numRuns: RUNS },
+    );
   });
 
   it('verifyManifest never throws and never accepts arbitrary input', () => {
@@ -121,10 +171,22 @@ describe('fuzz: parsers never throw and always name a path', () => {
     // Weak keys are in the list on purpose: they must not make forged signatures pass.
     const roots = [key.trustRoot, { keyId: '0123456789abcdef', publicKey: `${'A'.repeat(43)}=` }];
     fc.assert(
-      fc.property(fc.oneof(anyInput, mutated({ ...aRelease(), signatures: [{ keyId: '0123456789abcdef', alg: 'ed25519', sig: `${'A'.repeat(86)}==` }, { keyId: key.keyId, alg: 'ed25519', sig: `${'B'.repeat(86)}==` }] })), (m) => {
-        const r = verifyManifest(m, roots);
-        return !r.ok && typeof r.error.message === 'string';
-      }),
+      fc.property(
+        fc.oneof(
+          anyInput,
+          mutated({
+            ...aRelease(),
+            signatures: [
+              { keyId: '0123456789abcdef', alg: 'ed25519', sig: `${'A'.repeat(86)}==` },
+              { keyId: key.keyId, alg: 'ed25519', sig: `${'B'.repeat(86)}==` },
+            ],
+          }),
+        ),
+        (m) => {
+          const r = verifyManifest(m, roots);
+          return !r.ok && typeof r.error.message === 'string';
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -7,7 +7,9 @@ import { Size } from './size.js';
 /** Container names become LXC names, hostnames and directory names: keep them boring. */
 export const ContainerName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'must be 1-63 of a-z, 0-9 and "-", starting with a letter or digit' });
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+    error: 'must be 1-63 of a-z, 0-9 and "-", starting with a letter or digit',
+  });
 export type ContainerName = z.infer<typeof ContainerName>;
 
 export const SEMVER_PATTERN =
@@ -25,8 +27,14 @@ export const AbsolutePath = z
   })
   .refine((p) => !p.includes('\0'), { error: 'must not contain NUL' });
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be a valid environment variable name' });
-const Duration = z.number().int().nonnegative().max(7 * 24 * 3600 * 1000);
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be a valid environment variable name' });
+const Duration = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(7 * 24 * 3600 * 1000);
 
 /** How the container's init is started; the converter maps an image config to this. */
 export const StartConfig = z.strictObject({
@@ -80,7 +88,10 @@ export type VolumeSpec = z.output<typeof VolumeSpec>;
 
 export const DeviceSpec = z.strictObject({
   path: AbsolutePath.refine((p) => p.startsWith('/dev/'), { error: 'must be under /dev/' }),
-  permissions: z.string().regex(/^r?w?m?$/, { error: 'must be a combination of r, w, m' }).default('rwm'),
+  permissions: z
+    .string()
+    .regex(/^r?w?m?$/, { error: 'must be a combination of r, w, m' })
+    .default('rwm'),
 });
 export type DeviceSpec = z.output<typeof DeviceSpec>;
 
@@ -105,7 +116,8 @@ export type ContainerGroup = z.infer<typeof ContainerGroup>;
 // Mounting over these would hide the kernel interfaces LXC sets up for the container.
 const RESERVED_MOUNTS = ['/', '/proc', '/sys', '/dev'];
 
-const isWithin = (inner: string, outer: string) => outer === '/' || inner === outer || inner.startsWith(`${outer}/`);
+const isWithin = (inner: string, outer: string) =>
+  outer === '/' || inner === outer || inner.startsWith(`${outer}/`);
 
 export const ContainerSpec = z
   .strictObject({
@@ -153,7 +165,11 @@ export const ContainerSpec = z
         });
       } else names.set(v.name, i);
       if (RESERVED_MOUNTS.some((r) => (r === '/' ? v.path === '/' : isWithin(v.path, r)))) {
-        ctx.addIssue({ code: 'custom', path: ['volumes', i, 'path'], message: `must not be / or under /proc, /sys, /dev` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['volumes', i, 'path'],
+          message: `must not be / or under /proc, /sys, /dev`,
+        });
       }
       c.volumes.forEach((o, j) => {
         if (j < i && (isWithin(v.path, o.path) || isWithin(o.path, v.path))) {
@@ -192,7 +208,9 @@ export const Signature = z.strictObject({
 });
 export type Signature = z.infer<typeof Signature>;
 
-export const BoardName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'must be a board name such as qemu-aarch64' });
+export const BoardName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'must be a board name such as qemu-aarch64' });
 
 const revisionShape = {
   spec: z.literal('fleet-revision@1'),
@@ -231,7 +249,10 @@ export const ReleaseManifest = z
     ...revisionShape,
     spec: z.literal('fleet-release@1'),
     version: SemVer,
-    notes: z.string().max(64 * 1024).default(''),
+    notes: z
+      .string()
+      .max(64 * 1024)
+      .default(''),
     compatibleBoards: z.array(BoardName).min(1),
     minAgentVersion: SemVer.default('0.0.0'),
     /** Strictly increasing per organisation; a device refuses anything not above what it runs. */
@@ -248,7 +269,8 @@ export const ReleaseManifest = z
     }
     const seen = new Set<string>();
     m.compatibleBoards.forEach((b, i) => {
-      if (seen.has(b)) ctx.addIssue({ code: 'custom', path: ['compatibleBoards', i], message: `lists "${b}" twice` });
+      if (seen.has(b))
+        ctx.addIssue({ code: 'custom', path: ['compatibleBoards', i], message: `lists "${b}" twice` });
       seen.add(b);
     });
   });
@@ -267,7 +289,12 @@ export function manifestObjects(m: RevisionManifest | ReleaseManifest): ObjectRe
   const all = new Map<string, ObjectRef>();
   for (const c of Object.values(m.containers)) all.set(c.rootfs.digest, c.rootfs);
   for (const part of [m.system?.kernel, m.system?.dtb, m.system?.rootfs]) {
-    if (part) all.set(part.digest, { digest: part.digest, size: part.size, ...(part.mediaType ? { mediaType: part.mediaType } : {}) });
+    if (part)
+      all.set(part.digest, {
+        digest: part.digest,
+        size: part.size,
+        ...(part.mediaType ? { mediaType: part.mediaType } : {}),
+      });
   }
   return [...all.values()].sort((a, b) => a.digest.localeCompare(b.digest));
 }

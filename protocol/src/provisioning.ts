@@ -9,7 +9,9 @@ export const ProvisionRequest = z.strictObject({
   /** Stable per board (serial, MAC, machine-id): the same hardware re-provisions to the same device. */
   hardwareId: z.string().min(1).max(128),
   /** The device's own ed25519 public key, raw 32 bytes base64, generated on the device. */
-  publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, { error: 'must be a base64 raw ed25519 public key (32 bytes)' }),
+  publicKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, { error: 'must be a base64 raw ed25519 public key (32 bytes)' }),
   board: BoardName,
   agentVersion: SemVer,
   name: z.string().min(1).max(128).optional(),
@@ -20,7 +22,9 @@ export const ProvisionResponse = z.strictObject({
   deviceId: z.string().min(1).max(128),
   fleetId: z.string().min(1).max(128),
   mqtt: z.strictObject({
-    url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, { error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }),
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?|tcp|tls):\/\//, { error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }),
     username: z.string().min(1),
     password: z.string().min(1),
     clientId: z.string().min(1),
@@ -63,7 +67,11 @@ export const AgentConfig = z.strictObject({
   limits: z
     .strictObject({
       /** On-disk queue of reports/progress kept while offline. */
-      offlineQueueBytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024),
+      offlineQueueBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(8 * 1024 * 1024),
       logLinesPerSecond: z.number().int().min(1).default(200),
     })
     .default({ offlineQueueBytes: 8 * 1024 * 1024, logLinesPerSecond: 200 }),
@@ -75,6 +83,9 @@ export const AgentConfig = z.strictObject({
 export type AgentConfig = z.output<typeof AgentConfig>;
 export type AgentConfigInput = z.input<typeof AgentConfig>;
 
-export const parseAgentConfig = (input: unknown): Result<AgentConfig> => parseWith('AgentConfig', AgentConfig, input);
-export const parseProvisionRequest = (input: unknown): Result<ProvisionRequest> => parseWith('ProvisionRequest', ProvisionRequest, input);
-export const parseProvisionResponse = (input: unknown): Result<ProvisionResponse> => parseWith('ProvisionResponse', ProvisionResponse, input);
+export const parseAgentConfig = (input: unknown): Result<AgentConfig> =>
+  parseWith('AgentConfig', AgentConfig, input);
+export const parseProvisionRequest = (input: unknown): Result<ProvisionRequest> =>
+  parseWith('ProvisionRequest', ProvisionRequest, input);
+export const parseProvisionResponse = (input: unknown): Result<ProvisionResponse> =>
+  parseWith('ProvisionResponse', ProvisionResponse, input);

@@ -59,7 +59,9 @@ function flatten(issues: readonly ZodIssue[], prefix: readonly PropertyKey[]): I
     if (i.code === 'invalid_union' && i.errors.length > 0) {
       // The branch that got furthest is the one the input was meant for: a branch failing only on
       // the root type ("expected number, received string") is not it.
-      const meant = i.errors.find((branch) => branch.some((b) => b.code !== 'invalid_type' || b.path.length > 0));
+      const meant = i.errors.find((branch) =>
+        branch.some((b) => b.code !== 'invalid_type' || b.path.length > 0),
+      );
       if (meant) return flatten(meant, path);
     }
     return [{ path: jsonPath(path), code: i.code, message: i.message }];
@@ -80,9 +82,7 @@ export function parseWith<S extends z.ZodType>(
     if (r.success) return ok(r.data);
     return err(new ProtocolError(subject, issuesFromZod(r.error)));
   } catch (e) {
-    return err(
-      new ProtocolError(subject, [{ path: '$', code: 'unparseable', message: describe(e) }]),
-    );
+    return err(new ProtocolError(subject, [{ path: '$', code: 'unparseable', message: describe(e) }]));
   }
 }
 

@@ -1,11 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonical-json.js';
 import { parseReleaseManifest, type ReleaseManifest } from './manifest.js';
-import { TrustRoot, checkSequence, generateSigningKey, manifestDigest, signManifest, signingKeyFromPem, verifyManifest } from './signing.js';
+import {
+  TrustRoot,
+  checkSequence,
+  generateSigningKey,
+  manifestDigest,
+  signManifest,
+  signingKeyFromPem,
+  verifyManifest,
+} from './signing.js';
 import { aContainer, aRelease } from './testing/builders.js';
 
 function release(): ReleaseManifest {
-  const r = parseReleaseManifest(aRelease({ containers: { web: aContainer({ start: { cmd: ['httpd'], env: { A: '1', B: '2' } } }) } }));
+  const r = parseReleaseManifest(
+    aRelease({ containers: { web: aContainer({ start: { cmd: ['httpd'], env: { A: '1', B: '2' } } }) } }),
+  );
   if (!r.ok) throw r.error;
   return r.value;
 }
@@ -13,7 +23,12 @@ function release(): ReleaseManifest {
 /** Rebuilds a JSON value with every object's keys in reverse order. */
 function reorder(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reorder);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reorder(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .reverse()
+        .map(([k, x]) => [k, reorder(x)]),
+    );
   return v;
 }
 
@@ -30,7 +45,14 @@ function mutate(doc: unknown, path: (string | number)[]): unknown {
   for (const seg of path.slice(0, -1)) at = at[seg] as Record<string | number, unknown>;
   const last = path[path.length - 1]!;
   const old = at[last];
-  at[last] = typeof old === 'number' ? old + 1 : typeof old === 'boolean' ? !old : typeof old === 'string' ? `${old}x` : 'x';
+  at[last] =
+    typeof old === 'number'
+      ? old + 1
+      : typeof old === 'boolean'
+        ? !old
+        : typeof old === 'string'
+          ? `${old}x`
+          : 'x';
   return copy;
 }
 
@@ -73,20 +95,39 @@ describe('release signatures', () => {
     const both = signManifest(signManifest(release(), key), other);
     expect(verifyManifest(both, [other.trustRoot])).toEqual({ ok: true, value: { keyIds: [other.keyId] } });
     expect(verifyManifest(both, [key.trustRoot, other.trustRoot], 2).ok).toBe(true);
-    expect(verifyManifest(signed, [key.trustRoot, other.trustRoot], 2)).toMatchObject({ ok: false, error: { reason: 'signature-invalid' } });
+    expect(verifyManifest(signed, [key.trustRoot, other.trustRoot], 2)).toMatchObject({
+      ok: false,
+      error: { reason: 'signature-invalid' },
+    });
   });
 
   it('refuse a manifest without signatures or that is not an object, without throwing', () => {
-    expect(verifyManifest({ ...signed, signatures: [] }, [key.trustRoot])).toMatchObject({ ok: false, error: { reason: 'signature-invalid' } });
-    expect(verifyManifest('text', [key.trustRoot])).toMatchObject({ ok: false, error: { reason: 'manifest-invalid' } });
-    expect(verifyManifest({ signatures: [{ keyId: key.keyId, alg: 'ed25519', sig: 'not base64 at all!' }] }, [key.trustRoot]).ok).toBe(false);
+    expect(verifyManifest({ ...signed, signatures: [] }, [key.trustRoot])).toMatchObject({
+      ok: false,
+      error: { reason: 'signature-invalid' },
+    });
+    expect(verifyManifest('text', [key.trustRoot])).toMatchObject({
+      ok: false,
+      error: { reason: 'manifest-invalid' },
+    });
+    expect(
+      verifyManifest({ signatures: [{ keyId: key.keyId, alg: 'ed25519', sig: 'not base64 at all!' }] }, [
+        key.trustRoot,
+      ]).ok,
+    ).toBe(false);
     expect(verifyManifest({ a: NaN, signatures: signed.signatures }, [key.trustRoot]).ok).toBe(false);
   });
 
   it('ignore a trust root that is a small-order point (it would verify a forged all-zero signature)', () => {
     const weak = { keyId: '0123456789abcdef', publicKey: Buffer.alloc(32).toString('base64') };
-    const forged = { ...release(), signatures: [{ keyId: weak.keyId, alg: 'ed25519' as const, sig: Buffer.alloc(64).toString('base64') }] };
-    expect(verifyManifest(forged, [weak])).toMatchObject({ ok: false, error: { reason: 'unknown-signing-key' } });
+    const forged = {
+      ...release(),
+      signatures: [{ keyId: weak.keyId, alg: 'ed25519' as const, sig: Buffer.alloc(64).toString('base64') }],
+    };
+    expect(verifyManifest(forged, [weak])).toMatchObject({
+      ok: false,
+      error: { reason: 'unknown-signing-key' },
+    });
     expect(TrustRoot.safeParse(weak).success).toBe(false);
   });
 

@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
 import type { Digest } from './digest.js';
@@ -94,7 +102,10 @@ export function manifestDigest(manifest: object): Digest {
  * Adds (or replaces) this key's signature. Sign exactly the document you publish: the parsed
  * manifest (defaults filled in), which parses to itself.
  */
-export function signManifest<T extends { signatures?: Signature[] | undefined }>(manifest: T, key: SigningKey): T & { signatures: Signature[] } {
+export function signManifest<T extends { signatures?: Signature[] | undefined }>(
+  manifest: T,
+  key: SigningKey,
+): T & { signatures: Signature[] } {
   const sig = sign(null, signingPayload(manifest), createPrivateKey(key.privateKeyPem)).toString('base64');
   const others = (manifest.signatures ?? []).filter((s) => s.keyId !== key.keyId);
   return { ...manifest, signatures: [...others, { keyId: key.keyId, alg: 'ed25519', sig }] };
@@ -145,7 +156,10 @@ export function verifyManifest(
     }
     if (good.size >= threshold) return ok({ keyIds: [...good].sort() });
     if (known === 0) {
-      return err({ reason: 'unknown-signing-key', message: `no signature by a trusted key (signed by ${describeSigners(sigs)})` });
+      return err({
+        reason: 'unknown-signing-key',
+        message: `no signature by a trusted key (signed by ${describeSigners(sigs)})`,
+      });
     }
     return err({
       reason: 'signature-invalid',
@@ -159,7 +173,9 @@ export function verifyManifest(
 }
 
 function describeSigners(sigs: unknown[]): string {
-  const ids = sigs.map((s) => (typeof s === 'object' && s && 'keyId' in s ? String((s as { keyId: unknown }).keyId) : '?'));
+  const ids = sigs.map((s) =>
+    typeof s === 'object' && s && 'keyId' in s ? String((s as { keyId: unknown }).keyId) : '?',
+  );
   return ids.join(', ') || 'nobody';
 }
 
@@ -178,7 +194,9 @@ export interface SequenceCheck {
  * Anti-rollback: a device accepts only a strictly higher sequence than the one it runs, or a
  * revision it committed before and still holds.
  */
-export function checkSequence(c: SequenceCheck): Result<'newer' | 'known-rollback', { reason: 'sequence-not-newer'; message: string }> {
+export function checkSequence(
+  c: SequenceCheck,
+): Result<'newer' | 'known-rollback', { reason: 'sequence-not-newer'; message: string }> {
   if (c.committed === null || c.candidate > c.committed) return ok('newer');
   if (c.storedCommitted?.includes(c.candidate)) return ok('known-rollback');
   return err({

@@ -19,7 +19,8 @@ export async function buildDemoImage(workDir: string, version: string): Promise<
   await run('umoci', ['new', '--image', image]);
   await run('umoci', ['unpack', '--image', image, bundle]);
   const root = join(bundle, 'rootfs');
-  for (const d of ['bin', 'etc', 'www', 'tmp', 'run', 'var/lib/web']) await mkdir(join(root, d), { recursive: true });
+  for (const d of ['bin', 'etc', 'www', 'tmp', 'run', 'var/lib/web'])
+    await mkdir(join(root, d), { recursive: true });
   await cp('/bin/busybox', join(root, 'bin/busybox'));
   for (const a of APPLETS) await symlink('busybox', join(root, 'bin', a));
   await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\nwww:x:33:33:www:/www:/bin/sh\n');

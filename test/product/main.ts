@@ -25,7 +25,9 @@ const Options = z.object({
   port: z.coerce.number().int().min(1).max(65535).default(8080),
   'mqtt-port': z.coerce.number().int().min(1).max(65535).default(1884),
 });
-const { values } = parseArgs({ options: { devices: { type: 'string' }, port: { type: 'string' }, 'mqtt-port': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { devices: { type: 'string' }, port: { type: 'string' }, 'mqtt-port': { type: 'string' } },
+});
 const parsed = Options.safeParse(values);
 if (!parsed.success) {
   console.error(`run: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -43,7 +45,7 @@ await mkdir(join(demo, 'logs'), { recursive: true });
 const pidFile = join(demo, 'run.pid');
 if (existsSync(pidFile)) {
   const pid = Number(await readFile(pidFile, 'utf8'));
-  let alive = false;
+  let alive: boolean;
   try {
     process.kill(pid, 0);
     alive = true;
@@ -51,7 +53,9 @@ if (existsSync(pidFile)) {
     alive = false;
   }
   if (alive && pid !== process.pid) {
-    console.error(`fleet is already running (pid ${pid}); stop it with Ctrl-C in its terminal or: kill ${pid}`);
+    console.error(
+      `fleet is already running (pid ${pid}); stop it with Ctrl-C in its terminal or: kill ${pid}`,
+    );
     process.exit(1);
   }
 }
@@ -100,7 +104,8 @@ await waitFor(`${hubUrl}/readyz`, 120_000);
 const hubctlDir = join(data, 'hubctl');
 const hubctlEnv = { ...process.env, HUBCTL_CONFIG: join(hubctlDir, 'hubctl.json') };
 await mkdir(hubctlDir, { recursive: true });
-const hubctl = (...args: string[]) => run(process.execPath, [join(root, 'hubctl/dist/bin.js'), ...args], { env: hubctlEnv });
+const hubctl = (...args: string[]) =>
+  run(process.execPath, [join(root, 'hubctl/dist/bin.js'), ...args], { env: hubctlEnv });
 if (!existsSync(join(hubctlDir, 'hubctl.json'))) {
   const login = await fetch(`${hubUrl}/api/v1/auth/login`, {
     method: 'POST',
@@ -116,29 +121,55 @@ if (!existsSync(join(hubctlDir, 'hubctl.json'))) {
   });
   if (!tok.ok) throw new Error(`API token creation failed: HTTP ${tok.status} ${await tok.text()}`);
   const { token } = z.object({ token: z.string() }).parse(await tok.json());
-  await run(process.execPath, [join(root, 'hubctl/dist/bin.js'), 'login', '--url', hubUrl, '--token-stdin'], { env: hubctlEnv, input: token });
+  await run(process.execPath, [join(root, 'hubctl/dist/bin.js'), 'login', '--url', hubUrl, '--token-stdin'], {
+    env: hubctlEnv,
+    input: token,
+  });
 }
 // A wrapper so the user's shell can run hubctl against this hub.
 const binDir = join(data, 'bin');
 await mkdir(binDir, { recursive: true });
-await writeFile(join(binDir, 'hubctl'), `#!/bin/sh\nHUBCTL_CONFIG="${join(hubctlDir, 'hubctl.json')}" exec "${process.execPath}" "${join(root, 'hubctl/dist/bin.js')}" "$@"\n`);
+await writeFile(
+  join(binDir, 'hubctl'),
+  `#!/bin/sh\nHUBCTL_CONFIG="${join(hubctlDir, 'hubctl.json')}" exec "${process.execPath}" "${join(root, 'hubctl/dist/bin.js')}" "$@"\n`,
+);
 await chmod(join(binDir, 'hubctl'), 0o755);
 
 // --- fleet, claim token, release key, demo releases -------------------------------------------
 const BOARD = `local-${process.arch === 'arm64' ? 'arm64' : 'x86_64'}`;
 const platform = process.arch === 'arm64' ? 'linux/arm64' : 'linux/amd64';
-const json = async <T>(schema: z.ZodType<T>, ...args: string[]) => schema.parse(JSON.parse(await hubctl(...args, '--json')));
+const json = async <T>(schema: z.ZodType<T>, ...args: string[]) =>
+  schema.parse(JSON.parse(await hubctl(...args, '--json')));
 const fleets = await json(z.array(z.object({ name: z.string() }).passthrough()), 'fleets', 'ls');
-if (!fleets.some((f) => f.name === 'demo')) await hubctl('fleets', 'create', 'demo', '--description', 'local devices started by scripts/run.sh');
+if (!fleets.some((f) => f.name === 'demo'))
+  await hubctl('fleets', 'create', 'demo', '--description', 'local devices started by scripts/run.sh');
 const demoState = join(demo, 'state.json');
-const State = z.object({ claimToken: z.string(), trustRoot: z.object({ keyId: z.string(), publicKey: z.string() }) });
+const State = z.object({
+  claimToken: z.string(),
+  trustRoot: z.object({ keyId: z.string(), publicKey: z.string() }),
+});
 let state: z.infer<typeof State>;
 if (existsSync(demoState)) {
   state = State.parse(JSON.parse(await readFile(demoState, 'utf8')));
 } else {
   say('creating a claim token and a release signing key...');
-  const claim = await json(z.object({ token: z.string() }).passthrough(), 'claim-tokens', 'create', '--fleet', 'demo', '--max-uses', '100');
-  const key = await json(z.object({ keyId: z.string(), publicKey: z.string() }).passthrough(), 'keys', 'create', '--name', 'demo', '--default');
+  const claim = await json(
+    z.object({ token: z.string() }).passthrough(),
+    'claim-tokens',
+    'create',
+    '--fleet',
+    'demo',
+    '--max-uses',
+    '100',
+  );
+  const key = await json(
+    z.object({ keyId: z.string(), publicKey: z.string() }).passthrough(),
+    'keys',
+    'create',
+    '--name',
+    'demo',
+    '--default',
+  );
   state = { claimToken: claim.token, trustRoot: { keyId: key.keyId, publicKey: key.publicKey } };
   await writeFile(demoState, JSON.stringify(state, null, 2), { mode: 0o600 });
 }
@@ -195,7 +226,9 @@ for (let i = 1; i <= opts.devices; i++) {
     ),
   );
   const agentArgs = [agentBin, 'run', '--config', configPath];
-  const [cmd, args] = net ? ['ip', ['netns', 'exec', net.namespaceOf(i), process.execPath, ...agentArgs]] : [process.execPath, agentArgs];
+  const [cmd, args] = net
+    ? ['ip', ['netns', 'exec', net.namespaceOf(i), process.execPath, ...agentArgs]]
+    : [process.execPath, agentArgs];
   const startAgent = (): ManagedProcess => {
     const p: ManagedProcess = new ManagedProcess(`device ${i}`, cmd, args, {
       logFile: join(demo, 'logs', `dev-${i}.log`),
@@ -213,7 +246,11 @@ for (let i = 1; i <= opts.devices; i++) {
   children.push(startAgent());
 }
 
-if (existsSync(join(root, 'hubctl/dist/commands/deploy.js')) && opts.devices > 0 && !existsSync(join(demo, 'deployed'))) {
+if (
+  existsSync(join(root, 'hubctl/dist/commands/deploy.js')) &&
+  opts.devices > 0 &&
+  !existsSync(join(demo, 'deployed'))
+) {
   say('deploying release 1.0.0 to the demo fleet...');
   await hubctl('deploy', '1.0.0', '--fleet', 'demo', '--phases', '1,100%', '--bake', '20s').then(
     () => writeFile(join(demo, 'deployed'), '1.0.0'),
@@ -241,7 +278,9 @@ async function shutdown(why: string, code: number): Promise<never> {
   for (const c of children.filter((c) => c !== hub)) await c.stop();
   for (let i = 1; i <= opts.devices; i++) {
     const lxcpath = join(demo, 'devices', `dev-${i}`, 'storage', 'containers');
-    const names = (await run('lxc-ls', ['-P', lxcpath, '--running']).catch(() => '')).split(/\s+/).filter(Boolean);
+    const names = (await run('lxc-ls', ['-P', lxcpath, '--running']).catch(() => ''))
+      .split(/\s+/)
+      .filter(Boolean);
     for (const n of names) await run('lxc-stop', ['-P', lxcpath, '-n', n, '-k']).catch(() => {});
   }
   await hub.stop(40_000);
@@ -253,10 +292,16 @@ async function shutdown(why: string, code: number): Promise<never> {
 async function waitFor(url: string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     if (!hub.running) throw new Error(`the hub stopped while starting; see ${join(demo, 'logs/hub.log')}`);
-    if (Date.now() > end) throw new Error(`${url} did not answer within ${timeoutMs / 1000} s; see ${join(demo, 'logs/hub.log')}`);
+    if (Date.now() > end)
+      throw new Error(
+        `${url} did not answer within ${timeoutMs / 1000} s; see ${join(demo, 'logs/hub.log')}`,
+      );
     await new Promise((r) => setTimeout(r, 500));
   }
 }

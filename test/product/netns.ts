@@ -19,7 +19,11 @@ const SUBNET = '10.213.0';
 export function deviceNetwork(): DeviceNetwork {
   const ns = (i: number) => `fleet-demo-${i}`;
   const ip = (...args: string[]) => run('ip', args);
-  const exists = async (...args: string[]) => ip(...args).then(() => true, () => false);
+  const exists = async (...args: string[]) =>
+    ip(...args).then(
+      () => true,
+      () => false,
+    );
   return {
     hostAddress: `${SUBNET}.1`,
     namespaceOf: ns,

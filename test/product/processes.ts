@@ -10,7 +10,12 @@ export class ManagedProcess {
     readonly name: string,
     private readonly command: string,
     private readonly args: readonly string[],
-    private readonly opts: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; onExit?: (code: number | null, signal: NodeJS.Signals | null) => void },
+    private readonly opts: {
+      env?: NodeJS.ProcessEnv;
+      logFile: string;
+      cwd?: string;
+      onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+    },
   ) {}
 
   start(): void {
@@ -51,16 +56,30 @@ export class ManagedProcess {
 }
 
 /** Runs a command to completion; throws with its output when it fails. */
-export async function run(command: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<string> {
+export async function run(
+  command: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const c = spawn(command, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn(command, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr.on('data', (d: Buffer) => (err += d.toString()));
     c.once('error', reject);
     c.once('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} failed (exit ${code}):\n${(err || out).trim().slice(-2000)}`)),
+      code === 0
+        ? resolve(out)
+        : reject(
+            new Error(
+              `${command} ${args.join(' ')} failed (exit ${code}):\n${(err || out).trim().slice(-2000)}`,
+            ),
+          ),
     );
     c.stdin.end(opts.input ?? '');
   });

@@ -16,8 +16,27 @@ describe('envelope', () => {
     const samples = {
       presence: { state: 'online', agentVersion: '0.1.0' },
       report,
-      progress: { updateId: 'u1', revision: report.revision, state: 'downloading', status: 'downloading', percent: 12.5, bytesDone: 1, bytesTotal: 8 },
-      telemetry: { samples: [{ time: '2026-11-30T12:00:00.000Z', cpuPercent: 3, memUsedBytes: 1, memTotalBytes: 2, diskUsedBytes: 3, diskTotalBytes: 4 }] },
+      progress: {
+        updateId: 'u1',
+        revision: report.revision,
+        state: 'downloading',
+        status: 'downloading',
+        percent: 12.5,
+        bytesDone: 1,
+        bytesTotal: 8,
+      },
+      telemetry: {
+        samples: [
+          {
+            time: '2026-11-30T12:00:00.000Z',
+            cpuPercent: 3,
+            memUsedBytes: 1,
+            memTotalBytes: 2,
+            diskUsedBytes: 3,
+            diskTotalBytes: 4,
+          },
+        ],
+      },
       logs: { lines: [{ time: '2026-11-30T12:00:00Z', source: 'web', stream: 'stdout', text: 'hello' }] },
       ack: { commandId: 'c1', status: 'done' },
       target: { updateId: 'u1', release: aRelease(), objectBaseUrl: 'http://127.0.0.1:8080/api/v1/objects' },
@@ -29,13 +48,23 @@ describe('envelope', () => {
       const dec = decodeMessage(kind as keyof typeof samples, enc.value.payload);
       if (!dec.ok) throw dec.error;
       expect(dec.value).toEqual(enc.value.envelope);
-      expect(Object.keys(JSON.parse(enc.value.payload.toString()) as object).sort()).toEqual(['body', 'id', 'kind', 'time', 'v']);
+      expect(Object.keys(JSON.parse(enc.value.payload.toString()) as object).sort()).toEqual([
+        'body',
+        'id',
+        'kind',
+        'time',
+        'v',
+      ]);
     }
   });
 
   it('fills body defaults on the sending side', () => {
     const enc = encodeMessage('target', { updateId: 'u', release: aRelease(), objectBaseUrl: 'http://h/o' });
-    expect(enc.ok && enc.value.envelope.body).toMatchObject({ strategy: 'stop-start', force: false, config: {} });
+    expect(enc.ok && enc.value.envelope.body).toMatchObject({
+      strategy: 'stop-start',
+      force: false,
+      config: {},
+    });
   });
 
   it('refuses to encode a bad body', () => {
@@ -67,8 +96,18 @@ describe('envelope', () => {
     ['version 2', () => JSON.stringify({ ...good(), v: 2 }), '$.v', /./],
     ['a non-uuid id', () => JSON.stringify({ ...good(), id: '42' }), '$.id', /./],
     ['a time without zone', () => JSON.stringify({ ...good(), time: '2026-11-30T12:00:00' }), '$.time', /./],
-    ['the kind of another topic', () => JSON.stringify({ ...good(), kind: 'report' }), '$.kind', /on a ack topic/],
-    ['a bad body', () => JSON.stringify({ ...good(), body: { commandId: 'c', status: 'maybe' } }), '$.body.status', /./],
+    [
+      'the kind of another topic',
+      () => JSON.stringify({ ...good(), kind: 'report' }),
+      '$.kind',
+      /on a ack topic/,
+    ],
+    [
+      'a bad body',
+      () => JSON.stringify({ ...good(), body: { commandId: 'c', status: 'maybe' } }),
+      '$.body.status',
+      /./,
+    ],
     ['an oversized payload', () => 'x'.repeat(MAX_PAYLOAD_BYTES + 1), '$', /exceeds/],
   ])('refuses %s, naming the path', (_n, payload, path, message) => {
     const r = decodeMessage('ack', payload());
@@ -81,9 +120,25 @@ describe('envelope', () => {
   });
 
   it.each([
-    ['negative percent', { updateId: 'u', revision: report.revision, state: 'installing', status: 'installing', percent: -1 }],
-    ['unknown reason code', { updateId: 'u', revision: report.revision, state: 'idle', status: 'failed', percent: 100, reason: 'bad-luck' }],
-    ['unknown state', { updateId: 'u', revision: report.revision, state: 'flashing', status: 'installing', percent: 1 }],
+    [
+      'negative percent',
+      { updateId: 'u', revision: report.revision, state: 'installing', status: 'installing', percent: -1 },
+    ],
+    [
+      'unknown reason code',
+      {
+        updateId: 'u',
+        revision: report.revision,
+        state: 'idle',
+        status: 'failed',
+        percent: 100,
+        reason: 'bad-luck',
+      },
+    ],
+    [
+      'unknown state',
+      { updateId: 'u', revision: report.revision, state: 'flashing', status: 'installing', percent: 1 },
+    ],
   ])('refuses a progress body with %s', (_n, body) => {
     expect(encodeMessage('progress', body as never).ok).toBe(false);
   });

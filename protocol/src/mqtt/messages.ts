@@ -68,13 +68,19 @@ export const Progress = z.object({
   reason: ReasonCode.optional(),
   message: z.string().max(4096).optional(),
   /** The console of a boot that failed, when the bootloader fell back (capped). */
-  failedBootLog: z.string().max(64 * 1024).optional(),
+  failedBootLog: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
 });
 export type Progress = z.infer<typeof Progress>;
 
 export const TelemetrySample = z.object({
   time: Time,
-  cpuPercent: z.number().min(0).max(100 * 1024),
+  cpuPercent: z
+    .number()
+    .min(0)
+    .max(100 * 1024),
   memUsedBytes: Bytes,
   memTotalBytes: Bytes,
   diskUsedBytes: Bytes,
@@ -138,7 +144,11 @@ export type Target = z.infer<typeof Target>;
 
 export const Command = z.discriminatedUnion('name', [
   z.object({ commandId: z.string().min(1).max(64), name: z.literal('reboot') }),
-  z.object({ commandId: z.string().min(1).max(64), name: z.literal('restart-container'), container: ContainerName }),
+  z.object({
+    commandId: z.string().min(1).max(64),
+    name: z.literal('restart-container'),
+    container: ContainerName,
+  }),
   z.object({
     commandId: z.string().min(1).max(64),
     name: z.literal('upload-logs'),
@@ -185,7 +195,10 @@ export const Envelope = z.strictObject({
   time: Time,
   body: z.unknown(),
 });
-export type Envelope<K extends TopicKind = TopicKind, B = unknown> = Omit<z.infer<typeof Envelope>, 'kind' | 'body'> & {
+export type Envelope<K extends TopicKind = TopicKind, B = unknown> = Omit<
+  z.infer<typeof Envelope>,
+  'kind' | 'body'
+> & {
   kind: K;
   body: B;
 };
@@ -217,27 +230,47 @@ export function encodeMessage<K extends TopicKind>(
 }
 
 /** Parses and validates a received payload for a topic kind. Never throws. */
-export function decodeMessage<K extends TopicKind>(kind: K, payload: Uint8Array | string): Result<Envelope<K, MessageBody<K>>> {
+export function decodeMessage<K extends TopicKind>(
+  kind: K,
+  payload: Uint8Array | string,
+): Result<Envelope<K, MessageBody<K>>> {
   const subject = `mqtt:${kind}`;
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (size > MAX_PAYLOAD_BYTES) {
-    return err(new ProtocolError(subject, [{ path: '$', code: 'too_big', message: `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}` }]));
+    return err(
+      new ProtocolError(subject, [
+        { path: '$', code: 'too_big', message: `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}` },
+      ]),
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
   } catch (e) {
-    return err(new ProtocolError(subject, [{ path: '$', code: 'invalid_json', message: `not JSON: ${(e as Error).message}` }]));
+    return err(
+      new ProtocolError(subject, [
+        { path: '$', code: 'invalid_json', message: `not JSON: ${(e as Error).message}` },
+      ]),
+    );
   }
   const env = parseWith(subject, Envelope, json);
   if (!env.ok) return env;
   if (env.value.kind !== kind) {
-    return err(new ProtocolError(subject, [{ path: '$.kind', code: 'wrong_kind', message: `is "${env.value.kind}" on a ${kind} topic` }]));
+    return err(
+      new ProtocolError(subject, [
+        { path: '$.kind', code: 'wrong_kind', message: `is "${env.value.kind}" on a ${kind} topic` },
+      ]),
+    );
   }
   const body = parseWith(subject, MESSAGE_BODIES[kind] as z.ZodType, env.value.body);
   if (!body.ok) {
     // Body paths are reported from the envelope root so the log points at the real place.
-    return err(new ProtocolError(subject, body.error.issues.map((i) => ({ ...i, path: i.path.replace(/^\$/, '$.body') }))));
+    return err(
+      new ProtocolError(
+        subject,
+        body.error.issues.map((i) => ({ ...i, path: i.path.replace(/^\$/, '$.body') })),
+      ),
+    );
   }
   return { ok: true, value: { ...env.value, kind, body: body.value as MessageBody<K> } };
 }

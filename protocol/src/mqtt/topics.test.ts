@@ -1,12 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { allDevicesFilter, deviceAcl, deviceTopics, parseTopic, sharedFilter, TOPIC_KINDS, topics } from './topics.js';
+import {
+  allDevicesFilter,
+  deviceAcl,
+  deviceTopics,
+  parseTopic,
+  sharedFilter,
+  TOPIC_KINDS,
+  topics,
+} from './topics.js';
 
 describe('topics', () => {
   it('builds every topic of a device and parses each back', () => {
     const t = topics.device('dev-01');
     expect(t.report).toBe('fleet/v1/devices/dev-01/report');
     for (const kind of TOPIC_KINDS) {
-      expect(parseTopic(deviceTopics('dev-01')[kind])).toEqual({ ok: true, value: { deviceId: 'dev-01', kind } });
+      expect(parseTopic(deviceTopics('dev-01')[kind])).toEqual({
+        ok: true,
+        value: { deviceId: 'dev-01', kind },
+      });
     }
   });
 

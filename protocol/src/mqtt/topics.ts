@@ -65,7 +65,8 @@ export interface ParsedTopic {
 
 /** Reads a concrete topic back into device id and kind. */
 export function parseTopic(topic: unknown): Result<ParsedTopic> {
-  const fail = (message: string) => err(new ProtocolError('Topic', [{ path: '$', code: 'invalid_topic', message }]));
+  const fail = (message: string) =>
+    err(new ProtocolError('Topic', [{ path: '$', code: 'invalid_topic', message }]));
   if (typeof topic !== 'string') return fail('topic is not a string');
   const parts = topic.split('/');
   if (parts.length !== 5 || `${parts[0]}/${parts[1]}/${parts[2]}` !== TOPIC_ROOT) {
@@ -74,7 +75,8 @@ export function parseTopic(topic: unknown): Result<ParsedTopic> {
   const deviceId = parts[3] as string;
   const kind = parts[4] as string;
   if (!isDeviceId(deviceId)) return fail(`"${deviceId.slice(0, 200)}" is not a device id`);
-  if (!(TOPIC_KINDS as readonly string[]).includes(kind)) return fail(`"${kind.slice(0, 50)}" is not a topic kind`);
+  if (!(TOPIC_KINDS as readonly string[]).includes(kind))
+    return fail(`"${kind.slice(0, 50)}" is not a topic kind`);
   return ok({ deviceId, kind: kind as TopicKind });
 }
 
