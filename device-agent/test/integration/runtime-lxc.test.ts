@@ -28,7 +28,11 @@ const spec = (over: Partial<ContainerSpecInput> = {}) => ContainerSpec.parse(aCo
 const sh = (script: string, extra: Partial<ContainerSpecInput['start']> = {}) =>
   ({ entrypoint: ['/bin/sh', '-c'], cmd: [script], ...extra }) as ContainerSpecInput['start'];
 
-function req(name: string, over: Partial<ContainerSpecInput> = {}, rest: Partial<CreateRequest> = {}): CreateRequest {
+function req(
+  name: string,
+  over: Partial<ContainerSpecInput> = {},
+  rest: Partial<CreateRequest> = {},
+): CreateRequest {
   return { name, spec: spec(over), rootfs: { kind: 'squashfs', path: squashfs }, volumes: {}, ...rest };
 }
 
@@ -49,8 +53,18 @@ beforeAll(async () => {
   squashfs = await buildSquashfs(rootfsDir, join(tmp.path, 'rootfs.sqfs'));
   lxc = Liblxc.load();
   starter = new StarterClient();
-  bridge = new BridgeNetwork({ name: `flt${process.pid % 100000}`, subnet: '10.213.7.0/24', stateFile: join(tmp.path, 'lxc', '.ipam.json') });
-  runtime = new LxcRuntime({ lxc, starter, lxcpath: join(tmp.path, 'lxc'), bridge, consoleLogMaxBytes: 4096 });
+  bridge = new BridgeNetwork({
+    name: `flt${process.pid % 100000}`,
+    subnet: '10.213.7.0/24',
+    stateFile: join(tmp.path, 'lxc', '.ipam.json'),
+  });
+  runtime = new LxcRuntime({
+    lxc,
+    starter,
+    lxcpath: join(tmp.path, 'lxc'),
+    bridge,
+    consoleLogMaxBytes: 4096,
+  });
   await mkdir(runtime.lxcpath, { recursive: true });
 });
 
@@ -94,7 +108,9 @@ describe('liblxc binding', () => {
       c.put();
     }
     expect(() => Liblxc.load({ path: 'libc.so.6' })).toThrow(/libc.so.6 has no lxc_get_version/);
-    expect(() => Liblxc.load({ path: '/nonexistent/liblxc.so.1' })).toThrow(/cannot load \/nonexistent\/liblxc.so.1/);
+    expect(() => Liblxc.load({ path: '/nonexistent/liblxc.so.1' })).toThrow(
+      /cannot load \/nonexistent\/liblxc.so.1/,
+    );
     const ghost = lxc.open('never-defined', runtime.lxcpath);
     expect(ghost.isDefined()).toBe(false);
     ghost.put();
@@ -104,7 +120,9 @@ describe('liblxc binding', () => {
 
 describe('liblxc blocking calls', () => {
   it('run on koffi async workers: freeze, unfreeze, wait, shutdown, stop, with the loop turning meanwhile', async () => {
-    await runtime.create(req('blocking', { start: sh('trap "exit 0" TERM; while true; do sleep 0.1; done') }));
+    await runtime.create(
+      req('blocking', { start: sh('trap "exit 0" TERM; while true; do sleep 0.1; done') }),
+    );
     const { initPid } = await runtime.start('blocking');
     const c = lxc.open('blocking', runtime.lxcpath);
     try {
@@ -141,18 +159,22 @@ describe('LxcRuntime', () => {
     await runtime.create(
       req('web1', {
         hostname: 'web-one',
-        start: sh('echo "start FOO=$FOO cwd=$(pwd) id=$(id -u):$(id -g) host=$(hostname)"; exec httpd -f -p 8080 -h /www', {
-          env: { FOO: 'two words' },
-          cwd: '/www',
-          user: '1000:1000',
-        }),
+        start: sh(
+          'echo "start FOO=$FOO cwd=$(pwd) id=$(id -u):$(id -g) host=$(hostname)"; exec httpd -f -p 8080 -h /www',
+          {
+            env: { FOO: 'two words' },
+            cwd: '/www',
+            user: '1000:1000',
+          },
+        ),
       }),
     );
     const st = await runtime.start('web1');
     expect(st.state).toBe('running');
     expect(st.initPid).toBeGreaterThan(1);
     // Not our child, not the starter's: the monitor owns init and is re-parented to pid 1.
-    const ppidOf = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
+    const ppidOf = async (pid: number) =>
+      Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
     const monitor = await ppidOf(st.initPid!);
     expect(monitor).not.toBe(process.pid);
     expect(monitor).not.toBe(starter.pid);
@@ -162,12 +184,20 @@ describe('LxcRuntime', () => {
     const status = await readFile(`/proc/${st.initPid}/status`, 'utf8');
     expect(BigInt(`0x${/SigIgn:\s+([0-9a-f]+)/.exec(status)?.[1]}`) & 0x1001000n).toBe(0n);
 
-    const log = await waitFor('console output', async () => ((await runtime.logs('web1')).includes('start FOO') ? runtime.logs('web1') : false));
+    const log = await waitFor('console output', async () =>
+      (await runtime.logs('web1')).includes('start FOO') ? runtime.logs('web1') : false,
+    );
     expect(log).toContain('start FOO=two words cwd=/www id=1000:1000 host=web-one');
-    const page = await waitFor('httpd answers', async () => {
-      const r = await runtime.exec('web1', ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'], { timeoutMs: 10_000 });
-      return r.exitCode === 0 ? r : false;
-    }, 40);
+    const page = await waitFor(
+      'httpd answers',
+      async () => {
+        const r = await runtime.exec('web1', ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'], {
+          timeoutMs: 10_000,
+        });
+        return r.exitCode === 0 ? r : false;
+      },
+      40,
+    );
     expect(page).toMatchObject({ exitCode: 0, stdout: 'hello from busybox httpd\n', timedOut: false });
     const fail = await runtime.exec('web1', ['sh', '-c', 'echo oops >&2; exit 7'], { timeoutMs: 10_000 });
     expect(fail).toMatchObject({ exitCode: 7, stderr: 'oops\n' });
@@ -176,8 +206,17 @@ describe('LxcRuntime', () => {
     // The timed-out command was killed inside the container, not left behind.
     expect((await runtime.exec('web1', ['ps'], { timeoutMs: 5000 })).stdout).not.toContain('sleep 30');
     // uid 1000 cannot write to the root-owned /; writes that are allowed land in the per-container upper dir.
-    expect((await runtime.exec('web1', ['sh', '-c', 'echo x > /written && cat /written'], { timeoutMs: 10_000, env: {} })).exitCode).toBe(1);
-    const rootWrite = await runtime.exec('web1', ['sh', '-c', 'echo x > /tmp/written && cat /tmp/written'], { timeoutMs: 10_000 });
+    expect(
+      (
+        await runtime.exec('web1', ['sh', '-c', 'echo x > /written && cat /written'], {
+          timeoutMs: 10_000,
+          env: {},
+        })
+      ).exitCode,
+    ).toBe(1);
+    const rootWrite = await runtime.exec('web1', ['sh', '-c', 'echo x > /tmp/written && cat /tmp/written'], {
+      timeoutMs: 10_000,
+    });
     expect(rootWrite).toMatchObject({ exitCode: 0, stdout: 'x\n' });
     expect(await readFile(join(runtime.lxcpath, 'web1/upper/tmp/written'), 'utf8')).toBe('x\n');
 
@@ -187,7 +226,13 @@ describe('LxcRuntime', () => {
   });
 
   it('stops with the image stop signal, and kills after the timeout when it is ignored', async () => {
-    await runtime.create(req('stop1', { start: sh('trap "echo got USR1; exit 0" USR1; while true; do sleep 1; done', { stopSignal: 'SIGUSR1' }) }));
+    await runtime.create(
+      req('stop1', {
+        start: sh('trap "echo got USR1; exit 0" USR1; while true; do sleep 1; done', {
+          stopSignal: 'SIGUSR1',
+        }),
+      }),
+    );
     await runtime.start('stop1');
     await new Promise((r) => setTimeout(r, 300));
     expect(await runtime.stop('stop1', { timeoutMs: 5000 })).toEqual({ graceful: true });
@@ -249,7 +294,13 @@ describe('LxcRuntime', () => {
             { name: 'scratch', path: '/run/scratch', persistence: 'boot' },
           ],
         },
-        { volumes: { data: { kind: 'bind', hostPath: data }, conf: { kind: 'bind', hostPath: conf }, scratch: { kind: 'tmpfs', sizeBytes: 1 << 20 } } },
+        {
+          volumes: {
+            data: { kind: 'bind', hostPath: data },
+            conf: { kind: 'bind', hostPath: conf },
+            scratch: { kind: 'tmpfs', sizeBytes: 1 << 20 },
+          },
+        },
       ),
     );
     await runtime.start('limits');
@@ -262,22 +313,62 @@ describe('LxcRuntime', () => {
       c.put();
     }
     const x = (cmd: string) => runtime.exec('limits', ['sh', '-c', cmd], { timeoutMs: 10_000 });
-    expect((await x('cat /var/lib/app/kept.txt && echo new > /var/lib/app/new.txt')).stdout).toBe('persisted\n');
+    expect((await x('cat /var/lib/app/kept.txt && echo new > /var/lib/app/new.txt')).stdout).toBe(
+      'persisted\n',
+    );
     expect(await readFile(join(data, 'new.txt'), 'utf8')).toBe('new\n');
     expect((await x('touch /etc/app/nope')).exitCode).not.toBe(0);
     expect((await x('grep /run/scratch /proc/mounts')).stdout).toContain('tmpfs');
     // CAP_NET_RAW is bit 13: gone from the bounding set.
-    const capBnd = BigInt(`0x${/CapBnd:\s+([0-9a-f]+)/.exec((await x('cat /proc/self/status')).stdout)?.[1] ?? '0'}`);
+    const capBnd = BigInt(
+      `0x${/CapBnd:\s+([0-9a-f]+)/.exec((await x('cat /proc/self/status')).stdout)?.[1] ?? '0'}`,
+    );
     expect(capBnd & (1n << 13n)).toBe(0n);
     expect(capBnd & (1n << 12n)).toBe(1n << 12n);
     await runtime.kill('limits');
 
     // keep: only the listed capabilities stay in the bounding set (NET_BIND_SERVICE is bit 10).
-    await runtime.create(req('keeper', { start: sh('sleep 100'), capabilities: { drop: [], keep: ['NET_BIND_SERVICE'] } }));
+    await runtime.create(
+      req('keeper', { start: sh('sleep 100'), capabilities: { drop: [], keep: ['NET_BIND_SERVICE'] } }),
+    );
     await runtime.start('keeper');
     const kept = (await runtime.exec('keeper', ['cat', '/proc/self/status'], { timeoutMs: 10_000 })).stdout;
     expect(BigInt(`0x${/CapBnd:\s+([0-9a-f]+)/.exec(kept)?.[1] ?? '0'}`)).toBe(1n << 10n);
     await runtime.remove('keeper');
+  });
+
+  it('mounts the update lock directory at /run/fleet over a /run tmpfs, owned by the workload user; hostname from the manifest name', async () => {
+    const lockDir = join(tmp.path, 'locks', 'app');
+    await runtime.create(
+      req(
+        'app-0123456789ab',
+        {
+          start: sh('exec sleep 1000', { user: '1000:1000' }),
+          volumes: [{ name: 'run', path: '/run', persistence: 'boot' }],
+        },
+        { volumes: { run: { kind: 'tmpfs' } }, labels: { 'fleet.container': 'app' }, updateLockDir: lockDir },
+      ),
+    );
+    expect(await stat(lockDir)).toMatchObject({ uid: 1000, gid: 1000 });
+    await runtime.start('app-0123456789ab');
+    const x = (cmd: string) => runtime.exec('app-0123456789ab', ['sh', '-c', cmd], { timeoutMs: 10_000 });
+    expect((await x('hostname')).stdout.trim()).toBe('app');
+    // The app takes its lock as balena apps do (O_CREAT|O_EXCL); the agent sees it on the host.
+    expect(await x('set -C; : > /run/fleet/updates.lock && id -u')).toMatchObject({
+      exitCode: 0,
+      stdout: '1000\n',
+    });
+    expect((await stat(join(lockDir, 'updates.lock'))).uid).toBe(1000);
+    expect((await x('set -C; : > /run/fleet/updates.lock')).exitCode).not.toBe(0);
+    expect((await x('touch /run/other && grep " /run " /proc/mounts')).stdout).toContain('tmpfs');
+    await runtime.stop('app-0123456789ab', { timeoutMs: 0 });
+    // Gone when the container starts again (cleaned by someone): recreated, the start works.
+    await run('rm', ['-rf', lockDir]);
+    await runtime.start('app-0123456789ab');
+    expect((await x('ls -A /run/fleet')).stdout).toBe('');
+    await runtime.remove('app-0123456789ab');
+    // The lock directory outlives the instance: the next instance of the app shares it.
+    expect((await stat(lockDir)).isDirectory()).toBe(true);
   });
 
   it('connects bridge containers on the agent bridge with addresses from its IPAM', async () => {
@@ -285,12 +376,21 @@ describe('LxcRuntime', () => {
     await runtime.create(req('cli', { network: 'bridge', start: sh('while true; do sleep 1; done') }));
     await runtime.start('srv');
     await runtime.start('cli');
-    const ipam = JSON.parse(await readFile(join(runtime.lxcpath, '.ipam.json'), 'utf8')) as Record<string, string>;
+    const ipam = JSON.parse(await readFile(join(runtime.lxcpath, '.ipam.json'), 'utf8')) as Record<
+      string,
+      string
+    >;
     expect(ipam).toEqual({ srv: '10.213.7.2', cli: '10.213.7.3' });
-    const page = await waitFor('http over the bridge', async () => {
-      const r = await runtime.exec('cli', ['wget', '-q', '-O', '-', 'http://10.213.7.2/'], { timeoutMs: 5000 });
-      return r.exitCode === 0 ? r.stdout : false;
-    }, 20);
+    const page = await waitFor(
+      'http over the bridge',
+      async () => {
+        const r = await runtime.exec('cli', ['wget', '-q', '-O', '-', 'http://10.213.7.2/'], {
+          timeoutMs: 5000,
+        });
+        return r.exitCode === 0 ? r.stdout : false;
+      },
+      20,
+    );
     expect(page).toBe('hello from busybox httpd\n');
     // And from the host through the bridge's gateway address.
     const { stdout } = await run('busybox', ['wget', '-q', '-O', '-', 'http://10.213.7.2/']);
@@ -305,7 +405,8 @@ describe('LxcRuntime', () => {
     await runtime.create(req('netnone', { network: 'none', start: sh('while true; do sleep 1; done') }));
     await runtime.start('nethost');
     await runtime.start('netnone');
-    const links = async (n: string) => (await runtime.exec(n, ['cat', '/proc/net/dev'], { timeoutMs: 5000 })).stdout;
+    const links = async (n: string) =>
+      (await runtime.exec(n, ['cat', '/proc/net/dev'], { timeoutMs: 5000 })).stdout;
     expect(await links('nethost')).toContain('eth0');
     expect(await links('netnone')).not.toContain('eth0');
     await runtime.remove('nethost');
@@ -314,7 +415,13 @@ describe('LxcRuntime', () => {
 
   it('follows the console log across rotation', async () => {
     // 200 lines of 40 bytes, one write each: one rotation at the 4 KiB limit.
-    await runtime.create(req('follow', { start: sh('i=0; while [ $i -lt 200 ]; do echo "tick $i padded to rotate the log soon"; i=$((i+1)); sleep 0.01; done; echo done; sleep 100') }));
+    await runtime.create(
+      req('follow', {
+        start: sh(
+          'i=0; while [ $i -lt 200 ]; do echo "tick $i padded to rotate the log soon"; i=$((i+1)); sleep 0.01; done; echo done; sleep 100',
+        ),
+      }),
+    );
     const ac = new AbortController();
     const seen: string[] = [];
     const started = runtime.start('follow');
@@ -324,7 +431,9 @@ describe('LxcRuntime', () => {
     }
     await started;
     const dir = join(runtime.lxcpath, 'follow');
-    const onDisk = (await readFile(join(dir, 'console.log.1'), 'utf8')) + (await readFile(join(dir, 'console.log'), 'utf8'));
+    const onDisk =
+      (await readFile(join(dir, 'console.log.1'), 'utf8')) +
+      (await readFile(join(dir, 'console.log'), 'utf8'));
     // What the follower saw is exactly the two files end to end: nothing lost or doubled at the
     // rotation. (LXC 5.0.2 itself garbles the one line that straddles the limit: after
     // rotating it writes the head of the buffer instead of its tail; see docs/runtime.md.)
@@ -337,31 +446,55 @@ describe('LxcRuntime', () => {
   });
 
   it('rotates the console log at its size limit', async () => {
-    await runtime.create(req('chatty', { start: sh('i=0; while [ $i -lt 400 ]; do echo "line $i of some console output"; i=$((i+1)); done; sleep 100') }));
+    await runtime.create(
+      req('chatty', {
+        start: sh(
+          'i=0; while [ $i -lt 400 ]; do echo "line $i of some console output"; i=$((i+1)); done; sleep 100',
+        ),
+      }),
+    );
     await runtime.start('chatty');
-    await waitFor('rotation', async () => stat(join(runtime.lxcpath, 'chatty/console.log.1')).then(() => true, () => false));
+    await waitFor('rotation', async () =>
+      stat(join(runtime.lxcpath, 'chatty/console.log.1')).then(
+        () => true,
+        () => false,
+      ),
+    );
     expect((await stat(join(runtime.lxcpath, 'chatty/console.log'))).size).toBeLessThanOrEqual(4096);
     await runtime.remove('chatty');
   });
 
   it('refuses bad input with a clear error and changes nothing', async () => {
     await expect(runtime.create(req('Bad_Name'))).rejects.toThrow(/bad container name "Bad_Name"/);
-    await expect(runtime.create(req('nofs', {}, { rootfs: { kind: 'squashfs', path: join(tmp.path, 'missing.sqfs') } }))).rejects.toThrow(/does not exist/);
+    await expect(
+      runtime.create(req('nofs', {}, { rootfs: { kind: 'squashfs', path: join(tmp.path, 'missing.sqfs') } })),
+    ).rejects.toThrow(/does not exist/);
     const notSquash = join(tmp.path, 'not.sqfs');
     await writeFile(notSquash, 'garbage');
-    await expect(runtime.create(req('badfs', {}, { rootfs: { kind: 'squashfs', path: notSquash } }))).rejects.toThrow(/not a squashfs image/);
-    await expect(runtime.create(req('badenv', { start: sh('true', { env: { X: 'a\nlxc.init.uid = 0' } }) }))).rejects.toThrow(/start.env.X: must not contain a newline/);
+    await expect(
+      runtime.create(req('badfs', {}, { rootfs: { kind: 'squashfs', path: notSquash } })),
+    ).rejects.toThrow(/not a squashfs image/);
+    await expect(
+      runtime.create(req('badenv', { start: sh('true', { env: { X: 'a\nlxc.init.uid = 0' } }) })),
+    ).rejects.toThrow(/start.env.X: must not contain a newline/);
     await expect(
       runtime.create(req('novol', { volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }] })),
     ).rejects.toThrow(/volume "data" of novol has no source/);
-    await expect(runtime.create(req('nodev', { devices: [{ path: '/dev/nonexistent-device' }] }))).rejects.toThrow(/does not exist on this host/);
+    await expect(
+      runtime.create(req('nodev', { devices: [{ path: '/dev/nonexistent-device' }] })),
+    ).rejects.toThrow(/does not exist on this host/);
     await expect(runtime.start('ghost')).rejects.toThrow(/ghost is not defined/);
     const badIpam = join(tmp.path, 'bad-ipam.json');
     await writeFile(badIpam, '{not json');
-    await expect(new BridgeNetwork({ name: 'fltbad', subnet: '10.213.8.0/24', stateFile: badIpam }).allocate('x')).rejects.toThrow(/cannot read IPAM state .*bad-ipam.json/);
+    await expect(
+      new BridgeNetwork({ name: 'fltbad', subnet: '10.213.8.0/24', stateFile: badIpam }).allocate('x'),
+    ).rejects.toThrow(/cannot read IPAM state .*bad-ipam.json/);
     expect(await readFile(badIpam, 'utf8')).toBe('{not json');
-    expect(() => new BridgeNetwork({ name: 'this-name-is-too-long', subnet: '10.213.8.0/24', stateFile: badIpam })).toThrow(/bad bridge name/);
-    for (const n of ['nofs', 'badfs', 'badenv', 'novol', 'nodev']) await expect(stat(join(runtime.lxcpath, n))).rejects.toThrow(/ENOENT/);
+    expect(
+      () => new BridgeNetwork({ name: 'this-name-is-too-long', subnet: '10.213.8.0/24', stateFile: badIpam }),
+    ).toThrow(/bad bridge name/);
+    for (const n of ['nofs', 'badfs', 'badenv', 'novol', 'nodev'])
+      await expect(stat(join(runtime.lxcpath, n))).rejects.toThrow(/ENOENT/);
 
     await runtime.create(req('twice', { start: sh('while true; do sleep 1; done') }));
     const first = await runtime.start('twice');
@@ -388,7 +521,14 @@ describe('LxcRuntime', () => {
     expect(home).not.toMatch(/lxc\.(monitor|payload)/);
     expect(home).toBe(await readFile('/proc/self/cgroup', 'utf8'));
     process.kill(before, 'SIGKILL');
-    await waitFor('starter gone', async () => !(await stat(`/proc/${before}`).then(() => true, () => false)));
+    await waitFor(
+      'starter gone',
+      async () =>
+        !(await stat(`/proc/${before}`).then(
+          () => true,
+          () => false,
+        )),
+    );
     await runtime.kill('respawn');
     expect((await runtime.start('respawn')).state).toBe('running');
     expect(starter.pid).not.toBe(before);
@@ -396,7 +536,11 @@ describe('LxcRuntime', () => {
   });
 
   it('starts through the C helper as well: tiny monitor, clean signals, same runtime', async () => {
-    const viaHelper = new LxcRuntime({ lxc, starter: new ExecStarter(lxcStartHelperPath), lxcpath: runtime.lxcpath });
+    const viaHelper = new LxcRuntime({
+      lxc,
+      starter: new ExecStarter(lxcStartHelperPath),
+      lxcpath: runtime.lxcpath,
+    });
     await viaHelper.create(req('helper1', { start: sh('echo via-helper; exec httpd -f -p 80 -h /www') }));
     const st = await viaHelper.start('helper1');
     expect(st).toMatchObject({ state: 'running' });
@@ -407,9 +551,13 @@ describe('LxcRuntime', () => {
     expect((await runtime.state('helper1')).initPid).toBe(st.initPid);
     await expect(viaHelper.start('helper1')).rejects.toThrow(/helper1 is already running/);
     expect(await viaHelper.stop('helper1', { timeoutMs: 3000 })).toEqual({ graceful: true });
-    await expect(new LxcRuntime({ lxc, starter: new ExecStarter('/nonexistent/fleet-lxc-start'), lxcpath: runtime.lxcpath }).start('helper1')).rejects.toThrow(
-      /start helper \/nonexistent\/fleet-lxc-start is missing/,
-    );
+    await expect(
+      new LxcRuntime({
+        lxc,
+        starter: new ExecStarter('/nonexistent/fleet-lxc-start'),
+        lxcpath: runtime.lxcpath,
+      }).start('helper1'),
+    ).rejects.toThrow(/start helper \/nonexistent\/fleet-lxc-start is missing/);
     await viaHelper.remove('helper1');
   });
 
@@ -419,7 +567,9 @@ describe('LxcRuntime', () => {
     const lower = join(runtime.lxcpath, 'fromdir/lower');
     expect(await readFile('/proc/self/mountinfo', 'utf8')).toContain(` ${lower} `);
     await runtime.kill('fromdir');
-    await runtime.create(req('fromdir', { start: sh('echo from-dir; sleep 100') }, { rootfs: { kind: 'dir', path: rootfsDir } }));
+    await runtime.create(
+      req('fromdir', { start: sh('echo from-dir; sleep 100') }, { rootfs: { kind: 'dir', path: rootfsDir } }),
+    );
     expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(` ${lower} `);
     await runtime.start('fromdir');
     await waitFor('output', async () => (await runtime.logs('fromdir')).includes('from-dir'));
