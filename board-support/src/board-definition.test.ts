@@ -19,7 +19,7 @@ describe('board definition schema', () => {
     const parsed = parseBoardDefinition(qemu);
     if (!parsed.ok) throw new Error('unreachable');
     expect(parsed.value.bootState.offsets).toEqual([0x100000, 0x110000]);
-    expect(parsed.value.partitions.map((p) => p.size)).toEqual([64 << 20, 384 << 20, 384 << 20, 256 << 20]);
+    expect(parsed.value.partitions.map((p) => p.size)).toEqual([64 << 20, 384 << 20, 384 << 20, 640 << 20]);
     expect(partitionNumber(parsed.value, 'rootfs-b')).toBe(3);
     expect(partitionDevice(parsed.value, 'data')).toBe('/dev/vda4');
   });
@@ -32,13 +32,51 @@ describe('board definition schema', () => {
   });
 
   it.each([
-    ['an env copy inside partition 1', (b: BoardDefinitionInput) => (b.bootState.offsets = ['0x100000', '0x400000']), '$.bootState.offsets[1]: env copy must lie between the MBR and the first partition (0x200..0x400000)'],
-    ['overlapping env copies', (b: BoardDefinitionInput) => (b.bootState.offsets = ['0x100000', '0x102000']), '$.bootState.offsets: the two env copies overlap'],
-    ['an unaligned env copy', (b: BoardDefinitionInput) => (b.bootState.offsets = ['0x100001', '0x110000']), '$.bootState.offsets[0]: must be a multiple of 512'],
-    ['two data partitions', (b: BoardDefinitionInput) => { const p = b.partitions[2]; if (p) p.role = 'data'; }, '$.partitions: exactly one partition must have role "rootfs-b"'],
-    ['boot not first', (b: BoardDefinitionInput) => { b.partitions.reverse(); }, '$.partitions[0].role: the boot partition must be partition 1'],
-    ['a bad size', (b: BoardDefinitionInput) => { const p = b.partitions[0]; if (p) p.size = '64MB'; }, '$.partitions[0].size'],
-    ['an unknown architecture', (b: BoardDefinitionInput) => { (b as { architecture: string }).architecture = 'riscv64'; }, '$.architecture'],
+    [
+      'an env copy inside partition 1',
+      (b: BoardDefinitionInput) => (b.bootState.offsets = ['0x100000', '0x400000']),
+      '$.bootState.offsets[1]: env copy must lie between the MBR and the first partition (0x200..0x400000)',
+    ],
+    [
+      'overlapping env copies',
+      (b: BoardDefinitionInput) => (b.bootState.offsets = ['0x100000', '0x102000']),
+      '$.bootState.offsets: the two env copies overlap',
+    ],
+    [
+      'an unaligned env copy',
+      (b: BoardDefinitionInput) => (b.bootState.offsets = ['0x100001', '0x110000']),
+      '$.bootState.offsets[0]: must be a multiple of 512',
+    ],
+    [
+      'two data partitions',
+      (b: BoardDefinitionInput) => {
+        const p = b.partitions[2];
+        if (p) p.role = 'data';
+      },
+      '$.partitions: exactly one partition must have role "rootfs-b"',
+    ],
+    [
+      'boot not first',
+      (b: BoardDefinitionInput) => {
+        b.partitions.reverse();
+      },
+      '$.partitions[0].role: the boot partition must be partition 1',
+    ],
+    [
+      'a bad size',
+      (b: BoardDefinitionInput) => {
+        const p = b.partitions[0];
+        if (p) p.size = '64MB';
+      },
+      '$.partitions[0].size',
+    ],
+    [
+      'an unknown architecture',
+      (b: BoardDefinitionInput) => {
+        (b as { architecture: string }).architecture = 'riscv64';
+      },
+      '$.architecture',
+    ],
   ])('rejects %s with the JSON path', (_what, change, issue) => {
     const parsed = parseBoardDefinition(aBoard(change));
     expect(parsed.ok).toBe(false);

@@ -12,7 +12,10 @@ export class BoardError extends Error {
 
 export async function listBoards(boardsDir = BOARDS_DIR): Promise<string[]> {
   const entries = await readdir(boardsDir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }
 
 export async function loadBoardFile(path: string): Promise<BoardDefinition> {

@@ -33,7 +33,11 @@ describe('boot script values', () => {
   });
 
   it('renders placeholders and refuses unknown ones', () => {
-    expect(renderBootScript('read @RAW1@ @ENV_BLK1@ root=@ROOTDEV@${p}', board())).toBe('read 0x50000000 0x800 root=/dev/vda${p}');
-    expect(() => renderBootScript('@NOPE@', board())).toThrow('boot script template uses unknown placeholder @NOPE@');
+    expect(renderBootScript('read @RAW1@ @ENV_BLK1@ root=@ROOTDEV@${p}', board())).toBe(
+      'read 0x50000000 0x800 root=/dev/vda${p}',
+    );
+    expect(() => renderBootScript('@NOPE@', board())).toThrow(
+      'boot script template uses unknown placeholder @NOPE@',
+    );
   });
 });

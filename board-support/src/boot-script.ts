@@ -17,7 +17,14 @@ export function bootScriptValues(board: BoardDefinition): Record<string, string>
   const { envSize, offsets, bootlimit } = board.bootState;
   const base = Number.parseInt(board.bootloader.scratchAddr.slice(2), 16);
   const mib = 0x100000;
-  const [raw1, raw2, tmp1, tmp2, tmpOut, rawOut] = [0, 1, 2, 3, 4, 5].map((i) => base + i * mib) as [number, number, number, number, number, number];
+  const [raw1, raw2, tmp1, tmp2, tmpOut, rawOut] = [0, 1, 2, 3, 4, 5].map((i) => base + i * mib) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return {
     BOARD: board.name,
     ENV_SIZE: hex(envSize),

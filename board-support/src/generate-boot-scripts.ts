@@ -15,7 +15,12 @@ export async function generateBootScripts(): Promise<string[]> {
     const board = await loadBoard(name);
     const dir = boardDir(name);
     await writeFile(join(dir, 'boot.cmd'), renderBootScript(template, board));
-    await mkimageScript(join(dir, 'boot.cmd'), join(dir, 'boot.scr'), `fleet A/B ${name}`, COMMITTED_SCRIPT_EPOCH);
+    await mkimageScript(
+      join(dir, 'boot.cmd'),
+      join(dir, 'boot.scr'),
+      `fleet A/B ${name}`,
+      COMMITTED_SCRIPT_EPOCH,
+    );
     written.push(join(dir, 'boot.cmd'), join(dir, 'boot.scr'));
   }
   return written;

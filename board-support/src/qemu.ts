@@ -20,19 +20,27 @@ export interface QemuBootResult {
 }
 
 /** The qemu command for a board with a `qemu` section: U-Boot as firmware, the disk on virtio. */
-export function qemuArgs(board: BoardDefinition, options: Pick<QemuBootOptions, 'disk' | 'extraArgs'>): string[] {
+export function qemuArgs(
+  board: BoardDefinition,
+  options: Pick<QemuBootOptions, 'disk' | 'extraArgs'>,
+): string[] {
   if (!board.qemu || board.bootloader.source.kind !== 'qemu-bios') {
     throw new Error(`board ${board.name} cannot be emulated (no qemu section / U-Boot is not qemu firmware)`);
   }
   return [
-    '-M', board.qemu.machine,
-    '-cpu', board.qemu.cpu,
-    '-m', String(board.qemu.memoryMiB),
+    '-M',
+    board.qemu.machine,
+    '-cpu',
+    board.qemu.cpu,
+    '-m',
+    String(board.qemu.memoryMiB),
     '-nographic',
     // A reset (failed boot, panic=N, reboot -f) ends qemu: the harness counts it as one boot.
     '-no-reboot',
-    '-bios', board.bootloader.source.path,
-    '-drive', `file=${options.disk},if=virtio,format=raw`,
+    '-bios',
+    board.bootloader.source.path,
+    '-drive',
+    `file=${options.disk},if=virtio,format=raw`,
     ...(options.extraArgs ?? ['-nic', 'none']),
   ];
 }

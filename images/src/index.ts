@@ -6,3 +6,5 @@ export type { FlashOptions, FlashResult } from './flash/flash.js';
 export { parseBmap } from './flash/bmap.js';
 export type { Bmap } from './flash/bmap.js';
 export { defaultCacheDir } from './cache.js';
+export { releaseRootfs, rootfsOfImageManifest } from './release/release-rootfs.js';
+export type { ReleaseRootfsOptions, ReleaseRootfsResult } from './release/release-rootfs.js';

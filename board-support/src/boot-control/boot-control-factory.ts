@@ -1,5 +1,10 @@
 import { join } from 'node:path';
-import { FileBootControl, UbootEnvBootControl, UbootEnvStore, bootedSlotFromProcCmdline } from '../boot-backends.js';
+import {
+  FileBootControl,
+  UbootEnvBootControl,
+  UbootEnvStore,
+  bootedSlotFromProcCmdline,
+} from '../boot-backends.js';
 import type { BootControl, FwEnvConfig } from '../boot-backends.js';
 import type { BoardDefinition } from '../board-definition.js';
 import { partitionDevice } from '../board-definition.js';
@@ -24,7 +29,9 @@ export interface BootControlWiring {
 }
 
 /** Compose the BootControl a board uses (CONVENTIONS 8: built here, passed in). */
-export async function createBootControl(wiring: BootControlWiring): Promise<{ control: BootControl; file?: FileBootControl }> {
+export async function createBootControl(
+  wiring: BootControlWiring,
+): Promise<{ control: BootControl; file?: FileBootControl }> {
   if (wiring.backend === 'file') {
     const dir = wiring.stateDir;
     if (!dir) throw new Error('the file backend needs --state <dir>');
@@ -39,7 +46,10 @@ export async function createBootControl(wiring: BootControlWiring): Promise<{ co
   const cmdline = wiring.cmdlinePath ?? '/proc/cmdline';
   const control = new UbootEnvBootControl({
     store,
-    slotTargets: wiring.slotTargets ?? { A: partitionDevice(wiring.board, 'rootfs-a'), B: partitionDevice(wiring.board, 'rootfs-b') },
+    slotTargets: wiring.slotTargets ?? {
+      A: partitionDevice(wiring.board, 'rootfs-a'),
+      B: partitionDevice(wiring.board, 'rootfs-b'),
+    },
     bootedSlot: () => bootedSlotFromProcCmdline(cmdline),
   });
   return { control };

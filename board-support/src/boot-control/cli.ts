@@ -48,12 +48,16 @@ export interface CliOutcome {
 }
 
 function fail(verb: string | undefined, code: string, message: string, exitCode: number): CliOutcome {
-  return { exitCode, stdout: `${JSON.stringify({ ok: false, verb: verb ?? null, error: { code, message } })}\n` };
+  return {
+    exitCode,
+    stdout: `${JSON.stringify({ ok: false, verb: verb ?? null, error: { code, message } })}\n`,
+  };
 }
 
 function slotArg(value: string | undefined, verb: Verb): Slot {
   const parsed = Slot.safeParse(value);
-  if (!parsed.success) throw new UsageError(`${verb} needs a slot argument A or B, got ${JSON.stringify(value ?? null)}`);
+  if (!parsed.success)
+    throw new UsageError(`${verb} needs a slot argument A or B, got ${JSON.stringify(value ?? null)}`);
   return parsed.data;
 }
 
@@ -77,18 +81,26 @@ export async function runBootControl(argv: string[], signal?: AbortSignal): Prom
       },
     });
     const options = Options.safeParse(values);
-    if (!options.success) throw new UsageError(options.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!options.success)
+      throw new UsageError(options.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
     const parsedVerb = Verb.safeParse(positionals[0]);
-    if (!parsedVerb.success) throw new UsageError(`unknown verb ${JSON.stringify(positionals[0] ?? null)}\n${USAGE}`);
+    if (!parsedVerb.success)
+      throw new UsageError(`unknown verb ${JSON.stringify(positionals[0] ?? null)}\n${USAGE}`);
     verb = parsedVerb.data;
     const opts = options.data;
-    if ((opts['slot-a'] === undefined) !== (opts['slot-b'] === undefined)) throw new UsageError('give both --slot-a and --slot-b, or neither');
+    if ((opts['slot-a'] === undefined) !== (opts['slot-b'] === undefined))
+      throw new UsageError('give both --slot-a and --slot-b, or neither');
 
-    const board = opts.board.includes('/') || opts.board.endsWith('.json') ? await loadBoardFile(opts.board) : await loadBoard(opts.board);
+    const board =
+      opts.board.includes('/') || opts.board.endsWith('.json')
+        ? await loadBoardFile(opts.board)
+        : await loadBoard(opts.board);
     const { control } = await createBootControl({
       backend: opts.backend,
       board,
-      ...(opts['fw-env-config'] ? { fwEnvConfig: parseFwEnvConfig(await readFile(opts['fw-env-config'], 'utf8')) } : {}),
+      ...(opts['fw-env-config']
+        ? { fwEnvConfig: parseFwEnvConfig(await readFile(opts['fw-env-config'], 'utf8')) }
+        : {}),
       ...(opts.cmdline ? { cmdlinePath: opts.cmdline } : {}),
       ...(opts.state ? { stateDir: opts.state } : {}),
       ...(opts['slot-a'] && opts['slot-b'] ? { slotTargets: { A: opts['slot-a'], B: opts['slot-b'] } } : {}),

@@ -4,7 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UbootEnvBootControl, UbootEnvStore, abStateFromEnv, bootedSlotFromProcCmdline, encodeEnvCopy, formatFwEnvConfig, parsePrintenv, runBootScript } from '../../src/boot-backends.js';
+import {
+  UbootEnvBootControl,
+  UbootEnvStore,
+  abStateFromEnv,
+  bootedSlotFromProcCmdline,
+  encodeEnvCopy,
+  formatFwEnvConfig,
+  parsePrintenv,
+  runBootScript,
+} from '../../src/boot-backends.js';
 import type { AbState, EnvVars } from '../../src/boot-backends.js';
 import { boardDir, loadBoard } from '../../src/boards.js';
 import type { BoardDefinition } from '../../src/board-definition.js';
@@ -23,7 +32,10 @@ async function makeDisk(env: EnvVars | 'none'): Promise<{ disk: string; store: U
   const disk = join(dir, `disk-${++n}.img`);
   await writeFile(disk, '');
   await truncate(disk, 16 << 20);
-  await run('sh', ['-c', `printf 'label: dos\\nlabel-id: 0xf1ee7001\\nstart=8192, size=16384, type=c, bootable\\n' | sfdisk -q ${disk}`]);
+  await run('sh', [
+    '-c',
+    `printf 'label: dos\\nlabel-id: 0xf1ee7001\\nstart=8192, size=16384, type=c, bootable\\n' | sfdisk -q ${disk}`,
+  ]);
   const vfat = join(dir, `boot-${n}.vfat`);
   await run('mkfs.vfat', ['-C', '-n', 'BOOT', vfat, String(8192)]);
   await run('mcopy', ['-i', vfat, join(boardDir(board.name), 'boot.scr'), '::boot.scr']);
@@ -67,7 +79,9 @@ describe('boot.scr in U-Boot (qemu-aarch64)', () => {
     const before = await store.read();
     const markers = await boot(disk);
     expect(markers[0]).toBe('FLEET: A/B boot script (qemu-aarch64)');
-    expect(slotLine(markers)).toBe('FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=');
+    expect(slotLine(markers)).toBe(
+      'FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=',
+    );
     expect(markers.at(-1)).toBe('FLEET: slot A did not boot: reset');
     expect(await store.read()).toEqual(before);
   });
@@ -76,7 +90,11 @@ describe('boot.scr in U-Boot (qemu-aarch64)', () => {
     const { disk, store } = await makeDisk(committedA);
     const cmdline = join(dir, 'cmdline');
     await writeFile(cmdline, 'fleet.slot=A\n');
-    const control = new UbootEnvBootControl({ store, slotTargets: { A: '/nonexistent-a', B: '/nonexistent-b' }, bootedSlot: () => bootedSlotFromProcCmdline(cmdline) });
+    const control = new UbootEnvBootControl({
+      store,
+      slotTargets: { A: '/nonexistent-a', B: '/nonexistent-b' },
+      bootedSlot: () => bootedSlotFromProcCmdline(cmdline),
+    });
     await control.armTryBoot('B');
 
     let model: AbState = abStateFromEnv((await store.read()).vars);
@@ -96,13 +114,24 @@ describe('boot.scr in U-Boot (qemu-aarch64)', () => {
       'FLEET: slot=B rootpart=3 upgrade_available=1 bootcount=3 bootlimit=3 fallback_from=',
       'FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=4 bootlimit=3 fallback_from=B',
     ]);
-    expect(await control.verifyBoot()).toEqual({ bootedSlot: 'A', triedSlot: 'B', fellBack: true, bootcount: 4 });
+    expect(await control.verifyBoot()).toEqual({
+      bootedSlot: 'A',
+      triedSlot: 'B',
+      fellBack: true,
+      bootcount: 4,
+    });
 
     // fw_printenv reads what U-Boot wrote.
     const configPath = join(dir, 'fw_env.config');
     await writeFile(configPath, formatFwEnvConfig(fwEnvConfigFor(board, disk)));
     const { stdout } = await run('fw_printenv', ['-c', configPath]);
-    expect(parsePrintenv(stdout)).toEqual({ boot_slot: 'A', upgrade_available: '0', bootcount: '4', bootlimit: '3', fallback_from: 'B' });
+    expect(parsePrintenv(stdout)).toEqual({
+      boot_slot: 'A',
+      upgrade_available: '0',
+      bootcount: '4',
+      bootlimit: '3',
+      fallback_from: 'B',
+    });
   });
 
   it('ignores a copy with a bad CRC and uses the other one', async () => {
@@ -112,21 +141,41 @@ describe('boot.scr in U-Boot (qemu-aarch64)', () => {
     const markers = await boot(disk);
     expect(markers).toContain('FLEET: env copy=1 valid=10 flags=1,2');
     // Copy 1 says "B on trial": the script counts the boot and saves over the corrupt copy 2.
-    expect(slotLine(markers)).toBe('FLEET: slot=B rootpart=3 upgrade_available=1 bootcount=1 bootlimit=3 fallback_from=');
-    expect(await store.read()).toMatchObject({ current: 1, flag: 2, vars: { boot_slot: 'B', bootcount: '1' } });
+    expect(slotLine(markers)).toBe(
+      'FLEET: slot=B rootpart=3 upgrade_available=1 bootcount=1 bootlimit=3 fallback_from=',
+    );
+    expect(await store.read()).toMatchObject({
+      current: 1,
+      flag: 2,
+      vars: { boot_slot: 'B', bootcount: '1' },
+    });
   });
 
   it('follows the flag across the 255 -> 0 wrap', async () => {
     const { disk, store } = await makeDisk('none');
     const layout = { size: board.bootState.envSize, redundant: true };
     const handle = await open(disk, 'r+');
-    await handle.write(encodeEnvCopy({ ...committedA }, layout, 254), 0, undefined, board.bootState.offsets[0]);
-    await handle.write(encodeEnvCopy({ ...committedA, boot_slot: 'B', upgrade_available: '1' }, layout, 255), 0, undefined, board.bootState.offsets[1]);
+    await handle.write(
+      encodeEnvCopy({ ...committedA }, layout, 254),
+      0,
+      undefined,
+      board.bootState.offsets[0],
+    );
+    await handle.write(
+      encodeEnvCopy({ ...committedA, boot_slot: 'B', upgrade_available: '1' }, layout, 255),
+      0,
+      undefined,
+      board.bootState.offsets[1],
+    );
     await handle.close();
     const markers = await boot(disk);
     expect(markers).toContain('FLEET: env copy=2 valid=11 flags=fe,ff');
     expect(markers).toContain('FLEET: saved env copy at block 0x800 flag 0');
-    expect(await store.read()).toMatchObject({ current: 0, flag: 0, vars: { boot_slot: 'B', bootcount: '1', upgrade_available: '1' } });
+    expect(await store.read()).toMatchObject({
+      current: 0,
+      flag: 0,
+      vars: { boot_slot: 'B', bootcount: '1', upgrade_available: '1' },
+    });
   });
 
   it('with both copies bad boots A and writes nothing', async () => {
@@ -136,7 +185,9 @@ describe('boot.scr in U-Boot (qemu-aarch64)', () => {
     const before = await readFile(disk);
     const markers = await boot(disk);
     expect(markers).toContain('FLEET: no valid environment copy: booting slot A, saving nothing');
-    expect(slotLine(markers)).toBe('FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=');
+    expect(slotLine(markers)).toBe(
+      'FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=',
+    );
     expect((await readFile(disk)).equals(before)).toBe(true);
     await expect(store.read()).rejects.toThrow('both U-Boot environment copies are invalid');
   });

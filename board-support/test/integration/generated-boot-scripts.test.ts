@@ -17,8 +17,15 @@ describe('committed boot scripts', () => {
     expect(committed).toBe(renderBootScript(await loadBootScriptTemplate(), board));
     const tmp = await mkdtemp(join(tmpdir(), 'fleet-mkimage-'));
     try {
-      await mkimageScript(join(boardDir(name), 'boot.cmd'), join(tmp, 'boot.scr'), `fleet A/B ${name}`, COMMITTED_SCRIPT_EPOCH);
-      expect((await readFile(join(tmp, 'boot.scr'))).equals(await readFile(join(boardDir(name), 'boot.scr')))).toBe(true);
+      await mkimageScript(
+        join(boardDir(name), 'boot.cmd'),
+        join(tmp, 'boot.scr'),
+        `fleet A/B ${name}`,
+        COMMITTED_SCRIPT_EPOCH,
+      );
+      expect(
+        (await readFile(join(tmp, 'boot.scr'))).equals(await readFile(join(boardDir(name), 'boot.scr'))),
+      ).toBe(true);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -1,5 +1,18 @@
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, cp, lstat, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  cp,
+  lstat,
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build as esbuild } from 'esbuild';
@@ -7,6 +20,8 @@ import type { BoardDefinition } from '@fleet/board-support';
 import { BOOT_CONTROL_ENTRY, boardDir, fwEnvConfigFor, mkimageScript } from '@fleet/board-support';
 import { UbootEnvStore, abStateToEnv, formatFwEnvConfig } from '@fleet/board-support/boot';
 import { parseAgentConfig } from '@fleet/protocol';
+import type { AgentConfigInput, TrustRoot } from '@fleet/protocol';
+import { DEFAULT_AGENT_BUNDLE, hasAgentBundle, installAgentBundle } from './agent-bundle.js';
 import { cpioNewc } from './cpio.js';
 import type { CpioEntry } from './cpio.js';
 import { createDisk, writeAt } from './disk.js';
@@ -16,8 +31,15 @@ import type { FetchedDeb } from './fetch.js';
 import { makeExt4, makeVfat, normalizeTree, stableUuid } from './filesystems.js';
 import { ImageManifest } from './manifest.js';
 import { parseModuleIndex, resolveModules } from './module-deps.js';
-import { agentRun, initramfsInit, inittab, rcS, rcShutdown } from './system-files.js';
-import { DEFAULT_EPOCH, NODE_PACKAGE, NODE_RUNTIME_DEBS, NODE_VERSION, SYSTEM_DEBS } from './versions.js';
+import { agentRun, initramfsInit, inittab, rcS, rcShutdown, udhcpcScript } from './system-files.js';
+import {
+  AGENT_RUNTIME_DEBS,
+  DEFAULT_EPOCH,
+  NODE_PACKAGE,
+  NODE_RUNTIME_DEBS,
+  NODE_VERSION,
+  SYSTEM_DEBS,
+} from './versions.js';
 
 export interface BuildOptions {
   board: BoardDefinition;
@@ -27,8 +49,17 @@ export interface BuildOptions {
   factoryDir?: string;
   outDir: string;
   cacheDir: string;
-  /** Agent entry to bundle, or 'auto' (device-agent/src/main.ts if it exists), or 'none'. */
-  agent?: 'auto' | 'none' | { entry: string };
+  /**
+   * The agent bundle directory to install at /opt/fleet/agent, or 'auto'
+   * (device-agent/dist/bundle when it was built), or 'none' (the init idles).
+   */
+  agent?:
+    | 'auto'
+    | 'none'
+    | { bundleDir: string }
+    | { /** @deprecated a bundle dir or its fleet-agent.mjs */ entry: string };
+  /** Release signing keys the device trusts (the agent config's trustRoots). */
+  trustRoots?: TrustRoot[];
   /** Image base name; default fleet-<board>. */
   name?: string;
   sourceDateEpoch?: number;
@@ -46,8 +77,6 @@ export interface BuildResult {
   manifest: ImageManifest;
 }
 
-const DEVICE_AGENT_MAIN = new URL('../../../device-agent/src/main.ts', import.meta.url);
-
 async function extractDeb(deb: FetchedDeb, dest: string): Promise<void> {
   await run('dpkg-deb', ['-x', deb.path, dest]);
 }
@@ -60,7 +89,10 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Kernel package extracted once per version into the cache, with depmod run on it. */
-async function kernelTree(kernelDeb: FetchedDeb, cacheDir: string): Promise<{ root: string; release: string }> {
+async function kernelTree(
+  kernelDeb: FetchedDeb,
+  cacheDir: string,
+): Promise<{ root: string; release: string }> {
   const release = kernelDeb.name.replace(/^linux-image-/, '');
   const root = join(cacheDir, 'kernel', `${kernelDeb.name}_${kernelDeb.version}`);
   const marker = join(root, '.fleet-complete');
@@ -95,11 +127,27 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const release = options.release ?? `${board.name}-factory`;
   const arch = board.debArch;
 
-  const agentConfig = parseAgentConfig({ hubUrl: options.hubUrl, claimToken: options.claimToken, board: board.name, bootControl: 'uboot-env' });
+  const agentConfigInput: AgentConfigInput = {
+    hubUrl: options.hubUrl,
+    claimToken: options.claimToken,
+    trustRoots: options.trustRoots ?? [],
+    board: board.name,
+    storageDir: '/storage',
+    bootControl: 'uboot-env',
+  };
+  const agentConfig = parseAgentConfig(agentConfigInput);
   if (!agentConfig.ok) {
-    throw new Error(`invalid provisioning config: ${agentConfig.error.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `invalid provisioning config: ${agentConfig.error.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    );
   }
-  if (options.factoryDir && !(await stat(options.factoryDir).then((s) => s.isDirectory(), () => false))) {
+  if (
+    options.factoryDir &&
+    !(await stat(options.factoryDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
     throw new Error(`--factory ${options.factoryDir} is not a directory`);
   }
 
@@ -115,7 +163,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     ...(board.bootloader.source.kind === 'boot-partition' ? [board.bootloader.source.file] : []),
     ...board.bootPartitionFiles,
   ].map((f) => ({ name: f.deb, arch: f.debArch ?? arch }));
-  const systemDebs = [...SYSTEM_DEBS, ...NODE_RUNTIME_DEBS, kernelPackage].map((name) => ({ name, arch }));
+  const systemDebs = [...SYSTEM_DEBS, ...NODE_RUNTIME_DEBS, ...AGENT_RUNTIME_DEBS, kernelPackage].map(
+    (name) => ({ name, arch }),
+  );
   const debs = await fetchDebs([...systemDebs, ...bootDebs], options.cacheDir, signal);
   const deb = (n: string): FetchedDeb => {
     const found = debs.find((d) => d.name === n);
@@ -128,7 +178,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   log(`kernel ${kernelPackage}`);
   const kernel = await kernelTree(deb(kernelPackage), options.cacheDir);
   const modDir = join(kernel.root, 'lib/modules', kernel.release);
-  const modIndex = parseModuleIndex(await readFile(join(modDir, 'modules.dep'), 'utf8'), await readFile(join(modDir, 'modules.builtin'), 'utf8'));
+  const modIndex = parseModuleIndex(
+    await readFile(join(modDir, 'modules.dep'), 'utf8'),
+    await readFile(join(modDir, 'modules.builtin'), 'utf8'),
+  );
   const modules = resolveModules(modIndex, board.kernel.modules);
 
   // 3. initramfs: busybox + modules + /init, as a reproducible cpio.
@@ -163,11 +216,28 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   log('root filesystem');
   const root = join(work, 'rootfs');
   await mkdir(root, { recursive: true });
-  for (const d of [...NODE_RUNTIME_DEBS, 'busybox-static']) await extractDeb(deb(d), root);
+  for (const d of [...NODE_RUNTIME_DEBS, ...AGENT_RUNTIME_DEBS, 'busybox-static'])
+    await extractDeb(deb(d), root);
   await rm(join(root, 'usr/share'), { recursive: true, force: true });
   await rm(join(root, 'usr/lib/aarch64-linux-gnu/gconv'), { recursive: true, force: true });
   await rm(join(root, 'etc/ld.so.conf.d'), { recursive: true, force: true });
-  for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'storage', 'boot', 'mnt', 'root', 'sbin', 'usr/bin', 'usr/sbin', 'etc/fleet', 'opt/fleet/agent', 'var']) {
+  for (const d of [
+    'proc',
+    'sys',
+    'dev',
+    'tmp',
+    'run',
+    'storage',
+    'boot',
+    'mnt',
+    'root',
+    'sbin',
+    'usr/bin',
+    'usr/sbin',
+    'etc/fleet',
+    'opt/fleet/agent',
+    'var',
+  ]) {
     await mkdir(join(root, d), { recursive: true });
   }
   // busybox applets as symlinks; the list comes from the arm64 binary itself (qemu-user).
@@ -192,14 +262,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   await writeFile(etc('passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   await writeFile(etc('group'), 'root:x:0:\n');
   await writeFile(etc('fleet/rcS'), rcS(board), { mode: 0o755 });
-  await writeFile(etc('fleet/agent-run'), agentRun(), { mode: 0o755 });
+  await writeFile(etc('fleet/agent-run'), agentRun(board), { mode: 0o755 });
   await writeFile(etc('fleet/rc-shutdown'), rcShutdown(), { mode: 0o755 });
+  await writeFile(etc('fleet/udhcpc.script'), udhcpcScript(), { mode: 0o755 });
   await writeFile(etc('fleet/release'), `${release}\n`);
   await writeFile(etc('fleet/board.json'), `${JSON.stringify(board, null, 2)}\n`);
   await writeFile(etc('fw_env.config'), formatFwEnvConfig(fwEnvConfigFor(board)));
   // Provisioning lives on the data partition: a system update replaces the slot, not this.
   await symlink('/storage/agent.json', etc('fleet/agent.json'));
-  for (const f of ['rcS', 'agent-run', 'rc-shutdown']) await chmod(etc(`fleet/${f}`), 0o755);
+  await symlink('/storage/machine-id', etc('machine-id'));
+  for (const f of ['rcS', 'agent-run', 'rc-shutdown', 'udhcpc.script']) await chmod(etc(`fleet/${f}`), 0o755);
 
   // The boot-control contract CLI and (when there is one) the agent, bundled for Node.
   const bundle = async (entry: string, outfile: string) => {
@@ -213,19 +285,25 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       legalComments: 'none',
       logLevel: 'silent',
       conditions: ['fleet-source'],
-      banner: { js: "import { createRequire as __fleetCreateRequire } from 'node:module'; const require = __fleetCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __fleetCreateRequire } from 'node:module'; const require = __fleetCreateRequire(import.meta.url);",
+      },
     });
   };
   await bundle(BOOT_CONTROL_ENTRY, join(root, 'opt/fleet/boot-control.mjs'));
   await copyFile(join(boardDir(board.name), 'boot-control'), join(root, 'usr/sbin/boot-control'));
   await chmod(join(root, 'usr/sbin/boot-control'), 0o755);
   const agentChoice = options.agent ?? 'auto';
-  let agentEntry: string | undefined;
-  if (agentChoice === 'auto') agentEntry = (await exists(DEVICE_AGENT_MAIN.pathname)) ? DEVICE_AGENT_MAIN.pathname : undefined;
-  else if (agentChoice !== 'none') agentEntry = agentChoice.entry;
-  if (agentEntry) {
-    log(`agent bundle from ${agentEntry}`);
-    await bundle(agentEntry, join(root, 'opt/fleet/agent/main.js'));
+  let agentBundle: string | undefined;
+  if (agentChoice === 'auto')
+    agentBundle = (await hasAgentBundle(DEFAULT_AGENT_BUNDLE)) ? DEFAULT_AGENT_BUNDLE : undefined;
+  else if (agentChoice !== 'none') {
+    const path = 'bundleDir' in agentChoice ? agentChoice.bundleDir : agentChoice.entry;
+    agentBundle = path.endsWith('.mjs') ? dirname(path) : path;
+  }
+  if (agentBundle) {
+    log(`agent bundle from ${agentBundle} (native addon cross-built for ${arch})`);
+    await installAgentBundle(agentBundle, join(root, 'opt/fleet/agent'), arch, work);
   }
 
   const rootStats = await normalizeTree(root, epoch);
@@ -235,18 +313,38 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // Just big enough (+25 % and 32 MiB free), so a slot object carries no empty space.
   const rootfsSize = Math.ceil((rootStats.bytes * 1.25 + 32 * mib) / (4 * mib)) * 4 * mib;
   if (rootfsSize > rootfsPart.size) {
-    throw new Error(`root filesystem needs ${rootfsSize} bytes but the slot partitions hold ${rootfsPart.size}`);
+    throw new Error(
+      `root filesystem needs ${rootfsSize} bytes but the slot partitions hold ${rootfsPart.size}`,
+    );
   }
   const rootfsImage = join(work, 'rootfs.ext4');
-  await makeExt4(root, rootfsImage, { sizeBytes: rootfsSize, label: 'root', uuid: stableUuid(`${board.name}:rootfs`), hashSeed: stableUuid(`${board.name}:rootfs:hash`), epoch }, signal);
+  await makeExt4(
+    root,
+    rootfsImage,
+    {
+      sizeBytes: rootfsSize,
+      label: 'root',
+      uuid: stableUuid(`${board.name}:rootfs`),
+      hashSeed: stableUuid(`${board.name}:rootfs:hash`),
+      epoch,
+    },
+    signal,
+  );
   const rootfsDigest = `sha256:${await sha256File(rootfsImage)}`;
+  // The slot image is also an output: the object of a system release (release-rootfs).
+  const rootfsOut = join(options.outDir, `${name}.rootfs.ext4`);
 
   // 5. Boot partition: boot.scr (+ firmware, U-Boot, dtbs, text files for boards that need them).
   log('boot partition');
   const bootStage = join(work, 'bootfs');
   await mkdir(bootStage, { recursive: true });
   const bootFiles: { src: string; dest: string }[] = [];
-  await mkimageScript(join(boardDir(board.name), 'boot.cmd'), join(bootStage, 'boot.scr'), `fleet A/B ${board.name}`, epoch);
+  await mkimageScript(
+    join(boardDir(board.name), 'boot.cmd'),
+    join(bootStage, 'boot.scr'),
+    `fleet A/B ${board.name}`,
+    epoch,
+  );
   bootFiles.push({ src: join(bootStage, 'boot.scr'), dest: 'boot.scr' });
   const fromDeb = async (debName: string, path: string, dest: string) => {
     const x = join(work, `deb-${debName}`);
@@ -273,33 +371,70 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   if (!bootPart) throw new Error('board has no boot partition');
   const bootImage = join(work, 'boot.vfat');
   const volumeId = createHash('sha256').update(`${board.name}:boot`).digest('hex').slice(0, 8);
-  await makeVfat(bootFiles, bootImage, { sizeBytes: bootPart.size, label: bootPart.label, volumeId, epoch }, signal);
+  await makeVfat(
+    bootFiles,
+    bootImage,
+    { sizeBytes: bootPart.size, label: bootPart.label, volumeId, epoch },
+    signal,
+  );
 
   // 6. Data partition: provisioning config and the factory release.
   log('data partition');
   const dataStage = join(work, 'data');
   await mkdir(dataStage, { recursive: true });
-  await writeFile(join(dataStage, 'agent.json'), `${JSON.stringify({ hubUrl: options.hubUrl, claimToken: options.claimToken, board: board.name, bootControl: 'uboot-env' }, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(join(dataStage, 'agent.json'), `${JSON.stringify(agentConfigInput, null, 2)}\n`, {
+    mode: 0o600,
+  });
   if (options.factoryDir) await cp(options.factoryDir, join(dataStage, 'factory'), { recursive: true });
   const dataPart = board.partitions.find((p) => p.role === 'data');
   if (!dataPart) throw new Error('board has no data partition');
   const dataImage = join(work, 'data.ext4');
-  await makeExt4(dataStage, dataImage, { sizeBytes: dataPart.size, label: dataPart.label, uuid: stableUuid(`${board.name}:data`), hashSeed: stableUuid(`${board.name}:data:hash`), epoch }, signal);
+  await makeExt4(
+    dataStage,
+    dataImage,
+    {
+      sizeBytes: dataPart.size,
+      label: dataPart.label,
+      uuid: stableUuid(`${board.name}:data`),
+      hashSeed: stableUuid(`${board.name}:data:hash`),
+      epoch,
+    },
+    signal,
+  );
 
   // 7. The disk: MBR, partitions, both slots from the same rootfs, the initial boot env.
   log('disk image');
   const image = join(options.outDir, `${name}.img`);
   const placements = await createDisk(image, board);
-  const images: Record<string, string> = { boot: bootImage, 'rootfs-a': rootfsImage, 'rootfs-b': rootfsImage, data: dataImage };
+  const images: Record<string, string> = {
+    boot: bootImage,
+    'rootfs-a': rootfsImage,
+    'rootfs-b': rootfsImage,
+    data: dataImage,
+  };
   const partitions: ImageManifest['partitions'] = [];
   for (const [i, placed] of placements.entries()) {
     const part = board.partitions[i];
     const src = part ? images[part.role] : undefined;
     if (!part || !src) throw new Error('partition mismatch');
     const bytes = await writeAt(image, src, placed.offset, placed.size);
-    partitions.push({ number: placed.number, name: part.name, role: part.role, filesystem: part.filesystem, offset: placed.offset, size: placed.size, contentBytes: bytes, digest: `sha256:${await sha256File(src)}` });
+    partitions.push({
+      number: placed.number,
+      name: part.name,
+      role: part.role,
+      filesystem: part.filesystem,
+      offset: placed.offset,
+      size: placed.size,
+      contentBytes: bytes,
+      digest: `sha256:${await sha256File(src)}`,
+    });
   }
-  const bootEnv = abStateToEnv({ bootSlot: 'A', upgradeAvailable: false, bootcount: 0, bootlimit: board.bootState.bootlimit });
+  const bootEnv = abStateToEnv({
+    bootSlot: 'A',
+    upgradeAvailable: false,
+    bootcount: 0,
+    bootlimit: board.bootState.bootlimit,
+  });
   await new UbootEnvStore(fwEnvConfigFor(board, image)).initialize(bootEnv);
 
   // 8. bmap, checksum, manifest.
@@ -315,21 +450,59 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     board: board.name,
     release,
     sourceDateEpoch: epoch,
-    image: { file: `${name}.img`, size: imageSize, digest: `sha256:${imageDigest}`, bmap: `${name}.img.bmap` },
-    rootfs: { digest: rootfsDigest, size: (await stat(rootfsImage)).size, filesystem: 'ext4' },
+    image: {
+      file: `${name}.img`,
+      size: imageSize,
+      digest: `sha256:${imageDigest}`,
+      bmap: `${name}.img.bmap`,
+    },
+    rootfs: {
+      digest: rootfsDigest,
+      size: (await stat(rootfsImage)).size,
+      filesystem: 'ext4',
+      file: `${name}.rootfs.ext4`,
+    },
     partitions,
-    bootState: { kind: 'uboot-env', offsets: board.bootState.offsets, envSize: board.bootState.envSize, initial: bootEnv },
-    kernel: { package: kernelPackage, version: deb(kernelPackage).version, release: kernel.release, modules, initrdDigest: `sha256:${createHash('sha256').update(initrd).digest('hex')}` },
+    bootState: {
+      kind: 'uboot-env',
+      offsets: board.bootState.offsets,
+      envSize: board.bootState.envSize,
+      initial: bootEnv,
+    },
+    kernel: {
+      package: kernelPackage,
+      version: deb(kernelPackage).version,
+      release: kernel.release,
+      modules,
+      initrdDigest: `sha256:${createHash('sha256').update(initrd).digest('hex')}`,
+    },
     inputs: {
-      debs: sortByName(debs).map((d) => ({ name: d.name, version: d.version, arch: d.arch, sha256: d.sha256 })),
+      debs: sortByName(debs).map((d) => ({
+        name: d.name,
+        version: d.version,
+        arch: d.arch,
+        sha256: d.sha256,
+      })),
       npm: [{ spec: node.spec, sha256: node.sha256 }],
     },
-    agent: agentEntry ? { bundled: true } : { bundled: false, note: 'TODO(#8): device-agent has no entry point yet; the init starts /opt/fleet/agent/main.js when present' },
+    agent: agentBundle
+      ? {
+          bundled: true,
+          bootControl: 'uboot-env',
+          trustRoots: (options.trustRoots ?? []).map((r) => r.keyId),
+        }
+      : {
+          bundled: false,
+          note: 'built with --agent none (or without device-agent/dist/bundle): the init idles',
+        },
     provisioning: { hubUrl: options.hubUrl, claimToken: 'set', path: '/storage/agent.json' },
-    factory: options.factoryDir ? { files: (await listFiles(options.factoryDir)).length, path: '/storage/factory' } : null,
+    factory: options.factoryDir
+      ? { files: (await listFiles(options.factoryDir)).length, path: '/storage/factory' }
+      : null,
   });
   const manifestPath = join(options.outDir, `${name}.manifest.json`);
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await rename(rootfsImage, rootfsOut);
   await rm(work, { recursive: true, force: true });
   log(`done: ${image}`);
   return { image, bmap, sha256File: sumFile, manifestPath, manifest };
@@ -345,7 +518,8 @@ async function lstatSafe(path: string): Promise<boolean> {
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) out.push(...(await listFiles(join(dir, entry.name))).map((f) => `${entry.name}/${f}`));
+    if (entry.isDirectory())
+      out.push(...(await listFiles(join(dir, entry.name))).map((f) => `${entry.name}/${f}`));
     else out.push(entry.name);
   }
   return out;

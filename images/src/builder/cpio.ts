@@ -20,7 +20,14 @@ function pad4(length: number): Buffer {
   return Buffer.alloc((4 - (length % 4)) % 4);
 }
 
-function header(fields: { ino: number; mode: number; nlink: number; mtime: number; filesize: number; namesize: number }): string {
+function header(fields: {
+  ino: number;
+  mode: number;
+  nlink: number;
+  mtime: number;
+  filesize: number;
+  namesize: number;
+}): string {
   return [
     '070701',
     hex8(fields.ino),
@@ -39,7 +46,11 @@ function header(fields: { ino: number; mode: number; nlink: number; mtime: numbe
   ].join('');
 }
 
-function member(name: string, fields: { ino: number; mode: number; nlink: number; mtime: number }, data: Buffer): Buffer[] {
+function member(
+  name: string,
+  fields: { ino: number; mode: number; nlink: number; mtime: number },
+  data: Buffer,
+): Buffer[] {
   const nameBuf = Buffer.from(`${name}\0`, 'utf8');
   const head = Buffer.from(header({ ...fields, filesize: data.length, namesize: nameBuf.length }), 'latin1');
   const headAndName = Buffer.concat([head, nameBuf]);
@@ -51,13 +62,23 @@ export function cpioNewc(entries: readonly CpioEntry[], mtime: number): Buffer {
   const seen = new Set<string>();
   entries.forEach((entry, index) => {
     const name = entry.path.replace(/^\/+/, '');
-    if (name.length === 0 || name.split('/').includes('..')) throw new Error(`cpio: invalid path ${JSON.stringify(entry.path)}`);
+    if (name.length === 0 || name.split('/').includes('..'))
+      throw new Error(`cpio: invalid path ${JSON.stringify(entry.path)}`);
     if (seen.has(name)) throw new Error(`cpio: duplicate path ${name}`);
     seen.add(name);
     const ino = index + 1;
-    if (entry.kind === 'dir') parts.push(...member(name, { ino, mode: S_IFDIR | (entry.mode ?? 0o755), nlink: 2, mtime }, Buffer.alloc(0)));
-    else if (entry.kind === 'file') parts.push(...member(name, { ino, mode: S_IFREG | (entry.mode ?? 0o644), nlink: 1, mtime }, entry.data));
-    else parts.push(...member(name, { ino, mode: S_IFLNK | 0o777, nlink: 1, mtime }, Buffer.from(entry.target, 'utf8')));
+    if (entry.kind === 'dir')
+      parts.push(
+        ...member(name, { ino, mode: S_IFDIR | (entry.mode ?? 0o755), nlink: 2, mtime }, Buffer.alloc(0)),
+      );
+    else if (entry.kind === 'file')
+      parts.push(
+        ...member(name, { ino, mode: S_IFREG | (entry.mode ?? 0o644), nlink: 1, mtime }, entry.data),
+      );
+    else
+      parts.push(
+        ...member(name, { ino, mode: S_IFLNK | 0o777, nlink: 1, mtime }, Buffer.from(entry.target, 'utf8')),
+      );
   });
   parts.push(...member('TRAILER!!!', { ino: 0, mode: 0, nlink: 1, mtime: 0 }, Buffer.alloc(0)));
   return Buffer.concat(parts);

@@ -12,13 +12,13 @@ describe('disk layout', () => {
       [1, 4, 64],
       [2, 68, 384],
       [3, 452, 384],
-      [4, 836, 256],
+      [4, 836, 640],
     ]);
-    expect(diskSize).toBe(1092 * 2 ** 20);
+    expect(diskSize).toBe(1476 * 2 ** 20);
     expect(sfdiskScript(parsed.value, partitions)).toBe(
       'label: dos\nlabel-id: 0xf1ee7001\nunit: sectors\n' +
         'start=8192, size=131072, type=0c, bootable\nstart=139264, size=786432, type=83\n' +
-        'start=925696, size=786432, type=83\nstart=1712128, size=524288, type=83\n',
+        'start=925696, size=786432, type=83\nstart=1712128, size=1310720, type=83\n',
     );
   });
 });

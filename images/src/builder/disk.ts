@@ -11,7 +11,10 @@ export interface PartitionPlacement {
 }
 
 /** Partition offsets and sizes: packed after the first-partition offset, MiB aligned. */
-export function placePartitions(board: BoardDefinition): { partitions: PartitionPlacement[]; diskSize: number } {
+export function placePartitions(board: BoardDefinition): {
+  partitions: PartitionPlacement[];
+  diskSize: number;
+} {
   const mib = 1024 * 1024;
   let offset = board.disk.firstPartitionOffset;
   const partitions = board.partitions.map((p, i) => {
@@ -28,7 +31,9 @@ export function sfdiskScript(board: BoardDefinition, placements: PartitionPlacem
   placements.forEach((placed, i) => {
     const p = board.partitions[i];
     if (!p) throw new Error('partition mismatch');
-    lines.push(`start=${placed.offset / 512}, size=${placed.size / 512}, type=${p.mbrType.slice(2)}${p.bootable ? ', bootable' : ''}`);
+    lines.push(
+      `start=${placed.offset / 512}, size=${placed.size / 512}, type=${p.mbrType.slice(2)}${p.bootable ? ', bootable' : ''}`,
+    );
   });
   return `${lines.join('\n')}\n`;
 }
@@ -52,7 +57,7 @@ export async function writeAt(disk: string, image: string, offset: number, limit
     const buf = Buffer.alloc(CHUNK);
     for (const range of bmap.ranges) {
       const { offset: start, length } = rangeBytes(bmap, range);
-      for (let pos = 0; pos < length; ) {
+      for (let pos = 0; pos < length;) {
         const n = Math.min(CHUNK, length - pos);
         const { bytesRead } = await src.read(buf, 0, n, start + pos);
         if (bytesRead !== n) throw new Error(`${image}: short read at ${start + pos}`);
@@ -72,6 +77,8 @@ export async function createDisk(path: string, board: BoardDefinition): Promise<
   const { partitions, diskSize } = placePartitions(board);
   await writeFile(path, '');
   await truncate(path, diskSize);
-  await run('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', path], { input: sfdiskScript(board, partitions) });
+  await run('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', path], {
+    input: sfdiskScript(board, partitions),
+  });
   return partitions;
 }

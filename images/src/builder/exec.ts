@@ -8,7 +8,11 @@ export interface RunOptions {
 }
 
 /** Run a host tool; on failure the error names the command and carries its stderr. */
-export function run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<{ stdout: string; stderr: string }> {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       cmd,
@@ -22,7 +26,10 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
       (error, stdout, stderr) => {
         if (error) {
           const code = (error as NodeJS.ErrnoException).code;
-          const why = code === 'ENOENT' ? `${cmd} is not installed` : `${cmd} ${args.join(' ')} failed: ${stderr.trim() || error.message}`;
+          const why =
+            code === 'ENOENT'
+              ? `${cmd} is not installed`
+              : `${cmd} ${args.join(' ')} failed: ${stderr.trim() || error.message}`;
           reject(new Error(why, { cause: error }));
         } else resolve({ stdout, stderr });
       },

@@ -30,23 +30,40 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The exact package a metapackage depends on (never glob kernel names: that fetched 42 kernels). */
-export async function resolveMetapackage(metapackage: string, arch: string, prefix: string, signal?: AbortSignal): Promise<string> {
+export async function resolveMetapackage(
+  metapackage: string,
+  arch: string,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<string> {
   const { stdout } = await run('apt-cache', ['depends', `${metapackage}:${arch}`], signal ? { signal } : {});
   for (const line of stdout.split('\n')) {
     const m = /^\s*Depends:\s*(\S+)/.exec(line);
     const dep = m?.[1]?.replace(/:.*$/, '');
     if (dep?.startsWith(prefix)) return dep;
   }
-  throw new Error(`apt-cache depends ${metapackage}:${arch} names no ${prefix}* package (is "dpkg --add-architecture ${arch}" + "apt-get update" done?)`);
+  throw new Error(
+    `apt-cache depends ${metapackage}:${arch} names no ${prefix}* package (is "dpkg --add-architecture ${arch}" + "apt-get update" done?)`,
+  );
 }
 
 /** Candidate versions and archive file names, from the local apt lists (one apt-cache call: it is slow). */
-async function candidates(packages: readonly DebRef[], signal?: AbortSignal): Promise<Map<string, { version: string; file: string }>> {
+async function candidates(
+  packages: readonly DebRef[],
+  signal?: AbortSignal,
+): Promise<Map<string, { version: string; file: string }>> {
   let stdout: string;
   try {
-    ({ stdout } = await run('apt-cache', ['show', '--no-all-versions', ...packages.map(aptName)], signal ? { signal } : {}));
+    ({ stdout } = await run(
+      'apt-cache',
+      ['show', '--no-all-versions', ...packages.map(aptName)],
+      signal ? { signal } : {},
+    ));
   } catch (error) {
-    throw new Error(`some of ${packages.map(aptName).join(', ')} are unknown to apt (missing "dpkg --add-architecture", "apt-get update", or an archive component such as non-free-firmware?): ${(error as Error).message}`, { cause: error });
+    throw new Error(
+      `some of ${packages.map(aptName).join(', ')} are unknown to apt (missing "dpkg --add-architecture", "apt-get update", or an archive component such as non-free-firmware?): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   const out = new Map<string, { version: string; file: string }>();
   for (const stanza of stdout.split(/\n\n+/)) {
@@ -71,7 +88,11 @@ function aptName(p: DebRef): string {
   return p.arch === 'all' ? p.name : `${p.name}:${p.arch}`;
 }
 
-export async function fetchDebs(packages: readonly DebRef[], cacheDir: string, signal?: AbortSignal): Promise<FetchedDeb[]> {
+export async function fetchDebs(
+  packages: readonly DebRef[],
+  cacheDir: string,
+  signal?: AbortSignal,
+): Promise<FetchedDeb[]> {
   const dir = join(cacheDir, 'debs');
   await mkdir(dir, { recursive: true });
   const out: FetchedDeb[] = [];
@@ -85,7 +106,10 @@ export async function fetchDebs(packages: readonly DebRef[], cacheDir: string, s
       // Download in a private dir then move, so an interrupted download never looks cached.
       const tmp = join(dir, `.tmp-${process.pid}-${name}`);
       await mkdir(tmp, { recursive: true });
-      await run('apt-get', ['download', `${aptName({ name, arch })}=${version}`], { cwd: tmp, ...(signal ? { signal } : {}) });
+      await run('apt-get', ['download', `${aptName({ name, arch })}=${version}`], {
+        cwd: tmp,
+        ...(signal ? { signal } : {}),
+      });
       const got = (await readdir(tmp)).find((f) => f.endsWith('.deb'));
       if (!got) throw new Error(`apt-get download ${aptName({ name, arch })}=${version} produced no .deb`);
       await rename(join(tmp, got), path);
@@ -103,14 +127,22 @@ export interface FetchedNpm {
 }
 
 /** `npm pack <name>@<exact version>` into the cache (the tarball name is deterministic). */
-export async function fetchNpmPackage(name: string, version: string, cacheDir: string, signal?: AbortSignal): Promise<FetchedNpm> {
+export async function fetchNpmPackage(
+  name: string,
+  version: string,
+  cacheDir: string,
+  signal?: AbortSignal,
+): Promise<FetchedNpm> {
   const dir = join(cacheDir, 'npm');
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`);
   if (!(await exists(path))) {
     const tmp = join(dir, `.tmp-${process.pid}`);
     await mkdir(tmp, { recursive: true });
-    await run('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', tmp], { cwd: tmp, ...(signal ? { signal } : {}) });
+    await run('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', tmp], {
+      cwd: tmp,
+      ...(signal ? { signal } : {}),
+    });
     await rename(join(tmp, basename(path)), path);
     await run('rm', ['-rf', tmp]);
   }

@@ -11,7 +11,9 @@ export function stableUuid(name: string): string {
 
 /** Paths under root in sorted order (relative, with a leading "/"), directories before their contents. */
 export async function walk(root: string, rel = ''): Promise<string[]> {
-  const entries = (await readdir(join(root, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = (await readdir(join(root, rel), { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   const out: string[] = [];
   for (const entry of entries) {
     const path = `${rel}/${entry.name}`;
@@ -22,12 +24,16 @@ export async function walk(root: string, rel = ''): Promise<string[]> {
 }
 
 /** Set every mtime/atime to the epoch and return the tree's apparent size. */
-export async function normalizeTree(root: string, epoch: number): Promise<{ paths: string[]; bytes: number }> {
+export async function normalizeTree(
+  root: string,
+  epoch: number,
+): Promise<{ paths: string[]; bytes: number }> {
   const paths = await walk(root);
   let bytes = 0;
   for (const path of paths) {
     // debugfs's command parser splits on whitespace and quotes: refuse names it would mangle.
-    if (!/^[A-Za-z0-9._+@:,=/[\]-]+$/.test(path)) throw new Error(`file name not supported in a root filesystem: ${JSON.stringify(path)}`);
+    if (!/^[A-Za-z0-9._+@:,=/[\]-]+$/.test(path))
+      throw new Error(`file name not supported in a root filesystem: ${JSON.stringify(path)}`);
     const st = await lstat(join(root, path));
     bytes += st.isFile() ? Math.ceil(st.size / 4096) * 4096 : 4096;
     await lutimes(join(root, path), epoch, epoch);
@@ -51,18 +57,47 @@ export interface Ext4Options {
  * tool can set) and reading the tree updates atime. orphan_file is off: U-Boot 2023.01 and
  * older tools do not know it.
  */
-export async function makeExt4(srcDir: string, outFile: string, options: Ext4Options, signal?: AbortSignal): Promise<void> {
+export async function makeExt4(
+  srcDir: string,
+  outFile: string,
+  options: Ext4Options,
+  signal?: AbortSignal,
+): Promise<void> {
   const { paths } = await normalizeTree(srcDir, options.epoch);
-  const env = { E2FSPROGS_FAKE_TIME: String(options.epoch), SOURCE_DATE_EPOCH: String(options.epoch), TZ: 'UTC' };
+  const env = {
+    E2FSPROGS_FAKE_TIME: String(options.epoch),
+    SOURCE_DATE_EPOCH: String(options.epoch),
+    TZ: 'UTC',
+  };
   await run('rm', ['-f', outFile]);
   await run(
     'mke2fs',
-    ['-q', '-F', '-t', 'ext4', '-b', '4096', '-O', '^orphan_file', '-L', options.label, '-U', options.uuid,
-      '-E', `hash_seed=${options.hashSeed},root_owner=0:0`, '-d', srcDir, outFile, `${Math.floor(options.sizeBytes / 1024)}k`],
+    [
+      '-q',
+      '-F',
+      '-t',
+      'ext4',
+      '-b',
+      '4096',
+      '-O',
+      '^orphan_file',
+      '-L',
+      options.label,
+      '-U',
+      options.uuid,
+      '-E',
+      `hash_seed=${options.hashSeed},root_owner=0:0`,
+      '-d',
+      srcDir,
+      outFile,
+      `${Math.floor(options.sizeBytes / 1024)}k`,
+    ],
     { env, ...(signal ? { signal } : {}) },
   );
   const fields = ['atime', 'ctime', 'mtime', 'crtime'];
-  const commands = ['/', ...paths, '/lost+found'].flatMap((p) => fields.map((f) => `set_inode_field ${p} ${f} @${options.epoch}`));
+  const commands = ['/', ...paths, '/lost+found'].flatMap((p) =>
+    fields.map((f) => `set_inode_field ${p} ${f} @${options.epoch}`),
+  );
   const script = `${outFile}.debugfs`;
   await writeFile(script, `${commands.join('\n')}\n`);
   await run('debugfs', ['-w', '-f', script, outFile], { env, ...(signal ? { signal } : {}) });
@@ -78,11 +113,29 @@ export interface VfatOptions {
 }
 
 /** FAT from a list of files via mkfs.vfat --invariant + mcopy -m (no loop mount). */
-export async function makeVfat(files: { src: string; dest: string }[], outFile: string, options: VfatOptions, signal?: AbortSignal): Promise<void> {
+export async function makeVfat(
+  files: { src: string; dest: string }[],
+  outFile: string,
+  options: VfatOptions,
+  signal?: AbortSignal,
+): Promise<void> {
   const env = { SOURCE_DATE_EPOCH: String(options.epoch), TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
   const opt = signal ? { signal } : {};
   await run('rm', ['-f', outFile]);
-  await run('mkfs.vfat', ['-C', '--invariant', '-i', options.volumeId, '-n', options.label, outFile, String(Math.floor(options.sizeBytes / 1024))], { env, ...opt });
+  await run(
+    'mkfs.vfat',
+    [
+      '-C',
+      '--invariant',
+      '-i',
+      options.volumeId,
+      '-n',
+      options.label,
+      outFile,
+      String(Math.floor(options.sizeBytes / 1024)),
+    ],
+    { env, ...opt },
+  );
   const dirs = new Set<string>();
   for (const file of [...files].sort((a, b) => (a.dest < b.dest ? -1 : 1))) {
     const parts = file.dest.split('/').slice(0, -1);

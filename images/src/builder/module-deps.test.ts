@@ -29,11 +29,15 @@ describe('kernel module resolution from modules.dep', () => {
   });
 
   it('treats - and _ alike and skips built-in modules', () => {
-    expect(resolveModules(index, ['nls_iso8859_1', 'virtio', 'crc32c'])).toEqual(['kernel/fs/nls/nls_iso8859-1.ko']);
+    expect(resolveModules(index, ['nls_iso8859_1', 'virtio', 'crc32c'])).toEqual([
+      'kernel/fs/nls/nls_iso8859-1.ko',
+    ]);
   });
 
   it('names a missing module and who needed it; detects cycles', () => {
-    expect(() => resolveModules(index, ['nope'])).toThrow('kernel module nope is neither in modules.dep nor built in');
+    expect(() => resolveModules(index, ['nope'])).toThrow(
+      'kernel module nope is neither in modules.dep nor built in',
+    );
     expect(() => resolveModules(index, ['a'])).toThrow('kernel module dependency cycle: a -> b -> a');
   });
 });

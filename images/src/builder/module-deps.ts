@@ -20,7 +20,11 @@ export function parseModuleIndex(modulesDep: string, modulesBuiltin: string): Mo
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const path = line.slice(0, colon).trim();
-    const deps = line.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+    const deps = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     byName.set(moduleName(path), { path, deps });
   }
   const builtin = new Set(modulesBuiltin.split('\n').filter(Boolean).map(moduleName));
@@ -35,10 +39,13 @@ export function resolveModules(index: ModuleIndex, wanted: readonly string[]): s
     const entry = index.byName.get(name);
     if (!entry) {
       if (index.builtin.has(name)) return;
-      throw new Error(`kernel module ${name} is neither in modules.dep nor built in${chain.length ? ` (needed by ${chain.join(' <- ')})` : ''}`);
+      throw new Error(
+        `kernel module ${name} is neither in modules.dep nor built in${chain.length ? ` (needed by ${chain.join(' <- ')})` : ''}`,
+      );
     }
     if (done.has(entry.path)) return;
-    if (chain.includes(name)) throw new Error(`kernel module dependency cycle: ${[...chain, name].join(' -> ')}`);
+    if (chain.includes(name))
+      throw new Error(`kernel module dependency cycle: ${[...chain, name].join(' -> ')}`);
     for (const dep of entry.deps) visit(pathToName.get(dep) ?? moduleName(dep), [...chain, name]);
     done.add(entry.path);
     order.push(entry.path);

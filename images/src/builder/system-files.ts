@@ -71,6 +71,17 @@ else
   echo "FLEET: cannot mount the data partition ${data}"
 fi
 echo "$(cut -d' ' -f1 /proc/uptime) slot=$slot" >> /storage/boot-history 2>/dev/null
+# The device's identity outlives slot updates: generated once on the data partition
+# (/etc/machine-id links here; the root filesystem is read-only and the same on every device).
+if [ ! -s /storage/machine-id ]; then
+  tr -d '-' < /proc/sys/kernel/random/uuid > /storage/machine-id.tmp && sync && mv /storage/machine-id.tmp /storage/machine-id && sync
+fi
+ip link set lo up
+for nic in /sys/class/net/eth*; do
+  [ -e "$nic" ] || continue
+  ip link set "\${nic##*/}" up
+  udhcpc -i "\${nic##*/}" -s /etc/fleet/udhcpc.script -b -t 10 -T 1 >/dev/null 2>&1
+done
 case "$test" in
   poweroff)
     echo "FLEET: test poweroff"
@@ -88,14 +99,27 @@ esac
 `;
 }
 
-export function agentRun(): string {
+/**
+ * The agent under busybox init's respawn: the bundle from device-agent (fleet-agent.mjs and
+ * its native addon, cross-built for the board), the config on the data partition, the
+ * uboot-env boot backend on the board's slot partitions and the fw_env.config beside it.
+ */
+export function agentRun(board: BoardDefinition): string {
+  const slotA = partitionDevice(board, 'rootfs-a');
+  const slotB = partitionDevice(board, 'rootfs-b');
   return `#!/bin/sh
-# Supervised by busybox init (respawn). TODO(#8): the agent bundle is installed at
-# /opt/fleet/agent/main.js once device-agent has an entry point; until then this idles.
-if [ -f /opt/fleet/agent/main.js ]; then
-  exec /usr/bin/node /opt/fleet/agent/main.js --config /etc/fleet/agent.json
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+if [ -f /opt/fleet/agent/fleet-agent.mjs ] && [ -f /etc/fleet/agent.json ]; then
+  echo "FLEET: agent starting"
+  /usr/bin/node /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json \\
+    --slot-a ${slotA} --slot-b ${slotB} --fw-env-config /etc/fw_env.config
+  status=$?
+  echo "FLEET: agent exited status=$status"
+  # respawn after a pause: a crash loop must not spin the CPU
+  sleep 5
+  exit $status
 fi
-echo "FLEET: no agent at /opt/fleet/agent/main.js"
+echo "FLEET: no agent at /opt/fleet/agent/fleet-agent.mjs"
 exec sleep 2147483647
 `;
 }
@@ -104,5 +128,20 @@ export function rcShutdown(): string {
   return `#!/bin/sh
 sync
 umount /storage 2>/dev/null
+`;
+}
+
+/** busybox udhcpc's event script (the Debian one lives under /usr/share, left out). */
+export function udhcpcScript(): string {
+  return `#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/\${mask:-24}" dev "$interface"
+    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+    echo "FLEET: network $interface $ip/\${mask:-24} via $router" > /dev/console ;;
+esac
+exit 0
 `;
 }

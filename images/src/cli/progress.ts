@@ -4,7 +4,9 @@ export interface TextSink {
   write(text: string): unknown;
 }
 
-export function progressBar(stream: TextSink = process.stderr): (done: number, total: number, label: string) => void {
+export function progressBar(
+  stream: TextSink = process.stderr,
+): (done: number, total: number, label: string) => void {
   let lastPct = -1;
   let lastLabel = '';
   return (done, total, label) => {

@@ -41,28 +41,44 @@ export function parseBmap(xml: string): Bmap {
   const blocksCount = int(xml, 'BlocksCount');
   const mappedBlocksCount = int(xml, 'MappedBlocksCount');
   const checksumType = tag(xml, 'ChecksumType');
-  if (checksumType !== undefined && checksumType !== 'sha256' && checksumType !== 'sha1') throw new Error(`bmap: unsupported checksum type ${checksumType}`);
+  if (checksumType !== undefined && checksumType !== 'sha256' && checksumType !== 'sha1')
+    throw new Error(`bmap: unsupported checksum type ${checksumType}`);
   const fileChecksum = tag(xml, 'BmapFileChecksum') ?? tag(xml, 'BmapFileSHA1');
   if (fileChecksum && checksumType) {
     const zeroed = xml.replace(fileChecksum, '0'.repeat(fileChecksum.length));
     const actual = createHash(checksumType).update(zeroed).digest('hex');
-    if (actual !== fileChecksum) throw new Error(`bmap: file checksum mismatch (${actual} != ${fileChecksum}): the .bmap is corrupt or edited`);
+    if (actual !== fileChecksum)
+      throw new Error(
+        `bmap: file checksum mismatch (${actual} != ${fileChecksum}): the .bmap is corrupt or edited`,
+      );
   }
-  if (blockSize <= 0 || Math.ceil(imageSize / blockSize) !== blocksCount) throw new Error('bmap: ImageSize, BlockSize and BlocksCount disagree');
+  if (blockSize <= 0 || Math.ceil(imageSize / blockSize) !== blocksCount)
+    throw new Error('bmap: ImageSize, BlockSize and BlocksCount disagree');
   const ranges: BmapRange[] = [];
   const re = /<Range(?:\s+chksum="([0-9a-f]+)")?\s*>\s*(\d+)(?:-(\d+))?\s*<\/Range>/g;
   let mapped = 0;
   for (const m of xml.matchAll(re)) {
     const first = Number(m[2]);
     const last = m[3] === undefined ? first : Number(m[3]);
-    if (last < first || last >= blocksCount) throw new Error(`bmap: range ${first}-${last} outside the image's ${blocksCount} blocks`);
+    if (last < first || last >= blocksCount)
+      throw new Error(`bmap: range ${first}-${last} outside the image's ${blocksCount} blocks`);
     const prev = ranges.at(-1);
-    if (prev && first <= prev.last) throw new Error(`bmap: range ${first}-${last} overlaps or precedes ${prev.first}-${prev.last}`);
+    if (prev && first <= prev.last)
+      throw new Error(`bmap: range ${first}-${last} overlaps or precedes ${prev.first}-${prev.last}`);
     ranges.push({ first, last, ...(m[1] ? { checksum: m[1] } : {}) });
     mapped += last - first + 1;
   }
-  if (mapped !== mappedBlocksCount) throw new Error(`bmap: ranges map ${mapped} blocks but MappedBlocksCount says ${mappedBlocksCount}`);
-  return { version, imageSize, blockSize, blocksCount, mappedBlocksCount, ...(checksumType ? { checksumType } : {}), ranges };
+  if (mapped !== mappedBlocksCount)
+    throw new Error(`bmap: ranges map ${mapped} blocks but MappedBlocksCount says ${mappedBlocksCount}`);
+  return {
+    version,
+    imageSize,
+    blockSize,
+    blocksCount,
+    mappedBlocksCount,
+    ...(checksumType ? { checksumType } : {}),
+    ranges,
+  };
 }
 
 /** Byte extent of a range (the last block may be partial). */

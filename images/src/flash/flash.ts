@@ -42,11 +42,21 @@ export async function flashImage(options: FlashOptions): Promise<FlashResult> {
   const { image, device, signal } = options;
   const target = await checkTarget(device, image);
   const imageSize = (await stat(image)).size;
-  const bmapPath = options.bmap ?? (await exists(`${image}.bmap`) ? `${image}.bmap` : undefined);
+  const bmapPath = options.bmap ?? ((await exists(`${image}.bmap`)) ? `${image}.bmap` : undefined);
   const bmap: Bmap = bmapPath
     ? parseBmap(await readFile(bmapPath, 'utf8'))
-    : { version: 'none', imageSize, blockSize: 4096, blocksCount: Math.ceil(imageSize / 4096), mappedBlocksCount: Math.ceil(imageSize / 4096), ranges: [{ first: 0, last: Math.ceil(imageSize / 4096) - 1 }] };
-  if (bmap.imageSize !== imageSize) throw new Error(`bmap says the image is ${bmap.imageSize} bytes, ${image} is ${imageSize}: wrong .bmap for this image`);
+    : {
+        version: 'none',
+        imageSize,
+        blockSize: 4096,
+        blocksCount: Math.ceil(imageSize / 4096),
+        mappedBlocksCount: Math.ceil(imageSize / 4096),
+        ranges: [{ first: 0, last: Math.ceil(imageSize / 4096) - 1 }],
+      };
+  if (bmap.imageSize !== imageSize)
+    throw new Error(
+      `bmap says the image is ${bmap.imageSize} bytes, ${image} is ${imageSize}: wrong .bmap for this image`,
+    );
   if (target.capacity !== undefined && target.capacity < imageSize) {
     throw new UnsafeTargetError(`${device} holds ${target.capacity} bytes, the image needs ${imageSize}`);
   }
@@ -63,7 +73,7 @@ export async function flashImage(options: FlashOptions): Promise<FlashResult> {
     for (const range of bmap.ranges) {
       const { offset, length } = rangeBytes(bmap, range);
       const hash = createHash(bmap.checksumType ?? 'sha256');
-      for (let pos = 0; pos < length; ) {
+      for (let pos = 0; pos < length;) {
         signal?.throwIfAborted();
         const n = Math.min(CHUNK, length - pos);
         const { bytesRead } = await src.read(buf, 0, n, offset + pos);
@@ -77,7 +87,9 @@ export async function flashImage(options: FlashOptions): Promise<FlashResult> {
       }
       const digest = hash.digest('hex');
       if (range.checksum && digest !== range.checksum) {
-        throw new Error(`image ${image} blocks ${range.first}-${range.last} do not match the bmap checksum: corrupt image (device partly written, re-flash)`);
+        throw new Error(
+          `image ${image} blocks ${range.first}-${range.last} do not match the bmap checksum: corrupt image (device partly written, re-flash)`,
+        );
       }
       digests.set(range, range.checksum ?? digest);
     }
@@ -95,7 +107,7 @@ export async function flashImage(options: FlashOptions): Promise<FlashResult> {
     for (const range of bmap.ranges) {
       const { offset, length } = rangeBytes(bmap, range);
       const hash = createHash(bmap.checksumType ?? 'sha256');
-      for (let pos = 0; pos < length; ) {
+      for (let pos = 0; pos < length;) {
         signal?.throwIfAborted();
         const n = Math.min(CHUNK, length - pos);
         const { bytesRead } = await check.read(buf, 0, n, offset + pos);
@@ -106,7 +118,9 @@ export async function flashImage(options: FlashOptions): Promise<FlashResult> {
         options.onProgress?.(checkedBytes, total, 'verify');
       }
       if (hash.digest('hex') !== digests.get(range)) {
-        throw new Error(`read-back of ${device} blocks ${range.first}-${range.last} differs from the image: the medium did not keep what was written`);
+        throw new Error(
+          `read-back of ${device} blocks ${range.first}-${range.last} differs from the image: the medium did not keep what was written`,
+        );
       }
       verified += 1;
     }

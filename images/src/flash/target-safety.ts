@@ -46,25 +46,32 @@ export async function checkTarget(path: string, image?: string): Promise<TargetI
     throw new UnsafeTargetError(`target ${path} does not exist (${e.code})`);
   });
   if (st.isFile()) {
-    if (image && (await realpath(image)) === (await realpath(path))) throw new UnsafeTargetError(`target ${path} is the image itself`);
+    if (image && (await realpath(image)) === (await realpath(path)))
+      throw new UnsafeTargetError(`target ${path} is the image itself`);
     return { path, kind: 'file' };
   }
-  if (!st.isBlockDevice()) throw new UnsafeTargetError(`target ${path} is neither a block device nor a regular file`);
+  if (!st.isBlockDevice())
+    throw new UnsafeTargetError(`target ${path} is neither a block device nor a regular file`);
   const major = (st.rdev >> 8) & 0xfff;
   const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
   const disk = await diskOfDevNumber(major, minor);
   if (!disk) throw new UnsafeTargetError(`cannot find ${path} (${major}:${minor}) in /sys/dev/block`);
   const self = basename(await realpath(`/sys/dev/block/${major}:${minor}`));
-  if (self !== disk) throw new UnsafeTargetError(`${path} is partition ${self} of ${disk}: flash the whole disk`);
+  if (self !== disk)
+    throw new UnsafeTargetError(`${path} is partition ${self} of ${disk}: flash the whole disk`);
   const rootDisk = await diskHoldingRoot();
-  if (rootDisk === disk) throw new UnsafeTargetError(`${path} is the disk holding / (${disk}): refusing to overwrite the running system`);
+  if (rootDisk === disk)
+    throw new UnsafeTargetError(
+      `${path} is the disk holding / (${disk}): refusing to overwrite the running system`,
+    );
   const names = new Set(await namesOnDisk(disk));
   const mounts = await readFile('/proc/self/mounts', 'utf8');
   for (const line of mounts.split('\n')) {
     const [source, target] = line.split(' ');
     if (!source?.startsWith('/dev/')) continue;
     const real = await realpath(source).catch(() => source);
-    if (names.has(basename(real))) throw new UnsafeTargetError(`${path}: ${real} is mounted at ${target}: unmount it first`);
+    if (names.has(basename(real)))
+      throw new UnsafeTargetError(`${path}: ${real} is mounted at ${target}: unmount it first`);
   }
   const swaps = await readFile('/proc/swaps', 'utf8').catch(() => '');
   for (const line of swaps.split('\n').slice(1)) {
@@ -73,7 +80,8 @@ export async function checkTarget(path: string, image?: string): Promise<TargetI
   }
   for (const name of names) {
     const holders = await readdir(`/sys/class/block/${name}/holders`).catch(() => [] as string[]);
-    if (holders.length > 0) throw new UnsafeTargetError(`${path}: ${name} is held by ${holders.join(', ')} (device-mapper/md)`);
+    if (holders.length > 0)
+      throw new UnsafeTargetError(`${path}: ${name} is held by ${holders.join(', ')} (device-mapper/md)`);
   }
   const sectors = Number((await readFile(`/sys/block/${disk}/size`, 'utf8')).trim());
   return { path, kind: 'block', disk, capacity: sectors * 512 };

@@ -15,8 +15,20 @@ export const HUB = 'http://10.0.2.2:8080';
 export const TOKEN = 'claim-0123456789abcdef';
 
 /** Build an image with the shared download cache (.fleet/cache), quietly. */
-export async function build(board: string, outDir: string, extra: Partial<BuildOptions> = {}): Promise<BuildResult> {
-  return buildImage({ board: await loadBoard(board), hubUrl: HUB, claimToken: TOKEN, outDir, cacheDir: defaultCacheDir(), agent: 'none', ...extra });
+export async function build(
+  board: string,
+  outDir: string,
+  extra: Partial<BuildOptions> = {},
+): Promise<BuildResult> {
+  return buildImage({
+    board: await loadBoard(board),
+    hubUrl: HUB,
+    claimToken: TOKEN,
+    outDir,
+    cacheDir: defaultCacheDir(),
+    agent: 'none',
+    ...extra,
+  });
 }
 
 /** Byte offset of a partition of the built image, from its manifest. */
@@ -35,8 +47,16 @@ export async function freshCopy(image: string, dest: string): Promise<string> {
 export { copyFile };
 
 /** The agent's view of an emulated disk: the boot env in the image, the booted slot given. */
-export function bootControlOn(board: BoardDefinition, disk: string, bootedSlot: () => Slot): { store: UbootEnvStore; control: UbootEnvBootControl } {
+export function bootControlOn(
+  board: BoardDefinition,
+  disk: string,
+  bootedSlot: () => Slot,
+): { store: UbootEnvStore; control: UbootEnvBootControl } {
   const store = new UbootEnvStore(fwEnvConfigFor(board, disk));
-  const control = new UbootEnvBootControl({ store, slotTargets: { A: '/dev/null', B: '/dev/null' }, bootedSlot: async () => bootedSlot() });
+  const control = new UbootEnvBootControl({
+    store,
+    slotTargets: { A: '/dev/null', B: '/dev/null' },
+    bootedSlot: async () => bootedSlot(),
+  });
   return { store, control };
 }

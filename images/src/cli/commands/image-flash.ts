@@ -8,7 +8,11 @@ import { userPath } from '../user-path.js';
 export const FLASH_USAGE = 'usage: fleet-image flash <image.img> <device> [--bmap <file.bmap>] [--json]';
 
 export async function imageFlash(argv: string[], signal: AbortSignal, stderr: TextSink): Promise<string> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { bmap: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { bmap: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const [image, device, extra] = positionals;
   if (!image || !device || extra !== undefined) throw new UsageError(FLASH_USAGE);
   const bar = progressBar(stderr);
