@@ -1,20 +1,26 @@
-import { posix } from 'node:path';
 import { z } from 'zod';
 import { Digest, ObjectRef } from './digest.js';
 import { parseWith, type Result } from './result.js';
 import { Size } from './size.js';
 
 /** Container names become LXC names, hostnames and directory names: keep them boring. */
-export const ContainerName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
-    error: 'must be 1-63 of a-z, 0-9 and "-", starting with a letter or digit',
-  });
+export const ContainerName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+  error: 'must be 1-63 of a-z, 0-9 and "-", starting with a letter or digit',
+});
 export type ContainerName = z.infer<typeof ContainerName>;
 
 export const SEMVER_PATTERN =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 export const SemVer = z.string().regex(SEMVER_PATTERN, { error: 'must be a semantic version such as 1.4.0' });
+
+/** True when `p` has no empty, `.` or `..` segment (what path.posix.normalize would change). */
+function isNormalised(p: string): boolean {
+  if (p === '/') return true;
+  return p
+    .slice(1)
+    .split('/')
+    .every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
 
 /** An absolute, normalised path: no `..`, no `//`, no trailing slash. */
 export const AbsolutePath = z
@@ -22,7 +28,7 @@ export const AbsolutePath = z
   .min(1)
   .max(4096)
   .refine((p) => p.startsWith('/'), { error: 'must be an absolute path' })
-  .refine((p) => posix.normalize(p) === p && (p === '/' || !p.endsWith('/')), {
+  .refine(isNormalised, {
     error: 'must be normalised (no "..", "//", "." or trailing "/")',
   })
   .refine((p) => !p.includes('\0'), { error: 'must not contain NUL' });

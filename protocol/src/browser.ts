@@ -1,0 +1,9 @@
+// The part of @fleet/protocol a browser can load: schemas, enums and topic builders, with no
+// Node built-ins (signing, canonical-JSON hashing and MQTT payload encoding stay Node-only).
+export * from './result.js';
+export * from './size.js';
+export * from './digest.js';
+export * from './enums.js';
+export * from './manifest.js';
+export * from './board.js';
+export * from './mqtt/topics.js';
