@@ -363,17 +363,30 @@ export class LxcRuntime implements ContainerRuntime {
         // The stop signal goes to the workload (init's child), not to init: LXC's init answers
         // SIGTERM/SIGPWR by killing everything one second later, which would cut the image's
         // stop timeout short. When the workload exits, init exits with its status.
-        const workload = await childrenOf(initPid);
-        for (const pid of workload) {
-          try {
-            process.kill(pid, meta.stopSignal as NodeJS.Signals);
-          } catch {
-            // exited meanwhile
+        const signaled = new Set<number>();
+        const signalWorkload = async () => {
+          for (const pid of await childrenOf(initPid)) {
+            if (signaled.has(pid)) continue;
+            signaled.add(pid);
+            try {
+              process.kill(pid, meta.stopSignal as NodeJS.Signals);
+            } catch {
+              // exited meanwhile
+            }
+          }
+        };
+        await signalWorkload();
+        const deadline = Date.now() + timeoutMs;
+        let nextScan = Date.now() + 100;
+        while (isAlive(initPid) && Date.now() < deadline) {
+          await sleep(Math.min(25, Math.max(1, deadline - Date.now())));
+          // Stopped right after its start, init may not have forked the workload yet: without
+          // this the stop signal reached nobody and every such stop waited out its timeout.
+          if (signaled.size === 0 && Date.now() >= nextScan) {
+            await signalWorkload();
+            nextScan = Date.now() + 100;
           }
         }
-        const deadline = Date.now() + timeoutMs;
-        while (isAlive(initPid) && Date.now() < deadline)
-          await sleep(Math.min(25, Math.max(1, deadline - Date.now())));
         if (!isAlive(initPid)) {
           await c.wait('STOPPED', 5);
           return { graceful: true };
