@@ -32,6 +32,7 @@ import {
 } from './helpers/agent-harness.js';
 import { ApiClient, type ApiError } from '../../src/api/client.js';
 import { Observer, waitFor } from './helpers/link-fixtures.js';
+import { buildBusyboxImage, toDockerArchive } from './helpers/oci-image.js';
 import { TestMosquitto } from './helpers/link-mosquitto.js';
 import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
 
@@ -283,6 +284,31 @@ describe('fleet-agent (real process, real LXC, real Mosquitto)', () => {
     expect((await status()).containers[0]?.state).toBe('exited');
     await api.json('POST', '/v1/containers/web/start');
     await waitFor('ready again', async () => (await status()).containers[0]?.state === 'ready', 60_000);
+  });
+
+  it('imports an image with `import-image` (OCI layout, docker-archive): object in the store, ContainerSpec fragment printed', async () => {
+    const image = await buildBusyboxImage(join(tmp.path, 'img'));
+    const archive = await toDockerArchive(image, join(tmp.path, 'img.tar'));
+    const fragments = [];
+    for (const ref of [image.ref, archive]) {
+      const r = await cli(configPath, ['import-image', ref]);
+      expect(r.code, r.stderr).toBe(0);
+      const fragment = JSON.parse(r.stdout) as {
+        rootfs: { digest: string; size: number };
+        start: { entrypoint: string[]; cmd: string[] };
+        image: { ref: string };
+      };
+      expect(fragment.rootfs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect([...fragment.start.entrypoint, ...fragment.start.cmd].join(' ')).toContain('httpd');
+      const stored = await readFile(join(storage, 'objects', 'sha256', fragment.rootfs.digest.slice(7)));
+      expect(stored.length).toBe(fragment.rootfs.size);
+      fragments.push(fragment.rootfs.digest);
+    }
+    // The same image from two sources is the same object (deterministic conversion).
+    expect(fragments[0]).toBe(fragments[1]);
+    const bad = await cli(configPath, ['import-image', `oci:${join(tmp.path, 'nothing-here')}`]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('nothing-here');
   });
 
   it('adopts the running container after SIGKILL and restart: same init pid, no duplicate', async () => {

@@ -105,7 +105,9 @@ const counts = {
   runs: 0,
   boundaryRuns: 0,
   randomRuns: 0,
-  kills: 0,
+  crashHookKills: 0,
+  randomKills: 0,
+  idleKills: 0,
   agentStarts: 0,
   powerCycles: 0,
   onNew: 0,
@@ -172,13 +174,14 @@ function start(crashAt?: string): AgentProcess {
   return agent;
 }
 
-async function kill(): Promise<void> {
+async function kill(why: 'random' | 'idle'): Promise<void> {
   const a = agent;
   if (!a) return;
   agent = null;
   if (a.child.exitCode === null && a.child.signalCode === null) {
     a.child.kill('SIGKILL');
-    counts.kills++;
+    if (why === 'random') counts.randomKills++;
+    else counts.idleKills++;
   }
   await a.exited;
 }
@@ -228,7 +231,7 @@ async function settle(updateId: string, failing: ('A' | 'B')[], deadlineMs = 90_
     const a = agent;
     if (!a || a.child.exitCode !== null || a.child.signalCode !== null) {
       const exit = a ? await a.exited : null;
-      if (exit?.signal === 'SIGKILL') counts.kills++;
+      if (exit?.signal === 'SIGKILL') counts.crashHookKills++;
       else if (exit && exit.code === SIMULATED_REBOOT_EXIT) await powerCycle(failing);
       else if (exit) throw new Error(`agent exited ${exit.code ?? exit.signal}: ${a?.output().slice(-3000)}`);
       start();
@@ -260,7 +263,7 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
   if (crash.at) {
     counts.boundaryRuns++;
     // The crash hook is read at process start: this agent dies at that boundary.
-    await kill();
+    await kill('idle');
     start(crash.at);
     await waitFor('agent api', () => agentStatus(), 60_000);
   } else if (!agent) {
@@ -285,7 +288,7 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
     counts.randomRuns++;
     await new Promise((res) => setTimeout(res, crash.afterMs));
     // Whatever the agent does at this instant, it dies (a reboot exit already under way is fine).
-    await kill();
+    await kill('random');
   }
   await settle(updateId, failing);
   durations.push(Date.now() - t0);
@@ -407,7 +410,7 @@ afterAll(async () => {
   console.log(
     `agent torture: ${JSON.stringify(counts)}; random window ${randomWindowMs} ms; run ms median ${durations[durations.length >> 1]}, p95 ${durations[Math.floor(durations.length * 0.95)]}, max ${durations.at(-1)}`,
   );
-  await kill();
+  await kill('idle');
   if (runtime) for (const c of await runtime.list()) await runtime.remove(c.name).catch(() => undefined);
   await starter?.close();
   await mqtt?.endAsync(true);
