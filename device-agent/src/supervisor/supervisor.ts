@@ -467,9 +467,17 @@ export class Supervisor {
     })();
   }
 
-  /** One observation pass over every container. */
+  /**
+   * One observation pass over every container. A container with an operation queued or
+   * running (the engine stopping it, a start) is skipped this pass rather than waited for, so
+   * a long stop of one container does not delay the restarts of the others.
+   */
   async tick(): Promise<void> {
-    await Promise.all([...this.slots.values()].map((s) => this.serial(s.d.name, () => this.observe(s))));
+    await Promise.all(
+      [...this.slots.values()]
+        .filter((s) => !this.queues.has(s.d.name))
+        .map((s) => this.serial(s.d.name, () => this.observe(s))),
+    );
   }
 
   private async observe(s: Slot): Promise<void> {
