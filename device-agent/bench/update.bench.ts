@@ -1,0 +1,319 @@
+// Benchmark (issue 4): downtime of an HTTP app (busybox httpd, host network) while the agent
+// updates it, seen by a client polling at 1 kHz, for the default strategy (stop-start) and
+// `hand-over`, against `lxc-stop` + `lxc-start` of the identical container (the agent's own
+// instance, with the agent stopped) in the same run. Not a test: prints and writes
+// bench/results/update.json (repository root).
+//
+//   node --conditions=fleet-source --import tsx bench/update.bench.ts [--updates 5]
+//
+// The agent runs as a real process from the device bundle (rebuilt first), installing local
+// revisions through its API. In hand-over the new instance starts while the old one still
+// holds the port: its httpd retries the bind every 2 ms until the old one is gone, which is
+// what an app does behind a fixed host port without SO_REUSEPORT.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { generateSigningKey, ReleaseManifest, signManifest, type Progress } from '@fleet/protocol';
+import { aContainer, aRelease } from '@fleet/protocol/testing';
+import { ApiClient } from '../src/api/client.js';
+import { buildBusyboxRootfs, buildSquashfs, tempDir } from '../test/integration/helpers/rootfs.js';
+
+const run = promisify(execFile);
+const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = resolve(pkg, '..');
+const { values } = parseArgs({ options: { updates: { type: 'string', default: '5' } } });
+const UPDATES = Number(values.updates);
+
+interface PollResult {
+  ok: number;
+  failed: number;
+  /** Longest run of failed polls, as wall time from the first failure to the next success. */
+  longestOutageMs: number;
+  outages: number;
+}
+
+// The poller runs in its own process so the agent's API calls and this script's timers do
+// not steal its ticks. It polls every millisecond, one request in flight at most.
+const POLLER = `
+const http = require('node:http');
+const port = Number(process.argv[1]);
+let ok = 0, failed = 0, outages = 0, longest = 0, downSince = null, stop = false;
+const agent = new http.Agent({ keepAlive: false });
+function once() {
+  if (stop) return;
+  const t = performance.now();
+  const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 500 }, (res) => {
+    res.resume();
+    res.on('end', () => { done(res.statusCode === 200, t); });
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', () => done(false, t));
+}
+function done(success, t) {
+  const now = performance.now();
+  if (success) { ok++; if (downSince !== null) { longest = Math.max(longest, now - downSince); downSince = null; } }
+  else { failed++; if (downSince === null) { downSince = t; outages++; } }
+  setTimeout(once, Math.max(0, 1 - (performance.now() - t)));
+}
+process.on('SIGTERM', () => { stop = true; setTimeout(() => { process.stdout.write(JSON.stringify({ ok, failed, longestOutageMs: longest, outages })); process.exit(0); }, 50); });
+once();
+`;
+
+function startPoller(port: number): { stop: () => Promise<PollResult> } {
+  const p: ChildProcess = spawn(process.execPath, ['-e', POLLER, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    stop: () =>
+      new Promise((res) => {
+        p.on('exit', () => res(JSON.parse(out) as PollResult));
+        p.kill('SIGTERM');
+      }),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+async function waitServing(port: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing serves on ${port}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function main(): Promise<void> {
+  const tmp = await tempDir('fleet-update-bench-');
+  const storage = join(tmp.path, 'storage');
+  const key = generateSigningKey('bench');
+  const port = await freePort();
+  await run(process.execPath, [join(pkg, 'scripts/bundle.mjs')]);
+  const tree = await buildBusyboxRootfs(join(tmp.path, 'rootfs'));
+  const sqfs = await buildSquashfs(tree, join(tmp.path, 'rootfs.sqfs'));
+  const rootfs = { digest: `sha256:${sha(await readFile(sqfs))}`, size: (await stat(sqfs)).size };
+  await mkdir(storage, { recursive: true });
+  const configPath = join(tmp.path, 'agent.json');
+  // No hub here (provisioning retries in the background against a closed port): local installs.
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      hubUrl: 'http://127.0.0.1:9',
+      trustRoots: [key.trustRoot],
+      board: 'qemu-aarch64',
+      storageDir: storage,
+      bakeSeconds: 0,
+    }),
+  );
+  const agentArgs = [
+    join(pkg, 'dist/bundle/fleet-agent.mjs'),
+    'run',
+    '--config',
+    configPath,
+    '--poll-ms',
+    '20',
+  ];
+  let agent: ChildProcess = spawn(process.execPath, agentArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let agentErr = '';
+  agent.stderr?.on('data', (d: Buffer) => (agentErr += d.toString()));
+  const api = new ApiClient(join(storage, 'agent.sock'));
+  const up = async () => {
+    for (let i = 0; i < 600; i++) {
+      if (
+        await api.json('GET', '/v1/status').then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`agent did not come up: ${agentErr.slice(-2000)}`);
+  };
+  await up();
+
+  let seq = 0;
+  const install = async (strategy: 'stop-start' | 'hand-over'): Promise<void> => {
+    seq++;
+    const dir = join(tmp.path, `rev-${seq}`);
+    await mkdir(join(dir, 'objects', 'sha256'), { recursive: true });
+    const serve = `until httpd -f -p 127.0.0.1:${port} -h /www; do usleep 2000; done`;
+    const r = aRelease({
+      version: `${seq}.0.0`,
+      sequence: seq,
+      release: `r${seq}`,
+      containers: {
+        web: aContainer({
+          rootfs,
+          image: { ref: 'busybox', digest: rootfs.digest },
+          network: 'host',
+          statusGoal: 'started',
+          start: {
+            entrypoint: ['/bin/sh', '-c'],
+            cmd: [serve],
+            env: { REV: String(seq) },
+            stopTimeoutMs: 2_000,
+          },
+        }),
+      },
+    });
+    await writeFile(join(dir, 'release.json'), JSON.stringify(signManifest(ReleaseManifest.parse(r), key)));
+    await link(sqfs, join(dir, 'objects', 'sha256', rootfs.digest.slice(7))).catch(() => undefined);
+    const { updateId } = await api.json<{ updateId: string }>('POST', '/v1/install', {
+      dir,
+      strategy,
+      bakeSeconds: 0,
+    });
+    for (let since = 0; ;) {
+      const u = await api.json<{ progress: Progress[]; done: boolean }>(
+        'GET',
+        `/v1/updates/${updateId}?since=${since}`,
+      );
+      since = u.progress.length;
+      if (u.done) {
+        const last = u.progress.at(-1);
+        if (last?.status !== 'succeeded')
+          throw new Error(`update ${updateId} ${last?.status}: ${last?.message}`);
+        return;
+      }
+    }
+  };
+
+  await install('stop-start');
+  await waitServing(port);
+  const results: Record<string, PollResult[]> = {
+    'stop-start': [],
+    'hand-over': [],
+    'lxc-stop+lxc-start': [],
+  };
+  for (const strategy of ['stop-start', 'hand-over'] as const) {
+    for (let i = 0; i < UPDATES; i++) {
+      const poller = startPoller(port);
+      await new Promise((r) => setTimeout(r, 200));
+      await install(strategy);
+      await waitServing(port);
+      await new Promise((r) => setTimeout(r, 200));
+      results[strategy]?.push(await poller.stop());
+    }
+  }
+
+  // Reference: the agent's own running instance, agent stopped (SIGTERM leaves containers
+  // running), restarted with the LXC tools. lxc-stop uses the stop signal the runtime wrote
+  // into the config (lxc.signal.halt), as the agent's stop does.
+  agent.kill('SIGTERM');
+  await new Promise((r) => agent.on('exit', r));
+  const lxcpath = join(storage, 'containers');
+  const { stdout } = await run('lxc-ls', ['-P', lxcpath, '--running', '-1']);
+  const inst = stdout.trim().split(/\s+/)[0] as string;
+  const meta = JSON.parse(await readFile(join(lxcpath, inst, 'fleet.json'), 'utf8')) as {
+    argv?: string[];
+    workload?: string[];
+  };
+  const workload = meta.argv ?? meta.workload;
+  if (!workload)
+    throw new Error(
+      `cannot find the workload argv in ${inst}/fleet.json: ${JSON.stringify(Object.keys(meta))}`,
+    );
+  for (let i = 0; i < UPDATES; i++) {
+    const poller = startPoller(port);
+    await new Promise((r) => setTimeout(r, 200));
+    await run('lxc-stop', ['-P', lxcpath, '-n', inst, '-t', '2']);
+    await run('lxc-start', [
+      '-P',
+      lxcpath,
+      '-n',
+      inst,
+      '-d',
+      '--',
+      '/.fleet-init',
+      '-q',
+      '-n',
+      inst,
+      '--',
+      ...workload,
+    ]);
+    await waitServing(port);
+    await new Promise((r) => setTimeout(r, 200));
+    results['lxc-stop+lxc-start']?.push(await poller.stop());
+  }
+  await run('lxc-stop', ['-P', lxcpath, '-n', inst, '-k']).catch(() => undefined);
+
+  // Clean up through the agent's runtime: start it again and remove everything with lxc tools.
+  agent = spawn(process.execPath, agentArgs, { stdio: 'ignore' });
+  await up();
+  agent.kill('SIGTERM');
+  await new Promise((r) => agent.on('exit', r));
+  for (const name of (await run('lxc-ls', ['-P', lxcpath, '-1'])).stdout.split(/\s+/).filter(Boolean)) {
+    await run('lxc-stop', ['-P', lxcpath, '-n', name, '-k']).catch(() => undefined);
+    await run('lxc-destroy', ['-P', lxcpath, '-n', name]).catch(() => undefined);
+  }
+  await run('sh', [
+    '-c',
+    `grep ' ${tmp.path}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l`,
+  ]).catch(() => undefined);
+  await tmp.cleanup().catch(() => undefined);
+
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[s.length >> 1] ?? 0;
+  };
+  const summary = Object.fromEntries(
+    Object.entries(results).map(([k, rs]) => [
+      k,
+      {
+        medianOutageMs: median(rs.map((r) => r.longestOutageMs)),
+        maxOutageMs: Math.max(...rs.map((r) => r.longestOutageMs)),
+        failedRequests: rs.reduce((n, r) => n + r.failed, 0),
+        okRequests: rs.reduce((n, r) => n + r.ok, 0),
+        runs: rs,
+      },
+    ]),
+  ) as Record<
+    string,
+    { medianOutageMs: number; maxOutageMs: number; failedRequests: number; okRequests: number }
+  >;
+  const ref = summary['lxc-stop+lxc-start']?.medianOutageMs ?? Number.NaN;
+  const out = {
+    name: 'update-downtime',
+    date: new Date().toISOString(),
+    updates: UPDATES,
+    pollHz: 1000,
+    summary,
+    ratios: {
+      stopStartVsLxc: (summary['stop-start']?.medianOutageMs ?? Number.NaN) / ref,
+      handOverVsLxc: (summary['hand-over']?.medianOutageMs ?? Number.NaN) / ref,
+    },
+    goals: { stopStartVsLxc: '<= 2', handOverFailedRequests: 0 },
+  };
+  await mkdir(join(root, 'bench/results'), { recursive: true });
+  await writeFile(join(root, 'bench/results/update.json'), `${JSON.stringify(out, null, 2)}\n`);
+  for (const [k, v] of Object.entries(summary))
+    console.log(
+      `${k.padEnd(20)} median outage ${v.medianOutageMs.toFixed(1)} ms, max ${v.maxOutageMs.toFixed(1)} ms, failed requests ${v.failedRequests} of ${v.failedRequests + v.okRequests}`,
+    );
+  console.log(
+    `ratios vs lxc-stop+lxc-start: stop-start ${out.ratios.stopStartVsLxc.toFixed(2)}x, hand-over ${out.ratios.handOverVsLxc.toFixed(2)}x`,
+  );
+}
+
+await main();
