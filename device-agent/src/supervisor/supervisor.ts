@@ -40,7 +40,7 @@ export interface SupervisedStatus {
   readonly state: ContainerState;
   /** Restarts since the container last ran stably: what the crash-loop limit counts. */
   readonly restarts: number;
-  /** Every restart the policy did since the container was created or adopted (never goes down). */
+  /** Every restart the policy decided since the container was created or adopted (never goes down). */
   readonly totalRestarts: number;
   /** Exited and the restart policy will start it again after its backoff. */
   readonly restartPending: boolean;
@@ -376,6 +376,9 @@ export class Supervisor {
       },
     );
     if (decision.action === 'restart') {
+      // Counted when decided, not when done: an exit waiting out its backoff is already a
+      // restart to whoever compares counts (the health gate's bake).
+      s.totalRestarts++;
       s.restarts = decision.attempt;
       s.restartAt = this.now() + decision.delayMs;
       this.set(s, 'exited', `${why}; restart ${decision.attempt} in ${decision.delayMs} ms`);
@@ -507,7 +510,6 @@ export class Supervisor {
           this.set(s, 'stopped', 'held stopped');
           return;
         }
-        s.totalRestarts++;
         await this.startSlot(s);
       }
       return;

@@ -263,12 +263,25 @@ describe('updates through the supervisor on real LXC', () => {
     });
   });
 
+  it('rolls back a revision whose container the policy restarts during the bake (a restart in the bake is a crash)', async () => {
+    const before = await only();
+    // Ready at once, dies after a second, every run: the bake (3 s) sees the policy's restarts.
+    agent.engine.offer({
+      ...target(release(4, 'touch /tmp/up; sleep 1; exit 1'), 'u4-bake'),
+      bakeSeconds: 3,
+    });
+    await agent.engine.settled();
+    expect(final('u4-bake'), logs.join('\n')).toMatchObject({ status: 'rolled-back', reason: 'crash-loop' });
+    expect((await runtime.list()).map((c) => c.name)).toEqual([before]);
+    await until('the old instance ready again', () => agent.supervisor.statusOf(before)?.state === 'ready');
+  });
+
   it('rolls back a revision whose container crash-loops (reason crash-loop), the previous one supervised again', async () => {
     const before = await only();
-    agent.engine.offer(target(release(4, 'exit 1'), 'u4'));
+    agent.engine.offer(target(release(5, 'exit 1'), 'u5'));
     await agent.engine.settled();
-    expect(final('u4'), logs.join('\n')).toMatchObject({ status: 'rolled-back', reason: 'crash-loop' });
-    expect(reports.some((p) => p.updateId === 'u4' && /restarts did not help/.test(p.message ?? ''))).toBe(
+    expect(final('u5'), logs.join('\n')).toMatchObject({ status: 'rolled-back', reason: 'crash-loop' });
+    expect(reports.some((p) => p.updateId === 'u5' && /restarts did not help/.test(p.message ?? ''))).toBe(
       true,
     );
     expect(await running()).toEqual([before]);
