@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allDevicesFilter, sharedFilter, type UplinkKind } from '@fleet/protocol';
@@ -7,9 +7,16 @@ import type { BrokerAuthority } from '../../../src/devices/broker-authority.js';
 import { BrokerCredentialStore } from '../../../src/mqtt/broker-credential-file.js';
 import { openDynsecClient } from '../../../src/mqtt/dynsec-client.js';
 import { EmbeddedBroker } from '../../../src/mqtt/embedded-broker.js';
-import { HubMqttClient, type MqttLogger, type MqttProtocolVersion } from '../../../src/mqtt/hub-mqtt-client.js';
+import {
+  HubMqttClient,
+  type MqttLogger,
+  type MqttProtocolVersion,
+} from '../../../src/mqtt/hub-mqtt-client.js';
 import { HUB_SHARE_GROUP, MosquittoBrokerAuthority } from '../../../src/mqtt/mosquitto-authority.js';
-import { startMosquitto } from './mosquitto.js';
+import { certificateAclFile, certificateListenerConfig } from '../../../src/mqtt/certificate-acl.js';
+import { CertificateBrokerAuthority } from '../../../src/mqtt/certificate-broker-authority.js';
+import { DeviceCertificates } from '../../../src/pki/device-certificates.js';
+import { startMosquitto, type MosquittoInstance } from './mosquitto.js';
 
 /** Collects log lines instead of printing them; tests read them to check what was reported. */
 export class RecordingLogger implements MqttLogger {
@@ -45,7 +52,13 @@ export async function startMosquittoUnderTest(): Promise<BrokerUnderTest> {
   const logger = new RecordingLogger();
   const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
   const admin = await HubMqttClient.connect(
-    { url: instance.url, username: instance.admin.username, password: instance.admin.password, clientId: 'fleet-admin-test', protocolVersion: 5 },
+    {
+      url: instance.url,
+      username: instance.admin.username,
+      password: instance.admin.password,
+      clientId: 'fleet-admin-test',
+      protocolVersion: 5,
+    },
     logger,
   );
   const dynsec = await openDynsecClient(admin, { timeoutMs: 5000 });
@@ -61,7 +74,13 @@ export async function startMosquittoUnderTest(): Promise<BrokerUnderTest> {
     ingestFilter: (kind) => sharedFilter(HUB_SHARE_GROUP, kind),
     async connectHub(log = logger) {
       const c = await HubMqttClient.connect(
-        { url: instance.url, ...hub, clientId: `fleet-hub-${randomBytes(4).toString('hex')}`, protocolVersion: 5, reconnectPeriodMs: 200 },
+        {
+          url: instance.url,
+          ...hub,
+          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
+          protocolVersion: 5,
+          reconnectPeriodMs: 200,
+        },
         log,
       );
       hubs.push(c);
@@ -81,7 +100,10 @@ export async function startAedesUnderTest(): Promise<BrokerUnderTest> {
   const logger = new RecordingLogger();
   const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
   const credentials = await BrokerCredentialStore.open(join(dir, 'broker-credentials.json'));
-  const broker = await EmbeddedBroker.start({ host: '127.0.0.1', port: 0, credentials, hubUsername: hub.username, hubPassword: hub.password }, logger);
+  const broker = await EmbeddedBroker.start(
+    { host: '127.0.0.1', port: 0, credentials, hubUsername: hub.username, hubPassword: hub.password },
+    logger,
+  );
   const hubs: HubMqttClient[] = [];
   return {
     kind: 'aedes',
@@ -92,7 +114,13 @@ export async function startAedesUnderTest(): Promise<BrokerUnderTest> {
     ingestFilter: (kind) => allDevicesFilter(kind),
     async connectHub(log = logger) {
       const c = await HubMqttClient.connect(
-        { url: broker.url, ...hub, clientId: `fleet-hub-${randomBytes(4).toString('hex')}`, protocolVersion: 4, reconnectPeriodMs: 200 },
+        {
+          url: broker.url,
+          ...hub,
+          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
+          protocolVersion: 4,
+          reconnectPeriodMs: 200,
+        },
         log,
       );
       hubs.push(c);
@@ -102,6 +130,104 @@ export async function startAedesUnderTest(): Promise<BrokerUnderTest> {
       for (const c of hubs) await c.close(true);
       await broker.close();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Mosquitto with a second listener for certificate devices (HUB_DEVICE_IDENTITY=certificate). */
+export interface CertificateBrokerUnderTest {
+  instance: MosquittoInstance;
+  tlsUrl: string;
+  /** The hub CA (PEM) devices and the test trust for the broker's server certificate. */
+  caPem: string;
+  certificates: DeviceCertificates;
+  authority: CertificateBrokerAuthority;
+  ingestFilter(kind: UplinkKind): string;
+  connectHub(logger?: MqttLogger): Promise<HubMqttClient>;
+  stop(): Promise<void>;
+}
+
+export async function startMosquittoCertificateUnderTest(): Promise<CertificateBrokerUnderTest> {
+  const pkiDir = await mkdtemp(join(tmpdir(), 'fleet-pki-'));
+  const logger = new RecordingLogger();
+  let certificates: DeviceCertificates | undefined;
+  const instance = await startMosquitto({
+    tls: async (dir, port) => {
+      const file = (n: string) => join(dir, n);
+      certificates = await DeviceCertificates.open(
+        { dir: pkiDir, crlFile: file('crl.pem'), brokerPidFile: file('mosquitto.pid'), certDays: 30 },
+        logger,
+      );
+      const server = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const cert = certificates.ca.issueServerCertificate({
+        hosts: ['127.0.0.1', 'localhost'],
+        publicKey: server.publicKey,
+        days: 30,
+      });
+      await writeFile(file('ca.crt'), certificates.caCertificatePem);
+      await writeFile(file('server.crt'), cert.pem);
+      await writeFile(file('server.key'), server.privateKey.export({ type: 'pkcs8', format: 'pem' }), {
+        mode: 0o600,
+      });
+      await writeFile(file('fleet.acl'), certificateAclFile());
+      const lines = [
+        `acl_file ${file('fleet.acl')}`,
+        certificateListenerConfig({
+          port,
+          host: '127.0.0.1',
+          caFile: file('ca.crt'),
+          certFile: file('server.crt'),
+          keyFile: file('server.key'),
+          crlFile: file('crl.pem'),
+        }),
+      ].join('\n');
+      return { lines, files: ['ca.crt', 'server.crt', 'server.key', 'fleet.acl', 'crl.pem'].map(file) };
+    },
+  });
+  if (certificates === undefined || instance.tlsUrl === undefined)
+    throw new Error('TLS listener was not set up');
+  const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
+  const admin = await HubMqttClient.connect(
+    {
+      url: instance.url,
+      username: instance.admin.username,
+      password: instance.admin.password,
+      clientId: 'fleet-admin-test',
+      protocolVersion: 5,
+    },
+    logger,
+  );
+  const dynsec = await openDynsecClient(admin, { timeoutMs: 5000 });
+  await new MosquittoBrokerAuthority(dynsec).ensureHubIdentity(hub.username, hub.password);
+  const authority = new CertificateBrokerAuthority(certificates, dynsec);
+  const hubs: HubMqttClient[] = [];
+  return {
+    instance,
+    tlsUrl: instance.tlsUrl,
+    caPem: certificates.caCertificatePem,
+    certificates,
+    authority,
+    ingestFilter: (kind) => sharedFilter(HUB_SHARE_GROUP, kind),
+    async connectHub(log = logger) {
+      const c = await HubMqttClient.connect(
+        {
+          url: instance.url,
+          ...hub,
+          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
+          protocolVersion: 5,
+          reconnectPeriodMs: 200,
+        },
+        log,
+      );
+      hubs.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of hubs) await c.close(true);
+      dynsec.close();
+      await admin.close(true);
+      await instance.stop();
+      await rm(pkiDir, { recursive: true, force: true });
     },
   };
 }

@@ -12,6 +12,10 @@ export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_securi
 
 export interface MosquittoInstance {
   url: string;
+  /** The certificate listener's URL (mqtts://), when started with `tls`. */
+  tlsUrl?: string;
+  /** Mosquitto's pid_file: SIGHUP reloads the CRL and the acl_file. */
+  pidFile: string;
   port: number;
   dir: string;
   admin: { username: string; password: string };
@@ -29,7 +33,11 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -65,9 +73,15 @@ async function waitForPort(port: number, child: ChildProcess, signal: AbortSigna
  * As root the broker drops to user `mosquitto`, so the directory is handed to that user (the
  * plugin rewrites its file after every command).
  */
-export async function startMosquitto(): Promise<MosquittoInstance> {
+/** Extra config for a second, TLS listener; returns its lines (files inside `dir`, chowned with it). */
+export type TlsListenerSetup = (dir: string, port: number) => Promise<{ lines: string; files: string[] }>;
+
+export async function startMosquitto(opts: { tls?: TlsListenerSetup } = {}): Promise<MosquittoInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'fleet-mosquitto-'));
   const port = await freePort();
+  const tlsPort = opts.tls !== undefined ? await freePort() : undefined;
+  const tls = opts.tls !== undefined && tlsPort !== undefined ? await opts.tls(dir, tlsPort) : undefined;
+  const pidFile = join(dir, 'mosquitto.pid');
   const admin = { username: 'admin', password: randomBytes(12).toString('hex') };
   const dynsecFile = join(dir, 'dynamic-security.json');
   const logFile = join(dir, 'mosquitto.log');
@@ -91,12 +105,16 @@ export async function startMosquitto(): Promise<MosquittoInstance> {
     'log_type notice',
     'log_type information',
     'connection_messages true',
+    `pid_file ${pidFile}`,
+    ...(tls !== undefined ? [tls.lines] : []),
   ].join('\n');
   const confFile = join(dir, 'mosquitto.conf');
   await writeFile(confFile, `${conf}\n`);
   if (process.getuid?.() === 0) {
     const owner = await mosquittoUid();
-    if (owner !== undefined) for (const f of [dir, dynsecFile, confFile]) await chown(f, owner.uid, owner.gid);
+    if (owner !== undefined)
+      for (const f of [dir, dynsecFile, confFile, ...(tls?.files ?? [])])
+        await chown(f, owner.uid, owner.gid);
   }
   let stderr = '';
   const launch = async () => {
@@ -121,6 +139,8 @@ export async function startMosquitto(): Promise<MosquittoInstance> {
   const log = () => readFile(logFile, 'utf8').catch(() => '');
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    ...(tlsPort !== undefined ? { tlsUrl: `mqtts://127.0.0.1:${tlsPort}` } : {}),
+    pidFile,
     port,
     dir,
     admin,
