@@ -31,6 +31,9 @@ import {
   type AgentProcess,
 } from './helpers/agent-harness.js';
 import { ApiClient, type ApiError } from '../../src/api/client.js';
+import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
+import { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
+import { StarterClient } from '../../src/runtime/lxc/starter.js';
 import { Observer, waitFor } from './helpers/link-fixtures.js';
 import { buildBusyboxImage, toDockerArchive } from './helpers/oci-image.js';
 import { TestMosquitto } from './helpers/link-mosquitto.js';
@@ -118,6 +121,18 @@ async function lxcInstances(): Promise<string[]> {
   return out.split(/\s+/).filter(Boolean).sort();
 }
 
+async function lxcRunning(): Promise<string[]> {
+  const out = await new Promise<string>((resolve) => {
+    const p = spawn('lxc-ls', ['-P', join(storage, 'containers'), '--running', '-1'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let s = '';
+    p.stdout.on('data', (d: Buffer) => (s += d.toString()));
+    p.on('exit', () => resolve(s));
+  });
+  return out.split(/\s+/).filter(Boolean).sort();
+}
+
 async function waitUp(): Promise<void> {
   await waitFor('agent socket', async () => (await cli(configPath, ['status', '--json'])).code === 0, 60_000);
 }
@@ -158,20 +173,16 @@ afterAll(async () => {
     agent.child.kill('SIGTERM');
     await agent.exited;
   }
-  // The agent leaves its containers running by design; the test removes them.
-  for (const name of await lxcInstances().catch(() => [])) {
-    await new Promise((r) =>
-      spawn('lxc-stop', ['-P', join(storage, 'containers'), '-n', name, '-k'], { stdio: 'ignore' }).on(
-        'exit',
-        r,
-      ),
-    );
-  }
+  // The agent leaves its containers running by design; the test removes them (with their
+  // squashfs and overlay mounts) through the runtime.
+  const starter = new StarterClient();
+  const runtime = new LxcRuntime({ lxc: Liblxc.load(), starter, lxcpath: join(storage, 'containers') });
+  for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.name).catch(() => undefined);
+  await starter.close();
   await mqtt?.endAsync(true);
   await new Promise((r) => objectServer?.close(r));
   await new Promise((r) => prov?.server.close(r));
   await broker?.destroy();
-  // Mounts of stopped containers go with the runtime's remove; a plain rm is enough after lxc-stop.
   await tmp?.cleanup().catch(() => undefined);
 }, 120_000);
 
@@ -309,6 +320,21 @@ describe('fleet-agent (real process, real LXC, real Mosquitto)', () => {
     const bad = await cli(configPath, ['import-image', `oci:${join(tmp.path, 'nothing-here')}`]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('nothing-here');
+  });
+
+  it('stops cleanly on SIGTERM, leaving the containers running, and adopts them on the next start', async () => {
+    const before = await status();
+    agent?.child.kill('SIGTERM');
+    const exit = await agent?.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    // The agent is not the containers' parent: they keep running without it.
+    expect(await lxcRunning()).toEqual(before.containers.map((c) => c.instance));
+    agent = startAgentProcess(configPath, { args: ['--poll-ms', '100', '--goal-timeout-ms', '20000'] });
+    await waitUp();
+    const after = await status();
+    expect(after.containers.map((c) => [c.instance, c.initPid, c.state])).toEqual(
+      before.containers.map((c) => [c.instance, c.initPid, 'ready']),
+    );
   });
 
   it('adopts the running container after SIGKILL and restart: same init pid, no duplicate', async () => {
