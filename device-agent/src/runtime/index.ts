@@ -10,4 +10,4 @@ export {
   type StarterCommand,
 } from './lxc/starter.js';
 export { LxcRuntime, type LxcRuntimeOptions } from './lxc/lxc-runtime.js';
-export { renderLxcConfig, initArgv } from './lxc/config.js';
+export { renderLxcConfig, initArgv, FLEET_RUN_DIR } from './lxc/config.js';

@@ -4,6 +4,7 @@ export {
   specHash,
   SPEC_HASH_LABEL,
   type DesiredContainer,
+  type SupervisedContainer,
   type GoalResult,
   type SupervisedStatus,
   type SupervisorOptions,

@@ -342,7 +342,13 @@ export class SupervisedContainers extends InstanceFactory implements Containers 
   private async adopt(name: string, labels: Readonly<Record<string, string>>): Promise<void> {
     const raw = labels[LABEL_SPEC];
     if (raw === undefined) return; // defined by an agent that did not record specs: runtime view only
-    const spec = ContainerSpec.safeParse(JSON.parse(raw));
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return; // a damaged label: the runtime view is still right, only policies are missing
+    }
+    const spec = ContainerSpec.safeParse(json);
     if (spec.success) await this.sup.adopt({ name, spec: spec.data });
   }
 
@@ -377,8 +383,7 @@ export class SupervisedContainers extends InstanceFactory implements Containers 
       await this.volumeSources(s.container, s.revision, s.volumes);
     },
     create: async (s, signal) => {
-      const req = await this.createRequest(s);
-      await this.sup.create({ ...req, labels: req.labels }, signal);
+      await this.sup.create(await this.createRequest(s), signal);
     },
     start: async (s) => {
       if (!this.sup.has(s.instance)) {
@@ -386,7 +391,9 @@ export class SupervisedContainers extends InstanceFactory implements Containers 
         const st = await this.o.runtime.state(s.instance);
         await this.adopt(s.instance, st.labels);
       }
-      await this.sup.start(s.instance);
+      // No spec label (defined by an older agent): started unsupervised, as RuntimeContainers would.
+      if (!this.sup.has(s.instance)) await this.o.runtime.start(s.instance);
+      else await this.sup.start(s.instance);
     },
     'wait-goals': async (s, signal) => {
       const r = await this.sup.waitGoals(
