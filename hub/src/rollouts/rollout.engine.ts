@@ -176,9 +176,10 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
         const v = healthVerdict({
           releaseDigest: digest,
           currentDigest: row.currentDigest,
+          failedRevisions: row.failedRevisions,
           containerStates: row.containerStates,
         });
-        if (!v.healthy) {
+        if (v.verdict === 'unhealthy') {
           changes.push({
             deviceId: row.deviceId,
             state: 'failed',

@@ -224,25 +224,24 @@ describe('dispatch cap, deadlines, health', () => {
     );
   });
 
-  it('a device that fell back or crash-loops after success fails the health gate', () => {
-    expect(
+  it('a device that fell back or crash-loops after success fails the health gate; one not yet reported is not judged', () => {
+    const v = (over: Partial<Parameters<typeof healthVerdict>[0]>) =>
       healthVerdict({
         releaseDigest: 'sha256:a',
         currentDigest: 'sha256:a',
+        failedRevisions: [],
         containerStates: ['running', 'ready'],
-      }),
-    ).toEqual({ healthy: true });
-    expect(
-      healthVerdict({ releaseDigest: 'sha256:a', currentDigest: 'sha256:b', containerStates: [] }),
-    ).toMatchObject({ healthy: false });
-    expect(
-      healthVerdict({
-        releaseDigest: 'sha256:a',
-        currentDigest: 'sha256:a',
-        containerStates: ['crash-loop'],
-      }),
-    ).toMatchObject({
-      healthy: false,
+        ...over,
+      });
+    expect(v({})).toEqual({ verdict: 'healthy' });
+    expect(v({ currentDigest: 'sha256:b' })).toEqual({ verdict: 'unknown' });
+    expect(v({ currentDigest: null })).toEqual({ verdict: 'unknown' });
+    expect(v({ currentDigest: 'sha256:b', failedRevisions: ['sha256:a'] })).toMatchObject({
+      verdict: 'unhealthy',
+      reason: expect.stringContaining('fell back'),
+    });
+    expect(v({ containerStates: ['crash-loop'] })).toMatchObject({
+      verdict: 'unhealthy',
       reason: expect.stringContaining('crash-loop'),
     });
   });

@@ -293,21 +293,26 @@ export function isStuck(input: { lastActivityAt: Date; deadlineSeconds: number; 
 export const UNHEALTHY_CONTAINER_STATES: readonly string[] = ['crash-loop', 'unhealthy'];
 
 /**
- * The hub-side health check of a device that reported success, during its phase's bake: it
- * still runs the new revision and no container crash-loops or is unhealthy.
+ * The hub-side health check of a device that reported success, during its phase's bake. It
+ * judges only on evidence: a report of the release with a container in crash loop or unhealthy,
+ * or the release among the device's failed revisions (it fell back). A device whose report still
+ * shows another revision has not reported since its commit: `unknown`, judged at a later step.
  */
 export function healthVerdict(input: {
   releaseDigest: string;
   currentDigest: string | null;
+  failedRevisions: readonly string[];
   containerStates: readonly string[];
-}): { healthy: true } | { healthy: false; reason: string } {
-  if (input.currentDigest !== input.releaseDigest) {
+}): { verdict: 'healthy' } | { verdict: 'unknown' } | { verdict: 'unhealthy'; reason: string } {
+  if (input.failedRevisions.includes(input.releaseDigest)) {
     return {
-      healthy: false,
-      reason: `device no longer runs the release (now ${input.currentDigest ?? 'none'})`,
+      verdict: 'unhealthy',
+      reason: `the device fell back from the release (now ${input.currentDigest ?? 'none'})`,
     };
   }
+  if (input.currentDigest !== input.releaseDigest) return { verdict: 'unknown' };
   const bad = input.containerStates.filter((s) => UNHEALTHY_CONTAINER_STATES.includes(s));
-  if (bad.length > 0) return { healthy: false, reason: `containers ${bad.join(', ')} after the update` };
-  return { healthy: true };
+  if (bad.length > 0)
+    return { verdict: 'unhealthy', reason: `containers ${bad.join(', ')} after the update` };
+  return { verdict: 'healthy' };
 }

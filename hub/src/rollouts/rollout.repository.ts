@@ -69,6 +69,7 @@ export interface SyncRow {
   eventMessage: string | null;
   eventAt: Date | null;
   currentDigest: string | null;
+  failedRevisions: string[];
   updateState: string;
   online: boolean;
   containerStates: string[];
@@ -304,6 +305,7 @@ export class RolloutTx {
       SELECT rd.device_id::text AS "deviceId", rd.state, rd.phase, rd.last_event_id AS "lastEventId",
         e.id AS "eventId", e.status AS "eventStatus", e.reason AS "eventReason", e.message AS "eventMessage", e.at AS "eventAt",
         d.current_revision_digest AS "currentDigest", d.update_state AS "updateState", d.online,
+        d.failed_revisions AS "failedRevisions",
         coalesce((SELECT array_agg(c.state) FROM device_containers c WHERE c.device_id = d.id), '{}') AS "containerStates",
         rd.rollback_update_id AS "rollbackUpdateId", rd.previous_release_id::text AS "previousReleaseId",
         (SELECT rel.manifest_digest FROM releases rel WHERE rel.id = rd.previous_release_id) AS "previousDigest"
