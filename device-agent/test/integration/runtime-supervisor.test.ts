@@ -29,10 +29,21 @@ async function newRuntime(dir: string): Promise<LxcRuntime> {
 
 const sh = (script: string) => ({ entrypoint: ['/bin/sh', '-c'], cmd: [script] });
 const httpd = sh('exec httpd -f -p 80 -h /www');
-const healthy = { exec: ['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1/'], intervalMs: 200, timeoutMs: 2000, retries: 2, startPeriodMs: 0 };
+const healthy = {
+  exec: ['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1/'],
+  intervalMs: 200,
+  timeoutMs: 2000,
+  retries: 2,
+  startPeriodMs: 0,
+};
 
 function desired(name: string, over: Partial<ContainerSpecInput>): DesiredContainer {
-  return { name, spec: ContainerSpec.parse(aContainer(over)), rootfs: { kind: 'squashfs', path: squashfs }, volumes: {} };
+  return {
+    name,
+    spec: ContainerSpec.parse(aContainer(over)),
+    rootfs: { kind: 'squashfs', path: squashfs },
+    volumes: {},
+  };
 }
 
 beforeAll(async () => {
@@ -53,7 +64,12 @@ describe('Supervisor', () => {
   it('starts platform before app, each group reaching its status goal', async () => {
     const rt = await newRuntime('order');
     const events: SupervisedStatus[] = [];
-    const sup = new Supervisor({ runtime: rt, pollIntervalMs: 100, goalTimeoutMs: 30_000, onChange: (s) => events.push(s) });
+    const sup = new Supervisor({
+      runtime: rt,
+      pollIntervalMs: 100,
+      goalTimeoutMs: 30_000,
+      onChange: (s) => events.push(s),
+    });
     const result = await sup.run([
       desired('web', { group: 'app', start: httpd, statusGoal: 'ready', health: healthy }),
       desired('net', { group: 'platform', start: httpd, statusGoal: 'ready', health: healthy }),
@@ -64,7 +80,11 @@ describe('Supervisor', () => {
     expect(at('net', 'ready')).toBeGreaterThanOrEqual(0);
     expect(at('web', 'starting')).toBeGreaterThan(at('net', 'ready'));
     expect(at('tool', 'starting')).toBeGreaterThan(at('net', 'ready'));
-    expect(sup.status().find((s) => s.name === 'web')).toMatchObject({ state: 'ready', health: 'healthy', restarts: 0 });
+    expect(sup.status().find((s) => s.name === 'web')).toMatchObject({
+      state: 'ready',
+      health: 'healthy',
+      restarts: 0,
+    });
     await sup.stopAll();
     await sup.detach();
     expect((await rt.list()).map((c) => c.state)).toEqual(['stopped', 'stopped', 'stopped']);
@@ -73,13 +93,25 @@ describe('Supervisor', () => {
   it('restarts on failure with growing delays and reports a crash loop', async () => {
     const rt = await newRuntime('crash');
     const events: SupervisedStatus[] = [];
-    const sup = new Supervisor({ runtime: rt, pollIntervalMs: 50, goalTimeoutMs: 30_000, onChange: (s) => events.push(s) });
+    const sup = new Supervisor({
+      runtime: rt,
+      pollIntervalMs: 50,
+      goalTimeoutMs: 30_000,
+      onChange: (s) => events.push(s),
+    });
     const result = await sup.run([
-      desired('flaky', { start: sh('exit 4'), restart: { policy: 'on-failure', maxRetries: 3, backoffMs: 100 }, statusGoal: 'ready', health: healthy }),
+      desired('flaky', {
+        start: sh('exit 4'),
+        restart: { policy: 'on-failure', maxRetries: 3, backoffMs: 100 },
+        statusGoal: 'ready',
+        health: healthy,
+      }),
     ]);
     expect(result).toMatchObject({ ok: false, container: 'flaky', reason: 'crash-loop' });
     expect(sup.status()[0]).toMatchObject({ state: 'crash-loop', restarts: 3, lastExitCode: 4 });
-    const delays = events.filter((e) => e.state === 'exited').map((e) => Number(/in (\d+) ms/.exec(e.reason ?? '')?.[1]));
+    const delays = events
+      .filter((e) => e.state === 'exited')
+      .map((e) => Number(/in (\d+) ms/.exec(e.reason ?? '')?.[1]));
     expect(delays).toEqual([100, 200, 400]);
     await sup.detach();
   });
@@ -91,14 +123,22 @@ describe('Supervisor', () => {
     expect(
       await sup.run([
         desired('job-never', { start: once, restart: { policy: 'never', maxRetries: 5, backoffMs: 50 } }),
-        desired('job-onfail', { start: once, restart: { policy: 'on-failure', maxRetries: 5, backoffMs: 50 } }),
+        desired('job-onfail', {
+          start: once,
+          restart: { policy: 'on-failure', maxRetries: 5, backoffMs: 50 },
+        }),
         desired('job-always', { start: once, restart: { policy: 'always', maxRetries: 2, backoffMs: 50 } }),
       ]),
     ).toEqual({ ok: true });
     const settled = async () => {
       for (let i = 0; i < 200; i++) {
         const s = Object.fromEntries(sup.status().map((x) => [x.name, x]));
-        if (s['job-always']?.state === 'crash-loop' && s['job-never']?.state === 'exited' && s['job-onfail']?.state === 'exited') return s;
+        if (
+          s['job-always']?.state === 'crash-loop' &&
+          s['job-never']?.state === 'exited' &&
+          s['job-onfail']?.state === 'exited'
+        )
+          return s;
         await new Promise((r) => setTimeout(r, 50));
       }
       throw new Error(`not settled: ${JSON.stringify(sup.status())}`);
@@ -114,7 +154,11 @@ describe('Supervisor', () => {
     const rt = await newRuntime('health');
     const sup = new Supervisor({ runtime: rt, pollIntervalMs: 50, goalTimeoutMs: 3000 });
     const result = await sup.run([
-      desired('sick', { start: sh('sleep 1000'), statusGoal: 'ready', health: { ...healthy, exec: ['sh', '-c', 'exit 1'] } }),
+      desired('sick', {
+        start: sh('sleep 1000'),
+        statusGoal: 'ready',
+        health: { ...healthy, exec: ['sh', '-c', 'exit 1'] },
+      }),
     ]);
     expect(result).toMatchObject({ ok: false, container: 'sick', reason: 'health-check-failed' });
     expect(sup.status()[0]).toMatchObject({ state: 'unhealthy', health: 'unhealthy' });
@@ -126,7 +170,14 @@ describe('operator controls', () => {
   it('stops a container for good, starts it again and restarts it', async () => {
     const rt = await newRuntime('controls');
     const sup = new Supervisor({ runtime: rt, pollIntervalMs: 50 });
-    expect(await sup.run([desired('svc', { start: sh('trap "exit 0" TERM; while true; do sleep 0.1; done'), restart: { policy: 'always', maxRetries: 5, backoffMs: 50 } })])).toEqual({ ok: true });
+    expect(
+      await sup.run([
+        desired('svc', {
+          start: sh('trap "exit 0" TERM; while true; do sleep 0.1; done'),
+          restart: { policy: 'always', maxRetries: 5, backoffMs: 50 },
+        }),
+      ]),
+    ).toEqual({ ok: true });
     const first = sup.status()[0]!.initPid;
     await sup.stopContainer('svc');
     await new Promise((r) => setTimeout(r, 300));
@@ -164,22 +215,28 @@ describe('adoption after the agent is killed', () => {
       console.log(JSON.stringify({ result: r, starter: starter.pid, status: sup.status() }));
       setInterval(() => {}, 1e9);
     `;
-    const agent = spawn(process.execPath, ['--conditions=fleet-source', '--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: pkg,
-      env: { ...process.env, LXCPATH: lxcpath, SQUASHFS: squashfs },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const agent = spawn(
+      process.execPath,
+      ['--conditions=fleet-source', '--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        cwd: pkg,
+        env: { ...process.env, LXCPATH: lxcpath, SQUASHFS: squashfs },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let err = '';
     agent.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const first = await new Promise<{ result: { ok: boolean }; starter: number; status: SupervisedStatus[] }>((res, rej) => {
-      let out = '';
-      agent.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const line = out.split('\n').find((l) => l.startsWith('{'));
-        if (line) res(JSON.parse(line));
-      });
-      agent.on('exit', (code) => rej(new Error(`agent exited ${code}: ${err}`)));
-    });
+    const first = await new Promise<{ result: { ok: boolean }; starter: number; status: SupervisedStatus[] }>(
+      (res, rej) => {
+        let out = '';
+        agent.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const line = out.split('\n').find((l) => l.startsWith('{'));
+          if (line) res(JSON.parse(line));
+        });
+        agent.on('exit', (code) => rej(new Error(`agent exited ${code}: ${err}`)));
+      },
+    );
     expect(first.result.ok).toBe(true);
     const keepPid = first.status.find((s) => s.name === 'keep')!.initPid!;
     const dropPid = first.status.find((s) => s.name === 'drop')!.initPid!;
@@ -212,7 +269,8 @@ describe('adoption after the agent is killed', () => {
     for (const p of await readdir('/proc')) {
       if (!/^\d+$/.test(p)) continue;
       const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
-      if (cmd.startsWith('[lxc monitor]') && cmd.includes(lxcpath)) monitors.push(cmd.replace(/\0/g, ' ').trim());
+      if (cmd.startsWith('[lxc monitor]') && cmd.includes(lxcpath))
+        monitors.push(cmd.replace(/\0/g, ' ').trim());
     }
     expect(monitors.sort()).toEqual([`[lxc monitor] ${lxcpath} keep`, `[lxc monitor] ${lxcpath} new`]);
     await sup.detach();
