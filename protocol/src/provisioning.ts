@@ -33,6 +33,15 @@ export const ProvisionResponse = z.strictObject({
      * MQTT 5). Absent: the device tries 5 and falls back to 3.1.1.
      */
     protocolVersion: z.union([z.literal(4), z.literal(5)]).optional(),
+    /**
+     * Certificate identity (hub `HUB_DEVICE_IDENTITY=certificate`): a client certificate (PEM)
+     * for the device's own ed25519 key (`ProvisionRequest.publicKey`), CN = device id. The
+     * device connects to `url` (mqtts://) with it and that key; the broker ignores username and
+     * password there (they remain the device's HTTP credentials). Absent: password identity.
+     */
+    certificate: z.string().startsWith('-----BEGIN CERTIFICATE-----').max(16_384).optional(),
+    /** The hub CA (PEM) that issued `certificate` and the broker's server certificate. */
+    caCertificate: z.string().startsWith('-----BEGIN CERTIFICATE-----').max(16_384).optional(),
   }),
   /** Base of object URLs; the device authenticates with HTTP Basic `username:password`. */
   objectBaseUrl: z.url(),

@@ -52,7 +52,24 @@ export class AgentLink {
       logger,
     }).ensureProvisioned(signal);
     const ca = config.tls?.caFile ? await readFile(config.tls.caFile) : undefined;
-    const queue = await OfflineQueue.open({ dir: join(config.storageDir, 'link', 'queue'), maxBytes: config.limits.offlineQueueBytes, logger });
+    // Certificate identity: the broker's server certificate comes from the hub CA handed out at
+    // provisioning; the client key is the device key generated on first boot (0600, never sent).
+    const { certificate, caCertificate } = credentials.mqtt;
+    const clientCertificate =
+      certificate !== undefined
+        ? {
+            cert: certificate,
+            key: (await identity.loadOrCreateKey()).privateKey
+              .export({ format: 'pem', type: 'pkcs8' })
+              .toString(),
+          }
+        : undefined;
+    const brokerCa = caCertificate !== undefined ? [...(ca ? [ca.toString()] : []), caCertificate] : ca;
+    const queue = await OfflineQueue.open({
+      dir: join(config.storageDir, 'link', 'queue'),
+      maxBytes: config.limits.offlineQueueBytes,
+      logger,
+    });
     const session = new LinkSession({
       deviceId: credentials.deviceId,
       mqtt: credentials.mqtt,
@@ -62,7 +79,8 @@ export class AgentLink {
       agentVersion: deps.agentVersion,
       ...(deps.bootId ? { bootId: deps.bootId } : {}),
       ...(deps.protocolVersion ? { protocolVersion: deps.protocolVersion } : {}),
-      ...(ca ? { ca } : {}),
+      ...(brokerCa ? { ca: brokerCa } : {}),
+      ...(clientCertificate ? { clientCertificate } : {}),
     });
     const logs = new LogShipper({
       linesPerSecond: config.limits.logLinesPerSecond,
@@ -73,13 +91,23 @@ export class AgentLink {
     const link = new AgentLink(credentials, session, logs, queue, ca, deps);
     session.start();
     logs.start();
-    const sampler = new TelemetrySampler({ source: deps.telemetrySource ?? hostTelemetrySource(), storageDir: config.storageDir, logger });
-    link.telemetryLoop = sampler.run(config.intervals.telemetryMs, (s) => session.publishTelemetry({ samples: [s] }), link.stopTelemetry.signal);
+    const sampler = new TelemetrySampler({
+      source: deps.telemetrySource ?? hostTelemetrySource(),
+      storageDir: config.storageDir,
+      logger,
+    });
+    link.telemetryLoop = sampler.run(
+      config.intervals.telemetryMs,
+      (s) => session.publishTelemetry({ samples: [s] }),
+      link.stopTelemetry.signal,
+    );
     return link;
   }
 
   /** A downloader that authenticates with this device's credentials and trusts the pinned CA. */
-  downloader(opts: Pick<ObjectDownloaderOptions, 'dir' | 'has' | 'commit'> & Partial<ObjectDownloaderOptions>): ObjectDownloader {
+  downloader(
+    opts: Pick<ObjectDownloaderOptions, 'dir' | 'has' | 'commit'> & Partial<ObjectDownloaderOptions>,
+  ): ObjectDownloader {
     return new ObjectDownloader({
       auth: { username: this.credentials.mqtt.username, password: this.credentials.mqtt.password },
       ...(this.ca ? { ca: this.ca } : {}),

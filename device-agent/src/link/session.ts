@@ -51,8 +51,13 @@ export interface LinkSessionOptions {
   protocolVersion?: 4 | 5;
   /** When an MQTT 5 CONNECT is refused for its version, continue with 3.1.1. Default true. */
   fallbackTo311?: boolean;
-  /** PEM CA that alone is trusted for mqtts:// (pinned; the system store is not consulted). */
-  ca?: string | Buffer;
+  /** PEM CA(s) that alone are trusted for mqtts:// (pinned; the system store is not consulted). */
+  ca?: string | Buffer | string[];
+  /**
+   * TLS client certificate identity (hub certificate mode): the certificate the hub issued and
+   * the device's own private key (PEM), which never leaves the device.
+   */
+  clientCertificate?: { cert: string; key: string };
   keepaliveSeconds?: number;
   connectTimeoutMs?: number;
   reconnect?: BackoffOptions;
@@ -136,11 +141,15 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
    * it is on disk, not when it is delivered. Throws QueueFullError if it cannot be kept, and a
    * ProtocolError for a body that does not validate (a bug in the caller).
    */
-  async publish<K extends 'report' | 'progress' | 'ack'>(kind: K, body: MessageBodyInput<K>): Promise<string> {
+  async publish<K extends 'report' | 'progress' | 'ack'>(
+    kind: K,
+    body: MessageBodyInput<K>,
+  ): Promise<string> {
     const enc = encodeMessage(kind, body);
     if (!enc.ok) throw enc.error;
     const b = enc.value.envelope.body as { updateId?: string; status?: string };
-    const key = kind === 'report' ? 'report' : kind === 'progress' ? `progress:${b.updateId}:${b.status}` : '';
+    const key =
+      kind === 'report' ? 'report' : kind === 'progress' ? `progress:${b.updateId}:${b.status}` : '';
     await this.opts.queue.append(kind, key, enc.value.payload);
     this.pump();
     return enc.value.envelope.id;
@@ -185,7 +194,12 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       const offline = this.presencePayload('offline');
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 2_000);
-        client.publish(this.topics.presence, offline, { qos: 1, retain: true }, () => (clearTimeout(t), resolve()));
+        client.publish(
+          this.topics.presence,
+          offline,
+          { qos: 1, retain: true },
+          () => (clearTimeout(t), resolve()),
+        );
       });
     }
     this.isConnected = false;
@@ -221,8 +235,13 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       keepalive: this.opts.keepaliveSeconds ?? 30,
       connectTimeout: this.opts.connectTimeoutMs ?? 30_000,
       will: { topic: this.topics.presence, payload: this.presencePayload('offline'), qos: 1, retain: true },
-      ...(version === 5 ? { properties: { sessionExpiryInterval: this.opts.sessionExpirySeconds ?? 7 * 24 * 3600 } } : {}),
+      ...(version === 5
+        ? { properties: { sessionExpiryInterval: this.opts.sessionExpirySeconds ?? 7 * 24 * 3600 } }
+        : {}),
       ...(this.opts.ca !== undefined ? { ca: this.opts.ca, rejectUnauthorized: true } : {}),
+      ...(this.opts.clientCertificate !== undefined
+        ? { cert: this.opts.clientCertificate.cert, key: this.opts.clientCertificate.key }
+        : {}),
     };
     const client = connect(cred.url, options);
     this.client = client;
@@ -232,13 +251,18 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       if (gen !== this.generation) return;
       this.isConnected = true;
       this.backoff.reset();
-      logger.info('connected to broker', { url: cred.url, sessionPresent: connack.sessionPresent, mqtt: version === 5 ? '5' : '3.1.1' });
+      logger.info('connected to broker', {
+        url: cred.url,
+        sessionPresent: connack.sessionPresent,
+        mqtt: version === 5 ? '5' : '3.1.1',
+      });
       client.subscribe(
         { [this.topics.target]: { qos: 1 }, [this.topics.command]: { qos: 1 } },
         (e, granted) => {
           if (gen !== this.generation) return;
           if (e) logger.error(`subscribe failed: ${e.message}`);
-          for (const g of granted ?? []) if (g.qos >= 0x80) logger.error(`broker refused subscription to ${g.topic} (reason ${g.qos})`);
+          for (const g of granted ?? [])
+            if (g.qos >= 0x80) logger.error(`broker refused subscription to ${g.topic} (reason ${g.qos})`);
         },
       );
       client.publish(this.topics.presence, this.presencePayload('online'), { qos: 1, retain: true }, (e) => {
@@ -259,7 +283,12 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       if (gen !== this.generation) return;
       lastError = e.message;
       const code = (e as { code?: unknown }).code;
-      if (version === 5 && typeof code === 'number' && PROTOCOL_VERSION_REFUSED.has(code) && (this.opts.fallbackTo311 ?? true)) {
+      if (
+        version === 5 &&
+        typeof code === 'number' &&
+        PROTOCOL_VERSION_REFUSED.has(code) &&
+        (this.opts.fallbackTo311 ?? true)
+      ) {
         logger.warn('broker refused MQTT 5; continuing with MQTT 3.1.1');
         this.protocolVersion = 4;
       } else {
@@ -281,7 +310,9 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       if (was) this.emit('disconnected', { reason: lastError || 'connection closed' });
       if (this.stopping) return;
       const delay = this.protocolVersion !== version ? 0 : this.backoff.next();
-      logger.info(`broker connection ${was ? 'lost' : 'failed'}${lastError ? ` (${lastError})` : ''}; reconnecting in ${delay} ms`);
+      logger.info(
+        `broker connection ${was ? 'lost' : 'failed'}${lastError ? ` (${lastError})` : ''}; reconnecting in ${delay} ms`,
+      );
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = null;
         if (!this.stopping) this.connectOnce();
@@ -315,7 +346,8 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
             () => {
               if (!err) this.emit('delivered', e);
             },
-            (re: Error) => this.opts.logger.error(`offline queue: removing seq ${e.seq} failed: ${re.message}`),
+            (re: Error) =>
+              this.opts.logger.error(`offline queue: removing seq ${e.seq} failed: ${re.message}`),
           )
           .finally(() => {
             this.acked.delete(e.seq);
@@ -390,7 +422,9 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
     try {
       await this.publish('ack', ack);
     } catch (e) {
-      this.opts.logger.error(`ack ${ack.status} of command ${ack.commandId} not queued: ${(e as Error).message}`);
+      this.opts.logger.error(
+        `ack ${ack.status} of command ${ack.commandId} not queued: ${(e as Error).message}`,
+      );
     }
   }
 }
@@ -405,4 +439,3 @@ function commandIdOf(payload: Buffer): string | null {
     return null;
   }
 }
-

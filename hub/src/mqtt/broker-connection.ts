@@ -1,6 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { BrokerAuthority } from '../devices/broker-authority.js';
+import { DeviceCertificates } from '../pki/device-certificates.js';
+import type { DeviceCertificateIssuer } from '../provisioning/device-certificate-issuer.js';
 import { BrokerCredentialStore } from './broker-credential-file.js';
+import { CertificateBrokerAuthority } from './certificate-broker-authority.js';
 import { DevicePublisher } from './device-publisher.js';
 import { openDynsecClient } from './dynsec-client.js';
 import { EmbeddedBroker } from './embedded-broker.js';
@@ -22,6 +25,8 @@ export class BrokerConnection {
     /** Broker URL for devices (provisioning hands it out). */
     readonly deviceUrl: string,
     private readonly closers: (() => Promise<void>)[],
+    /** Set in certificate identity mode: provisioning issues device certificates through it. */
+    readonly certificateIssuer?: DeviceCertificateIssuer,
   ) {}
 
   /** Mosquitto splits device traffic across replicas with `$share`; aedes has no shared subscriptions. */
@@ -29,15 +34,34 @@ export class BrokerConnection {
     return this.mode === 'mosquitto';
   }
 
-  static async open(settings: MqttSettings, logger: MqttLogger, signal?: AbortSignal): Promise<BrokerConnection> {
-    return settings.mode === 'embedded' ? BrokerConnection.#openEmbedded(settings, logger, signal) : BrokerConnection.#openMosquitto(settings, logger, signal);
+  static async open(
+    settings: MqttSettings,
+    logger: MqttLogger,
+    signal?: AbortSignal,
+  ): Promise<BrokerConnection> {
+    return settings.mode === 'embedded'
+      ? BrokerConnection.#openEmbedded(settings, logger, signal)
+      : BrokerConnection.#openMosquitto(settings, logger, signal);
   }
 
-  static async #openEmbedded(settings: Extract<MqttSettings, { mode: 'embedded' }>, logger: MqttLogger, signal?: AbortSignal): Promise<BrokerConnection> {
+  static async #openEmbedded(
+    settings: Extract<MqttSettings, { mode: 'embedded' }>,
+    logger: MqttLogger,
+    signal?: AbortSignal,
+  ): Promise<BrokerConnection> {
     const credentials = await BrokerCredentialStore.open(settings.credentialFile);
     // The hub is the embedded broker's only operator: its password lives for this process only.
     const hub = { username: `fleet-hub-${randomUUID()}`, password: randomBytes(32).toString('base64url') };
-    const broker = await EmbeddedBroker.start({ host: settings.host, port: settings.port, credentials, hubUsername: hub.username, hubPassword: hub.password }, logger);
+    const broker = await EmbeddedBroker.start(
+      {
+        host: settings.host,
+        port: settings.port,
+        credentials,
+        hubUsername: hub.username,
+        hubPassword: hub.password,
+      },
+      logger,
+    );
     let session: HubMqttClient;
     try {
       session = await HubMqttClient.connect(
@@ -50,12 +74,25 @@ export class BrokerConnection {
       throw error;
     }
     const deviceUrl = settings.publicUrl ?? `mqtt://127.0.0.1:${broker.port}`;
-    return new BrokerConnection('embedded', session, broker, new DevicePublisher(session), deviceUrl, [() => session.close(), () => broker.close()]);
+    return new BrokerConnection('embedded', session, broker, new DevicePublisher(session), deviceUrl, [
+      () => session.close(),
+      () => broker.close(),
+    ]);
   }
 
-  static async #openMosquitto(settings: Extract<MqttSettings, { mode: 'mosquitto' }>, logger: MqttLogger, signal?: AbortSignal): Promise<BrokerConnection> {
+  static async #openMosquitto(
+    settings: Extract<MqttSettings, { mode: 'mosquitto' }>,
+    logger: MqttLogger,
+    signal?: AbortSignal,
+  ): Promise<BrokerConnection> {
     const admin = await HubMqttClient.connect(
-      { url: settings.url, username: settings.adminUsername, password: settings.adminPassword, clientId: `fleet-admin-${randomUUID()}`, protocolVersion: 5 },
+      {
+        url: settings.url,
+        username: settings.adminUsername,
+        password: settings.adminPassword,
+        clientId: `fleet-admin-${randomUUID()}`,
+        protocolVersion: 5,
+      },
       logger,
       signal,
     );
@@ -63,8 +100,27 @@ export class BrokerConnection {
     try {
       const dynsec = await openDynsecClient(admin);
       closers.unshift(async () => dynsec.close());
-      const authority = new MosquittoBrokerAuthority(dynsec);
-      await authority.ensureHubIdentity(settings.hubUsername, settings.hubPassword);
+      const passwords = new MosquittoBrokerAuthority(dynsec);
+      await passwords.ensureHubIdentity(settings.hubUsername, settings.hubPassword);
+      const cert = settings.certificate;
+      const certificates =
+        cert === undefined
+          ? undefined
+          : new CertificateBrokerAuthority(
+              await DeviceCertificates.open(
+                {
+                  dir: cert.pkiDir,
+                  crlFile: cert.crlFile,
+                  certDays: cert.certDays,
+                  ...(cert.caCertFile !== undefined ? { caCertFile: cert.caCertFile } : {}),
+                  ...(cert.caKeyFile !== undefined ? { caKeyFile: cert.caKeyFile } : {}),
+                  ...(cert.brokerPidFile !== undefined ? { brokerPidFile: cert.brokerPidFile } : {}),
+                },
+                logger,
+              ),
+              dynsec,
+            );
+      const authority: BrokerAuthority = certificates ?? passwords;
       const session = await HubMqttClient.connect(
         {
           url: settings.url,
@@ -72,13 +128,24 @@ export class BrokerConnection {
           password: settings.hubPassword,
           clientId: settings.clientId ?? `fleet-hub-${randomUUID()}`,
           protocolVersion: 5,
-          ...(settings.sessionExpirySeconds !== undefined ? { sessionExpirySeconds: settings.sessionExpirySeconds } : {}),
+          ...(settings.sessionExpirySeconds !== undefined
+            ? { sessionExpirySeconds: settings.sessionExpirySeconds }
+            : {}),
         },
         logger,
         signal,
       );
       closers.unshift(() => session.close());
-      return new BrokerConnection('mosquitto', session, authority, new DevicePublisher(session), settings.publicUrl ?? settings.url, closers);
+      const deviceUrl = cert?.deviceUrl ?? settings.publicUrl ?? settings.url;
+      return new BrokerConnection(
+        'mosquitto',
+        session,
+        authority,
+        new DevicePublisher(session),
+        deviceUrl,
+        closers,
+        certificates,
+      );
     } catch (error) {
       for (const close of closers) await close().catch(() => undefined);
       throw error;

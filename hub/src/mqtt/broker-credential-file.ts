@@ -4,7 +4,12 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 
-const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number }) => Promise<Buffer>;
+const scrypt = promisify(scryptCb) as (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  options: { N: number; r: number; p: number },
+) => Promise<Buffer>;
 
 /**
  * Broker passwords are random secrets minted by the hub at provisioning, not human passwords,
@@ -35,7 +40,10 @@ export async function hashBrokerPassword(password: string): Promise<{ salt: stri
   return { salt: salt.toString('base64'), hash: hash.toString('base64') };
 }
 
-export async function verifyBrokerPassword(password: string, stored: Pick<StoredBrokerCredential, 'salt' | 'hash'>): Promise<boolean> {
+export async function verifyBrokerPassword(
+  password: string,
+  stored: Pick<StoredBrokerCredential, 'salt' | 'hash'>,
+): Promise<boolean> {
   const expected = Buffer.from(stored.hash, 'base64');
   const actual = await scrypt(password, Buffer.from(stored.salt, 'base64'), KEY_LENGTH, SCRYPT);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
@@ -69,10 +77,13 @@ export class BrokerCredentialStore {
       try {
         json = JSON.parse(text);
       } catch (error) {
-        throw new Error(`broker credential file ${path} is not JSON: ${(error as Error).message}`, { cause: error });
+        throw new Error(`broker credential file ${path} is not JSON: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       const parsed = BrokerCredentialFile.safeParse(json);
-      if (!parsed.success) throw new Error(`broker credential file ${path} is invalid: ${parsed.error.message}`);
+      if (!parsed.success)
+        throw new Error(`broker credential file ${path} is invalid: ${parsed.error.message}`);
       for (const c of parsed.data.devices) store.#byDevice.set(c.deviceId, c);
     }
     return store;

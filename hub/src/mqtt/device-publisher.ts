@@ -24,14 +24,22 @@ export class DevicePublisher implements CommandPublisher {
 
   async publishCommand(deviceId: string, command: Command): Promise<void> {
     const encoded = encodeMessage('command', command);
-    if (!encoded.ok) throw new InvalidOutgoingMessageError(`refusing to send an invalid command to ${deviceId}: ${encoded.error.message}`, { cause: encoded.error });
+    if (!encoded.ok)
+      throw new InvalidOutgoingMessageError(
+        `refusing to send an invalid command to ${deviceId}: ${encoded.error.message}`,
+        { cause: encoded.error },
+      );
     await this.session.publish(deviceTopics(deviceId).command, encoded.value.payload);
   }
 
   /** Publishes the device's desired state as the retained target (QoS 1). Returns the envelope id. */
   async publishTarget(deviceId: string, target: MessageBodyInput<'target'>): Promise<string> {
     const encoded = encodeMessage('target', target);
-    if (!encoded.ok) throw new InvalidOutgoingMessageError(`refusing to send an invalid target to ${deviceId}: ${encoded.error.message}`, { cause: encoded.error });
+    if (!encoded.ok)
+      throw new InvalidOutgoingMessageError(
+        `refusing to send an invalid target to ${deviceId}: ${encoded.error.message}`,
+        { cause: encoded.error },
+      );
     await this.session.publish(deviceTopics(deviceId).target, encoded.value.payload, { retain: true });
     return encoded.value.envelope.id;
   }

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { classifyDynsecError, DYNSEC_REQUEST_TOPIC, DynsecClient, DynsecError, type DynsecTransport } from './dynsec-client.js';
+import {
+  classifyDynsecError,
+  DYNSEC_REQUEST_TOPIC,
+  DynsecClient,
+  DynsecError,
+  type DynsecTransport,
+} from './dynsec-client.js';
 
 /** Plays the broker: captures requests; the test answers them in any order. */
 class FakeControlTopic implements DynsecTransport {
@@ -25,14 +31,20 @@ describe('DynsecClient', () => {
     const topic = new FakeControlTopic();
     const client = new DynsecClient(topic);
     const first = client.execute([{ command: 'createRole', rolename: 'a' }]);
-    const second = client.execute([{ command: 'createClient', username: 'u' }, { command: 'addClientRole', username: 'u', rolename: 'a' }]);
+    const second = client.execute([
+      { command: 'createClient', username: 'u' },
+      { command: 'addClientRole', username: 'u', rolename: 'a' },
+    ]);
     await Promise.resolve();
     const [r1, r2] = topic.requests;
     const c1 = r1!.commands[0]!.correlationData;
     const [c2a, c2b] = r2!.commands.map((c) => c.correlationData);
     topic.answer('not json at all');
     topic.answer([{ command: 'createRole', correlationData: 'someone-else' }]);
-    topic.answer([{ command: 'addClientRole', correlationData: c2b }, { command: 'createClient', error: 'Client already exists', correlationData: c2a }]);
+    topic.answer([
+      { command: 'addClientRole', correlationData: c2b },
+      { command: 'createClient', error: 'Client already exists', correlationData: c2a },
+    ]);
     topic.answer([{ command: 'createRole', correlationData: c1 }]);
     expect(await first).toEqual([{ command: 'createRole', correlationData: c1 }]);
     expect((await second).map((r) => r.error)).toEqual(['Client already exists', undefined]);
@@ -43,8 +55,19 @@ describe('DynsecClient', () => {
     const client = new DynsecClient(topic);
     const running = client.run([{ command: 'deleteClient', username: 'x' }]);
     await Promise.resolve();
-    topic.answer([{ command: 'deleteClient', error: 'Client not found', correlationData: topic.requests[0]!.commands[0]!.correlationData }]);
-    await expect(running).rejects.toMatchObject({ name: 'DynsecError', kind: 'not-found', command: 'deleteClient', brokerMessage: 'Client not found' });
+    topic.answer([
+      {
+        command: 'deleteClient',
+        error: 'Client not found',
+        correlationData: topic.requests[0]!.commands[0]!.correlationData,
+      },
+    ]);
+    await expect(running).rejects.toMatchObject({
+      name: 'DynsecError',
+      kind: 'not-found',
+      command: 'deleteClient',
+      brokerMessage: 'Client not found',
+    });
   });
 
   test('a command with no answer fails with a timeout, and close fails the rest', async () => {

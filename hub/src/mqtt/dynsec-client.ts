@@ -20,7 +20,13 @@ export interface DynsecCommand {
 
 /** One ACL entry of a dynsec role. */
 export interface DynsecAcl {
-  acltype: 'publishClientSend' | 'publishClientReceive' | 'subscribeLiteral' | 'subscribePattern' | 'unsubscribeLiteral' | 'unsubscribePattern';
+  acltype:
+    | 'publishClientSend'
+    | 'publishClientReceive'
+    | 'subscribeLiteral'
+    | 'subscribePattern'
+    | 'unsubscribeLiteral'
+    | 'unsubscribePattern';
   topic: string;
   priority: number;
   allow: boolean;
@@ -168,7 +174,10 @@ export interface DynsecSession {
  * Opens a dynsec client on an MQTT session authenticated as a dynsec admin (MQTT 5 to
  * Mosquitto), subscribing to the response topic before the first request can be sent.
  */
-export async function openDynsecClient(session: DynsecSession, options: DynsecClientOptions = {}): Promise<DynsecClient> {
+export async function openDynsecClient(
+  session: DynsecSession,
+  options: DynsecClientOptions = {},
+): Promise<DynsecClient> {
   const transport: DynsecTransport = {
     publish: (topic, payload) => session.publish(topic, payload),
     onResponse: (handler) =>

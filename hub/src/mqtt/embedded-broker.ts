@@ -3,7 +3,11 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { deviceAcl } from '@fleet/protocol';
 import type { BrokerAuthority } from '../devices/broker-authority.js';
-import { hashBrokerPassword, verifyBrokerPassword, type BrokerCredentialStore } from './broker-credential-file.js';
+import {
+  hashBrokerPassword,
+  verifyBrokerPassword,
+  type BrokerCredentialStore,
+} from './broker-credential-file.js';
 import type { MqttLogger } from './hub-mqtt-client.js';
 
 export interface EmbeddedBrokerOptions {
@@ -17,7 +21,15 @@ export interface EmbeddedBrokerOptions {
 }
 
 /** What a session authenticated as; a device's ACL is computed once at CONNECT. */
-type Identity = { kind: 'hub' } | { kind: 'device'; deviceId: string; salt: string; publish: ReadonlySet<string>; subscribe: ReadonlySet<string> };
+type Identity =
+  | { kind: 'hub' }
+  | {
+      kind: 'device';
+      deviceId: string;
+      salt: string;
+      publish: ReadonlySet<string>;
+      subscribe: ReadonlySet<string>;
+    };
 
 /** MQTT 3.1.1 CONNACK return codes aedes understands. */
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -132,21 +144,30 @@ export class EmbeddedBroker implements BrokerAuthority {
       const secret = password?.toString('utf8') ?? '';
       if (username === undefined) return done(refusal('username required', NOT_AUTHORIZED), false);
       if (username === hubUsername) {
-        if (!sameSecret(secret, hubPassword)) return done(refusal('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
+        if (!sameSecret(secret, hubPassword))
+          return done(refusal('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
         this.#identities.set(client, { kind: 'hub' });
         return done(null, true);
       }
       const deviceId = this.#usernames.get(username);
       const stored = deviceId === undefined ? undefined : credentials.get(deviceId);
-      if (deviceId === undefined || stored === undefined) return done(refusal('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
+      if (deviceId === undefined || stored === undefined)
+        return done(refusal('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
       verifyBrokerPassword(secret, stored).then(
         (valid) => {
           if (!valid) return done(refusal('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
           // The client id is pinned to the device id, else one device could take over (and
           // kick) another device's session.
-          if (client.id !== deviceId) return done(refusal(`client id must be the device id`, NOT_AUTHORIZED), false);
+          if (client.id !== deviceId)
+            return done(refusal(`client id must be the device id`, NOT_AUTHORIZED), false);
           const acl = deviceAcl(deviceId);
-          this.#identities.set(client, { kind: 'device', deviceId, salt: stored.salt, publish: new Set(acl.publish), subscribe: new Set(acl.subscribe) });
+          this.#identities.set(client, {
+            kind: 'device',
+            deviceId,
+            salt: stored.salt,
+            publish: new Set(acl.publish),
+            subscribe: new Set(acl.subscribe),
+          });
           done(null, true);
         },
         (error: Error) => done(refusal(`authentication failed: ${error.message}`, NOT_AUTHORIZED), false),
@@ -162,7 +183,8 @@ export class EmbeddedBroker implements BrokerAuthority {
     });
     aedes.on('clientDisconnect', (client) => {
       const identity = this.#identities.get(client);
-      if (identity?.kind === 'device' && this.#live.get(identity.deviceId) === client) this.#live.delete(identity.deviceId);
+      if (identity?.kind === 'device' && this.#live.get(identity.deviceId) === client)
+        this.#live.delete(identity.deviceId);
     });
 
     aedes.authorizePublish = (client, packet, callback) => {
@@ -178,11 +200,16 @@ export class EmbeddedBroker implements BrokerAuthority {
       const identity = this.#current(client);
       if (identity?.kind === 'hub') return callback(null, subscription);
       // Exact string match, like dynsec's subscribeLiteral: no wildcard reaches past the device.
-      if (identity?.kind === 'device' && identity.subscribe.has(subscription.topic)) return callback(null, subscription);
-      this.#logger.warn(`embedded broker: denied subscription by ${client.id} to ${subscription.topic.slice(0, 200)}`);
+      if (identity?.kind === 'device' && identity.subscribe.has(subscription.topic))
+        return callback(null, subscription);
+      this.#logger.warn(
+        `embedded broker: denied subscription by ${client.id} to ${subscription.topic.slice(0, 200)}`,
+      );
       callback(null, null);
     };
 
-    aedes.on('clientError', (client, error) => this.#logger.warn(`embedded broker: client ${client.id}: ${error.message}`));
+    aedes.on('clientError', (client, error) =>
+      this.#logger.warn(`embedded broker: client ${client.id}: ${error.message}`),
+    );
   }
 }

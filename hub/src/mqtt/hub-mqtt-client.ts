@@ -40,7 +40,11 @@ export interface MqttLogger {
  * reading of the next packet on this session, which is how a consumer applies backpressure
  * to the broker (mqtt.js handles packets one at a time through `handleMessage`).
  */
-export type MqttMessageListener = (topic: string, payload: Buffer, meta: MqttMessageMeta) => void | Promise<void>;
+export type MqttMessageListener = (
+  topic: string,
+  payload: Buffer,
+  meta: MqttMessageMeta,
+) => void | Promise<void>;
 
 export interface MqttMessageMeta {
   /** Delivered from the broker's retained store (an old value), not published just now. */
@@ -76,7 +80,8 @@ export class HubMqttClient {
       this.#connected = true;
     });
     client.on('close', () => {
-      if (this.#connected && !this.#closing) this.#logger.warn(`mqtt connection to ${this.#describe()} closed; reconnecting`);
+      if (this.#connected && !this.#closing)
+        this.#logger.warn(`mqtt connection to ${this.#describe()} closed; reconnecting`);
       this.#connected = false;
     });
     client.on('error', (error) => this.#logger.warn(`mqtt ${this.#describe()}: ${error.message}`));
@@ -95,7 +100,11 @@ export class HubMqttClient {
    * Connects and resolves once the broker accepted the session. Refused credentials reject at
    * once (a configuration error); an unreachable broker is retried until `signal` aborts.
    */
-  static async connect(options: HubMqttClientOptions, logger: MqttLogger, signal?: AbortSignal): Promise<HubMqttClient> {
+  static async connect(
+    options: HubMqttClientOptions,
+    logger: MqttLogger,
+    signal?: AbortSignal,
+  ): Promise<HubMqttClient> {
     signal?.throwIfAborted();
     const mqttOptions: IClientOptions = {
       clientId: options.clientId,
@@ -129,7 +138,12 @@ export class HubMqttClient {
         if (typeof error.code === 'number' && FATAL_CONNACK_CODES.has(error.code)) {
           cleanup();
           client.end(true);
-          reject(new MqttRefusedError(`broker ${options.url} refused the hub's connection: ${error.message}`, error.code));
+          reject(
+            new MqttRefusedError(
+              `broker ${options.url} refused the hub's connection: ${error.message}`,
+              error.code,
+            ),
+          );
         }
       };
       const onAbort = () => {
@@ -172,7 +186,9 @@ export class HubMqttClient {
       if (!Array.isArray(codes)) throw error;
       granted = codes as number[];
     }
-    const refused = filters.map((f, i) => ({ filter: f, code: granted[i] ?? 0x80 })).filter((g) => g.code >= 0x80);
+    const refused = filters
+      .map((f, i) => ({ filter: f, code: granted[i] ?? 0x80 }))
+      .filter((g) => g.code >= 0x80);
     if (refused.length > 0) {
       throw new MqttRefusedError(
         `broker refused subscription(s) ${refused.map((g) => `${g.filter} (0x${g.code.toString(16)})`).join(', ')}`,
@@ -186,13 +202,18 @@ export class HubMqttClient {
   }
 
   /** QoS 1 publish; resolves on PUBACK. A refused publish (MQTT 5 reason code) throws. */
-  async publish(topic: string, payload: string | Uint8Array, options: { retain?: boolean } = {}): Promise<void> {
+  async publish(
+    topic: string,
+    payload: string | Uint8Array,
+    options: { retain?: boolean } = {},
+  ): Promise<void> {
     const publishOptions: IClientPublishOptions = { qos: 1, retain: options.retain ?? false };
     try {
       await this.#client.publishAsync(topic, Buffer.from(payload), publishOptions);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if (typeof code === 'number') throw new MqttRefusedError(`broker refused publish to ${topic}: ${(error as Error).message}`, code);
+      if (typeof code === 'number')
+        throw new MqttRefusedError(`broker refused publish to ${topic}: ${(error as Error).message}`, code);
       throw error;
     }
   }

@@ -61,10 +61,15 @@ export class MosquittoBrokerAuthority implements BrokerAuthority {
 
   async upsertDevice(deviceId: string, username: string, password: string): Promise<void> {
     const rolename = deviceRoleName(deviceId);
-    await this.dynsec.run([{ command: 'createRole', rolename, acls: deviceRoleAcls(deviceId) }]).catch(tolerate('already-exists'));
-    const [created] = await this.dynsec.execute([{ command: 'createClient', username, password, clientid: deviceId }]);
+    await this.dynsec
+      .run([{ command: 'createRole', rolename, acls: deviceRoleAcls(deviceId) }])
+      .catch(tolerate('already-exists'));
+    const [created] = await this.dynsec.execute([
+      { command: 'createClient', username, password, clientid: deviceId },
+    ]);
     if (created?.error !== undefined) {
-      if (!/already exists/i.test(created.error)) throw new DynsecError('rejected', 'createClient', created.error);
+      if (!/already exists/i.test(created.error))
+        throw new DynsecError('rejected', 'createClient', created.error);
       // Rotation: the password change kicks any live session, the re-pin and enable undo any
       // earlier tampering or a revoke that disabled instead of deleted.
       await this.dynsec.run([
@@ -79,8 +84,12 @@ export class MosquittoBrokerAuthority implements BrokerAuthority {
   async revokeDevice(deviceId: string): Promise<void> {
     // deleteClient disconnects a live session within milliseconds (DISCONNECT 0x98) and refuses
     // every later CONNECT. Note: Mosquitto publishes no Last Will for a kicked client.
-    await this.dynsec.run([{ command: 'deleteClient', username: brokerUsernameFor(deviceId) }]).catch(tolerate('not-found'));
-    await this.dynsec.run([{ command: 'deleteRole', rolename: deviceRoleName(deviceId) }]).catch(tolerate('not-found'));
+    await this.dynsec
+      .run([{ command: 'deleteClient', username: brokerUsernameFor(deviceId) }])
+      .catch(tolerate('not-found'));
+    await this.dynsec
+      .run([{ command: 'deleteRole', rolename: deviceRoleName(deviceId) }])
+      .catch(tolerate('not-found'));
   }
 
   /**
@@ -91,16 +100,22 @@ export class MosquittoBrokerAuthority implements BrokerAuthority {
   async ensureHubIdentity(username: string, password: string): Promise<void> {
     const [role] = await this.dynsec.execute([{ command: 'getRole', rolename: HUB_ROLE }]);
     if (role?.error !== undefined) {
-      await this.dynsec.run([{ command: 'createRole', rolename: HUB_ROLE, acls: hubRoleAcls() }]).catch(tolerate('already-exists'));
+      await this.dynsec
+        .run([{ command: 'createRole', rolename: HUB_ROLE, acls: hubRoleAcls() }])
+        .catch(tolerate('already-exists'));
     } else {
       const have = new Set(aclKeys((role?.data as { role?: { acls?: unknown } })?.role?.acls));
       const missing = hubRoleAcls().filter((a) => !have.has(`${a.acltype} ${a.topic}`));
       // Only what is missing: changing a linked role kicks every hub replica holding it.
       for (const acl of missing) {
-        await this.dynsec.run([{ command: 'addRoleACL', rolename: HUB_ROLE, ...acl }]).catch(tolerate('already-exists'));
+        await this.dynsec
+          .run([{ command: 'addRoleACL', rolename: HUB_ROLE, ...acl }])
+          .catch(tolerate('already-exists'));
       }
     }
-    await this.dynsec.run([{ command: 'createClient', username, password }]).catch(tolerate('already-exists'));
+    await this.dynsec
+      .run([{ command: 'createClient', username, password }])
+      .catch(tolerate('already-exists'));
     await this.#ensureClientRole(username, HUB_ROLE);
   }
 

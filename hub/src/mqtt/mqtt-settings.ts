@@ -2,6 +2,22 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { HubConfig } from '../config/hub-config.js';
 
+/** Device identity by client certificates from the hub CA (HUB_DEVICE_IDENTITY=certificate). */
+export const CertificateIdentitySettings = z.object({
+  /** The broker's certificate listener, handed to devices (`mqtts://host:8883`). */
+  deviceUrl: z.string().regex(/^(mqtts|ssl|tls|wss):\/\//, { error: 'must be an mqtts:// (TLS) URL' }),
+  /** CA key, certificate, issued and revoked lists; default `<HUB_DATA_DIR>/pki`. */
+  pkiDir: z.string().min(1),
+  caCertFile: z.string().min(1).optional(),
+  caKeyFile: z.string().min(1).optional(),
+  /** The broker's `crlfile`: the hub rewrites it on every revocation. */
+  crlFile: z.string().min(1),
+  /** The broker's `pid_file`: SIGHUP after a CRL change (Mosquitto 2.0.11 re-reads crlfile then). */
+  brokerPidFile: z.string().min(1).optional(),
+  certDays: z.coerce.number().int().min(1).max(36500).default(3650),
+});
+export type CertificateIdentitySettings = z.infer<typeof CertificateIdentitySettings>;
+
 /**
  * How the hub reaches its broker. `embedded` (no MQTT_URL): aedes in the hub's process.
  * `mosquitto`: an external Mosquitto 2.0 with the dynamic security plugin, which the hub drives
@@ -28,6 +44,8 @@ export const MqttSettings = z.discriminatedUnion('mode', [
     clientId: z.string().min(1).max(128).optional(),
     sessionExpirySeconds: z.coerce.number().int().positive().optional(),
     publicUrl: z.url().optional(),
+    /** Present when HUB_DEVICE_IDENTITY=certificate (decision 0052); absent: per-device dynsec passwords. */
+    certificate: CertificateIdentitySettings.optional(),
   }),
 ]);
 export type MqttSettings = z.infer<typeof MqttSettings>;
@@ -43,11 +61,45 @@ const ENV_NAMES: Record<string, string> = {
   host: 'MQTT_EMBEDDED_HOST',
   port: 'MQTT_EMBEDDED_PORT',
   publicUrl: 'HUB_MQTT_PUBLIC_URL',
+  deviceUrl: 'HUB_MQTT_DEVICE_TLS_URL',
+  pkiDir: 'HUB_PKI_DIR',
+  caCertFile: 'HUB_CA_CERT_FILE',
+  caKeyFile: 'HUB_CA_KEY_FILE',
+  crlFile: 'HUB_CRL_FILE',
+  brokerPidFile: 'HUB_BROKER_PID_FILE',
+  certDays: 'HUB_DEVICE_CERT_DAYS',
 };
 
 /** Reads the broker settings from the environment; throws naming each bad variable. */
-export function mqttSettingsFromEnv(env: NodeJS.ProcessEnv, config: Pick<HubConfig, 'mqttUrl' | 'mqttPublicUrl' | 'dataDir'>): MqttSettings {
+export function mqttSettingsFromEnv(
+  env: NodeJS.ProcessEnv,
+  config: Pick<HubConfig, 'mqttUrl' | 'mqttPublicUrl' | 'dataDir'>,
+): MqttSettings {
   const pick = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+  const identity = pick(env.HUB_DEVICE_IDENTITY) ?? 'password';
+  if (identity !== 'password' && identity !== 'certificate')
+    throw new Error(
+      `invalid broker configuration: HUB_DEVICE_IDENTITY must be password or certificate, not ${JSON.stringify(identity)}`,
+    );
+  if (identity === 'certificate' && config.mqttUrl === undefined) {
+    throw new Error(
+      'invalid broker configuration: HUB_DEVICE_IDENTITY=certificate needs Mosquitto (MQTT_URL); the embedded broker has no certificate listener',
+    );
+  }
+  const certificate =
+    identity === 'certificate'
+      ? Object.fromEntries(
+          Object.entries({
+            deviceUrl: pick(env.HUB_MQTT_DEVICE_TLS_URL),
+            pkiDir: pick(env.HUB_PKI_DIR) ?? join(config.dataDir, 'pki'),
+            caCertFile: pick(env.HUB_CA_CERT_FILE),
+            caKeyFile: pick(env.HUB_CA_KEY_FILE),
+            crlFile: pick(env.HUB_CRL_FILE),
+            brokerPidFile: pick(env.HUB_BROKER_PID_FILE),
+            certDays: pick(env.HUB_DEVICE_CERT_DAYS),
+          }).filter(([, v]) => v !== undefined),
+        )
+      : undefined;
   const raw =
     config.mqttUrl === undefined
       ? {
@@ -67,10 +119,16 @@ export function mqttSettingsFromEnv(env: NodeJS.ProcessEnv, config: Pick<HubConf
           clientId: pick(env.MQTT_CLIENT_ID),
           sessionExpirySeconds: pick(env.MQTT_SESSION_EXPIRY_SECONDS),
           publicUrl: config.mqttPublicUrl,
+          certificate,
         };
-  const parsed = MqttSettings.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  const parsed = MqttSettings.safeParse(
+    Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)),
+  );
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${ENV_NAMES[String(i.path[0])] ?? i.path.join('.')}: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => {
+      const field = String(i.path[0] === 'certificate' ? (i.path[1] ?? 'certificate') : i.path[0]);
+      return `  ${ENV_NAMES[field] ?? i.path.join('.')}: ${i.message}`;
+    });
     throw new Error(`invalid broker configuration (${raw.mode}):\n${lines.join('\n')}`);
   }
   return parsed.data;

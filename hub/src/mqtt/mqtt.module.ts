@@ -1,6 +1,7 @@
 import { Global, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { BROKER_AUTHORITY } from '../devices/broker-authority.js';
 import { COMMAND_PUBLISHER } from '../devices/command-publisher.js';
+import { DEVICE_CERTIFICATE_ISSUER } from '../provisioning/device-certificate-issuer.js';
 import { BrokerConnection } from './broker-connection.js';
 import { DevicePublisher } from './device-publisher.js';
 import type { MqttSettings } from './mqtt-settings.js';
@@ -30,12 +31,40 @@ export class MqttModule {
       module: MqttModule,
       providers: [
         { provide: BrokerConnection, useFactory: () => BrokerConnection.open(settings, new Logger('Mqtt')) },
-        { provide: BROKER_AUTHORITY, useFactory: (c: BrokerConnection) => c.authority, inject: [BrokerConnection] },
-        { provide: COMMAND_PUBLISHER, useFactory: (c: BrokerConnection) => c.publisher, inject: [BrokerConnection] },
-        { provide: DevicePublisher, useFactory: (c: BrokerConnection) => c.publisher, inject: [BrokerConnection] },
-        { provide: BrokerConnectionCloser, useFactory: (c: BrokerConnection) => new BrokerConnectionCloser(c), inject: [BrokerConnection] },
+        {
+          provide: BROKER_AUTHORITY,
+          useFactory: (c: BrokerConnection) => c.authority,
+          inject: [BrokerConnection],
+        },
+        {
+          provide: COMMAND_PUBLISHER,
+          useFactory: (c: BrokerConnection) => c.publisher,
+          inject: [BrokerConnection],
+        },
+        {
+          provide: DevicePublisher,
+          useFactory: (c: BrokerConnection) => c.publisher,
+          inject: [BrokerConnection],
+        },
+        // null in password mode: provisioning then hands out broker passwords only.
+        {
+          provide: DEVICE_CERTIFICATE_ISSUER,
+          useFactory: (c: BrokerConnection) => c.certificateIssuer ?? null,
+          inject: [BrokerConnection],
+        },
+        {
+          provide: BrokerConnectionCloser,
+          useFactory: (c: BrokerConnection) => new BrokerConnectionCloser(c),
+          inject: [BrokerConnection],
+        },
       ],
-      exports: [BrokerConnection, BROKER_AUTHORITY, COMMAND_PUBLISHER, DevicePublisher],
+      exports: [
+        BrokerConnection,
+        BROKER_AUTHORITY,
+        COMMAND_PUBLISHER,
+        DevicePublisher,
+        DEVICE_CERTIFICATE_ISSUER,
+      ],
     };
   }
 }

@@ -20,6 +20,7 @@ import {
 } from '../devices/broker-authority.js';
 import { EventBus } from '../events/event-bus.js';
 import { MetricsRegistry, type Counter } from '../metrics/metrics.registry.js';
+import { DEVICE_CERTIFICATE_ISSUER, type DeviceCertificateIssuer } from './device-certificate-issuer.js';
 import { ProvisioningRepository } from './provisioning.repository.js';
 
 /** The broker URL handed to devices: HUB_MQTT_PUBLIC_URL, else MQTT_URL, else the hub's host on 1883. */
@@ -42,6 +43,9 @@ export class ProvisioningService {
     @Inject(HUB_CONFIG) private readonly config: HubConfig,
     @Inject(MetricsRegistry) metrics: MetricsRegistry,
     @Optional() @Inject(BROKER_DEVICE_URL) private readonly brokerDeviceUrl?: string,
+    @Optional()
+    @Inject(DEVICE_CERTIFICATE_ISSUER)
+    private readonly certificates?: DeviceCertificateIssuer | null,
   ) {
     this.outcomes = metrics.counter('fleet_hub_provisioning_total', 'Provisioning requests by outcome.');
   }
@@ -78,8 +82,12 @@ export class ProvisioningService {
     }
     const { deviceId, fleetId } = outcome;
     const username = brokerUsernameFor(deviceId);
+    let certificate: { certificate: string; caCertificate: string } | undefined;
     try {
       await this.broker.upsertDevice(deviceId, username, password);
+      // Certificate identity: a new certificate for the device's key on every (re-)provisioning;
+      // older ones are revoked at once (rotation), decommission revokes the last one.
+      if (this.certificates) certificate = await this.certificates.issue(deviceId, req.publicKey);
     } catch (error) {
       // The device keeps its key and retries; re-provisioning with the same key is idempotent.
       this.log.error(`broker refused device ${deviceId}: ${(error as Error).message}`);
@@ -113,6 +121,13 @@ export class ProvisioningService {
         username,
         password,
         clientId: deviceId,
+        ...(certificate !== undefined
+          ? {
+              certificate: certificate.certificate,
+              caCertificate: certificate.caCertificate,
+              protocolVersion: 5 as const,
+            }
+          : {}),
       },
       objectBaseUrl: `${this.config.publicUrl.replace(/\/+$/, '')}/api/v1/objects`,
     };
