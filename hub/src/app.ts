@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+import { ApiError, responseSchema } from './common/openapi.js';
 import type { HubConfig } from './config/hub-config.js';
 import { MetricsRegistry } from './metrics/metrics.registry.js';
 
@@ -30,7 +31,25 @@ export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {
       description: 'devices: device:<id> and the broker password',
     })
     .build();
-  return SwaggerModule.createDocument(app, config);
+  const doc = SwaggerModule.createDocument(app, config);
+  // Every error answer has one shape (common/validation): declared once, referenced by every
+  // operation as its `default` response, so clients can type their error handling.
+  doc.components = {
+    ...doc.components,
+    schemas: { ...doc.components?.schemas, ApiError: responseSchema(ApiError) as never },
+  };
+  for (const item of Object.values(doc.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head'] as const) {
+      const op = item[method];
+      if (op && !op.responses.default) {
+        op.responses.default = {
+          description: 'Error: 4xx with field issues for bad input, 401/403/404/409/413/422, 5xx',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } },
+        };
+      }
+    }
+  }
+  return doc;
 }
 
 /**

@@ -27,7 +27,7 @@ import {
   LoginRequest,
   UpdateUserRequest,
 } from './auth.dto.js';
-import { actorOf, ApiScope, CurrentUser, MinRole, Public, type UserPrincipal } from './principal.js';
+import { actorOf, ApiScope, CurrentUser, MinRole, Public, UserPrincipal } from './principal.js';
 
 @ApiTags('auth')
 @Controller('api/v1/auth')
@@ -67,6 +67,7 @@ export class AuthController {
   }
 
   @Get('me')
+  @Returns(UserPrincipal)
   me(@CurrentUser() who: UserPrincipal): UserPrincipal {
     return who;
   }

@@ -24,17 +24,18 @@ export const Scope = z.enum([
 ]);
 export type Scope = z.infer<typeof Scope>;
 
-/** A person, through a dashboard session or one of their API tokens. */
-export interface UserPrincipal {
-  kind: 'user';
-  userId: string;
-  email: string;
-  role: Role;
+/** A person, through a dashboard session or one of their API tokens (also `GET /auth/me`). */
+export const UserPrincipal = z.object({
+  kind: z.literal('user'),
+  userId: z.string(),
+  email: z.string(),
+  role: Role,
   /** Set when authenticated by an API token rather than a session. */
-  tokenId?: string;
+  tokenId: z.string().optional(),
   /** Empty: no limit beyond the role. */
-  scopes: Scope[];
-}
+  scopes: z.array(Scope),
+});
+export type UserPrincipal = z.infer<typeof UserPrincipal>;
 
 /** A device, authenticated with its broker username and password (HTTP Basic). */
 export interface DevicePrincipal {

@@ -24,6 +24,15 @@ export function responseSchema(schema: z.ZodType): SchemaObject {
   return json;
 }
 
+/** Body of every 4xx/5xx answer (the ZodPipe's issues name the JSON path of each bad field). */
+export const ApiError = z.object({
+  statusCode: z.number().int(),
+  message: z.union([z.string(), z.array(z.string())]),
+  error: z.string().optional(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export type ApiError = z.infer<typeof ApiError>;
+
 /** `@Returns(Device)`, `@Returns(z.array(Fleet), 201)`: documents the response body. */
 export function Returns(schema: z.ZodType, status = 200): MethodDecorator {
   return applyDecorators(ApiResponse({ status, schema: responseSchema(schema) as never }));

@@ -314,41 +314,72 @@ export class DeviceRepository {
 
   async decommission(id: string, at: Date): Promise<void> {
     // The hardware id is freed so the same board can be provisioned again as a new device;
-    // the old row keeps its history.
+    // the old row keeps its history. Offline here: the broker kicks the client without its Last Will.
     await this.db.$executeRaw`UPDATE devices SET decommissioned_at = ${at}, online = false,
       hardware_id = hardware_id || ':decommissioned:' || id::text, credentials_hash = '' WHERE id = ${id}::uuid AND decommissioned_at IS NULL`;
   }
 
-  /** Returns the device's fleet, or null when it is unknown or decommissioned. */
-  async recordPresence(id: string, p: Presence, at: Date): Promise<string | null> {
-    const rows = await this.db.$queryRaw<
-      Array<{ fleet_id: string }>
-    >`UPDATE devices SET online = ${p.state === 'online'}, last_seen_at = GREATEST(last_seen_at, ${at}),
-      agent_version = COALESCE(${p.agentVersion ?? null}, agent_version), boot_id = COALESCE(${p.bootId ?? null}, boot_id)
-      WHERE id = ${id}::uuid AND decommissioned_at IS NULL RETURNING fleet_id::text`;
-    return rows[0]?.fleet_id ?? null;
+  /**
+   * Applies a presence unless a newer one was applied already. `orderAt` is the hub's receive
+   * time of a live presence, compared with `presence_at` (null for a retained presence: the
+   * broker's current value at subscribe time, always applied, the mark left as it is). A new
+   * boot id clears the report mark: a rebooted device's clock may have started over.
+   * Returns the device's fleet (null when unknown or decommissioned) and whether it applied.
+   */
+  async recordPresence(
+    id: string,
+    p: Presence,
+    seenAt: Date,
+    orderAt: Date | null,
+  ): Promise<{ fleetId: string | null; applied: boolean }> {
+    const rows = await this.db.$queryRaw<Array<{ fleet_id: string | null; applied: string | null }>>`
+      WITH applied AS (
+        UPDATE devices SET online = ${p.state === 'online'}, last_seen_at = GREATEST(last_seen_at, ${seenAt}),
+          presence_at = GREATEST(presence_at, ${orderAt}::timestamptz),
+          report_sent_at = CASE WHEN ${p.bootId ?? null}::text IS NOT NULL AND boot_id IS DISTINCT FROM ${p.bootId ?? null}::text
+            THEN NULL ELSE report_sent_at END,
+          agent_version = COALESCE(${p.agentVersion ?? null}, agent_version), boot_id = COALESCE(${p.bootId ?? null}, boot_id)
+        WHERE id = ${id}::uuid AND decommissioned_at IS NULL
+          AND (${orderAt}::timestamptz IS NULL OR presence_at IS NULL OR presence_at <= ${orderAt}::timestamptz)
+        RETURNING fleet_id::text)
+      SELECT (SELECT fleet_id::text FROM devices WHERE id = ${id}::uuid AND decommissioned_at IS NULL) AS fleet_id,
+        (SELECT fleet_id FROM applied) AS applied`;
+    const r = rows[0];
+    return { fleetId: r?.fleet_id ?? null, applied: !!r?.applied };
   }
 
   /**
    * Applies a report: the device's revision and update state, its containers, and a history row
-   * for every container whose state or restart count changed (or that disappeared).
+   * for every container whose state or restart count changed (or that disappeared). A report
+   * sent before the one already applied (`sentAt` older than `report_sent_at`: another replica
+   * applied a later one first) changes nothing but last seen. `online` is set only when no
+   * presence arrived after this report (an offline Last Will applied first must stand).
    */
   async recordReport(
     id: string,
     r: Report,
     at: Date,
-  ): Promise<{ fleetId: string | null; changed: ContainerEvent[] }> {
+    sentAt: Date,
+  ): Promise<{ fleetId: string | null; applied: boolean; changed: ContainerEvent[] }> {
     return this.db.$transaction(async (tx) => {
       const updated = await tx.$queryRaw<
         Array<{ fleet_id: string }>
-      >`UPDATE devices SET online = true, last_seen_at = GREATEST(last_seen_at, ${at}),
+      >`UPDATE devices SET online = (online OR presence_at IS NULL OR presence_at <= ${at}), last_seen_at = GREATEST(last_seen_at, ${at}),
+        report_sent_at = ${sentAt},
         current_release = ${r.revision?.version ?? null}, current_revision_digest = ${r.revision?.digest ?? null},
         current_sequence = ${r.revision?.sequence ?? null}, update_state = ${r.updateState}, board = ${r.board},
         agent_version = ${r.agentVersion}, failed_revisions = ${r.failedRevisions}::text[],
         inventory = ${JSON.stringify({ ...r.inventory, bootSlot: r.bootSlot ?? null, configVersion: r.configVersion ?? null })}::jsonb
-        WHERE id = ${id}::uuid AND decommissioned_at IS NULL RETURNING fleet_id::text`;
-      const fleetId = updated[0]?.fleet_id;
-      if (!fleetId) return { fleetId: null, changed: [] };
+        WHERE id = ${id}::uuid AND decommissioned_at IS NULL AND (report_sent_at IS NULL OR report_sent_at <= ${sentAt})
+        RETURNING fleet_id::text`;
+      if (!updated[0]) {
+        // Older than what is stored, or not a device: the device is alive either way.
+        const seen = await tx.$queryRaw<Array<{ fleet_id: string }>>`
+          UPDATE devices SET last_seen_at = GREATEST(last_seen_at, ${at})
+          WHERE id = ${id}::uuid AND decommissioned_at IS NULL RETURNING fleet_id::text`;
+        return { fleetId: seen[0]?.fleet_id ?? null, applied: false, changed: [] };
+      }
+      const fleetId = updated[0].fleet_id;
       const existing = await tx.deviceContainer.findMany({ where: { deviceId: id } });
       const before = new Map(existing.map((c) => [c.name, c]));
       const changed: Array<{
@@ -389,7 +420,7 @@ export class DeviceRepository {
       }
       if (changed.length > 0)
         await tx.deviceContainerEvent.createMany({ data: changed.map((c) => ({ deviceId: id, at, ...c })) });
-      return { fleetId, changed: changed.map((c) => ({ id: '', at, ...c })) };
+      return { fleetId, applied: true, changed: changed.map((c) => ({ id: '', at, ...c })) };
     });
   }
 

@@ -34,6 +34,7 @@ const CursorShape = z.object({ key: z.string().max(300), id: z.uuid(), sort: z.s
 export class DevicesService {
   private readonly log = new Logger('DevicesService');
   private readonly unknownDeviceMessages: Counter;
+  private readonly staleMessages: Counter;
 
   constructor(
     @Inject(DeviceRepository) private readonly repo: DeviceRepository,
@@ -46,6 +47,10 @@ export class DevicesService {
     this.unknownDeviceMessages = metrics.counter(
       'fleet_hub_unknown_device_messages_total',
       'Device messages for unknown or decommissioned devices, dropped.',
+    );
+    this.staleMessages = metrics.counter(
+      'fleet_hub_stale_device_messages_total',
+      'Presence and reports skipped because a newer one of the same device was already applied (replicas applying out of order).',
     );
   }
 
@@ -165,12 +170,14 @@ export class DevicesService {
 
   /**
    * Decommission: the broker forgets the device first (its session is cut at once), then the
-   * row is marked; a device that is decommissioned twice gets a 404 the second time.
+   * row is marked, offline (a kicked client gets no Last Will on either broker, so no offline
+   * presence will ever come); a device that is decommissioned twice gets a 404 the second time.
    */
   async decommission(id: string, actor: Actor): Promise<void> {
     const d = await this.getActive(id);
     await this.broker.revokeDevice(id);
-    await this.repo.decommission(id, new Date());
+    const now = new Date();
+    await this.repo.decommission(id, now);
     await this.audit.record(
       actor,
       'device.decommission',
@@ -185,6 +192,16 @@ export class DevicesService {
       fleetId: d.fleetId,
       data: {},
     });
+    if (d.online) {
+      this.events.publish({
+        type: 'device.presence',
+        scope: 'devices',
+        minRole: 'viewer',
+        deviceId: id,
+        fleetId: d.fleetId,
+        data: { state: 'offline', at: now.toISOString() },
+      });
+    }
   }
 
   /**
@@ -269,26 +286,67 @@ export class DevicesService {
 
   // ---- ingest side (called by hub/src/ingest for authenticated device messages) ----
 
-  /** Presence (LWT `offline` included). Returns false for an unknown/decommissioned device. */
-  async recordPresence(deviceId: string, presence: Presence, at: Date): Promise<boolean> {
-    const fleetId = UUID.test(deviceId) ? await this.repo.recordPresence(deviceId, presence, at) : null;
+  /**
+   * Presence (LWT `offline` included). Returns false for an unknown/decommissioned device.
+   *
+   * `at` is the hub's receive time: last seen and the order of live presences use it, because
+   * the Last Will's envelope time is when the device *connected* (it is built before the
+   * CONNECT), so by the device's clock a session's offline is older than its own online.
+   * `origin` (from ingest): the envelope time and whether the broker's retained store
+   * delivered it. A retained presence (at subscribe time, possibly hours old) is the broker's
+   * current value: it is applied, but dated by the device (capped at arrival) and it does not
+   * move the order mark. A live presence received before the one already applied (another hub
+   * replica was faster) is skipped. Without `origin` the presence counts as live.
+   */
+  async recordPresence(
+    deviceId: string,
+    presence: Presence,
+    at: Date,
+    origin?: { sentAt: Date; retained: boolean },
+  ): Promise<boolean> {
+    if (!UUID.test(deviceId)) return this.unknown(deviceId, 'presence');
+    const retained = origin?.retained === true;
+    const seenAt = retained && origin.sentAt < at ? origin.sentAt : at;
+    const { fleetId, applied } = await this.repo.recordPresence(
+      deviceId,
+      presence,
+      seenAt,
+      retained ? null : at,
+    );
     if (!fleetId) return this.unknown(deviceId, 'presence');
+    if (!applied) {
+      this.staleMessages.inc({ kind: 'presence' });
+      return true;
+    }
     this.events.publish({
       type: 'device.presence',
       scope: 'devices',
       minRole: 'viewer',
       deviceId,
       fleetId,
-      data: { state: presence.state, at: at.toISOString() },
+      data: { state: presence.state, at: seenAt.toISOString() },
     });
     return true;
   }
 
-  /** A full state report. Returns false for an unknown/decommissioned device. */
-  async recordReport(deviceId: string, report: Report, at: Date): Promise<boolean> {
+  /**
+   * A full state report. Returns false for an unknown/decommissioned device. `at` is the hub's
+   * receive time (last seen, container history); `sentAt` the envelope time, which orders a
+   * device's reports: one older than the report already applied (Mosquitto hands a shared
+   * subscription's messages to replicas one by one, so two replicas can apply one device's
+   * reports in either order) is skipped. A device clock ahead of the hub is capped at the
+   * receive time, so a later clock correction cannot hold its reports back; a new boot id
+   * clears the mark (presence). Without `sentAt` the receive time orders it.
+   */
+  async recordReport(deviceId: string, report: Report, at: Date, sentAt: Date = at): Promise<boolean> {
     if (!UUID.test(deviceId)) return this.unknown(deviceId, 'report');
-    const { fleetId, changed } = await this.repo.recordReport(deviceId, report, at);
+    const order = sentAt < at ? sentAt : at;
+    const { fleetId, applied, changed } = await this.repo.recordReport(deviceId, report, at, order);
     if (!fleetId) return this.unknown(deviceId, 'report');
+    if (!applied) {
+      this.staleMessages.inc({ kind: 'report' });
+      return true;
+    }
     this.events.publish({
       type: 'device.report',
       scope: 'devices',

@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
-import type { Role, Scope } from '../auth/principal.js';
+import { z } from 'zod';
+import { Role, Scope } from '../auth/principal.js';
 
 /** Every kind of event the dashboard can receive. Persisted/wire literals: never rename. */
 export type HubEventType =
@@ -12,11 +13,38 @@ export type HubEventType =
   | 'device.decommissioned'
   | 'device.command'
   | 'device.logs'
+  | 'device.telemetry'
   | 'fleet.changed'
   | 'release.created'
   | 'release.yanked'
   | 'rollout.progress'
   | 'audit.entry';
+
+/** One SSE frame's data, as documented in the OpenAPI document (`HubEvent` is the TS side). */
+export const HubEventSchema = z.object({
+  type: z.enum([
+    'device.created',
+    'device.updated',
+    'device.presence',
+    'device.report',
+    'device.progress',
+    'device.decommissioned',
+    'device.command',
+    'device.logs',
+    'device.telemetry',
+    'fleet.changed',
+    'release.created',
+    'release.yanked',
+    'rollout.progress',
+    'audit.entry',
+  ] satisfies HubEventType[]),
+  at: z.string(),
+  scope: Scope,
+  minRole: Role,
+  fleetId: z.string().optional(),
+  deviceId: z.string().optional(),
+  data: z.record(z.string(), z.unknown()),
+});
 
 export interface HubEvent {
   type: HubEventType;

@@ -1,10 +1,11 @@
 import { Controller, Get, Req, Res, Inject } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiScope, CurrentUser, roleAtLeast, type UserPrincipal } from '../auth/principal.js';
+import { responseSchema } from '../common/openapi.js';
 import { ZodQuery, repeatable, type Parsed } from '../common/validation.js';
-import { EventBus, type HubEvent } from './event-bus.js';
+import { EventBus, HubEventSchema, type HubEvent } from './event-bus.js';
 
 export const EventStreamQuery = z.strictObject({
   fleetId: z.uuid().optional(),
@@ -32,6 +33,12 @@ export class EventsController {
 
   /** Server-sent events: `event: <type>` + `data: <HubEvent JSON>`, a comment every 15 s. */
   @Get()
+  @ApiResponse({
+    status: 200,
+    description:
+      'A text/event-stream: each frame is `event: <type>` and `data: <HubEvent as JSON>` (the schema); `: keep-alive` comments every 15 s. Types and their data: docs/hub.md.',
+    content: { 'text/event-stream': { schema: responseSchema(HubEventSchema) as never } },
+  })
   stream(
     @ZodQuery(EventStreamQuery) q: Parsed<EventStreamQuery>,
     @CurrentUser() who: UserPrincipal,

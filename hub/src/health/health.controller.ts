@@ -1,6 +1,8 @@
 import { Controller, Get, ServiceUnavailableException, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
 import { Public } from '../auth/principal.js';
+import { ApiError, Returns } from '../common/openapi.js';
 import { HealthRepository } from './health.repository.js';
 
 @ApiTags('health')
@@ -11,6 +13,7 @@ export class HealthController {
   /** Liveness: the process serves HTTP. */
   @Get('healthz')
   @Public()
+  @Returns(z.object({ status: z.literal('ok') }))
   healthz(): { status: 'ok' } {
     return { status: 'ok' };
   }
@@ -18,6 +21,8 @@ export class HealthController {
   /** Readiness: the database answers and is migrated. */
   @Get('readyz')
   @Public()
+  @Returns(z.object({ status: z.literal('ready'), database: z.literal('ok'), migrations: z.number().int() }))
+  @Returns(ApiError, 503)
   async readyz(): Promise<{ status: 'ready'; database: 'ok'; migrations: number }> {
     try {
       const { migrations } = await this.health.ping();

@@ -4,8 +4,13 @@ import type { IngestSink, LogRow, MessageMeta, TelemetryRow } from './ingest-sin
 // The hub-core services ingest hands messages to, narrowed to the methods it calls (so this
 // file depends on what they promise, not on how they are built).
 export interface DeviceIngestPort {
-  recordPresence(deviceId: string, presence: Presence, at: Date): Promise<unknown>;
-  recordReport(deviceId: string, report: Report, at: Date): Promise<unknown>;
+  recordPresence(
+    deviceId: string,
+    presence: Presence,
+    at: Date,
+    origin: { sentAt: Date; retained: boolean },
+  ): Promise<unknown>;
+  recordReport(deviceId: string, report: Report, at: Date, sentAt: Date): Promise<unknown>;
   recordCommandAck(deviceId: string, ack: CommandAck, at: Date): Promise<unknown>;
 }
 export interface ProgressIngestPort {
@@ -22,8 +27,9 @@ export interface LogIngestPort {
 export const LOG_INGEST = Symbol.for('fleet.hub.LogIngest');
 
 /**
- * IngestSink on the hub-core services. Times: presence uses `seenAt` (the device's clock only
- * for a retained message); progress is an event in the device's history, so it keeps the
+ * IngestSink on the hub-core services. Times: presence and reports are stamped on arrival and
+ * also get the envelope time and (presence) the retained flag, from which DevicesService orders
+ * them and dates a retained presence; progress is an event in the device's history, so it keeps the
  * device's time, but never later than its arrival (a device clock ahead must not write the
  * future); reports and acks are stamped on arrival.
  */
@@ -36,11 +42,14 @@ export class ServicesIngestSink implements IngestSink {
   ) {}
 
   async recordPresence(deviceId: string, presence: Presence, meta: MessageMeta): Promise<void> {
-    await this.devices.recordPresence(deviceId, presence, meta.seenAt);
+    await this.devices.recordPresence(deviceId, presence, meta.receivedAt, {
+      sentAt: meta.sentAt,
+      retained: meta.retained,
+    });
   }
 
   async recordReport(deviceId: string, report: Report, meta: MessageMeta): Promise<void> {
-    await this.devices.recordReport(deviceId, report, meta.receivedAt);
+    await this.devices.recordReport(deviceId, report, meta.receivedAt, meta.sentAt);
   }
 
   async recordProgress(deviceId: string, progress: Progress, meta: MessageMeta): Promise<void> {
@@ -53,7 +62,9 @@ export class ServicesIngestSink implements IngestSink {
   }
 
   async insertTelemetry(rows: readonly TelemetryRow[]): Promise<void> {
-    await this.telemetry.ingestBatch(rows.map(({ deviceId, ...sample }) => ({ deviceId, samples: [sample] })));
+    await this.telemetry.ingestBatch(
+      rows.map(({ deviceId, ...sample }) => ({ deviceId, samples: [sample] })),
+    );
   }
 
   async insertLogs(rows: readonly LogRow[]): Promise<void> {

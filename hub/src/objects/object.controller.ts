@@ -1,5 +1,5 @@
 import { Controller, Get, Head, HttpException, Param, Put, Req, Res, Inject } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -11,9 +11,13 @@ import {
   MinRole,
   type Principal,
 } from '../auth/principal.js';
+import { Returns } from '../common/openapi.js';
 import { ZodPipe } from '../common/validation.js';
 import { parseRange } from './byte-range.js';
 import { ObjectsService } from './object.service.js';
+
+const PutObjectResult = z.object({ digest: z.string(), size: z.number().int(), created: z.boolean() });
+const BINARY = { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } };
 
 const Hex = z
   .string()
@@ -50,6 +54,10 @@ export class ObjectController {
   /** Range (single) and ETag/If-None-Match/If-Range supported; devices authenticate with HTTP Basic. */
   @Get(':hex')
   @AllowDevice()
+  @ApiResponse({ status: 200, description: 'the object', content: BINARY })
+  @ApiResponse({ status: 206, description: 'the requested byte range', content: BINARY })
+  @ApiResponse({ status: 304, description: 'not modified (If-None-Match)' })
+  @ApiResponse({ status: 416, description: 'range not satisfiable' })
   async get(
     @Param('hex', new ZodPipe(Hex, 'path parameter hex')) hex: string,
     @Req() req: FastifyRequest,
@@ -105,6 +113,10 @@ export class ObjectController {
   /** Body: the raw bytes (`Content-Type: application/octet-stream`), verified against the digest. */
   @Put(':hex')
   @MinRole('operator')
+  @ApiConsumes('application/octet-stream')
+  @ApiBody({ required: true, schema: { type: 'string', format: 'binary' } })
+  @Returns(PutObjectResult, 201)
+  @Returns(PutObjectResult, 200)
   async put(
     @Param('hex', new ZodPipe(Hex, 'path parameter hex')) hex: string,
     @Req() req: FastifyRequest,

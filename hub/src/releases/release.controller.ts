@@ -24,6 +24,7 @@ export class ReleaseController {
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(ReleaseManifest) })
   @Returns(Release, 201)
+  @Returns(Release, 200)
   async create(
     @Body() body: unknown,
     @CurrentUser() who: UserPrincipal,

@@ -1,10 +1,14 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { TelemetrySample } from '@fleet/protocol';
 import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
+import { EventBus } from '../events/event-bus.js';
 import { MetricsRegistry, type Counter } from '../metrics/metrics.registry.js';
 import { TelemetryRepository } from './telemetry.repository.js';
 import type { TelemetryBatchItem, TelemetryPoint } from './telemetry.types.js';
 
 const TELEMETRY_RETENTION_LOCK = 0x666c01;
+/** At most one live `device.telemetry` event per device in this interval (dashboard charts). */
+export const TELEMETRY_EVENT_INTERVAL_MS = 5_000;
 
 @Injectable()
 export class TelemetryService implements OnApplicationShutdown {
@@ -12,11 +16,14 @@ export class TelemetryService implements OnApplicationShutdown {
   private readonly rows: Counter;
   private readonly deleted: Counter;
   private timer: NodeJS.Timeout | null = null;
+  /** Device id → when its last live event left (epoch ms). Pruned as it grows. */
+  private readonly lastEvent = new Map<string, number>();
 
   constructor(
     @Inject(TelemetryRepository) private readonly repo: TelemetryRepository,
     @Inject(HUB_CONFIG) private readonly config: HubConfig,
     @Inject(MetricsRegistry) metrics: MetricsRegistry,
+    @Inject(EventBus) private readonly events: EventBus,
   ) {
     this.rows = metrics.counter('fleet_hub_telemetry_rows_total', 'Telemetry samples written.');
     this.deleted = metrics.counter(
@@ -33,7 +40,49 @@ export class TelemetryService implements OnApplicationShutdown {
   async ingestBatch(batch: TelemetryBatchItem[]): Promise<number> {
     const n = await this.repo.insertBatch(batch);
     this.rows.inc({}, n);
+    this.publishLive(batch);
     return n;
+  }
+
+  /**
+   * Live `device.telemetry` events for the dashboard's charts: the newest sample of each device
+   * in the batch, at most one per device every TELEMETRY_EVENT_INTERVAL_MS. The fleet lookup
+   * (for the stream's fleet filter) runs after the write and off the ingest path: events are
+   * notifications, and a failed lookup only costs this event.
+   */
+  private publishLive(batch: TelemetryBatchItem[], now = Date.now()): void {
+    const newest = new Map<string, TelemetrySample>();
+    for (const { deviceId, samples } of batch) {
+      const last = this.lastEvent.get(deviceId);
+      if (last !== undefined && now - last < TELEMETRY_EVENT_INTERVAL_MS) continue;
+      for (const s of samples) {
+        const seen = newest.get(deviceId);
+        if (!seen || Date.parse(s.time) > Date.parse(seen.time)) newest.set(deviceId, s);
+      }
+    }
+    if (newest.size === 0) return;
+    for (const id of newest.keys()) this.lastEvent.set(id, now);
+    if (this.lastEvent.size > 50_000) {
+      for (const [id, at] of this.lastEvent)
+        if (now - at >= TELEMETRY_EVENT_INTERVAL_MS) this.lastEvent.delete(id);
+    }
+    this.repo.fleetsOf([...newest.keys()]).then(
+      (fleets) => {
+        for (const [deviceId, sample] of newest) {
+          const fleetId = fleets.get(deviceId);
+          if (!fleetId) continue; // unknown or decommissioned: nothing to show
+          this.events.publish({
+            type: 'device.telemetry',
+            scope: 'telemetry',
+            minRole: 'viewer',
+            deviceId,
+            fleetId,
+            data: { sample },
+          });
+        }
+      },
+      (e: Error) => this.log.warn(`live telemetry events skipped: ${e.message}`),
+    );
   }
 
   query(deviceId: string, from: Date, to: Date, bucketSeconds: number): Promise<TelemetryPoint[]> {
