@@ -21,9 +21,25 @@ export class PgPool implements OnModuleDestroy {
     // An idle client losing its connection (database restart) must not crash the hub: the
     // pool replaces it on the next checkout.
     this.pool.on('error', (e) => this.log.warn(`idle database connection failed: ${e.message}`));
+    this.pool.on('connect', (c) => this.open.add(c));
+    this.pool.on('remove', (c) => this.open.delete(c));
   }
 
   async onModuleDestroy(): Promise<void> {
+    // pg-pool's end() resolves as soon as it has asked its clients to close: wait for their
+    // sockets too, so that whoever drops the database next does not cut one mid-goodbye.
+    const closing = this.clients();
     await this.pool.end();
+    await closing;
+  }
+
+  private readonly open = new Set<pg.PoolClient>();
+  private clients(): Promise<void> {
+    return Promise.all(
+      [...this.open].map(
+        (c) =>
+          new Promise<void>((resolve) => (c as unknown as NodeJS.EventEmitter).once('end', () => resolve())),
+      ),
+    ).then(() => undefined);
   }
 }

@@ -196,6 +196,53 @@ describe('decommission', () => {
   });
 });
 
+describe('bulk commands', () => {
+  it('sends one command to many devices: one result each, duplicates once, decommissioned ones refused; bad bodies 400', async () => {
+    const a = await provisioned('bulk-a');
+    const b = await provisioned('bulk-b');
+    const gone = await provisioned('bulk-gone');
+    await hub.app.inject({ method: 'DELETE', url: `/api/v1/devices/${gone}`, headers: hub.admin });
+    const r = await hub.app.inject({
+      method: 'POST',
+      url: '/api/v1/devices/commands',
+      headers: hub.admin,
+      payload: { deviceIds: [a, b, a, gone], command: { kind: 'restart-container', container: 'web' } },
+    });
+    expect(r.statusCode).toBe(200);
+    const results = r.json() as Array<{
+      deviceId: string;
+      command: { kind: string; params: unknown } | null;
+      error: string | null;
+    }>;
+    expect(results.map((x) => [x.deviceId, x.command?.kind ?? null, x.error !== null])).toEqual([
+      [a, 'restart-container', false],
+      [b, 'restart-container', false],
+      [gone, null, true],
+    ]);
+    expect(results[0]!.command!.params).toEqual({ container: 'web' });
+    const cmds = (
+      await hub.app.inject({ url: `/api/v1/devices/${b}/commands`, headers: hub.admin })
+    ).json() as unknown[];
+    expect(cmds).toHaveLength(1);
+    for (const [payload, path] of [
+      [{ deviceIds: [], command: { kind: 'reboot' } }, '$.deviceIds'],
+      [{ deviceIds: ['nope'], command: { kind: 'reboot' } }, '$.deviceIds[0]'],
+      [{ deviceIds: [a], command: { kind: 'restart-container' } }, '$.command'],
+    ] as const) {
+      const bad = await hub.app.inject({
+        method: 'POST',
+        url: '/api/v1/devices/commands',
+        headers: hub.admin,
+        payload,
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(
+        (bad.json() as { issues: Array<{ path: string }> }).issues.map((i) => i.path).join(' '),
+      ).toContain(path);
+    }
+  });
+});
+
 describe('per-device order across replicas', () => {
   it('an older report applied after a newer one does not overwrite it', async () => {
     const id = await provisioned('order-report');
