@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFile, chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isDeviceId } from '@fleet/protocol';
 import {
   CertificateAuthority,
   crlThisUpdate,
@@ -15,7 +16,7 @@ export interface PkiLogger {
 }
 
 export interface DeviceCertificatesOptions {
-  /** Holds the CA (when not given), `issued.jsonl`, `revoked.jsonl`; created 0700. */
+  /** Holds the CA (when not given), `issued/<device id>.jsonl`, `revoked.jsonl`; created 0700. */
   dir: string;
   /** A CA given by configuration (both or neither); else created in `dir` at first start. */
   caCertFile?: string;
@@ -35,13 +36,14 @@ const CRL_BACKDATE_SECONDS = 300;
 
 interface IssuedLine {
   serial: string;
-  deviceId: string;
   notAfter: string;
   issuedAt: string;
 }
 interface RevokedLine {
   serial: string;
+  deviceId: string;
   revokedAt: string;
+  notAfter: string;
 }
 
 async function writeAtomic(path: string, text: string, mode: number): Promise<void> {
@@ -74,9 +76,9 @@ async function readLines<T>(path: string): Promise<T[]> {
 
 /**
  * Device certificates for `HUB_DEVICE_IDENTITY=certificate`: issues them from the hub CA,
- * records every issuance (append-only `issued.jsonl`: O(1) per device, unlike dynsec's whole
- * file rewrite) and every revocation (`revoked.jsonl`), and publishes the CRL the broker reads.
- * The files are re-read on each revocation, so replicas sharing `dir` see each other's work.
+ * records every issuance (append-only `issued/<device id>.jsonl`: O(1) per device, unlike
+ * dynsec's whole-file rewrite) and every revocation (`revoked.jsonl`), and publishes the CRL the
+ * broker reads. Nothing is cached: replicas sharing `dir` see each other's work.
  */
 export class DeviceCertificates {
   #lastThisUpdate = 0;
@@ -134,8 +136,15 @@ export class DeviceCertificates {
     return ca;
   }
 
+  #issuedFile(deviceId: string): string {
+    // Device ids are topic segments and file names alike: no '/', no '.', no wildcards.
+    if (!isDeviceId(deviceId)) throw new RangeError(`not a device id: ${JSON.stringify(deviceId)}`);
+    return join(this.opts.dir, 'issued', `${deviceId}.jsonl`);
+  }
+
   /** Issues a client certificate (CN = device id) for the device's ed25519 key and records it. */
   async issue(deviceId: string, publicKeyBase64: string, now = new Date()): Promise<IssuedCertificate> {
+    const file = this.#issuedFile(deviceId);
     const cert = this.ca.issueClientCertificate({
       commonName: deviceId,
       publicKey: ed25519PublicKey(publicKeyBase64),
@@ -144,21 +153,26 @@ export class DeviceCertificates {
     });
     const line: IssuedLine = {
       serial: cert.serial,
-      deviceId,
       notAfter: cert.notAfter.toISOString(),
       issuedAt: now.toISOString(),
     };
-    await appendFile(join(this.opts.dir, 'issued.jsonl'), `${JSON.stringify(line)}\n`, { mode: 0o600 });
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await appendFile(file, `${JSON.stringify(line)}\n`, { mode: 0o600 });
     return cert;
+  }
+
+  async #issued(deviceId: string): Promise<IssuedLine[]> {
+    return readLines<IssuedLine>(this.#issuedFile(deviceId));
   }
 
   /** Serials issued to a device and not yet revoked. */
   async activeSerials(deviceId: string): Promise<string[]> {
+    const issued = await this.#issued(deviceId);
+    if (issued.length === 0) return [];
     const revoked = new Set(
       (await readLines<RevokedLine>(join(this.opts.dir, 'revoked.jsonl'))).map((r) => r.serial),
     );
-    const issued = await readLines<IssuedLine>(join(this.opts.dir, 'issued.jsonl'));
-    return issued.filter((i) => i.deviceId === deviceId && !revoked.has(i.serial)).map((i) => i.serial);
+    return issued.filter((i) => !revoked.has(i.serial)).map((i) => i.serial);
   }
 
   /**
@@ -166,32 +180,27 @@ export class DeviceCertificates {
    * publishes the CRL and reloads the broker. Returns the revoked serials (none: nothing written).
    */
   async revoke(deviceId: string, opts: { keep?: string; now?: Date } = {}): Promise<string[]> {
-    const serials = (await this.activeSerials(deviceId)).filter((s) => s !== opts.keep);
-    if (serials.length === 0) return [];
-    const at = (opts.now ?? new Date()).toISOString();
-    await appendFile(
-      join(this.opts.dir, 'revoked.jsonl'),
-      serials
-        .map((serial) => `${JSON.stringify({ serial, revokedAt: at } satisfies RevokedLine)}\n`)
-        .join(''),
-      { mode: 0o600 },
+    const active = new Set(await this.activeSerials(deviceId));
+    const lines = (await this.#issued(deviceId)).filter(
+      (i) => active.has(i.serial) && i.serial !== opts.keep,
     );
+    if (lines.length === 0) return [];
+    const revokedAt = (opts.now ?? new Date()).toISOString();
+    const entries = lines.map(
+      (i) =>
+        `${JSON.stringify({ serial: i.serial, deviceId, revokedAt, notAfter: i.notAfter } satisfies RevokedLine)}\n`,
+    );
+    await appendFile(join(this.opts.dir, 'revoked.jsonl'), entries.join(''), { mode: 0o600 });
     await this.publishCrl(opts.now);
-    return serials;
+    return lines.map((i) => i.serial);
   }
 
   /** Writes the CRL (revoked and not yet expired certificates) and signals the broker. */
   async publishCrl(now = new Date()): Promise<void> {
     const revokedLines = await readLines<RevokedLine>(join(this.opts.dir, 'revoked.jsonl'));
-    const notAfter = new Map(
-      (await readLines<IssuedLine>(join(this.opts.dir, 'issued.jsonl'))).map((i) => [
-        i.serial,
-        new Date(i.notAfter),
-      ]),
-    );
     const revoked: RevokedEntry[] = revokedLines
       // An expired certificate is refused anyway: it leaves the CRL (RFC 5280 5.1.2.6).
-      .filter((r) => (notAfter.get(r.serial) ?? now) >= now)
+      .filter((r) => new Date(r.notAfter) >= now)
       .map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt) }));
     // thisUpdate must grow strictly (the broker keeps every CRL it loaded and trusts the newest)
     // and must not be ahead of the broker's clock (a future CRL fails every handshake). So: five

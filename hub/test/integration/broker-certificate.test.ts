@@ -136,7 +136,8 @@ describe('broker isolation on mosquitto 2.0 + client certificates', () => {
     await hubInbox.waitFor((m) => m.payload === secret, "B's report at the hub");
     await hub.publish(deviceTopics(a.id).command, mine);
     await sa.inbox.waitFor((m) => m.payload === mine, "A's own command");
-    expect(sa.inbox.messages.map((m) => m.payload)).toEqual([mine]);
+    // Overlapping grants (`#` and its own command) may deliver A's command twice; nothing else.
+    expect(new Set(sa.inbox.messages.map((m) => m.payload))).toEqual(new Set([mine]));
     expect(sa.client.connected).toBe(true);
     sa.client.end(true);
     sb.client.end(true);
