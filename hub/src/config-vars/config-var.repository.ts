@@ -99,6 +99,44 @@ export class ConfigVarRepository {
     return { config, version: scopes.reduce((n, s) => n + s.version, 0) };
   }
 
+  /** `effective` for many devices of one fleet in two queries (the engine dispatches in batches). */
+  async effectiveMany(
+    deviceIds: string[],
+    fleetId: string,
+  ): Promise<Map<string, { config: Record<string, Record<string, string>>; version: number }>> {
+    const [vars, scopes] = await Promise.all([
+      this.db.configVariable.findMany({
+        where: {
+          OR: [
+            { scopeType: 'fleet', scopeId: fleetId },
+            { scopeType: 'device', scopeId: { in: deviceIds } },
+          ],
+        },
+      }),
+      this.db.configScope.findMany({
+        where: {
+          OR: [
+            { scopeType: 'fleet', scopeId: fleetId },
+            { scopeType: 'device', scopeId: { in: deviceIds } },
+          ],
+        },
+      }),
+    ]);
+    const fleetVersion = scopes.find((s) => s.scopeType === 'fleet')?.version ?? 0;
+    const out = new Map<string, { config: Record<string, Record<string, string>>; version: number }>();
+    for (const id of deviceIds) {
+      const config: Record<string, Record<string, string>> = {};
+      // Fleet first, then device: a device variable overrides the fleet's of the same name.
+      for (const r of vars.filter((v) => v.scopeType === 'fleet'))
+        (config[r.container] ??= {})[r.name] = r.value;
+      for (const r of vars.filter((v) => v.scopeType === 'device' && v.scopeId === id))
+        (config[r.container] ??= {})[r.name] = r.value;
+      const own = scopes.find((s) => s.scopeType === 'device' && s.scopeId === id)?.version ?? 0;
+      out.set(id, { config, version: fleetVersion + own });
+    }
+    return out;
+  }
+
   async window(fleetId: string): Promise<MaintenanceWindow | null> {
     const row = await this.db.configScope.findUnique({
       where: { scopeType_scopeId: { scopeType: 'fleet', scopeId: fleetId } },

@@ -22,6 +22,19 @@ export class DeviceTargetRepository {
     await this.db.deviceTarget.upsert({ where: { deviceId }, create: t, update: rest });
   }
 
+  /** Records many published targets in one statement. */
+  async recordMany(ts: DeviceTargetRecord[]): Promise<void> {
+    if (ts.length === 0) return;
+    await this.db
+      .$executeRaw`INSERT INTO device_targets (device_id, release_id, update_id, rollout_id, config_version, force, bake_seconds, published_at)
+      SELECT * FROM unnest(${ts.map((t) => t.deviceId)}::uuid[], ${ts.map((t) => t.releaseId)}::uuid[], ${ts.map((t) => t.updateId)}::text[],
+        ${ts.map((t) => t.rolloutId)}::uuid[], ${ts.map((t) => t.configVersion)}::int[], ${ts.map((t) => t.force)}::boolean[],
+        ${ts.map((t) => t.bakeSeconds)}::int[], ${ts.map((t) => t.publishedAt)}::timestamptz[])
+      ON CONFLICT (device_id) DO UPDATE SET release_id = EXCLUDED.release_id, update_id = EXCLUDED.update_id,
+        rollout_id = EXCLUDED.rollout_id, config_version = EXCLUDED.config_version, force = EXCLUDED.force,
+        bake_seconds = EXCLUDED.bake_seconds, published_at = EXCLUDED.published_at`;
+  }
+
   async remove(deviceId: string): Promise<void> {
     await this.db.deviceTarget.deleteMany({ where: { deviceId } });
   }

@@ -8,6 +8,9 @@ import { ReleasesService } from '../releases/release.service.js';
 import type { Release } from '../releases/release.types.js';
 import { DeviceTargetRepository, type DeviceTargetRecord } from './device-target.repository.js';
 
+/** Targets in flight to the broker at once (each waits for its PUBACK). */
+const PUBLISH_CONCURRENCY = 64;
+
 export interface TargetOptions {
   updateId: string;
   rolloutId: string | null;
@@ -93,6 +96,59 @@ export class DeviceTargetService {
     };
     await this.repo.record(record);
     return record;
+  }
+
+  /**
+   * Publishes the targets of many devices of one fleet to one release: configuration and window
+   * read once for the batch, publishes in parallel (each waits for its PUBACK), one statement to
+   * record them. Rejects if any publish fails (the caller's transaction then rolls back).
+   */
+  async publishMany(
+    fleetId: string,
+    releaseId: string,
+    items: Array<{ deviceId: string; updateId: string }>,
+    o: Omit<TargetOptions, 'updateId'>,
+  ): Promise<void> {
+    if (items.length === 0) return;
+    const release = await this.release(releaseId);
+    const [configs, window] = await Promise.all([
+      this.vars.effectiveMany(
+        items.map((i) => i.deviceId),
+        fleetId,
+      ),
+      this.vars.window(fleetId),
+    ]);
+    const records: DeviceTargetRecord[] = [];
+    const queue = [...items];
+    const worker = async () => {
+      for (let item = queue.shift(); item; item = queue.shift()) {
+        const c = configs.get(item.deviceId) ?? { config: {}, version: 0 };
+        await this.publisher.publishTarget(item.deviceId, {
+          updateId: item.updateId,
+          release: release.manifest,
+          objectBaseUrl: this.objectBaseUrl,
+          config: c.config,
+          configVersion: c.version,
+          strategy: 'stop-start',
+          ...(window ? { window } : {}),
+          force: o.force,
+          bakeSeconds: o.bakeSeconds,
+          ...(o.rolloutId ? { rolloutId: o.rolloutId } : {}),
+        });
+        records.push({
+          deviceId: item.deviceId,
+          releaseId,
+          updateId: item.updateId,
+          rolloutId: o.rolloutId,
+          configVersion: c.version,
+          force: o.force,
+          bakeSeconds: o.bakeSeconds,
+          publishedAt: new Date(),
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, items.length) }, worker));
+    await this.repo.recordMany(records);
   }
 
   /** Takes the retained target away (a device that never started must not start). */

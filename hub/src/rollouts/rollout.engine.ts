@@ -297,7 +297,7 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
     const release = await this.targets.release(r.releaseId);
     const facts = await tx.deviceFacts(next.map((n) => n.deviceId));
     const refused: DeviceChange[] = [];
-    let sent = 0;
+    const send: Array<{ deviceId: string; updateId: string }> = [];
     for (const n of next) {
       const f = facts.get(n.deviceId);
       if (!f) continue;
@@ -315,36 +315,42 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
         refused.push({ deviceId: n.deviceId, state: 'failed', reason: problem, finished: true });
         continue;
       }
-      await this.targets.publish(n.deviceId, r.fleetId, r.releaseId, {
-        updateId: n.updateId,
-        rolloutId: r.id,
-        force: r.force,
-        bakeSeconds: r.deviceBakeSeconds,
-      });
-      await tx.markDispatched(r.id, n.deviceId);
-      sent++;
+      send.push({ deviceId: n.deviceId, updateId: n.updateId });
     }
+    await this.targets.publishMany(r.fleetId, r.releaseId, send, {
+      rolloutId: r.id,
+      force: r.force,
+      bakeSeconds: r.deviceBakeSeconds,
+    });
+    await tx.markDispatchedMany(
+      r.id,
+      send.map((d) => d.deviceId),
+    );
     await tx.applyChanges(r.id, refused);
-    return sent + refused.length;
+    return send.length + refused.length;
   }
 
   /** Rollback: every device that got the release is sent its previous release (which it still stores). */
   private async sendBack(tx: RolloutTx, r: Rollout): Promise<number> {
-    let n = 0;
+    const byRelease = new Map<string, Array<{ deviceId: string; updateId: string }>>();
     for (const c of await tx.rollbackCandidates(r.id, DISPATCH_BATCH)) {
       if (!c.previousReleaseId) {
         await tx.markRollbackSent(r.id, c.deviceId, null, 'no earlier release known to the hub to return to');
         continue;
       }
-      const updateId = `rb-${randomUUID()}`;
-      await this.targets.publish(c.deviceId, r.fleetId, c.previousReleaseId, {
-        updateId,
+      const group = byRelease.get(c.previousReleaseId) ?? [];
+      group.push({ deviceId: c.deviceId, updateId: `rb-${randomUUID()}` });
+      byRelease.set(c.previousReleaseId, group);
+    }
+    let n = 0;
+    for (const [releaseId, group] of byRelease) {
+      await this.targets.publishMany(r.fleetId, releaseId, group, {
         rolloutId: r.id,
         force: false,
         bakeSeconds: r.deviceBakeSeconds,
       });
-      await tx.markRollbackSent(r.id, c.deviceId, updateId, null);
-      n++;
+      for (const g of group) await tx.markRollbackSent(r.id, g.deviceId, g.updateId, null);
+      n += group.length;
     }
     return n;
   }

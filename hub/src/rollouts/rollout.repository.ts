@@ -386,6 +386,13 @@ export class RolloutTx {
       reason = NULL WHERE rollout_id = ${rolloutId}::uuid AND device_id = ${deviceId}::uuid`;
   }
 
+  async markDispatchedMany(rolloutId: string, deviceIds: string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    await this.tx
+      .$executeRaw`UPDATE rollout_devices SET state = 'dispatched', dispatched_at = now(), dispatch_count = dispatch_count + 1,
+      reason = NULL WHERE rollout_id = ${rolloutId}::uuid AND device_id = ANY(${deviceIds}::uuid[])`;
+  }
+
   /** Dispatched devices that never reported progress: an abort withdraws their target. */
   async notStarted(
     rolloutId: string,
