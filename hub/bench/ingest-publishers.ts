@@ -19,7 +19,16 @@ export interface PublisherConfig {
 }
 
 export function sampleAt(t0: number, index: number): TelemetrySample {
-  return { time: new Date(t0 + index * 1000).toISOString(), cpuPercent: index % 100, memUsedBytes: 1000 + index, memTotalBytes: 1_000_000, diskUsedBytes: 2000 + index, diskTotalBytes: 2_000_000, temperatureC: 40, uptimeSeconds: index };
+  return {
+    time: new Date(t0 + index * 1000).toISOString(),
+    cpuPercent: index % 100,
+    memUsedBytes: 1000 + index,
+    memTotalBytes: 1_000_000,
+    diskUsedBytes: 2000 + index,
+    diskTotalBytes: 2_000_000,
+    temperatureC: 40,
+    uptimeSeconds: index,
+  };
 }
 
 async function main(configFile: string): Promise<void> {
@@ -29,9 +38,18 @@ async function main(configFile: string): Promise<void> {
   for (let i = 0; i < config.devices.length; i += 100) {
     await Promise.all(
       config.devices.slice(i, i + 100).map(async (d) => {
-        const { client } = await connectRaw(config.url, { protocolVersion: 5, username: d.username, password: d.password, clientId: d.id });
+        const { client } = await connectRaw(config.url, {
+          protocolVersion: 5,
+          username: d.username,
+          password: d.password,
+          clientId: d.id,
+        });
         const payloads = Array.from({ length: config.messages }, (_, m) => {
-          const encoded = encodeMessage('telemetry', { samples: Array.from({ length: config.samples }, (_, k) => sampleAt(config.t0, m * config.samples + k)) });
+          const encoded = encodeMessage('telemetry', {
+            samples: Array.from({ length: config.samples }, (_, k) =>
+              sampleAt(config.t0, m * config.samples + k),
+            ),
+          });
           if (!encoded.ok) throw encoded.error;
           return encoded.value.payload;
         });
@@ -58,4 +76,5 @@ async function main(configFile: string): Promise<void> {
 }
 
 // Run only as the entry point (ingest.bench.ts imports sampleAt from here).
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv[2] ?? '');
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href)
+  await main(process.argv[2] ?? '');

@@ -3,8 +3,19 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { allDevicesFilter, deviceTopics } from '@fleet/protocol';
 import { brokerUsernameFor } from '../../src/devices/broker-authority.js';
 import type { HubMqttClient } from '../../src/mqtt/hub-mqtt-client.js';
-import { startAedesUnderTest, startMosquittoUnderTest, type BrokerUnderTest } from './helpers/mosquitto-brokers.js';
-import { connectOutcome, connectRaw, Inbox, publishOutcome, subscribeOutcome, type DeviceSession } from './helpers/mosquitto-clients.js';
+import {
+  startAedesUnderTest,
+  startMosquittoUnderTest,
+  type BrokerUnderTest,
+} from './helpers/mosquitto-brokers.js';
+import {
+  connectOutcome,
+  connectRaw,
+  Inbox,
+  publishOutcome,
+  subscribeOutcome,
+  type DeviceSession,
+} from './helpers/mosquitto-clients.js';
 
 // One suite, two brokers: the production Mosquitto (dynamic security) and the embedded aedes.
 // Where the brokers differ in how they say "no", each case states both; what must hold on both
@@ -40,7 +51,10 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
     return { id, password: pw };
   }
 
-  function connectDevice(device: { id: string; password: string }, overrides: { clientId?: string; password?: string } = {}): Promise<DeviceSession> {
+  function connectDevice(
+    device: { id: string; password: string },
+    overrides: { clientId?: string; password?: string } = {},
+  ): Promise<DeviceSession> {
     return connectRaw(broker.url, {
       protocolVersion: broker.protocolVersion,
       username: brokerUsernameFor(device.id),
@@ -72,7 +86,12 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
     expect(await subscribeOutcome(sb, deviceTopics(b.id).target)).toBe(1);
 
     const forged = `forged-${randomUUID()}`;
-    for (const topic of [deviceTopics(b.id).report, deviceTopics(b.id).target, deviceTopics(a.id).target, deviceTopics(a.id).command]) {
+    for (const topic of [
+      deviceTopics(b.id).report,
+      deviceTopics(b.id).target,
+      deviceTopics(a.id).target,
+      deviceTopics(a.id).command,
+    ]) {
       const sa = await connectDevice(a);
       expectPublishDenied(await publishOutcome(sa, topic, forged));
       // Barrier: A publishes its own report after the refused one; once the hub holds it, the
@@ -102,7 +121,13 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
     const a = await provision();
     const b = await provision();
     const sa = await connectDevice(a);
-    for (const filter of [deviceTopics(b.id).target, deviceTopics(b.id).command, allDevicesFilter('target'), allDevicesFilter('report'), '#']) {
+    for (const filter of [
+      deviceTopics(b.id).target,
+      deviceTopics(b.id).command,
+      allDevicesFilter('target'),
+      allDevicesFilter('report'),
+      '#',
+    ]) {
       const code = await subscribeOutcome(sa, filter);
       // Mosquitto on MQTT 5: 0x87 Not authorized. aedes on 3.1.1: 0x80 Failure.
       expect(code).toBe(broker.kind === 'mosquitto' ? 0x87 : 0x80);
@@ -126,11 +151,30 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
     const b = await provision();
     const refused = broker.kind === 'mosquitto' ? [0x86, 0x87] : [4, 5];
     const opts = { protocolVersion: broker.protocolVersion, clientId: a.id };
-    expect(refused).toContain(await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor(a.id), password: 'wrong' }));
-    expect(refused).toContain(await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor('nobody'), password: a.password }));
-    expect(refused).toContain(await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor(a.id), password: a.password, clientId: b.id }));
-    expect(refused).toContain(await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor(a.id) }));
-    expect(await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor(a.id), password: a.password })).toBe('connected');
+    expect(refused).toContain(
+      await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor(a.id), password: 'wrong' }),
+    );
+    expect(refused).toContain(
+      await connectOutcome(broker.url, {
+        ...opts,
+        username: brokerUsernameFor('nobody'),
+        password: a.password,
+      }),
+    );
+    expect(refused).toContain(
+      await connectOutcome(broker.url, {
+        ...opts,
+        username: brokerUsernameFor(a.id),
+        password: a.password,
+        clientId: b.id,
+      }),
+    );
+    expect(refused).toContain(
+      await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor(a.id) }),
+    );
+    expect(
+      await connectOutcome(broker.url, { ...opts, username: brokerUsernameFor(a.id), password: a.password }),
+    ).toBe('connected');
   });
 
   test('a revoked device is disconnected at once and cannot reconnect', async () => {
@@ -140,7 +184,12 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
     const closed = await s.closed;
     if (broker.kind === 'mosquitto') expect(closed.disconnectReason).toBe(0x98); // Administrative action
     expect(s.client.connected).toBe(false);
-    const outcome = await connectOutcome(broker.url, { protocolVersion: broker.protocolVersion, username: brokerUsernameFor(a.id), password: a.password, clientId: a.id });
+    const outcome = await connectOutcome(broker.url, {
+      protocolVersion: broker.protocolVersion,
+      username: brokerUsernameFor(a.id),
+      password: a.password,
+      clientId: a.id,
+    });
     expect(outcome).not.toBe('connected');
     // Revoking again is a no-op, not an error.
     await broker.authority.revokeDevice(a.id);
@@ -152,7 +201,11 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
     const rotated = password();
     await broker.authority.upsertDevice(a.id, brokerUsernameFor(a.id), rotated);
     await s.closed;
-    const opts = { protocolVersion: broker.protocolVersion, username: brokerUsernameFor(a.id), clientId: a.id };
+    const opts = {
+      protocolVersion: broker.protocolVersion,
+      username: brokerUsernameFor(a.id),
+      clientId: a.id,
+    };
     expect(await connectOutcome(broker.url, { ...opts, password: a.password })).not.toBe('connected');
     const fresh = await connectDevice(a, { password: rotated });
     const marker = `rotated-${randomUUID()}`;
@@ -189,7 +242,9 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
       s.client.end(true);
     }
     const isSent = (p: string) => sent.includes(p);
-    const total = () => hubInbox.messages.filter((m) => isSent(m.payload)).length + secondInbox.messages.filter((m) => isSent(m.payload)).length;
+    const total = () =>
+      hubInbox.messages.filter((m) => isSent(m.payload)).length +
+      secondInbox.messages.filter((m) => isSent(m.payload)).length;
     await new Promise<void>((resolve, reject) => {
       const check = () => (total() >= sent.length ? resolve() : undefined);
       const timer = setTimeout(() => reject(new Error(`only ${total()} of ${sent.length} arrived`)), 10_000);

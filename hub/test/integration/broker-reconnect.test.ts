@@ -34,7 +34,8 @@ const sink: IngestSink = {
 async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; log: ${logger.lines.slice(-5).join(' | ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; log: ${logger.lines.slice(-5).join(' | ')}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -42,7 +43,14 @@ async function until(what: string, condition: () => boolean, timeoutMs = 20_000)
 beforeAll(async () => {
   mosquitto = await startMosquitto();
   connection = await BrokerConnection.open(
-    { mode: 'mosquitto', url: mosquitto.url, adminUsername: mosquitto.admin.username, adminPassword: mosquitto.admin.password, hubUsername: 'fleet-hub', hubPassword: randomBytes(12).toString('hex') },
+    {
+      mode: 'mosquitto',
+      url: mosquitto.url,
+      adminUsername: mosquitto.admin.username,
+      adminPassword: mosquitto.admin.password,
+      hubUsername: 'fleet-hub',
+      hubPassword: randomBytes(12).toString('hex'),
+    },
     logger,
   );
   ingest = new IngestService(sink, new IngestMetrics(new MetricsRegistry()), logger, DEFAULT_INGEST_OPTIONS);
@@ -61,12 +69,18 @@ test('after a broker restart the hub reconnects, resubscribes and ingests again;
   await connection.authority.upsertDevice(id, brokerUsernameFor(id), password);
   const options = { protocolVersion: 5 as const, username: brokerUsernameFor(id), password, clientId: id };
   const before = await connectRaw(mosquitto.url, options);
-  await publishOutcome(before, deviceTopics(id).report, wire('report', aReport({ board: 'before-restart' })).toString());
+  await publishOutcome(
+    before,
+    deviceTopics(id).report,
+    wire('report', aReport({ board: 'before-restart' })).toString(),
+  );
   await until('report before the restart', () => reports.some((r) => r.report.board === 'before-restart'));
   before.client.end(true);
 
   await mosquitto.restart();
-  await until('the hub to notice the restart', () => logger.lines.some((l) => l.includes('closed; reconnecting')));
+  await until('the hub to notice the restart', () =>
+    logger.lines.some((l) => l.includes('closed; reconnecting')),
+  );
   await until('the hub session to come back', () => connection.session.connected);
 
   const after = await connectRaw(mosquitto.url, options);
@@ -74,7 +88,11 @@ test('after a broker restart the hub reconnects, resubscribes and ingests again;
   let n = 0;
   await until('a report after the restart', () => {
     if (reports.some((r) => r.report.board.startsWith('after-restart'))) return true;
-    void publishOutcome(after, deviceTopics(id).report, wire('report', aReport({ board: `after-restart-${n++}` })).toString());
+    void publishOutcome(
+      after,
+      deviceTopics(id).report,
+      wire('report', aReport({ board: `after-restart-${n++}` })).toString(),
+    );
     return false;
   });
   expect(reports.filter((r) => r.deviceId === id).length).toBeGreaterThanOrEqual(2);

@@ -65,7 +65,10 @@ export async function connectRaw(url: string, options: IClientOptions): Promise<
 }
 
 /** The CONNACK code of a refused connection attempt, or 'connected'. */
-export async function connectOutcome(url: string, options: IClientOptions): Promise<number | 'connected' | 'closed'> {
+export async function connectOutcome(
+  url: string,
+  options: IClientOptions,
+): Promise<number | 'connected' | 'closed'> {
   try {
     const s = await connectRaw(url, options);
     s.client.end(true);
@@ -76,10 +79,16 @@ export async function connectOutcome(url: string, options: IClientOptions): Prom
   }
 }
 
-export type PublishOutcome = { kind: 'acked' } | { kind: 'refused'; code: number | undefined; message: string } | { kind: 'closed' };
+export type PublishOutcome =
+  { kind: 'acked' } | { kind: 'refused'; code: number | undefined; message: string } | { kind: 'closed' };
 
 /** Publishes QoS 1 and reports what the broker did: PUBACK, a reason code, or closing the connection. */
-export function publishOutcome(session: DeviceSession, topic: string, payload: string, retain = false): Promise<PublishOutcome> {
+export function publishOutcome(
+  session: DeviceSession,
+  topic: string,
+  payload: string,
+  retain = false,
+): Promise<PublishOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     const settle = (o: PublishOutcome) => {
@@ -90,7 +99,8 @@ export function publishOutcome(session: DeviceSession, topic: string, payload: s
     void session.closed.then(() => settle({ kind: 'closed' }));
     session.client.publish(topic, payload, { qos: 1, retain }, (error) => {
       if (error === undefined || error === null) settle({ kind: 'acked' });
-      else if (session.client.connected) settle({ kind: 'refused', code: (error as { code?: number }).code, message: error.message });
+      else if (session.client.connected)
+        settle({ kind: 'refused', code: (error as { code?: number }).code, message: error.message });
       else settle({ kind: 'closed' });
     });
   });

@@ -12,7 +12,10 @@ export const aReport = (over: Partial<MessageBodyInput<'report'>> = {}): Message
   ...over,
 });
 
-export const aSample = (time: Date, over: Partial<MessageBodyInput<'telemetry'>['samples'][number]> = {}) => ({
+export const aSample = (
+  time: Date,
+  over: Partial<MessageBodyInput<'telemetry'>['samples'][number]> = {},
+) => ({
   time: time.toISOString(),
   cpuPercent: 12.5,
   memUsedBytes: 100_000,
@@ -22,7 +25,9 @@ export const aSample = (time: Date, over: Partial<MessageBodyInput<'telemetry'>[
   ...over,
 });
 
-export const aProgress = (over: Partial<MessageBodyInput<'progress'>> = {}): MessageBodyInput<'progress'> => ({
+export const aProgress = (
+  over: Partial<MessageBodyInput<'progress'>> = {},
+): MessageBodyInput<'progress'> => ({
   updateId: 'u-1',
   revision: { digest: `sha256:${'a'.repeat(64)}`, version: '1.0.0', sequence: 1 },
   state: 'downloading',
@@ -32,7 +37,11 @@ export const aProgress = (over: Partial<MessageBodyInput<'progress'>> = {}): Mes
 });
 
 /** The wire bytes of a message (valid by construction: encodeMessage validates). */
-export function wire<K extends UplinkKind>(kind: K, body: MessageBodyInput<K>, opts: { id?: string; time?: Date } = {}): Buffer {
+export function wire<K extends UplinkKind>(
+  kind: K,
+  body: MessageBodyInput<K>,
+  opts: { id?: string; time?: Date } = {},
+): Buffer {
   const encoded = encodeMessage(kind, body, opts);
   if (!encoded.ok) throw encoded.error;
   return encoded.value.payload;
