@@ -2,6 +2,7 @@
 // skipped test proves nothing, and a suite that skipped itself because a tool was missing
 // hides a broken set-up.
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 
 const file = process.argv[2] ?? 'test-artifacts/vitest.json';
 let report;
@@ -15,7 +16,7 @@ const skipped = [];
 const perProject = new Map();
 for (const suite of report.testResults ?? []) {
   for (const t of suite.assertionResults ?? []) {
-    const project = suite.name.match(/\/work\/[^/]+\/([^/]+)/)?.[1] ?? 'root';
+    const project = relative(process.cwd(), suite.name).split('/')[0] || 'root';
     const row = perProject.get(project) ?? { passed: 0, failed: 0, skipped: 0 };
     if (t.status === 'passed') row.passed++;
     else if (t.status === 'failed') row.failed++;

@@ -99,7 +99,7 @@ describe('command-line parsing', () => {
     await expect(runCli(['fleets', 'ls', 'extra'], COMMANDS, fakeContext())).rejects.toBeInstanceOf(
       CommanderError,
     );
-    await expect(runCli(['rollouts', 'ls'], COMMANDS, fakeContext())).rejects.toBeInstanceOf(CommanderError);
+    await expect(runCli(['frobnicate', 'ls'], COMMANDS, fakeContext())).rejects.toBeInstanceOf(CommanderError);
   });
 
   it('collects repeatable options and sends them as the hub expects', async () => {
