@@ -38,6 +38,7 @@ export interface HubUpdateEvent {
   reason: string | null;
   message: string | null;
   failedBootLog: string | null;
+  at: string;
 }
 
 export interface QemuFleet {
@@ -48,7 +49,10 @@ export interface QemuFleet {
   /** The built image and its manifest (`fleet-image build` outputs). */
   image: string;
   rootfs: string;
-  manifest: { rootfs: { file: string; digest: string }; partitions: { role: string; offset: number }[] };
+  manifest: {
+    rootfs: { file: string; digest: string };
+    partitions: { role: string; offset: number; size: number }[];
+  };
   qemuArgs(disk: string, extra: string[]): string[];
   /** A slot image: the factory root filesystem with its /etc/fleet/release (and optionally a garbage kernel). */
   variant(out: string, release: string, opts?: { brokenKernel?: boolean }): Promise<string>;
