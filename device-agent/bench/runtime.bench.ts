@@ -74,7 +74,13 @@ async function buildRuntime(dir: string): Promise<string> {
     join(dir, 'tsconfig.json'),
     JSON.stringify({
       extends: join(pkgDir, 'tsconfig.json'),
-      compilerOptions: { rootDir: join(pkgDir, 'src'), outDir: join(dir, 'dist'), declaration: false, sourceMap: false, typeRoots: [join(pkgDir, 'node_modules/@types')] },
+      compilerOptions: {
+        rootDir: join(pkgDir, 'src'),
+        outDir: join(dir, 'dist'),
+        declaration: false,
+        sourceMap: false,
+        typeRoots: [join(pkgDir, 'node_modules/@types')],
+      },
       include: [join(pkgDir, 'src/runtime/**/*.ts')],
       exclude: [join(pkgDir, 'src/**/*.test.ts')],
     }),
@@ -114,7 +120,13 @@ setInterval(() => {}, 1e9);
 `,
   );
   const agent = spawn(process.execPath, [agentJs], {
-    env: { ...process.env, LXCPATH: lxcpath, ROOTFS: rootfs, SPEC: JSON.stringify(spec), HELPER: starterKind === 'helper' ? lxcStartHelperPath : '' },
+    env: {
+      ...process.env,
+      LXCPATH: lxcpath,
+      ROOTFS: rootfs,
+      SPEC: JSON.stringify(spec),
+      HELPER: starterKind === 'helper' ? lxcStartHelperPath : '',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const info = await new Promise<{ starter: number; pids: number[] }>((res, rej) => {
@@ -137,27 +149,35 @@ setInterval(() => {}, 1e9);
   bare.kill();
   agent.kill();
   await new Promise((r) => agent.once('exit', r));
-  return { lxcpath, result: {
-    starter: starterKind,
-    note: 'agent = a process running LxcRuntime compiled to JS with 10 containers; starter = its persistent start() process (koffi) or none (C helper exits after each start)',
-    agentRssKiB: agentRss,
-    starterRssKiB: starterRss,
-    bareNodeRssKiB: bareRss,
-    agentVsBareNode: agentRss / bareRss,
-    agentPlusStarterVsBareNode: (agentRss + starterRss) / bareRss,
-    monitorsCounted: monitors.length,
-    monitorPssKiBMedian: median(monitorPss),
-    containerInitPssKiBMedian: median(initPss),
-    perContainerPssKiB: median(monitorPss) + median(initPss),
-    // The issue's measure: each container's monitor + init, plus a tenth of the agent (and starter).
-    agentPlusStarterPssKiB: agentPss,
-    perContainerWithAgentShareKiB: median(monitorPss) + median(initPss) + agentPss / 10,
-  } };
+  return {
+    lxcpath,
+    result: {
+      starter: starterKind,
+      note: 'agent = a process running LxcRuntime compiled to JS with 10 containers; starter = its persistent start() process (koffi) or none (C helper exits after each start)',
+      agentRssKiB: agentRss,
+      starterRssKiB: starterRss,
+      bareNodeRssKiB: bareRss,
+      agentVsBareNode: agentRss / bareRss,
+      agentPlusStarterVsBareNode: (agentRss + starterRss) / bareRss,
+      monitorsCounted: monitors.length,
+      monitorPssKiBMedian: median(monitorPss),
+      containerInitPssKiBMedian: median(initPss),
+      perContainerPssKiB: median(monitorPss) + median(initPss),
+      // The issue's measure: each container's monitor + init, plus a tenth of the agent (and starter).
+      agentPlusStarterPssKiB: agentPss,
+      perContainerWithAgentShareKiB: median(monitorPss) + median(initPss) + agentPss / 10,
+    },
+  };
 }
 
 async function main(): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), 'fleet-bench-'));
-  const results: Record<string, unknown> = { cycles: CYCLES, parallel: PARALLEL, repeats: REPEATS, date: new Date().toISOString() };
+  const results: Record<string, unknown> = {
+    cycles: CYCLES,
+    parallel: PARALLEL,
+    repeats: REPEATS,
+    date: new Date().toISOString(),
+  };
   const lxc = Liblxc.load();
   const starter = new StarterClient();
   try {
@@ -187,7 +207,8 @@ async function main(): Promise<void> {
     const generated = await readFile(join(lxcpath, 'b0', 'config'), 'utf8');
     await writeFile(
       join(clipath, 'c0/config'),
-      generated.replaceAll(join(lxcpath, 'b0'), join(clipath, 'c0')) + 'lxc.init.cmd = /.fleet-init -q -n c0 -- /bin/sleep 1000\n',
+      generated.replaceAll(join(lxcpath, 'b0'), join(clipath, 'c0')) +
+        'lxc.init.cmd = /.fleet-init -q -n c0 -- /bin/sleep 1000\n',
     );
     // crun 1.8.1 refuses hybrid cgroups while cgroup2 holds a controller: hide that file in a
     // private mount namespace (research §3); this masking only exists to benchmark crun here.
@@ -207,12 +228,30 @@ async function main(): Promise<void> {
     const methods: Record<string, (n: number) => Promise<number>> = {
       'fleet-runtime': cycles(runtime),
       'fleet-runtime/c-helper': cycles(viaHelper),
-      'lxc-start': (n) => bash(bashLoop(n, `lxc-start -P ${clipath} -n c0 -d`, `lxc-stop -P ${clipath} -n c0 -k`)),
+      'lxc-start': (n) =>
+        bash(bashLoop(n, `lxc-start -P ${clipath} -n c0 -d`, `lxc-stop -P ${clipath} -n c0 -k`)),
       crun: (n) =>
-        run('unshare', ['-m', '--propagation', 'private', 'bash', '-c', bashLoop(n, `crun --root ${tmp}/crun run -d --bundle ${bundle} k0`, `crun --root ${tmp}/crun delete -f k0`, crunPrelude)]).then((r) =>
-          Number(r.stdout.trim().split('\n').pop()),
+        run('unshare', [
+          '-m',
+          '--propagation',
+          'private',
+          'bash',
+          '-c',
+          bashLoop(
+            n,
+            `crun --root ${tmp}/crun run -d --bundle ${bundle} k0`,
+            `crun --root ${tmp}/crun delete -f k0`,
+            crunPrelude,
+          ),
+        ]).then((r) => Number(r.stdout.trim().split('\n').pop())),
+      runc: (n) =>
+        bash(
+          bashLoop(
+            n,
+            `runc --root ${tmp}/runc run -d --bundle ${bundle} r0`,
+            `runc --root ${tmp}/runc delete -f r0`,
+          ),
         ),
-      runc: (n) => bash(bashLoop(n, `runc --root ${tmp}/runc run -d --bundle ${bundle} r0`, `runc --root ${tmp}/runc delete -f r0`)),
     };
     // Methods take turns in chunks of CHUNK cycles (rotating who goes first), so that load
     // from other jobs on the machine spreads over all of them instead of hitting one.
@@ -235,24 +274,43 @@ async function main(): Promise<void> {
       for (const n of methodNames) (seq[n] ??= []).push(totals[n]!);
     }
     const med = Object.fromEntries(Object.entries(seq).map(([k, v]) => [k, median(v)]));
-    results.sequential = { runsMs: seq, medianMs: med, perCycleMs: Object.fromEntries(Object.entries(med).map(([k, v]) => [k, v / CYCLES])) };
-    const ratio = (ours: number) => ({ vsCrun: ours / med.crun!, vsRunc: ours / med.runc!, vsLxcStart: ours / med['lxc-start']! });
-    results.ratios = { koffiStarter: ratio(med['fleet-runtime']!), cHelper: ratio(med['fleet-runtime/c-helper']!) };
+    results.sequential = {
+      runsMs: seq,
+      medianMs: med,
+      perCycleMs: Object.fromEntries(Object.entries(med).map(([k, v]) => [k, v / CYCLES])),
+    };
+    const ratio = (ours: number) => ({
+      vsCrun: ours / med.crun!,
+      vsRunc: ours / med.runc!,
+      vsLxcStart: ours / med['lxc-start']!,
+    });
+    results.ratios = {
+      koffiStarter: ratio(med['fleet-runtime']!),
+      cHelper: ratio(med['fleet-runtime/c-helper']!),
+    };
 
     // --- parallel starts through our runtime
     const names = Array.from({ length: PARALLEL }, (_, i) => `p${i}`);
-    for (const n of names) await runtime.create({ name: n, spec, rootfs: { kind: 'dir', path: rootfs }, volumes: {} });
+    for (const n of names)
+      await runtime.create({ name: n, spec, rootfs: { kind: 'dir', path: rootfs }, volumes: {} });
     const t0 = performance.now();
     await Promise.all(names.map((n) => runtime.start(n)));
     const parallelStartMs = performance.now() - t0;
     const t1 = performance.now();
     await Promise.all(names.map((n) => runtime.kill(n)));
-    results.parallel = { containers: PARALLEL, startAllMs: parallelStartMs, stopAllMs: performance.now() - t1 };
+    results.parallel = {
+      containers: PARALLEL,
+      startAllMs: parallelStartMs,
+      stopAllMs: performance.now() - t1,
+    };
 
     // --- memory, production-like: the runtime compiled to JS (no tsx loader) in its own agent
     // process running 10 containers, against a bare idle Node.
     const memory: Record<string, unknown> = {};
-    for (const [key, kind] of [['koffiStarter', 'koffi'], ['cHelper', 'helper']] as const) {
+    for (const [key, kind] of [
+      ['koffiStarter', 'koffi'],
+      ['cHelper', 'helper'],
+    ] as const) {
       const m = await measureMemory(tmp, rootfs, spec, kind);
       memory[key] = m.result;
       const rt = new LxcRuntime({ lxc, starter, lxcpath: m.lxcpath });
@@ -269,7 +327,9 @@ async function main(): Promise<void> {
   await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
   for (const [k, r] of Object.entries(results.ratios as Record<string, Record<string, number>>)) {
-    console.log(`${CYCLES} sequential start->running->stop cycles, fleet runtime (${k}) = ${r.vsCrun!.toFixed(2)}x crun, ${r.vsRunc!.toFixed(2)}x runc, ${r.vsLxcStart!.toFixed(2)}x lxc-start (goals: <=0.5x crun, <=0.25x runc)`);
+    console.log(
+      `${CYCLES} sequential start->running->stop cycles, fleet runtime (${k}) = ${r.vsCrun!.toFixed(2)}x crun, ${r.vsRunc!.toFixed(2)}x runc, ${r.vsLxcStart!.toFixed(2)}x lxc-start (goals: <=0.5x crun, <=0.25x runc)`,
+    );
   }
   console.log(`written to ${out}`);
 }

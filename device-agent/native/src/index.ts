@@ -18,8 +18,19 @@ interface Addon {
   watchdogSetTimeout(fd: number, seconds: number): number;
   watchdogClose(fd: number, magic: boolean): void;
   constants: Record<
-    | 'MS_RDONLY' | 'MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC' | 'MS_REMOUNT' | 'MS_BIND' | 'MS_REC' | 'MS_PRIVATE'
-    | 'MNT_FORCE' | 'MNT_DETACH' | 'REBOOT_RESTART' | 'REBOOT_POWER_OFF' | 'REBOOT_HALT',
+    | 'MS_RDONLY'
+    | 'MS_NOSUID'
+    | 'MS_NODEV'
+    | 'MS_NOEXEC'
+    | 'MS_REMOUNT'
+    | 'MS_BIND'
+    | 'MS_REC'
+    | 'MS_PRIVATE'
+    | 'MNT_FORCE'
+    | 'MNT_DETACH'
+    | 'REBOOT_RESTART'
+    | 'REBOOT_POWER_OFF'
+    | 'REBOOT_HALT',
     number
   >;
 }
@@ -32,7 +43,11 @@ export interface NativeError extends Error {
 }
 
 export function isNativeError(err: unknown): err is NativeError {
-  return err instanceof Error && typeof (err as Partial<NativeError>).code === 'string' && typeof (err as Partial<NativeError>).syscall === 'string';
+  return (
+    err instanceof Error &&
+    typeof (err as Partial<NativeError>).code === 'string' &&
+    typeof (err as Partial<NativeError>).syscall === 'string'
+  );
 }
 
 // src/index.ts and dist/index.js both sit one level under the package root.
@@ -92,11 +107,18 @@ export function statvfs(path: string): FsStats {
   return addon().statvfs(path);
 }
 
-export type MountFlag = 'readOnly' | 'noSuid' | 'noDev' | 'noExec' | 'remount' | 'bind' | 'recursive' | 'private';
+export type MountFlag =
+  'readOnly' | 'noSuid' | 'noDev' | 'noExec' | 'remount' | 'bind' | 'recursive' | 'private';
 
 const FLAG_NAMES: Record<MountFlag, keyof Addon['constants']> = {
-  readOnly: 'MS_RDONLY', noSuid: 'MS_NOSUID', noDev: 'MS_NODEV', noExec: 'MS_NOEXEC', remount: 'MS_REMOUNT',
-  bind: 'MS_BIND', recursive: 'MS_REC', private: 'MS_PRIVATE',
+  readOnly: 'MS_RDONLY',
+  noSuid: 'MS_NOSUID',
+  noDev: 'MS_NODEV',
+  noExec: 'MS_NOEXEC',
+  remount: 'MS_REMOUNT',
+  bind: 'MS_BIND',
+  recursive: 'MS_REC',
+  private: 'MS_PRIVATE',
 };
 
 export interface MountOptions {
@@ -111,13 +133,20 @@ export function mount(source: string, target: string, fstype: string | null, opt
   addon().mount(source, target, fstype ?? '', flags, opts.data ?? '');
 }
 
-export function bindMount(source: string, target: string, opts: { readonly readOnly?: boolean; readonly recursive?: boolean } = {}): void {
+export function bindMount(
+  source: string,
+  target: string,
+  opts: { readonly readOnly?: boolean; readonly recursive?: boolean } = {},
+): void {
   mount(source, target, null, { flags: opts.recursive ? ['bind', 'recursive'] : ['bind'] });
   // A read-only bind needs a second, remounting call: MS_RDONLY is ignored on the first.
   if (opts.readOnly) mount('', target, null, { flags: ['bind', 'remount', 'readOnly'] });
 }
 
-export function umount(target: string, opts: { readonly lazy?: boolean; readonly force?: boolean } = {}): void {
+export function umount(
+  target: string,
+  opts: { readonly lazy?: boolean; readonly force?: boolean } = {},
+): void {
   const c = addon().constants;
   addon().umount2(target, (opts.lazy ? c.MNT_DETACH : 0) | (opts.force ? c.MNT_FORCE : 0));
 }
@@ -127,7 +156,9 @@ export type RebootMode = 'restart' | 'power-off' | 'halt';
 /** sync(), then reboot(2). Returns only by throwing (EPERM without CAP_SYS_BOOT). */
 export function rebootSystem(mode: RebootMode): never {
   const c = addon().constants;
-  addon().reboot(mode === 'restart' ? c.REBOOT_RESTART : mode === 'power-off' ? c.REBOOT_POWER_OFF : c.REBOOT_HALT);
+  addon().reboot(
+    mode === 'restart' ? c.REBOOT_RESTART : mode === 'power-off' ? c.REBOOT_POWER_OFF : c.REBOOT_HALT,
+  );
   throw new Error('reboot(2) returned without an error');
 }
 
@@ -138,7 +169,10 @@ export function rebootSystem(mode: RebootMode): never {
 export class Watchdog {
   private fd: number | null;
 
-  private constructor(fd: number, readonly path: string) {
+  private constructor(
+    fd: number,
+    readonly path: string,
+  ) {
     this.fd = fd;
   }
 
@@ -147,7 +181,9 @@ export class Watchdog {
     if (opts.timeoutSeconds !== undefined) {
       if (!Number.isInteger(opts.timeoutSeconds) || opts.timeoutSeconds < 1) {
         wd.close({ magic: true });
-        throw new RangeError(`watchdog timeout must be a whole number of seconds >= 1, got ${opts.timeoutSeconds}`);
+        throw new RangeError(
+          `watchdog timeout must be a whole number of seconds >= 1, got ${opts.timeoutSeconds}`,
+        );
       }
       addon().watchdogSetTimeout(wd.requireFd(), opts.timeoutSeconds);
     }

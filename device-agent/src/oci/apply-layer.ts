@@ -62,7 +62,11 @@ export class RootfsBuilder {
    * (root-owned, 0755, mtime 0 like umoci/containerd do) and a non-directory in the way is an
    * error; without it, null is returned for anything missing.
    */
-  private async resolveDir(components: readonly string[], create: boolean, what: string): Promise<string[] | null> {
+  private async resolveDir(
+    components: readonly string[],
+    create: boolean,
+    what: string,
+  ): Promise<string[] | null> {
     const cacheKey = key(components);
     const cached = create ? this.dirCache.get(cacheKey) : undefined;
     if (cached !== undefined) return cached;
@@ -86,13 +90,17 @@ export class RootfsBuilder {
       }
       if (st.isDirectory()) cur = next;
       else if (st.isSymbolicLink()) {
-        if (++hops > MAX_HOPS) throw new OciError('hostile-entry', `${what}: too many levels of symbolic links`);
+        if (++hops > MAX_HOPS)
+          throw new OciError('hostile-entry', `${what}: too many levels of symbolic links`);
         const target = await fs.readlink(this.abs(next));
         todo.unshift(...clampedJoin(cur, target));
         cur = [];
       } else {
         if (!create) return null;
-        throw new OciError('corrupt-layer', `${what}: parent ${JSON.stringify(key(next))} is not a directory`);
+        throw new OciError(
+          'corrupt-layer',
+          `${what}: parent ${JSON.stringify(key(next))} is not a directory`,
+        );
       }
     }
     if (create) this.dirCache.set(cacheKey, cur);
@@ -100,7 +108,10 @@ export class RootfsBuilder {
   }
 
   /** Removes whatever is at `c` (recursively), keeping the directory tables in step. */
-  private async remove(c: readonly string[], st?: { isDirectory(): boolean; isSymbolicLink(): boolean }): Promise<void> {
+  private async remove(
+    c: readonly string[],
+    st?: { isDirectory(): boolean; isSymbolicLink(): boolean },
+  ): Promise<void> {
     const k = key(c);
     if (st !== undefined && !st.isDirectory()) {
       await fs.unlink(this.abs(c));
@@ -121,17 +132,30 @@ export class RootfsBuilder {
         () => false,
       );
     }
-    if (!this.hasSetfattr) throw new OciError('unsupported', `${what} carries xattrs but setfattr (Debian package "attr") is not installed`);
+    if (!this.hasSetfattr)
+      throw new OciError(
+        'unsupported',
+        `${what} carries xattrs but setfattr (Debian package "attr") is not installed`,
+      );
     for (const [name, value] of xattrs) {
       try {
         await run('setfattr', ['-h', '-n', name, '-v', `0x${value.toString('hex')}`, '--', path]);
       } catch (e) {
-        throw new OciError('unsupported', `${what}: cannot set xattr ${name}: ${(e as { stderr?: string }).stderr?.trim() ?? String(e)}`, { cause: e });
+        throw new OciError(
+          'unsupported',
+          `${what}: cannot set xattr ${name}: ${(e as { stderr?: string }).stderr?.trim() ?? String(e)}`,
+          { cause: e },
+        );
       }
     }
   }
 
-  private async applyMeta(c: readonly string[], entry: TarEntry, what: string, isLink: boolean): Promise<void> {
+  private async applyMeta(
+    c: readonly string[],
+    entry: TarEntry,
+    what: string,
+    isLink: boolean,
+  ): Promise<void> {
     const path = this.abs(c);
     const h = entry.header;
     await fs.lchown(path, h.uid, h.gid);
@@ -161,14 +185,19 @@ export class RootfsBuilder {
       if (wh.kind === 'opaque' || wh.kind === 'whiteout') {
         // Deferred to the end of the layer: the spec lets same-layer entries come in any order
         // and they must survive their own layer's whiteouts.
-        const dir = await this.resolveDir(wh.kind === 'opaque' ? wh.dir : wh.target.slice(0, -1), false, what);
+        const dir = await this.resolveDir(
+          wh.kind === 'opaque' ? wh.dir : wh.target.slice(0, -1),
+          false,
+          what,
+        );
         if (dir === null) continue;
         if (wh.kind === 'opaque') opaques.push(dir);
         else whiteouts.push([...dir, wh.target[wh.target.length - 1]!]);
         continue;
       }
       if (comps.length === 0) {
-        if (h.type !== 'directory') throw new OciError('hostile-entry', `${what}: the image root must be a directory`);
+        if (h.type !== 'directory')
+          throw new OciError('hostile-entry', `${what}: the image root must be a directory`);
         await this.applyMeta([], entry, what, false);
         continue;
       }
@@ -191,7 +220,10 @@ export class RootfsBuilder {
           if (existing !== null) await this.remove(c, existing);
           // 'wx' = O_CREAT|O_EXCL: never follows or reuses anything at that path, so a file
           // hard-linked elsewhere is replaced, not written through.
-          await pipeline(Readable.from(entry.body), createWriteStream(this.abs(c), { flags: 'wx', mode: 0o600 }));
+          await pipeline(
+            Readable.from(entry.body),
+            createWriteStream(this.abs(c), { flags: 'wx', mode: 0o600 }),
+          );
           await this.applyMeta(c, entry, what, false);
           break;
         }
@@ -205,12 +237,24 @@ export class RootfsBuilder {
         }
         case 'hardlink': {
           const targetComps = entryComponents(h.linkname, `hard link ${JSON.stringify(h.name)} -> target`);
-          if (targetComps.length === 0) throw new OciError('hostile-entry', `hard link ${JSON.stringify(h.name)}: target is the image root`);
+          if (targetComps.length === 0)
+            throw new OciError(
+              'hostile-entry',
+              `hard link ${JSON.stringify(h.name)}: target is the image root`,
+            );
           const tdir = await this.resolveDir(targetComps.slice(0, -1), false, what);
           const t = tdir === null ? null : [...tdir, targetComps[targetComps.length - 1]!];
           const tst = t === null ? null : await fs.lstat(this.abs(t)).catch(() => null);
-          if (t === null || tst === null) throw new OciError('corrupt-layer', `hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: target does not exist`);
-          if (tst.isDirectory()) throw new OciError('hostile-entry', `hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: target is a directory`);
+          if (t === null || tst === null)
+            throw new OciError(
+              'corrupt-layer',
+              `hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: target does not exist`,
+            );
+          if (tst.isDirectory())
+            throw new OciError(
+              'hostile-entry',
+              `hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: target is a directory`,
+            );
           if (existing !== null && existing.ino === tst.ino && existing.dev === tst.dev) break;
           if (existing !== null) await this.remove(c, existing);
           await fs.link(this.abs(t), this.abs(c));
@@ -220,7 +264,10 @@ export class RootfsBuilder {
         case 'block':
         case 'fifo': {
           if (existing !== null) await this.remove(c, existing);
-          const args = h.type === 'fifo' ? [this.abs(c), 'p'] : [this.abs(c), h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)];
+          const args =
+            h.type === 'fifo'
+              ? [this.abs(c), 'p']
+              : [this.abs(c), h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)];
           await run('mknod', ['--', ...args]);
           await this.applyMeta(c, entry, what, false);
           break;
@@ -256,7 +303,9 @@ export class RootfsBuilder {
 
   /** Sets directory mtimes, deepest first (setting a child's never touches its parent's). */
   async finish(): Promise<void> {
-    const dirs = [...this.dirTimes.entries()].sort((a, b) => b[0].split('/').length - a[0].split('/').length || (a[0] < b[0] ? -1 : 1));
+    const dirs = [...this.dirTimes.entries()].sort(
+      (a, b) => b[0].split('/').length - a[0].split('/').length || (a[0] < b[0] ? -1 : 1),
+    );
     for (const [k, mtime] of dirs) {
       const c = k === '' ? [] : k.split('/');
       await fs.utimes(this.abs(c), mtime, mtime).catch((e: unknown) => {

@@ -72,7 +72,8 @@ export function resolveUser(user: string | undefined, passwd: string | null, gro
   const spec = (user ?? '').trim();
   if (spec === '') return '0:0';
   const [u, g, ...rest] = spec.split(':');
-  if (rest.length > 0 || u === undefined || u === '') throw new OciError('unknown-user', `image User ${JSON.stringify(spec)}: expected user[:group]`);
+  if (rest.length > 0 || u === undefined || u === '')
+    throw new OciError('unknown-user', `image User ${JSON.stringify(spec)}: expected user[:group]`);
   const users = passwd === null ? [] : parsePasswd(passwd);
   let uid: number;
   let primaryGid: number;
@@ -82,7 +83,10 @@ export function resolveUser(user: string | undefined, passwd: string | null, gro
   } else {
     const hit = users.find((e) => e.name === u);
     if (hit === undefined) {
-      throw new OciError('unknown-user', `image User ${JSON.stringify(spec)}: no user ${JSON.stringify(u)} in the image's /etc/passwd${passwd === null ? ' (the image has no /etc/passwd)' : ''}`);
+      throw new OciError(
+        'unknown-user',
+        `image User ${JSON.stringify(spec)}: no user ${JSON.stringify(u)} in the image's /etc/passwd${passwd === null ? ' (the image has no /etc/passwd)' : ''}`,
+      );
     }
     uid = hit.uid;
     primaryGid = hit.gid;
@@ -91,7 +95,10 @@ export function resolveUser(user: string | undefined, passwd: string | null, gro
   if (isId(g)) return `${uid}:${Number(g)}`;
   const gr = (group === null ? [] : parseGroup(group)).find((e) => e.name === g);
   if (gr === undefined) {
-    throw new OciError('unknown-user', `image User ${JSON.stringify(spec)}: no group ${JSON.stringify(g)} in the image's /etc/group${group === null ? ' (the image has no /etc/group)' : ''}`);
+    throw new OciError(
+      'unknown-user',
+      `image User ${JSON.stringify(spec)}: no group ${JSON.stringify(g)} in the image's /etc/group${group === null ? ' (the image has no /etc/group)' : ''}`,
+    );
   }
   return `${uid}:${gr.gid}`;
 }
@@ -103,11 +110,13 @@ export function normaliseSignal(text: string | undefined): string {
   const signals = constants.signals as Record<string, number>;
   if (/^[0-9]+$/.test(t)) {
     const name = Object.keys(signals).find((k) => signals[k] === Number(t));
-    if (name === undefined) throw new OciError('invalid-image', `image StopSignal ${JSON.stringify(text)}: unknown signal number`);
+    if (name === undefined)
+      throw new OciError('invalid-image', `image StopSignal ${JSON.stringify(text)}: unknown signal number`);
     return name;
   }
   const name = t.startsWith('SIG') ? t : `SIG${t}`;
-  if (!(name in signals)) throw new OciError('invalid-image', `image StopSignal ${JSON.stringify(text)}: unknown signal`);
+  if (!(name in signals))
+    throw new OciError('invalid-image', `image StopSignal ${JSON.stringify(text)}: unknown signal`);
   return name;
 }
 
@@ -122,19 +131,35 @@ export function envListToMap(env: readonly string[]): Record<string, string> {
   return out;
 }
 
-const nsToMs = (ns: number | undefined, dflt: number): number => (ns === undefined || ns === 0 ? dflt : Math.round(ns / 1e6));
+const nsToMs = (ns: number | undefined, dflt: number): number =>
+  ns === undefined || ns === 0 ? dflt : Math.round(ns / 1e6);
 
-export function mapHealthcheck(h: HealthConfig | null | undefined, shell: readonly string[] | null | undefined): HealthCheck | undefined {
+export function mapHealthcheck(
+  h: HealthConfig | null | undefined,
+  shell: readonly string[] | null | undefined,
+): HealthCheck | undefined {
   const test = h?.Test;
-  if (h === null || h === undefined || test === null || test === undefined || test.length === 0) return undefined;
+  if (h === null || h === undefined || test === null || test === undefined || test.length === 0)
+    return undefined;
   const [kind, ...args] = test;
   let exec: string[];
   if (kind === 'NONE') return undefined;
   if (kind === 'CMD') exec = args;
   else if (kind === 'CMD-SHELL') {
-    if (args.length !== 1) throw new OciError('invalid-image', `image Healthcheck CMD-SHELL takes one command string, got ${args.length}`);
-    exec = [...(shell !== null && shell !== undefined && shell.length > 0 ? shell : ['/bin/sh', '-c']), args[0]!];
-  } else throw new OciError('invalid-image', `image Healthcheck: unknown test kind ${JSON.stringify(kind)} (expected CMD, CMD-SHELL or NONE)`);
+    if (args.length !== 1)
+      throw new OciError(
+        'invalid-image',
+        `image Healthcheck CMD-SHELL takes one command string, got ${args.length}`,
+      );
+    exec = [
+      ...(shell !== null && shell !== undefined && shell.length > 0 ? shell : ['/bin/sh', '-c']),
+      args[0]!,
+    ];
+  } else
+    throw new OciError(
+      'invalid-image',
+      `image Healthcheck: unknown test kind ${JSON.stringify(kind)} (expected CMD, CMD-SHELL or NONE)`,
+    );
   if (exec.length === 0) throw new OciError('invalid-image', 'image Healthcheck CMD without a command');
   return {
     exec,
@@ -152,7 +177,12 @@ function absolute(p: string, what: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-export function mapImageConfig(config: ContainerConfig | null | undefined, passwd: string | null, group: string | null, what = 'image'): MappedConfig {
+export function mapImageConfig(
+  config: ContainerConfig | null | undefined,
+  passwd: string | null,
+  group: string | null,
+  what = 'image',
+): MappedConfig {
   const c = config ?? {};
   const entrypoint = c.Entrypoint ?? [];
   const cmd = c.Cmd ?? [];
@@ -173,16 +203,26 @@ export function mapImageConfig(config: ContainerConfig | null | undefined, passw
     stopSignal: normaliseSignal(c.StopSignal),
     stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS,
   });
-  if (!start.ok) throw new OciError('invalid-image', `${what}: config does not map to a valid start config: ${start.error.message}`);
+  if (!start.ok)
+    throw new OciError(
+      'invalid-image',
+      `${what}: config does not map to a valid start config: ${start.error.message}`,
+    );
   let checkedHealth: HealthCheck | undefined;
   if (health !== undefined) {
     const h = parseWith('HealthCheck', HealthCheck, health);
-    if (!h.ok) throw new OciError('invalid-image', `${what}: Healthcheck does not map to a valid health check: ${h.error.message}`);
+    if (!h.ok)
+      throw new OciError(
+        'invalid-image',
+        `${what}: Healthcheck does not map to a valid health check: ${h.error.message}`,
+      );
     checkedHealth = h.value;
   }
   return {
     start: start.value,
-    volumes: Object.keys(c.Volumes ?? {}).map((v) => absolute(v, 'image volume')).sort(),
+    volumes: Object.keys(c.Volumes ?? {})
+      .map((v) => absolute(v, 'image volume'))
+      .sort(),
     ...(checkedHealth !== undefined ? { health: checkedHealth } : {}),
     exposedPorts: Object.keys(c.ExposedPorts ?? {}).sort(),
     labels: { ...(c.Labels ?? {}) },

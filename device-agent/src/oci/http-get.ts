@@ -42,7 +42,11 @@ async function readText(body: Readable, limit: number): Promise<string> {
   return Buffer.concat(parts, total).toString('utf8');
 }
 
-function once(url: URL, opts: HttpGetOptions, headers: Record<string, string>): Promise<http.IncomingMessage> {
+function once(
+  url: URL,
+  opts: HttpGetOptions,
+  headers: Record<string, string>,
+): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : null;
     if (mod === null) {
@@ -74,7 +78,9 @@ export async function httpGet(url: string | URL, opts: HttpGetOptions = {}): Pro
       current = new URL(location, current);
       // Blob redirects go to storage (signed URLs): credentials for the registry must not follow.
       if (current.origin !== origin) {
-        headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+        headers = Object.fromEntries(
+          Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'),
+        );
       }
       continue;
     }

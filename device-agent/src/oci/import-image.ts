@@ -32,13 +32,16 @@ export function openImageSource(ref: string, registry: RegistryOptions = {}): Im
     const rest = ref.slice(4);
     const colon = rest.lastIndexOf(':');
     // A tag never contains '/', a path part after ':' does.
-    if (colon !== -1 && !rest.slice(colon + 1).includes('/')) return new OciLayoutSource(rest.slice(0, colon), rest.slice(colon + 1));
+    if (colon !== -1 && !rest.slice(colon + 1).includes('/'))
+      return new OciLayoutSource(rest.slice(0, colon), rest.slice(colon + 1));
     return new OciLayoutSource(rest);
   }
   if (ref.startsWith('docker-archive:')) {
     const rest = ref.slice('docker-archive:'.length);
     const colon = rest.indexOf(':');
-    return colon === -1 ? new DockerArchiveSource(rest) : new DockerArchiveSource(rest.slice(0, colon), rest.slice(colon + 1));
+    return colon === -1
+      ? new DockerArchiveSource(rest)
+      : new DockerArchiveSource(rest.slice(0, colon), rest.slice(colon + 1));
   }
   return new RegistrySource(ref, registry);
 }
@@ -48,7 +51,11 @@ export function openImageSource(ref: string, registry: RegistryOptions = {}): Im
  * {@link RootfsBuilder}. A mismatch surfaces at the end of the blob, after its entries were
  * written into `rootDir`, which is why callers unpack into a throw-away directory.
  */
-export async function unpackImage(image: ResolvedImage, rootDir: string, signal?: AbortSignal): Promise<void> {
+export async function unpackImage(
+  image: ResolvedImage,
+  rootDir: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const builder = new RootfsBuilder(rootDir);
   await builder.init();
   for (const layer of image.layers) {
@@ -86,7 +93,8 @@ export async function unpackImage(image: ResolvedImage, rootDir: string, signal?
         if (e.message.includes(layer.label) || e.code === 'digest-mismatch') throw e;
         throw new OciError(e.code, `${layer.label}: ${e.message}`, { cause: e });
       }
-      if ((e as Error).name === 'AbortError') throw new OciError('aborted', `${image.ref}: aborted`, { cause: e });
+      if ((e as Error).name === 'AbortError')
+        throw new OciError('aborted', `${image.ref}: aborted`, { cause: e });
       throw ioError(e, `${layer.label}`);
     }
   }
@@ -96,7 +104,10 @@ export async function unpackImage(image: ResolvedImage, rootDir: string, signal?
 /** Errors from the filesystem (not from the image's content) keep their cause visible. */
 function ioError(e: unknown, what: string): OciError {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new OciError('no-space', `${what}: no space left on the device (${(e as Error).message})`, { cause: e });
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new OciError('no-space', `${what}: no space left on the device (${(e as Error).message})`, {
+      cause: e,
+    });
   return new OciError('io', `${what}: ${(e as Error).message}`, { cause: e });
 }
 
@@ -104,7 +115,11 @@ function ioError(e: unknown, what: string): OciError {
  * Reads a file of the unpacked image without following symlinks out of it (an image's
  * /etc/passwd may well be a symlink, even a hostile one).
  */
-export async function readImageFile(rootDir: string, path: string, maxBytes = 4 << 20): Promise<string | null> {
+export async function readImageFile(
+  rootDir: string,
+  path: string,
+  maxBytes = 4 << 20,
+): Promise<string | null> {
   let comps = clampedJoin([], path);
   for (let hops = 0; hops < 40; hops++) {
     let resolved: string[] = [];
@@ -121,7 +136,8 @@ export async function readImageFile(rootDir: string, path: string, maxBytes = 4 
       }
       if (i < comps.length - 1 && !st.isDirectory()) return null;
       if (i === comps.length - 1 && !st.isFile()) return null;
-      if (i === comps.length - 1 && st.size > maxBytes) throw new OciError('invalid-image', `image ${path} is larger than ${maxBytes} bytes`);
+      if (i === comps.length - 1 && st.size > maxBytes)
+        throw new OciError('invalid-image', `image ${path} is larger than ${maxBytes} bytes`);
       resolved = next;
     }
     if (!restart) return fs.readFile(join(rootDir, ...resolved), 'utf8');
@@ -139,17 +155,42 @@ export interface SquashfsOptions {
  * time 0, `-reproducible` (single ordered writer), entries sorted by mksquashfs itself. File
  * mtimes come from the image (already deterministic), so they are kept rather than zeroed.
  */
-export async function buildSquashfs(rootDir: string, outFile: string, opts: SquashfsOptions = {}, signal?: AbortSignal): Promise<void> {
+export async function buildSquashfs(
+  rootDir: string,
+  outFile: string,
+  opts: SquashfsOptions = {},
+  signal?: AbortSignal,
+): Promise<void> {
   const comp = opts.compressor ?? 'gzip';
-  const compArgs = comp === 'gzip' ? ['-Xcompression-level', '9'] : comp === 'zstd' ? ['-Xcompression-level', '15'] : [];
-  const args = [rootDir, outFile, '-noappend', '-no-progress', '-quiet', '-comp', comp, ...compArgs, '-b', '131072', '-mkfs-time', '0', '-reproducible', '-xattrs'];
+  const compArgs =
+    comp === 'gzip' ? ['-Xcompression-level', '9'] : comp === 'zstd' ? ['-Xcompression-level', '15'] : [];
+  const args = [
+    rootDir,
+    outFile,
+    '-noappend',
+    '-no-progress',
+    '-quiet',
+    '-comp',
+    comp,
+    ...compArgs,
+    '-b',
+    '131072',
+    '-mkfs-time',
+    '0',
+    '-reproducible',
+    '-xattrs',
+  ];
   try {
     await run('mksquashfs', args, { maxBuffer: 16 << 20, ...(signal !== undefined ? { signal } : {}) });
   } catch (e) {
     const err = e as { code?: string; stderr?: string; message: string };
-    if (err.code === 'ENOENT') throw new OciError('build-failed', 'mksquashfs not found (Debian package squashfs-tools)', { cause: e });
+    if (err.code === 'ENOENT')
+      throw new OciError('build-failed', 'mksquashfs not found (Debian package squashfs-tools)', {
+        cause: e,
+      });
     const detail = (err.stderr ?? err.message).trim().slice(0, 500);
-    if (/No space left on device/i.test(detail)) throw new OciError('no-space', `mksquashfs: no space left on the device (${detail})`, { cause: e });
+    if (/No space left on device/i.test(detail))
+      throw new OciError('no-space', `mksquashfs: no space left on the device (${detail})`, { cause: e });
     throw new OciError('build-failed', `mksquashfs failed: ${detail}`, { cause: e });
   }
 }
@@ -193,7 +234,10 @@ export interface ImportedImage extends MappedConfig {
  */
 export async function importImage(ref: string | ImageSource, opts: ImportOptions): Promise<ImportedImage> {
   const source = typeof ref === 'string' ? openImageSource(ref, opts.registry) : ref;
-  const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : (opts.platform ?? parsePlatform('linux/arm64'));
+  const platform =
+    typeof opts.platform === 'string'
+      ? parsePlatform(opts.platform)
+      : (opts.platform ?? parsePlatform('linux/arm64'));
   await fs.mkdir(opts.workDir, { recursive: true });
   await fs.mkdir(opts.outputDir, { recursive: true });
   const tmp = await fs.mkdtemp(join(opts.workDir, '.import-'));
@@ -201,7 +245,12 @@ export async function importImage(ref: string | ImageSource, opts: ImportOptions
     const image = await source.resolve(platform, opts.signal);
     const rootDir = join(tmp, 'rootfs');
     await unpackImage(image, rootDir, opts.signal);
-    const mapped = mapImageConfig(image.config.config, await readImageFile(rootDir, '/etc/passwd'), await readImageFile(rootDir, '/etc/group'), image.ref);
+    const mapped = mapImageConfig(
+      image.config.config,
+      await readImageFile(rootDir, '/etc/passwd'),
+      await readImageFile(rootDir, '/etc/group'),
+      image.ref,
+    );
     const sqfs = join(tmp, 'rootfs.squashfs');
     await buildSquashfs(rootDir, sqfs, opts, opts.signal);
     const { digest, size } = await sha256File(sqfs);
@@ -224,7 +273,8 @@ export async function importImage(ref: string | ImageSource, opts: ImportOptions
     };
   } catch (e) {
     if (e instanceof OciError) throw e;
-    if ((e as Error).name === 'AbortError') throw new OciError('aborted', `${source.ref}: import aborted`, { cause: e });
+    if ((e as Error).name === 'AbortError')
+      throw new OciError('aborted', `${source.ref}: import aborted`, { cause: e });
     throw ioError(e, source.ref);
   } finally {
     await fs.rm(tmp, { recursive: true, force: true, maxRetries: 3 });

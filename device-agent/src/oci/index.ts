@@ -14,7 +14,15 @@ export {
   type ImportedImage,
   type SquashfsOptions,
 } from './import-image.js';
-export { mapImageConfig, resolveUser, parsePasswd, parseGroup, normaliseSignal, mapHealthcheck, type MappedConfig } from './config-map.js';
+export {
+  mapImageConfig,
+  resolveUser,
+  parsePasswd,
+  parseGroup,
+  normaliseSignal,
+  mapHealthcheck,
+  type MappedConfig,
+} from './config-map.js';
 export { parsePlatform, formatPlatform, selectManifest, type PlatformSpec } from './platform.js';
 export { OciLayoutSource } from './source-layout.js';
 export { DockerArchiveSource } from './source-docker-archive.js';

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkSymlink, clampedJoin, classifyWhiteout, entryComponents, resolveSymlinkTarget } from './paths.js';
+import {
+  checkSymlink,
+  clampedJoin,
+  classifyWhiteout,
+  entryComponents,
+  resolveSymlinkTarget,
+} from './paths.js';
 
 describe('entry paths', () => {
   it('normalises ./ prefixes, duplicate and trailing slashes', () => {
@@ -50,7 +56,9 @@ describe('symlink targets', () => {
     expect(() => checkSymlink(['a'], '/../../etc/shadow')).toThrow(/outside the image root/);
   });
   it('refuses a relative target that climbs out, naming link and target', () => {
-    expect(() => checkSymlink(['usr', 'evil'], '../../etc/passwd')).toThrow('symlink "usr/evil" -> "../../etc/passwd": target resolves outside the image root');
+    expect(() => checkSymlink(['usr', 'evil'], '../../etc/passwd')).toThrow(
+      'symlink "usr/evil" -> "../../etc/passwd": target resolves outside the image root',
+    );
   });
   it('clamps .. at the root while following links during a walk', () => {
     expect(clampedJoin(['a', 'b'], '../../../../x')).toEqual(['x']);

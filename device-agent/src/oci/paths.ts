@@ -11,10 +11,13 @@ import { OciError } from './errors.js';
  * classic way to smuggle a traversal past a checker), as are NUL bytes.
  */
 export function entryComponents(raw: string, what = 'entry'): string[] {
-  if (raw.includes('\0')) throw new OciError('hostile-entry', `${what} ${JSON.stringify(raw)}: NUL byte in path`);
-  if (raw.startsWith('/')) throw new OciError('hostile-entry', `${what} ${JSON.stringify(raw)}: absolute path`);
+  if (raw.includes('\0'))
+    throw new OciError('hostile-entry', `${what} ${JSON.stringify(raw)}: NUL byte in path`);
+  if (raw.startsWith('/'))
+    throw new OciError('hostile-entry', `${what} ${JSON.stringify(raw)}: absolute path`);
   const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw new OciError('hostile-entry', `${what} ${JSON.stringify(raw)}: path traversal ("..")`);
+  if (parts.includes('..'))
+    throw new OciError('hostile-entry', `${what} ${JSON.stringify(raw)}: path traversal ("..")`);
   return parts;
 }
 
@@ -63,10 +66,18 @@ export function resolveSymlinkTarget(linkComponents: readonly string[], target: 
 
 /** Refuses a symlink entry whose relative target climbs out of the image root. */
 export function checkSymlink(linkComponents: readonly string[], target: string): void {
-  if (target === '') throw new OciError('hostile-entry', `symlink ${JSON.stringify(linkComponents.join('/'))}: empty target`);
-  if (target.includes('\0')) throw new OciError('hostile-entry', `symlink ${JSON.stringify(linkComponents.join('/'))}: NUL byte in target`);
+  if (target === '')
+    throw new OciError('hostile-entry', `symlink ${JSON.stringify(linkComponents.join('/'))}: empty target`);
+  if (target.includes('\0'))
+    throw new OciError(
+      'hostile-entry',
+      `symlink ${JSON.stringify(linkComponents.join('/'))}: NUL byte in target`,
+    );
   if (resolveSymlinkTarget(linkComponents, target) === null) {
-    throw new OciError('hostile-entry', `symlink ${JSON.stringify(linkComponents.join('/'))} -> ${JSON.stringify(target)}: target resolves outside the image root`);
+    throw new OciError(
+      'hostile-entry',
+      `symlink ${JSON.stringify(linkComponents.join('/'))} -> ${JSON.stringify(target)}: target resolves outside the image root`,
+    );
   }
 }
 

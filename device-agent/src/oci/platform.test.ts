@@ -9,7 +9,13 @@ const d = (architecture: string, variant?: string, os = 'linux'): Descriptor => 
   platform: { architecture, os, ...(variant !== undefined ? { variant } : {}) },
 });
 
-const index = [d('amd64'), d('arm64', 'v8'), d('arm', 'v7'), d('arm', 'v6'), { ...d('unknown', undefined, 'unknown') }];
+const index = [
+  d('amd64'),
+  d('arm64', 'v8'),
+  d('arm', 'v7'),
+  d('arm', 'v6'),
+  { ...d('unknown', undefined, 'unknown') },
+];
 
 describe('platform selection', () => {
   it('parses os/arch[/variant] with normalised defaults', () => {
@@ -33,16 +39,22 @@ describe('platform selection', () => {
   });
 
   it('names what the index offers when the platform is missing', () => {
-    expect(() => selectManifest([d('amd64'), d('arm', 'v6')], parsePlatform('linux/arm64'), 'img')).toThrow('img has no image for linux/arm64/v8 (offers: linux/amd64, linux/arm/v6)');
+    expect(() => selectManifest([d('amd64'), d('arm', 'v6')], parsePlatform('linux/arm64'), 'img')).toThrow(
+      'img has no image for linux/arm64/v8 (offers: linux/amd64, linux/arm/v6)',
+    );
   });
 
   it('never picks attestation entries', () => {
-    expect(() => selectManifest([d('unknown', undefined, 'unknown')], parsePlatform('linux/amd64'), 'img')).toThrow(/offers: nothing/);
+    expect(() =>
+      selectManifest([d('unknown', undefined, 'unknown')], parsePlatform('linux/amd64'), 'img'),
+    ).toThrow(/offers: nothing/);
   });
 
   it('refuses a single-arch image for another architecture', () => {
     const config = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers' as const, diff_ids: [] } };
-    expect(() => checkConfigPlatform(config, parsePlatform('linux/arm64'), 'img')).toThrow('img is built for linux/amd64, wanted linux/arm64/v8');
+    expect(() => checkConfigPlatform(config, parsePlatform('linux/arm64'), 'img')).toThrow(
+      'img is built for linux/amd64, wanted linux/arm64/v8',
+    );
     expect(() => checkConfigPlatform(config, parsePlatform('linux/amd64'), 'img')).not.toThrow();
   });
 });

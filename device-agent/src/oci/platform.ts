@@ -8,7 +8,12 @@ export interface PlatformSpec {
   variant?: string;
 }
 
-const ARCH_ALIASES: Record<string, string> = { aarch64: 'arm64', x86_64: 'amd64', armhf: 'arm', armel: 'arm' };
+const ARCH_ALIASES: Record<string, string> = {
+  aarch64: 'arm64',
+  x86_64: 'amd64',
+  armhf: 'arm',
+  armel: 'arm',
+};
 
 /** Default variants as containerd's platform matcher normalises them. */
 function normalise(p: PlatformSpec): PlatformSpec {
@@ -24,7 +29,10 @@ function normalise(p: PlatformSpec): PlatformSpec {
 export function parsePlatform(text: string): PlatformSpec {
   const parts = text.split('/');
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
-    throw new OciError('invalid-reference', `platform ${JSON.stringify(text)}: expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7`);
+    throw new OciError(
+      'invalid-reference',
+      `platform ${JSON.stringify(text)}: expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7`,
+    );
   }
   const [os, architecture, variant] = parts as [string, string, string | undefined];
   return normalise({ os, architecture, ...(variant !== undefined ? { variant } : {}) });
@@ -44,7 +52,11 @@ export function platformMatches(candidate: PlatformSpec | Platform, want: Platfo
  * Picks the manifest for `want` from an index / manifest list. Entries without a platform
  * (attestations, artifacts) are never chosen. The error lists what the index offers.
  */
-export function selectManifest(manifests: readonly Descriptor[], want: PlatformSpec, what: string): Descriptor {
+export function selectManifest(
+  manifests: readonly Descriptor[],
+  want: PlatformSpec,
+  what: string,
+): Descriptor {
   const candidates = manifests.filter((m) => m.platform !== undefined && m.platform.os !== 'unknown');
   const hit = candidates.find((m) => platformMatches(m.platform!, want));
   if (hit !== undefined) return hit;
@@ -57,8 +69,15 @@ export function selectManifest(manifests: readonly Descriptor[], want: PlatformS
 
 /** The image's own config must name the wanted platform: a single-arch image for amd64 must not land on an arm64 board. */
 export function checkConfigPlatform(config: ImageConfig, want: PlatformSpec, what: string): void {
-  const have = { os: config.os, architecture: config.architecture, ...(config.variant !== undefined ? { variant: config.variant } : {}) };
+  const have = {
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant !== undefined ? { variant: config.variant } : {}),
+  };
   if (!platformMatches(have, want)) {
-    throw new OciError('wrong-platform', `${what} is built for ${formatPlatform(normalise(have))}, wanted ${formatPlatform(normalise(want))}`);
+    throw new OciError(
+      'wrong-platform',
+      `${what} is built for ${formatPlatform(normalise(have))}, wanted ${formatPlatform(normalise(want))}`,
+    );
   }
 }

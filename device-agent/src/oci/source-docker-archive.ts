@@ -33,17 +33,25 @@ export class DockerArchiveSource implements ImageSource {
       let n = posix.normalize(name).replace(/^(\.\/)+/, '');
       for (let hop = 0; hop < 8; hop++) {
         const e = entries.get(n);
-        if (e === undefined) throw new OciError('not-found', `${this.ref}: ${JSON.stringify(name)} is not in the archive`);
+        if (e === undefined)
+          throw new OciError('not-found', `${this.ref}: ${JSON.stringify(name)} is not in the archive`);
         if (e.header.type === 'file') return e;
-        if (e.header.type !== 'symlink' && e.header.type !== 'hardlink') throw new OciError('invalid-image', `${this.ref}: ${JSON.stringify(name)} is not a file`);
-        const target = e.header.type === 'symlink' ? posix.join(posix.dirname(n), e.header.linkname) : e.header.linkname;
+        if (e.header.type !== 'symlink' && e.header.type !== 'hardlink')
+          throw new OciError('invalid-image', `${this.ref}: ${JSON.stringify(name)} is not a file`);
+        const target =
+          e.header.type === 'symlink' ? posix.join(posix.dirname(n), e.header.linkname) : e.header.linkname;
         n = posix.normalize(target).replace(/^(\.\/)+/, '');
-        if (n.startsWith('../') || n.startsWith('/')) throw new OciError('hostile-entry', `${this.ref}: ${JSON.stringify(name)} links outside the archive`);
+        if (n.startsWith('../') || n.startsWith('/'))
+          throw new OciError(
+            'hostile-entry',
+            `${this.ref}: ${JSON.stringify(name)} links outside the archive`,
+          );
       }
       throw new OciError('invalid-image', `${this.ref}: too many links for ${JSON.stringify(name)}`);
     };
     const read = async (e: IndexedEntry, what: string): Promise<Buffer> => {
-      if (e.header.size > 64 << 20) throw new OciError('invalid-image', `${this.ref}: ${what} is implausibly large`);
+      if (e.header.size > 64 << 20)
+        throw new OciError('invalid-image', `${this.ref}: ${what} is implausibly large`);
       const fh = await fs.open(this.file, 'r');
       try {
         const buf = Buffer.alloc(e.header.size);
@@ -53,14 +61,25 @@ export class DockerArchiveSource implements ImageSource {
         await fh.close();
       }
     };
-    const manifest = parseJson(DockerArchiveManifest, await read(lookup('manifest.json'), 'manifest.json'), `${this.ref} manifest.json`);
+    const manifest = parseJson(
+      DockerArchiveManifest,
+      await read(lookup('manifest.json'), 'manifest.json'),
+      `${this.ref} manifest.json`,
+    );
     let item = manifest[0];
     if (this.tag !== undefined) {
       const wanted = this.tag;
       item = manifest.find((m) => (m.RepoTags ?? []).some((t) => t === wanted || t.endsWith(`/${wanted}`)));
-      if (item === undefined) throw new OciError('not-found', `${this.ref}: no image tagged ${JSON.stringify(wanted)} in the archive`);
+      if (item === undefined)
+        throw new OciError(
+          'not-found',
+          `${this.ref}: no image tagged ${JSON.stringify(wanted)} in the archive`,
+        );
     } else if (manifest.length > 1) {
-      throw new OciError('invalid-reference', `${this.ref}: the archive holds ${manifest.length} images; name one (docker-archive:file:name:tag)`);
+      throw new OciError(
+        'invalid-reference',
+        `${this.ref}: the archive holds ${manifest.length} images; name one (docker-archive:file:name:tag)`,
+      );
     }
     if (item === undefined) throw new OciError('invalid-image', `${this.ref}: manifest.json lists no image`);
     const configBytes = await read(lookup(item.Config), item.Config);
@@ -68,12 +87,18 @@ export class DockerArchiveSource implements ImageSource {
     // `<hex>.json` (docker save) or `blobs/sha256/<hex>` (newer docker): the name is the digest.
     const named = /([0-9a-f]{64})(\.json)?$/.exec(item.Config)?.[1];
     if (named !== undefined && `sha256:${named}` !== configDigest) {
-      throw new OciError('digest-mismatch', `${this.ref}: config ${item.Config}: digest mismatch: expected sha256:${named}, got ${configDigest}`);
+      throw new OciError(
+        'digest-mismatch',
+        `${this.ref}: config ${item.Config}: digest mismatch: expected sha256:${named}, got ${configDigest}`,
+      );
     }
     const config = parseJson(ImageConfig, configBytes, `${this.ref} config`);
     checkConfigPlatform(config, want, this.ref);
     if (config.rootfs.diff_ids.length !== item.Layers.length) {
-      throw new OciError('invalid-image', `${this.ref}: manifest.json lists ${item.Layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff_ids`);
+      throw new OciError(
+        'invalid-image',
+        `${this.ref}: manifest.json lists ${item.Layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff_ids`,
+      );
     }
     const layers = item.Layers.map((name, i): LayerBlob => {
       const e = lookup(name);
@@ -86,7 +111,11 @@ export class DockerArchiveSource implements ImageSource {
         open: async () =>
           e.header.size === 0
             ? (async function* () {})()
-            : createReadStream(this.file, { start: e.offset, end: e.offset + e.header.size - 1, highWaterMark: 1 << 20 }),
+            : createReadStream(this.file, {
+                start: e.offset,
+                end: e.offset + e.header.size - 1,
+                highWaterMark: 1 << 20,
+              }),
       };
     });
     return { ref: this.ref, digest: configDigest, configDigest, config, layers };

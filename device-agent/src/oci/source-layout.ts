@@ -29,14 +29,16 @@ export class OciLayoutSource implements ImageSource {
     try {
       return await fs.readFile(this.blobPath(d.digest));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new OciError('not-found', `${this.ref}: blob ${d.digest} is missing`);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new OciError('not-found', `${this.ref}: blob ${d.digest} is missing`);
       throw e;
     }
   }
 
   async resolve(want: PlatformSpec, signal?: AbortSignal): Promise<ResolvedImage> {
     const layoutMarker = await fs.readFile(join(this.dir, 'oci-layout'), 'utf8').catch(() => null);
-    if (layoutMarker === null) throw new OciError('not-found', `${this.ref}: not an OCI image layout (no oci-layout file)`);
+    if (layoutMarker === null)
+      throw new OciError('not-found', `${this.ref}: not an OCI image layout (no oci-layout file)`);
     const indexBytes = await fs.readFile(join(this.dir, 'index.json'));
     const index = parseJson(ImageIndex, indexBytes, `${this.ref} index.json`);
     let root: Descriptor | { digest: string; mediaType?: string; bytes: Buffer };
@@ -44,12 +46,21 @@ export class OciLayoutSource implements ImageSource {
       const hits = index.manifests.filter((m) => m.annotations?.[REF_NAME] === this.tag);
       if (hits.length === 0) {
         const tags = index.manifests.map((m) => m.annotations?.[REF_NAME]).filter((t) => t !== undefined);
-        throw new OciError('not-found', `${this.ref}: no image tagged ${JSON.stringify(this.tag)} (tags: ${tags.join(', ') || 'none'})`);
+        throw new OciError(
+          'not-found',
+          `${this.ref}: no image tagged ${JSON.stringify(this.tag)} (tags: ${tags.join(', ') || 'none'})`,
+        );
       }
       if (hits.length === 1) root = hits[0]!;
       else {
         // Several entries under one tag: a multi-platform image written flat into index.json.
-        const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: hits }));
+        const bytes = Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.index.v1+json',
+            manifests: hits,
+          }),
+        );
         root = { digest: sha256Digest(bytes), bytes };
       }
     } else if (index.manifests.length === 1) root = index.manifests[0]!;

@@ -37,7 +37,8 @@ export function parseRegistryReference(text: string): RegistryReference {
   const slash = rest.indexOf('/');
   if (slash === -1) bad('expected host[:port]/repository[:tag]');
   const host = rest.slice(0, slash);
-  if (!(host.includes('.') || host.includes(':') || host === 'localhost')) bad(`${JSON.stringify(host)} is not a registry host (write the host explicitly)`);
+  if (!(host.includes('.') || host.includes(':') || host === 'localhost'))
+    bad(`${JSON.stringify(host)} is not a registry host (write the host explicitly)`);
   let repository = rest.slice(slash + 1);
   let tag: string | undefined;
   const colon = repository.lastIndexOf(':');
@@ -46,9 +47,15 @@ export function parseRegistryReference(text: string): RegistryReference {
     repository = repository.slice(0, colon);
     if (!/^[\w][\w.-]{0,127}$/.test(tag)) bad(`invalid tag ${JSON.stringify(tag)}`);
   }
-  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)) bad(`invalid repository name ${JSON.stringify(repository)}`);
+  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository))
+    bad(`invalid repository name ${JSON.stringify(repository)}`);
   if (tag === undefined && digest === undefined) tag = 'latest';
-  return { host, repository, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
+  return {
+    host,
+    repository,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(digest !== undefined ? { digest } : {}),
+  };
 }
 
 export interface AuthChallenge {
@@ -97,7 +104,8 @@ async function readLimited(res: HttpResponse, limit: number, what: string): Prom
     }
     return Buffer.concat(parts, total);
   } catch (e) {
-    if (e instanceof HttpBodyTooLarge) throw new OciError('invalid-image', `${what} is larger than ${limit} bytes`);
+    if (e instanceof HttpBodyTooLarge)
+      throw new OciError('invalid-image', `${what} is larger than ${limit} bytes`);
     throw new OciError('registry', `${what}: download failed (${(e as Error).message})`, { cause: e });
   }
 }
@@ -119,7 +127,9 @@ export class RegistrySource implements ImageSource {
 
   private basic(): string | undefined {
     const c = this.options.credentials;
-    return c === undefined ? undefined : `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
+    return c === undefined
+      ? undefined
+      : `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
   }
 
   private async token(challenge: AuthChallenge, signal?: AbortSignal): Promise<string> {
@@ -135,11 +145,18 @@ export class RegistrySource implements ImageSource {
     try {
       res = await httpGet(url, { headers, ...this.httpOpts(signal) });
     } catch (e) {
-      throw new OciError('registry', `${this.ref}: token service ${url.origin} unreachable (${(e as Error).message})`, { cause: e });
+      throw new OciError(
+        'registry',
+        `${this.ref}: token service ${url.origin} unreachable (${(e as Error).message})`,
+        { cause: e },
+      );
     }
     if (res.status !== 200) {
       res.body.resume();
-      throw new OciError('registry', `${this.ref}: token service refused (${res.status} ${res.statusText})${basic === undefined ? ' for an anonymous pull' : ' for the given credentials'}`);
+      throw new OciError(
+        'registry',
+        `${this.ref}: token service refused (${res.status} ${res.statusText})${basic === undefined ? ' for an anonymous pull' : ' for the given credentials'}`,
+      );
     }
     let body: { token?: unknown; access_token?: unknown } = {};
     try {
@@ -147,18 +164,32 @@ export class RegistrySource implements ImageSource {
     } catch {
       /* reported below as "without a token" */
     }
-    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
-    if (token === undefined || token === '') throw new OciError('registry', `${this.ref}: token service answered without a token`);
+    const token =
+      typeof body.token === 'string'
+        ? body.token
+        : typeof body.access_token === 'string'
+          ? body.access_token
+          : undefined;
+    if (token === undefined || token === '')
+      throw new OciError('registry', `${this.ref}: token service answered without a token`);
     return `Bearer ${token}`;
   }
 
   /** GET with the auth dance: one retry after a 401 challenge. */
   private httpOpts(signal?: AbortSignal): { signal?: AbortSignal; ca?: string | Buffer } {
-    return { ...(signal !== undefined ? { signal } : {}), ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}) };
+    return {
+      ...(signal !== undefined ? { signal } : {}),
+      ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}),
+    };
   }
 
   /** GET with the auth dance: one retry after a 401 challenge. */
-  private async get(path: string, accept: string | undefined, what: string, signal?: AbortSignal): Promise<HttpResponse> {
+  private async get(
+    path: string,
+    accept: string | undefined,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
     const url = `${this.base}${path}`;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = {};
@@ -169,14 +200,23 @@ export class RegistrySource implements ImageSource {
         res = await httpGet(url, { headers, ...this.httpOpts(signal) });
       } catch (e) {
         if (signal?.aborted === true) throw new OciError('aborted', `${this.ref}: aborted`, { cause: e });
-        throw new OciError('registry', `${this.ref}: cannot reach ${new URL(url).origin} (${(e as Error).message})`, { cause: e });
+        throw new OciError(
+          'registry',
+          `${this.ref}: cannot reach ${new URL(url).origin} (${(e as Error).message})`,
+          { cause: e },
+        );
       }
       if (res.status === 401 && attempt === 0) {
         res.body.resume();
         const challenge = parseWwwAuthenticate(res.header('www-authenticate') ?? '');
         if (challenge?.scheme === 'bearer') this.authorization = await this.token(challenge, signal);
-        else if (challenge?.scheme === 'basic' && this.basic() !== undefined) this.authorization = this.basic();
-        else throw new OciError('registry', `${this.ref}: ${what}: authentication required${this.options.credentials === undefined ? ' (no credentials given)' : ''}`);
+        else if (challenge?.scheme === 'basic' && this.basic() !== undefined)
+          this.authorization = this.basic();
+        else
+          throw new OciError(
+            'registry',
+            `${this.ref}: ${what}: authentication required${this.options.credentials === undefined ? ' (no credentials given)' : ''}`,
+          );
         continue;
       }
       if (res.status >= 200 && res.status < 300) return res;
@@ -189,17 +229,27 @@ export class RegistrySource implements ImageSource {
         detail = text.slice(0, 200);
       }
       const code = res.status === 404 ? 'not-found' : 'registry';
-      throw new OciError(code, `${this.ref}: ${what}: ${res.status} ${res.statusText}${detail !== '' ? ` (${detail})` : ''}`);
+      throw new OciError(
+        code,
+        `${this.ref}: ${what}: ${res.status} ${res.statusText}${detail !== '' ? ` (${detail})` : ''}`,
+      );
     }
   }
 
-  private async fetchManifest(reference: string, signal?: AbortSignal): Promise<{ bytes: Buffer; mediaType?: string; digest: string }> {
+  private async fetchManifest(
+    reference: string,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: Buffer; mediaType?: string; digest: string }> {
     const res = await this.get(`/manifests/${reference}`, MANIFEST_ACCEPT, `manifest ${reference}`, signal);
     const bytes = await readLimited(res, MAX_MANIFEST, `${this.ref}: manifest ${reference}`);
     const computed = sha256Digest(bytes);
     const header = res.header('docker-content-digest');
     const expected = reference.startsWith('sha256:') ? reference : (header ?? computed);
-    if (expected !== computed) throw new OciError('digest-mismatch', `${this.ref}: manifest ${reference}: digest mismatch: expected ${expected}, got ${computed}`);
+    if (expected !== computed)
+      throw new OciError(
+        'digest-mismatch',
+        `${this.ref}: manifest ${reference}: digest mismatch: expected ${expected}, got ${computed}`,
+      );
     const mediaType = res.header('content-type')?.split(';')[0]?.trim();
     return { bytes, digest: computed, ...(mediaType !== undefined ? { mediaType } : {}) };
   }
@@ -212,7 +262,10 @@ export class RegistrySource implements ImageSource {
       want,
       ...(signal !== undefined ? { signal } : {}),
       fetch: async (d, sig) => {
-        if (d.mediaType !== undefined && (MANIFEST_TYPES.includes(d.mediaType) || INDEX_TYPES.includes(d.mediaType))) {
+        if (
+          d.mediaType !== undefined &&
+          (MANIFEST_TYPES.includes(d.mediaType) || INDEX_TYPES.includes(d.mediaType))
+        ) {
           return (await this.fetchManifest(d.digest, sig)).bytes;
         }
         const res = await this.get(`/blobs/${d.digest}`, undefined, `blob ${d.digest}`, sig);

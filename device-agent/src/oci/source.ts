@@ -1,6 +1,14 @@
 import type { ZodType } from 'zod';
 import { OciError } from './errors.js';
-import { ImageConfig, ImageIndex, ImageManifest, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES, type Descriptor } from './image-types.js';
+import {
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  INDEX_TYPES,
+  LAYER_TYPES,
+  MANIFEST_TYPES,
+  type Descriptor,
+} from './image-types.js';
 import { checkConfigPlatform, selectManifest, type PlatformSpec } from './platform.js';
 import { checkDigestSyntax, verifyBytes } from './verify.js';
 
@@ -42,20 +50,32 @@ export function parseJson<T>(schema: ZodType<T>, data: Buffer, what: string): T 
   const r = schema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
-    const path = issue === undefined ? '' : issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-    throw new OciError('invalid-image', `${what} is not a valid image document: $${path}: ${issue?.message ?? 'invalid'}`);
+    const path =
+      issue === undefined
+        ? ''
+        : issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+    throw new OciError(
+      'invalid-image',
+      `${what} is not a valid image document: $${path}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return r.data;
 }
 
 /** The media type of a manifest document: its own field, else the descriptor's, else guessed from its shape. */
-function documentKind(doc: { mediaType?: unknown; manifests?: unknown; layers?: unknown }, descType: string | undefined): 'index' | 'manifest' {
+function documentKind(
+  doc: { mediaType?: unknown; manifests?: unknown; layers?: unknown },
+  descType: string | undefined,
+): 'index' | 'manifest' {
   const mt = typeof doc.mediaType === 'string' ? doc.mediaType : descType;
   if (mt !== undefined && INDEX_TYPES.includes(mt)) return 'index';
   if (mt !== undefined && MANIFEST_TYPES.includes(mt)) return 'manifest';
   if (Array.isArray(doc.manifests)) return 'index';
   if (Array.isArray(doc.layers)) return 'manifest';
-  throw new OciError('unsupported', `unsupported manifest media type ${JSON.stringify(mt)} (schema 1 and artifacts are not images)`);
+  throw new OciError(
+    'unsupported',
+    `unsupported manifest media type ${JSON.stringify(mt)} (schema 1 and artifacts are not images)`,
+  );
 }
 
 /**
@@ -90,14 +110,28 @@ export async function resolveFromDescriptor(opts: {
   const config = parseJson(ImageConfig, configBytes, `config ${manifest.config.digest} of ${ref}`);
   checkConfigPlatform(config, want, ref);
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-    throw new OciError('invalid-image', `${ref}: manifest lists ${manifest.layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff_ids`);
+    throw new OciError(
+      'invalid-image',
+      `${ref}: manifest lists ${manifest.layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff_ids`,
+    );
   }
   const layers = manifest.layers.map((l, i): LayerBlob => {
-    if (!LAYER_TYPES.includes(l.mediaType)) throw new OciError('unsupported', `${ref}: layer ${i + 1} ${l.digest} has unsupported media type ${JSON.stringify(l.mediaType)}`);
+    if (!LAYER_TYPES.includes(l.mediaType))
+      throw new OciError(
+        'unsupported',
+        `${ref}: layer ${i + 1} ${l.digest} has unsupported media type ${JSON.stringify(l.mediaType)}`,
+      );
     checkDigestSyntax(l.digest, `layer ${i + 1} of ${ref}`);
     const diffId = config.rootfs.diff_ids[i]!;
     checkDigestSyntax(diffId, `diff_id ${i + 1} of ${ref}`);
-    return { digest: l.digest, size: l.size, mediaType: l.mediaType, diffId, label: `layer ${i + 1}/${manifest.layers.length} ${l.digest}`, open: opts.layerOpener(l) };
+    return {
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      diffId,
+      label: `layer ${i + 1}/${manifest.layers.length} ${l.digest}`,
+      open: opts.layerOpener(l),
+    };
   });
   return { ref, digest: desc.digest, configDigest: manifest.config.digest, config, layers };
 }

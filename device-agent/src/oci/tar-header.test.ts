@@ -3,10 +3,22 @@ import { OciError } from './errors.js';
 import { applyPax, parseHeader, parseNumeric, parsePaxRecords, xattrsFromPax } from './tar-header.js';
 
 /** Builds a 512-byte header the way GNU tar / Go write them. */
-function header(fields: { name?: string; mode?: number; uid?: number; gid?: number; size?: number; mtime?: number; type?: string; linkname?: string; prefix?: string; magic?: string }): Buffer {
+function header(fields: {
+  name?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  mtime?: number;
+  type?: string;
+  linkname?: string;
+  prefix?: string;
+  magic?: string;
+}): Buffer {
   const b = Buffer.alloc(512);
   const put = (off: number, len: number, s: string) => b.write(s, off, len, 'utf8');
-  const oct = (off: number, len: number, n: number) => put(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
+  const oct = (off: number, len: number, n: number) =>
+    put(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
   put(0, 100, fields.name ?? 'file.txt');
   oct(100, 8, fields.mode ?? 0o644);
   oct(108, 8, fields.uid ?? 0);
@@ -33,12 +45,35 @@ const record = (k: string, v: string): string => {
 
 describe('tar header parsing', () => {
   it('reads a ustar header with prefix, mode bits and ids', () => {
-    const h = parseHeader(header({ name: 'busybox', prefix: 'usr/bin', mode: 0o104755, uid: 1000, gid: 50, size: 12345 }))!;
-    expect(h).toMatchObject({ name: 'usr/bin/busybox', mode: 0o4755, uid: 1000, gid: 50, size: 12345, type: 'file', mtime: 1_700_000_000 });
+    const h = parseHeader(
+      header({ name: 'busybox', prefix: 'usr/bin', mode: 0o104755, uid: 1000, gid: 50, size: 12345 }),
+    )!;
+    expect(h).toMatchObject({
+      name: 'usr/bin/busybox',
+      mode: 0o4755,
+      uid: 1000,
+      gid: 50,
+      size: 12345,
+      type: 'file',
+      mtime: 1_700_000_000,
+    });
   });
 
   it('maps every type flag', () => {
-    const types: [string, string][] = [['0', 'file'], ['\0', 'file'], ['1', 'hardlink'], ['2', 'symlink'], ['3', 'char'], ['4', 'block'], ['5', 'directory'], ['6', 'fifo'], ['x', 'pax-header'], ['g', 'pax-global'], ['L', 'gnu-longname'], ['K', 'gnu-longlink']];
+    const types: [string, string][] = [
+      ['0', 'file'],
+      ['\0', 'file'],
+      ['1', 'hardlink'],
+      ['2', 'symlink'],
+      ['3', 'char'],
+      ['4', 'block'],
+      ['5', 'directory'],
+      ['6', 'fifo'],
+      ['x', 'pax-header'],
+      ['g', 'pax-global'],
+      ['L', 'gnu-longname'],
+      ['K', 'gnu-longlink'],
+    ];
     for (const [flag, type] of types) expect(parseHeader(header({ type: flag }))!.type).toBe(type);
   });
 
@@ -78,7 +113,13 @@ describe('tar header parsing', () => {
 
   it('parses PAX records, xattrs included, and applies them', () => {
     const long = `${'d/'.repeat(80)}file`;
-    const data = Buffer.from(record('path', long) + record('mtime', '1700000000.5') + record('SCHILY.xattr.user.a', 'v\u0001') + record('uid', '70000') + record('LIBARCHIVE.xattr.user.b%3Dc', Buffer.from('xyz').toString('base64')));
+    const data = Buffer.from(
+      record('path', long) +
+        record('mtime', '1700000000.5') +
+        record('SCHILY.xattr.user.a', 'v\u0001') +
+        record('uid', '70000') +
+        record('LIBARCHIVE.xattr.user.b%3Dc', Buffer.from('xyz').toString('base64')),
+    );
     const recs = parsePaxRecords(data);
     const h = applyPax(parseHeader(header({}))!, recs);
     expect(h.name).toBe(long);

@@ -75,9 +75,14 @@ export function parseNumeric(block: Uint8Array, offset: number, length: number, 
     }
     return value;
   }
-  const text = Buffer.from(bytes).toString('latin1').replace(/[\0 ]+$/, '').replace(/^[ ]+/, '').replace(/\0.*$/s, '');
+  const text = Buffer.from(bytes)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[ ]+/, '')
+    .replace(/\0.*$/s, '');
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new OciError('corrupt-layer', `tar header: ${field} is not octal (${JSON.stringify(text)})`);
+  if (!/^[0-7]+$/.test(text))
+    throw new OciError('corrupt-layer', `tar header: ${field} is not octal (${JSON.stringify(text)})`);
   return parseInt(text, 8);
 }
 
@@ -100,16 +105,24 @@ function checksums(block: Uint8Array): { unsigned: number; signed: number } {
 
 /** Parses one 512-byte header block. Returns null for an all-zero block (end-of-archive marker). */
 export function parseHeader(block: Uint8Array): TarHeader | null {
-  if (block.length !== BLOCK) throw new OciError('corrupt-layer', `tar header: expected ${BLOCK} bytes, got ${block.length}`);
+  if (block.length !== BLOCK)
+    throw new OciError('corrupt-layer', `tar header: expected ${BLOCK} bytes, got ${block.length}`);
   if (isZeroBlock(block)) return null;
   const stored = parseNumeric(block, 148, 8, 'checksum');
   const sums = checksums(block);
   if (stored !== sums.unsigned && stored !== sums.signed) {
-    throw new OciError('corrupt-layer', `tar header: checksum mismatch (stored ${stored}, computed ${sums.unsigned}): not a tar stream or corrupt`);
+    throw new OciError(
+      'corrupt-layer',
+      `tar header: checksum mismatch (stored ${stored}, computed ${sums.unsigned}): not a tar stream or corrupt`,
+    );
   }
   const flag = String.fromCharCode(block[156] ?? 0);
   const type = TYPE_FLAGS[flag];
-  if (type === undefined) throw new OciError('unsupported', `tar header: unsupported entry type ${JSON.stringify(flag)} for ${JSON.stringify(cString(block, 0, 100))}`);
+  if (type === undefined)
+    throw new OciError(
+      'unsupported',
+      `tar header: unsupported entry type ${JSON.stringify(flag)} for ${JSON.stringify(cString(block, 0, 100))}`,
+    );
   const magic = Buffer.from(block.subarray(257, 263)).toString('latin1');
   let name = cString(block, 0, 100);
   // POSIX ustar splits long names into prefix + name; GNU tar ("ustar  \0") uses that area for
@@ -148,7 +161,8 @@ export function parsePaxRecords(data: Uint8Array): Map<string, Buffer> {
     const space = buf.indexOf(0x20, pos);
     if (space === -1) throw new OciError('corrupt-layer', 'tar PAX header: record without length');
     const lenText = buf.subarray(pos, space).toString('latin1');
-    if (!/^[0-9]+$/.test(lenText)) throw new OciError('corrupt-layer', `tar PAX header: bad record length ${JSON.stringify(lenText)}`);
+    if (!/^[0-9]+$/.test(lenText))
+      throw new OciError('corrupt-layer', `tar PAX header: bad record length ${JSON.stringify(lenText)}`);
     const len = parseInt(lenText, 10);
     const end = pos + len;
     if (len <= space - pos + 1 || end > buf.length || buf[end - 1] !== 0x0a) {
@@ -170,7 +184,10 @@ export function xattrsFromPax(records: Map<string, Buffer>): Map<string, Buffer>
     if (key.startsWith('SCHILY.xattr.')) out.set(key.slice('SCHILY.xattr.'.length), value);
     else if (key.startsWith('LIBARCHIVE.xattr.')) {
       // libarchive URL-encodes the name and base64-encodes the value.
-      out.set(decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length)), Buffer.from(value.toString('latin1'), 'base64'));
+      out.set(
+        decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length)),
+        Buffer.from(value.toString('latin1'), 'base64'),
+      );
     }
   }
   return out;
@@ -183,7 +200,8 @@ export function applyPax(header: TarHeader, records: Map<string, Buffer>): TarHe
   const int = (k: string): number | undefined => {
     const v = text(k);
     if (v === undefined) return undefined;
-    if (!/^[0-9]+$/.test(v)) throw new OciError('corrupt-layer', `tar PAX header: ${k} is not a number (${JSON.stringify(v)})`);
+    if (!/^[0-9]+$/.test(v))
+      throw new OciError('corrupt-layer', `tar PAX header: ${k} is not a number (${JSON.stringify(v)})`);
     return parseInt(v, 10);
   };
   h.name = text('path') ?? h.name;
@@ -195,7 +213,8 @@ export function applyPax(header: TarHeader, records: Map<string, Buffer>): TarHe
   h.gname = text('gname') ?? h.gname;
   const mtime = text('mtime');
   if (mtime !== undefined) {
-    if (!/^-?[0-9]+(\.[0-9]+)?$/.test(mtime)) throw new OciError('corrupt-layer', `tar PAX header: bad mtime ${JSON.stringify(mtime)}`);
+    if (!/^-?[0-9]+(\.[0-9]+)?$/.test(mtime))
+      throw new OciError('corrupt-layer', `tar PAX header: bad mtime ${JSON.stringify(mtime)}`);
     h.mtime = Number(mtime);
   }
   return h;

@@ -33,9 +33,16 @@ export async function indexTarFile(path: string, what: string): Promise<Map<stri
       const raw = parseHeader(block);
       if (raw === null) break;
       const bodyAt = pos + BLOCK;
-      let bodySize = raw.type === 'file' || raw.type.startsWith('pax') || raw.type.startsWith('gnu') ? raw.size : 0;
-      if (raw.type === 'pax-header' || raw.type === 'pax-global' || raw.type === 'gnu-longname' || raw.type === 'gnu-longlink') {
-        if (bodyAt + bodySize > fileSize) throw new OciError('corrupt-layer', `${what} is truncated inside a ${raw.type} entry`);
+      let bodySize =
+        raw.type === 'file' || raw.type.startsWith('pax') || raw.type.startsWith('gnu') ? raw.size : 0;
+      if (
+        raw.type === 'pax-header' ||
+        raw.type === 'pax-global' ||
+        raw.type === 'gnu-longname' ||
+        raw.type === 'gnu-longlink'
+      ) {
+        if (bodyAt + bodySize > fileSize)
+          throw new OciError('corrupt-layer', `${what} is truncated inside a ${raw.type} entry`);
         if (raw.size > 1 << 20) throw new OciError('corrupt-layer', `${what}: oversized ${raw.type} entry`);
         const data = Buffer.alloc(raw.size);
         await readAt(data, bodyAt);
@@ -56,7 +63,8 @@ export async function indexTarFile(path: string, what: string): Promise<Map<stri
         longName = null;
         longLink = null;
         bodySize = header.type === 'file' ? header.size : 0;
-        if (bodyAt + bodySize > fileSize) throw new OciError('corrupt-layer', `${what} is truncated inside ${JSON.stringify(header.name)}`);
+        if (bodyAt + bodySize > fileSize)
+          throw new OciError('corrupt-layer', `${what} is truncated inside ${JSON.stringify(header.name)}`);
         const name = header.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
         out.set(name, { header: { ...header, name }, offset: bodyAt });
       }

@@ -6,7 +6,8 @@ function entry(name: string, type: string, body = '', linkname = ''): Buffer {
   const b = Buffer.alloc(512);
   const data = Buffer.from(body);
   const put = (off: number, len: number, s: string) => b.write(s, off, len, 'utf8');
-  const oct = (off: number, len: number, n: number) => put(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
+  const oct = (off: number, len: number, n: number) =>
+    put(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
   put(0, 100, name);
   oct(100, 8, 0o644);
   oct(108, 8, 0);
@@ -23,12 +24,18 @@ function entry(name: string, type: string, body = '', linkname = ''): Buffer {
   return Buffer.concat([b, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
 }
 const pax = (records: Record<string, string>): Buffer =>
-  entry('PaxHeaders/x', 'x', Object.entries(records).map(([k, v]) => {
-    const body = ` ${k}=${v}\n`;
-    let len = body.length + 1;
-    while (`${len}${body}`.length !== len) len = `${len}${body}`.length;
-    return `${len}${body}`;
-  }).join(''));
+  entry(
+    'PaxHeaders/x',
+    'x',
+    Object.entries(records)
+      .map(([k, v]) => {
+        const body = ` ${k}=${v}\n`;
+        let len = body.length + 1;
+        while (`${len}${body}`.length !== len) len = `${len}${body}`.length;
+        return `${len}${body}`;
+      })
+      .join(''),
+  );
 const END = Buffer.alloc(1024);
 
 /** Feeds the archive in awkward chunk sizes so headers and bodies straddle chunk borders. */
@@ -36,12 +43,22 @@ async function* chunked(buf: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
 }
 
-async function collect(buf: Buffer, size = 7, readBodies = true): Promise<{ name: string; type: string; body: string; link: string; xattrs: string[] }[]> {
+async function collect(
+  buf: Buffer,
+  size = 7,
+  readBodies = true,
+): Promise<{ name: string; type: string; body: string; link: string; xattrs: string[] }[]> {
   const out = [];
   for await (const e of readTar(chunked(buf, size))) {
     let body = '';
     if (readBodies) for await (const c of e.body) body += c.toString();
-    out.push({ name: e.header.name, type: e.header.type, body, link: e.header.linkname, xattrs: [...e.xattrs.keys()] });
+    out.push({
+      name: e.header.name,
+      type: e.header.type,
+      body,
+      link: e.header.linkname,
+      xattrs: [...e.xattrs.keys()],
+    });
   }
   return out;
 }
@@ -60,16 +77,19 @@ describe('streaming tar reader', () => {
     END,
   ]);
 
-  it.each([1, 7, 511, 512, 513, 100_000])('reads entries, bodies, PAX and GNU names with %i-byte chunks', async (size) => {
-    expect(await collect(archive, size)).toEqual([
-      { name: 'dir/', type: 'directory', body: '', link: '', xattrs: [] },
-      { name: 'dir/a.txt', type: 'file', body: 'hello '.repeat(200), link: '', xattrs: [] },
-      { name: long, type: 'file', body: 'pax body', link: '', xattrs: ['user.k'] },
-      { name: `${long}.2`, type: 'file', body: 'gnu body', link: '', xattrs: [] },
-      { name: 'dir/link', type: 'symlink', body: '', link: 'a.txt', xattrs: [] },
-      { name: 'dir/hard', type: 'hardlink', body: '', link: 'dir/a.txt', xattrs: [] },
-    ]);
-  });
+  it.each([1, 7, 511, 512, 513, 100_000])(
+    'reads entries, bodies, PAX and GNU names with %i-byte chunks',
+    async (size) => {
+      expect(await collect(archive, size)).toEqual([
+        { name: 'dir/', type: 'directory', body: '', link: '', xattrs: [] },
+        { name: 'dir/a.txt', type: 'file', body: 'hello '.repeat(200), link: '', xattrs: [] },
+        { name: long, type: 'file', body: 'pax body', link: '', xattrs: ['user.k'] },
+        { name: `${long}.2`, type: 'file', body: 'gnu body', link: '', xattrs: [] },
+        { name: 'dir/link', type: 'symlink', body: '', link: 'a.txt', xattrs: [] },
+        { name: 'dir/hard', type: 'hardlink', body: '', link: 'dir/a.txt', xattrs: [] },
+      ]);
+    },
+  );
 
   it('skips bodies the consumer does not read, or reads only partly', async () => {
     expect((await collect(archive, 13, false)).map((e) => e.name)).toHaveLength(6);
@@ -91,7 +111,9 @@ describe('streaming tar reader', () => {
   });
 
   it('stops at the end-of-archive marker and accepts a stream ending on a block boundary', async () => {
-    expect(await collect(Buffer.concat([entry('x', '0', 'y'), END, entry('after-end', '0')]))).toHaveLength(1);
+    expect(await collect(Buffer.concat([entry('x', '0', 'y'), END, entry('after-end', '0')]))).toHaveLength(
+      1,
+    );
     expect(await collect(entry('x', '0', 'y'))).toHaveLength(1);
   });
 

@@ -1,5 +1,13 @@
 import { OciError } from './errors.js';
-import { applyPax, BLOCK, padding, parseHeader, parsePaxRecords, xattrsFromPax, type TarHeader } from './tar-header.js';
+import {
+  applyPax,
+  BLOCK,
+  padding,
+  parseHeader,
+  parsePaxRecords,
+  xattrsFromPax,
+  type TarHeader,
+} from './tar-header.js';
 
 /**
  * A streaming tar reader: entries come out one by one with their body as an async iterable, so
@@ -31,7 +39,9 @@ class ByteReader {
         this.done = true;
         break;
       }
-      const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+      const b = Buffer.isBuffer(r.value)
+        ? r.value
+        : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
       if (b.length > 0) {
         this.chunks.push(b);
         this.buffered += b.length;
@@ -74,14 +84,16 @@ class ByteReader {
 
   /** The next chunk of at most n (> 0) bytes. */
   async chunk(n: number, what: string): Promise<Buffer> {
-    if (this.buffered === 0 && !(await this.fill(1))) throw new OciError('corrupt-layer', `tar stream truncated inside ${what}`);
+    if (this.buffered === 0 && !(await this.fill(1)))
+      throw new OciError('corrupt-layer', `tar stream truncated inside ${what}`);
     return this.take(Math.min(n, this.chunks[0]!.length));
   }
 
   async *stream(n: number, what: string): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.buffered === 0 && !(await this.fill(1))) throw new OciError('corrupt-layer', `tar stream truncated inside ${what}`);
+      if (this.buffered === 0 && !(await this.fill(1)))
+        throw new OciError('corrupt-layer', `tar stream truncated inside ${what}`);
       const k = Math.min(left, this.chunks[0]!.length);
       left -= k;
       yield this.take(k);
@@ -121,8 +133,14 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     const raw = parseHeader(block);
     if (raw === null) return; // end-of-archive; the caller drains trailing padding
 
-    if (raw.type === 'pax-header' || raw.type === 'pax-global' || raw.type === 'gnu-longname' || raw.type === 'gnu-longlink') {
-      if (raw.size > MAX_META) throw new OciError('corrupt-layer', `tar ${raw.type} entry of ${raw.size} bytes is too large`);
+    if (
+      raw.type === 'pax-header' ||
+      raw.type === 'pax-global' ||
+      raw.type === 'gnu-longname' ||
+      raw.type === 'gnu-longlink'
+    ) {
+      if (raw.size > MAX_META)
+        throw new OciError('corrupt-layer', `tar ${raw.type} entry of ${raw.size} bytes is too large`);
       const data = await reader.readAll(raw.size, `the ${raw.type} entry`);
       await reader.skip(padding(raw.size), 'padding');
       if (raw.type === 'pax-header') localPax = parsePaxRecords(data);

@@ -14,7 +14,10 @@ export function checkDigestSyntax(digest: string, what: string): void {
   if (!DIGEST_RE.test(digest)) {
     const algo = digest.split(':')[0];
     if (algo !== 'sha256' && /^[a-z0-9+._-]+:[a-zA-Z0-9=_-]+$/.test(digest)) {
-      throw new OciError('unsupported', `${what}: digest algorithm ${JSON.stringify(algo)} is not supported (only sha256)`);
+      throw new OciError(
+        'unsupported',
+        `${what}: digest algorithm ${JSON.stringify(algo)} is not supported (only sha256)`,
+      );
     }
     throw new OciError('invalid-image', `${what}: malformed digest ${JSON.stringify(digest)}`);
   }
@@ -24,10 +27,14 @@ export function checkDigestSyntax(digest: string, what: string): void {
 export function verifyBytes(data: Uint8Array, digest: string, what: string, size?: number): void {
   checkDigestSyntax(digest, what);
   if (size !== undefined && data.length !== size) {
-    throw new OciError('digest-mismatch', `${what} ${digest}: size is ${data.length} bytes, descriptor says ${size}`);
+    throw new OciError(
+      'digest-mismatch',
+      `${what} ${digest}: size is ${data.length} bytes, descriptor says ${size}`,
+    );
   }
   const actual = sha256Digest(data);
-  if (actual !== digest) throw new OciError('digest-mismatch', `${what}: digest mismatch: expected ${digest}, got ${actual}`);
+  if (actual !== digest)
+    throw new OciError('digest-mismatch', `${what}: digest mismatch: expected ${digest}, got ${actual}`);
 }
 
 /**
@@ -43,7 +50,12 @@ export function verifyingStream(digest: string, what: string, size?: number): Tr
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       seen += chunk.length;
       if (size !== undefined && seen > size) {
-        cb(new OciError('digest-mismatch', `${what} ${digest}: more than the ${size} bytes its descriptor declares`));
+        cb(
+          new OciError(
+            'digest-mismatch',
+            `${what} ${digest}: more than the ${size} bytes its descriptor declares`,
+          ),
+        );
         return;
       }
       hash.update(chunk);
@@ -55,7 +67,8 @@ export function verifyingStream(digest: string, what: string, size?: number): Tr
         return;
       }
       const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== digest) cb(new OciError('digest-mismatch', `${what}: digest mismatch: expected ${digest}, got ${actual}`));
+      if (actual !== digest)
+        cb(new OciError('digest-mismatch', `${what}: digest mismatch: expected ${digest}, got ${actual}`));
       else cb();
     },
   });
@@ -64,7 +77,8 @@ export function verifyingStream(digest: string, what: string, size?: number): Tr
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 /** Node 20's zlib has no zstd (it arrived in Node 22.15/23.8); detected at run time. */
-export const zstdAvailable = typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+export const zstdAvailable =
+  typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
 
 export function sniffCompression(head: Uint8Array): Compression {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
@@ -103,10 +117,15 @@ export function decompressing(what: string): (source: AsyncIterable<Buffer>) => 
       return;
     }
     if (kind === 'zstd' && !zstdAvailable) {
-      throw new OciError('unsupported', `${what} is zstd-compressed and this Node (${process.version}) has no zstd in zlib`);
+      throw new OciError(
+        'unsupported',
+        `${what} is zstd-compressed and this Node (${process.version}) has no zstd in zlib`,
+      );
     }
     const z: Transform =
-      kind === 'gzip' ? zlib.createGunzip() : (zlib as unknown as { createZstdDecompress: () => Transform }).createZstdDecompress();
+      kind === 'gzip'
+        ? zlib.createGunzip()
+        : (zlib as unknown as { createZstdDecompress: () => Transform }).createZstdDecompress();
     const feeding = pipeline(Readable.from(all()), z);
     feeding.catch(() => undefined); // surfaced through the iteration below
     try {
@@ -114,7 +133,9 @@ export function decompressing(what: string): (source: AsyncIterable<Buffer>) => 
       await feeding;
     } catch (e) {
       if (e instanceof OciError) throw e;
-      throw new OciError('corrupt-layer', `${what} is corrupt or truncated (${(e as Error).message})`, { cause: e });
+      throw new OciError('corrupt-layer', `${what} is corrupt or truncated (${(e as Error).message})`, {
+        cause: e,
+      });
     } finally {
       z.destroy();
     }

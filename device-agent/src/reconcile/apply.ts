@@ -8,15 +8,21 @@ export class StepFailed extends Error {
     readonly index: number,
     override readonly cause: unknown,
   ) {
-    super(`step ${index + 1} (${step.action}${'instance' in step ? ` ${step.instance}` : ` ${step.group}`}) failed: ${
-      cause instanceof Error ? cause.message : String(cause)
-    }`);
+    super(
+      `step ${index + 1} (${step.action}${'instance' in step ? ` ${step.instance}` : ` ${step.group}`}) failed: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+    );
   }
 }
 
 // The generic parameter ties the step to its executor without a cast: for a `Step<K>`,
 // `executors[step.action]` is exactly `(step: Step<K>, ...) => ...`.
-function dispatch<K extends StepAction>(step: Step<K>, executors: Executors, signal: AbortSignal): Promise<void> {
+function dispatch<K extends StepAction>(
+  step: Step<K>,
+  executors: Executors,
+  signal: AbortSignal,
+): Promise<void> {
   const run: (step: Step<K>, signal: AbortSignal) => Promise<void> = executors[step.action];
   return run(step, signal);
 }
@@ -31,7 +37,12 @@ export interface ApplyOptions {
  * signal aborts (its reason is thrown). No rollback here: the update engine decides what a
  * failure means and plans the way back from what the runtime then reports.
  */
-export async function apply(steps: readonly Step[], executors: Executors, signal: AbortSignal, opts: ApplyOptions = {}): Promise<void> {
+export async function apply(
+  steps: readonly Step[],
+  executors: Executors,
+  signal: AbortSignal,
+  opts: ApplyOptions = {},
+): Promise<void> {
   for (const [i, step] of steps.entries()) {
     signal.throwIfAborted();
     opts.onStep?.(step, i, steps.length);

@@ -15,7 +15,14 @@ const opts = { revision: 'r2' };
 describe('plan', () => {
   it('starts everything of a first revision, platform group first, each group waiting for its goals', () => {
     const steps = plan(null, aRevision({ containers: { web: web1, net } }), opts);
-    expect(summary(steps)).toEqual(['create net', 'start net', 'wait-goals platform', 'create web', 'start web', 'wait-goals app']);
+    expect(summary(steps)).toEqual([
+      'create net',
+      'start net',
+      'wait-goals platform',
+      'create web',
+      'start web',
+      'wait-goals app',
+    ]);
   });
 
   it('leaves a container whose spec did not change untouched', () => {
@@ -29,40 +36,71 @@ describe('plan', () => {
     ['config var', aContainer({ config: { MODE: 'fast' } })],
     ['env', aContainer({ start: { entrypoint: ['/bin/httpd'], env: { A: '1' } } })],
     ['memory limit', aContainer({ resources: { memoryBytes: '64M' } })],
-  ])('replaces a container whose %s changed, stop old then start new (default strategy)', (_what, changed) => {
-    const steps = plan(aRevision({ containers: { web: web1, net } }), aRevision({ containers: { web: changed, net } }), opts);
-    expect(summary(steps)).toEqual(['stop web', 'remove web', 'create web', 'start web', 'wait-goals app']);
-    expect(steps[0]).toMatchObject({ instance: instanceName('web', web1) });
-    expect(steps[2]).toMatchObject({ instance: instanceName('web', changed), revision: 'r2' });
-  });
+  ])(
+    'replaces a container whose %s changed, stop old then start new (default strategy)',
+    (_what, changed) => {
+      const steps = plan(
+        aRevision({ containers: { web: web1, net } }),
+        aRevision({ containers: { web: changed, net } }),
+        opts,
+      );
+      expect(summary(steps)).toEqual(['stop web', 'remove web', 'create web', 'start web', 'wait-goals app']);
+      expect(steps[0]).toMatchObject({ instance: instanceName('web', web1) });
+      expect(steps[2]).toMatchObject({ instance: instanceName('web', changed), revision: 'r2' });
+    },
+  );
 
   it('stops apps before the platform and starts the platform before apps', () => {
     const net2 = aContainer({ group: 'platform', rootfs: { digest: digestOf('f'), size: 1 } });
-    const steps = plan(aRevision({ containers: { web: web1, net } }), aRevision({ containers: { web: web2, net: net2 } }), opts);
+    const steps = plan(
+      aRevision({ containers: { web: web1, net } }),
+      aRevision({ containers: { web: web2, net: net2 } }),
+      opts,
+    );
     expect(summary(steps)).toEqual([
-      'stop web', 'remove web', 'stop net', 'remove net',
-      'create net', 'start net', 'wait-goals platform', 'create web', 'start web', 'wait-goals app',
+      'stop web',
+      'remove web',
+      'stop net',
+      'remove net',
+      'create net',
+      'start net',
+      'wait-goals platform',
+      'create web',
+      'start web',
+      'wait-goals app',
     ]);
   });
 
   it('hand-over starts the new instance and waits for its goal before stopping the old one', () => {
-    const steps = plan(aRevision({ containers: { web: web1 } }), aRevision({ containers: { web: web2 } }), { ...opts, strategy: 'hand-over' });
+    const steps = plan(aRevision({ containers: { web: web1 } }), aRevision({ containers: { web: web2 } }), {
+      ...opts,
+      strategy: 'hand-over',
+    });
     expect(summary(steps)).toEqual(['create web', 'start web', 'wait-goals app', 'stop web', 'remove web']);
   });
 
   it('hand-over falls back to stop-start when the new instance does not fit in spare memory', () => {
-    const big = aContainer({ rootfs: { digest: digestOf('c'), size: 1 }, resources: { memoryBytes: '512M' } });
+    const big = aContainer({
+      rootfs: { digest: digestOf('c'), size: 1 },
+      resources: { memoryBytes: '512M' },
+    });
     const unbounded = aContainer({ rootfs: { digest: digestOf('c'), size: 1 } });
     const cur = aRevision({ containers: { web: web1 } });
     const o = { ...opts, strategy: 'hand-over' as const, spareMemoryBytes: 256 * 1024 * 1024 };
     expect(summary(plan(cur, aRevision({ containers: { web: big } }), o))[0]).toBe('stop web');
     expect(summary(plan(cur, aRevision({ containers: { web: unbounded } }), o))[0]).toBe('stop web');
-    const small = aContainer({ rootfs: { digest: digestOf('c'), size: 1 }, resources: { memoryBytes: '64M' } });
+    const small = aContainer({
+      rootfs: { digest: digestOf('c'), size: 1 },
+      resources: { memoryBytes: '64M' },
+    });
     expect(summary(plan(cur, aRevision({ containers: { web: small } }), o))[0]).toBe('create web');
   });
 
   it('keepOld stops replaced instances but keeps their definitions for a fast rollback', () => {
-    const steps = plan(aRevision({ containers: { web: web1 } }), aRevision({ containers: { web: web2 } }), { ...opts, keepOld: true });
+    const steps = plan(aRevision({ containers: { web: web1 } }), aRevision({ containers: { web: web2 } }), {
+      ...opts,
+      keepOld: true,
+    });
     expect(summary(steps)).toEqual(['stop web', 'create web', 'start web', 'wait-goals app']);
   });
 
@@ -74,7 +112,11 @@ describe('plan', () => {
   });
 
   it('removes containers the target no longer has', () => {
-    const steps = plan(aRevision({ containers: { web: web1, net } }), aRevision({ containers: { net } }), opts);
+    const steps = plan(
+      aRevision({ containers: { web: web1, net } }),
+      aRevision({ containers: { net } }),
+      opts,
+    );
     expect(summary(steps)).toEqual(['stop web', 'remove web']);
   });
 
@@ -82,9 +124,27 @@ describe('plan', () => {
     const old = aRevision({ containers: { web: web1, net } });
     // The crash left: old web stopped (kept), new web created and running, net untouched.
     const observed = [
-      { container: 'web', instance: instanceName('web', web1), group: 'app' as const, running: false, stopTimeoutMs: 10_000 },
-      { container: 'web', instance: instanceName('web', web2), group: 'app' as const, running: true, stopTimeoutMs: 10_000 },
-      { container: 'net', instance: instanceName('net', net), group: 'platform' as const, running: true, stopTimeoutMs: 10_000 },
+      {
+        container: 'web',
+        instance: instanceName('web', web1),
+        group: 'app' as const,
+        running: false,
+        stopTimeoutMs: 10_000,
+      },
+      {
+        container: 'web',
+        instance: instanceName('web', web2),
+        group: 'app' as const,
+        running: true,
+        stopTimeoutMs: 10_000,
+      },
+      {
+        container: 'net',
+        instance: instanceName('net', net),
+        group: 'platform' as const,
+        running: true,
+        stopTimeoutMs: 10_000,
+      },
     ];
     const steps = plan(null, old, { revision: 'r1', observed });
     expect(summary(steps)).toEqual(['stop web', 'remove web', 'create web', 'start web', 'wait-goals app']);
@@ -93,14 +153,30 @@ describe('plan', () => {
   });
 
   it('removes leftover stopped instances nobody wants (orphans after a crash)', () => {
-    const observed = [{ container: 'old', instance: 'old-000000000000', group: 'app' as const, running: false, stopTimeoutMs: 1 }];
-    expect(summary(plan(null, aRevision({ containers: {} }), { revision: 'r', observed }))).toEqual(['remove old']);
+    const observed = [
+      {
+        container: 'old',
+        instance: 'old-000000000000',
+        group: 'app' as const,
+        running: false,
+        stopTimeoutMs: 1,
+      },
+    ];
+    expect(summary(plan(null, aRevision({ containers: {} }), { revision: 'r', observed }))).toEqual([
+      'remove old',
+    ]);
   });
 
   it('an executor map without every action does not compile', () => {
     const noop = async () => {};
     // @ts-expect-error 'wait-goals' is missing
-    const partial: Executors = { stop: noop, remove: noop, 'prepare-volumes': noop, create: noop, start: noop };
+    const partial: Executors = {
+      stop: noop,
+      remove: noop,
+      'prepare-volumes': noop,
+      create: noop,
+      start: noop,
+    };
     expect(Object.keys(partial)).toHaveLength(5);
   });
 });

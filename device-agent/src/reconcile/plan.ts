@@ -102,7 +102,13 @@ export function plan(
     for (const group of [...GROUP_ORDER].reverse()) {
       for (const o of list.filter((x) => x.group === group)) {
         if (o.running) {
-          steps.push({ action: 'stop', container: o.container, instance: o.instance, group, timeoutMs: o.stopTimeoutMs });
+          steps.push({
+            action: 'stop',
+            container: o.container,
+            instance: o.instance,
+            group,
+            timeoutMs: o.stopTimeoutMs,
+          });
         }
         if (!opts.keepOld) steps.push({ action: 'remove', container: o.container, instance: o.instance });
       }
@@ -125,7 +131,11 @@ export function plan(
       steps.push({
         action: 'wait-goals',
         group,
-        instances: starting.map((w) => ({ container: w.container, instance: w.instance, goal: w.spec.statusGoal })),
+        instances: starting.map((w) => ({
+          container: w.container,
+          instance: w.instance,
+          goal: w.spec.statusGoal,
+        })),
       });
     }
   }

@@ -14,7 +14,11 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Writes `data` to `path` atomically: temp file beside it, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpSuffix: string): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  tmpSuffix: string,
+): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf('/')) || '/';
   const tmp = `${path}.tmp-${tmpSuffix}`;
   const fh = await fs.open(tmp, 'wx', 0o644);

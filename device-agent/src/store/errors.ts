@@ -1,4 +1,5 @@
-export type StoreErrorCode = 'digest-mismatch' | 'size-mismatch' | 'no-space' | 'not-found' | 'invalid' | 'exists' | 'io';
+export type StoreErrorCode =
+  'digest-mismatch' | 'size-mismatch' | 'no-space' | 'not-found' | 'invalid' | 'exists' | 'io';
 
 /** Store failures; `code` is stable for callers (update state machine reasons), `message` names the object. */
 export class StoreError extends Error {

@@ -24,7 +24,12 @@ export interface GcResult {
  * deleted here, but their objects are no longer protected. A manifest that cannot be read is
  * an error: deleting objects while unsure what is referenced could destroy a rollback target.
  */
-export async function collectGarbage(objects: ObjectStore, revisions: RevisionStore, keep: readonly number[], extraRoots: readonly Digest[] = []): Promise<GcResult> {
+export async function collectGarbage(
+  objects: ObjectStore,
+  revisions: RevisionStore,
+  keep: readonly number[],
+  extraRoots: readonly Digest[] = [],
+): Promise<GcResult> {
   const manifests: RevisionManifest[] = [];
   for (const n of [...new Set(keep)].sort((a, b) => a - b)) manifests.push(await revisions.read(n));
   const protectedSet = new Set<string>(extraRoots);

@@ -79,14 +79,21 @@ export class ObjectStore {
       if (errnoCode(e) === 'ENOENT') return [] as string[];
       throw e;
     });
-    return names.filter((n) => HEX.test(n)).map((n) => `sha256:${n}` as Digest).sort();
+    return names
+      .filter((n) => HEX.test(n))
+      .map((n) => `sha256:${n}` as Digest)
+      .sort();
   }
 
   /**
    * Stores the bytes of `source` under `digest`, verifying them. If the object is already
    * present the source is not read (and is destroyed when it is a stream).
    */
-  async put(digest: Digest, source: AsyncIterable<Uint8Array> | Readable, opts: PutOptions = {}): Promise<StoredObject> {
+  async put(
+    digest: Digest,
+    source: AsyncIterable<Uint8Array> | Readable,
+    opts: PutOptions = {},
+  ): Promise<StoredObject> {
     const hex = this.hex(digest);
     const existing = await this.stat(digest);
     if (existing !== null) {
@@ -104,7 +111,10 @@ export class ObjectStore {
         opts.signal?.throwIfAborted();
         size += chunk.length;
         if (opts.size !== undefined && size > opts.size) {
-          throw new StoreError('size-mismatch', `object ${digest}: more than the expected ${opts.size} bytes`);
+          throw new StoreError(
+            'size-mismatch',
+            `object ${digest}: more than the expected ${opts.size} bytes`,
+          );
         }
         hash.update(chunk);
         let off = 0;
@@ -114,7 +124,8 @@ export class ObjectStore {
         throw new StoreError('size-mismatch', `object ${digest}: got ${size} bytes, expected ${opts.size}`);
       }
       const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== digest) throw new StoreError('digest-mismatch', `object ${digest}: content hashes to ${actual}; refused`);
+      if (actual !== digest)
+        throw new StoreError('digest-mismatch', `object ${digest}: content hashes to ${actual}; refused`);
       await fh.sync();
       await fh.close();
       closed = true;
@@ -127,7 +138,11 @@ export class ObjectStore {
       if (source instanceof Readable) source.destroy();
       if (e instanceof StoreError) throw e;
       if (errnoCode(e) === 'ENOSPC' || errnoCode(e) === 'EDQUOT') {
-        throw new StoreError('no-space', `no space left on the device while writing object ${digest} (${size} bytes written, discarded)`, { cause: e });
+        throw new StoreError(
+          'no-space',
+          `no space left on the device while writing object ${digest} (${size} bytes written, discarded)`,
+          { cause: e },
+        );
       }
       throw new StoreError('io', `writing object ${digest} failed: ${(e as Error).message}`, { cause: e });
     }
@@ -158,7 +173,8 @@ export class ObjectStore {
       size += chunk.length;
     }
     const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== digest) throw new StoreError('digest-mismatch', `object ${digest}: file ${path} hashes to ${actual}; refused`);
+    if (actual !== digest)
+      throw new StoreError('digest-mismatch', `object ${digest}: file ${path} hashes to ${actual}; refused`);
     const fh = await fs.open(path, 'r');
     try {
       await fh.sync();
@@ -172,7 +188,10 @@ export class ObjectStore {
         await fs.rm(path, { force: true });
         return { digest, size };
       }
-      if (errnoCode(e) !== 'EXDEV') throw new StoreError('io', `adopting ${path} as object ${digest} failed: ${(e as Error).message}`, { cause: e });
+      if (errnoCode(e) !== 'EXDEV')
+        throw new StoreError('io', `adopting ${path} as object ${digest} failed: ${(e as Error).message}`, {
+          cause: e,
+        });
       const stored = await this.putFile(digest, path, { size });
       await fs.rm(path, { force: true });
       return stored;
@@ -186,7 +205,8 @@ export class ObjectStore {
   /** Re-hashes a stored object (after an unclean shutdown, or before trusting an old one). */
   async verify(digest: Digest): Promise<boolean> {
     const hash = createHash('sha256');
-    for await (const chunk of createReadStream(await this.get(digest)) as AsyncIterable<Buffer>) hash.update(chunk);
+    for await (const chunk of createReadStream(await this.get(digest)) as AsyncIterable<Buffer>)
+      hash.update(chunk);
     return `sha256:${hash.digest('hex')}` === digest;
   }
 

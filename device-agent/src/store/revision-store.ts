@@ -22,7 +22,8 @@ export class RevisionStore {
   }
 
   private revDir(n: number): string {
-    if (!Number.isSafeInteger(n) || n < 1) throw new StoreError('invalid', `revision number ${n} must be a positive integer`);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new StoreError('invalid', `revision number ${n} must be a positive integer`);
     return join(this.dir, String(n));
   }
 
@@ -37,7 +38,11 @@ export class RevisionStore {
     const dir = this.revDir(n);
     const created = await fs.mkdir(dir, { recursive: true });
     if (created !== undefined) await fsyncDir(this.dir);
-    await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(parsed.value, null, 2)}\n`, randomBytes(6).toString('hex'));
+    await writeFileAtomic(
+      join(dir, 'manifest.json'),
+      `${JSON.stringify(parsed.value, null, 2)}\n`,
+      randomBytes(6).toString('hex'),
+    );
   }
 
   async read(n: number): Promise<RevisionManifest> {
@@ -52,7 +57,9 @@ export class RevisionStore {
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new StoreError('invalid', `revision ${n}: manifest.json is not JSON (${(e as Error).message})`, { cause: e });
+      throw new StoreError('invalid', `revision ${n}: manifest.json is not JSON (${(e as Error).message})`, {
+        cause: e,
+      });
     }
     const parsed = parseRevisionManifest(json);
     if (!parsed.ok) throw new StoreError('invalid', `revision ${n}: ${parsed.error.message}`);

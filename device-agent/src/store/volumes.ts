@@ -25,7 +25,8 @@ export class VolumeStore {
       ['container', container],
       ['volume', volume],
     ] as const) {
-      if (!ContainerName.safeParse(name).success) throw new StoreError('invalid', `${what} name ${JSON.stringify(name)} is not a valid name`);
+      if (!ContainerName.safeParse(name).success)
+        throw new StoreError('invalid', `${what} name ${JSON.stringify(name)} is not a valid name`);
     }
   }
 
@@ -35,7 +36,8 @@ export class VolumeStore {
       case 'permanent':
         return join(this.root, 'volumes', container, volume.name);
       case 'revision':
-        if (!Number.isSafeInteger(revision) || revision < 1) throw new StoreError('invalid', `revision number ${revision} must be a positive integer`);
+        if (!Number.isSafeInteger(revision) || revision < 1)
+          throw new StoreError('invalid', `revision number ${revision} must be a positive integer`);
         return join(this.root, 'revisions', String(revision), 'volumes', container, volume.name);
       case 'boot':
         return null;
@@ -46,7 +48,12 @@ export class VolumeStore {
   async prepare(container: string, volume: VolumeSpec, revision: number): Promise<VolumeMount> {
     const source = this.pathOf(container, volume, revision);
     if (source === null) {
-      const options = ['mode=0755', 'nosuid', 'nodev', ...(volume.sizeBytes !== undefined ? [`size=${volume.sizeBytes}`] : [])];
+      const options = [
+        'mode=0755',
+        'nosuid',
+        'nodev',
+        ...(volume.sizeBytes !== undefined ? [`size=${volume.sizeBytes}`] : []),
+      ];
       return { kind: 'tmpfs', target: volume.path, readOnly: volume.readOnly, options };
     }
     const created = await fs.mkdir(source, { recursive: true, mode: 0o755 });
@@ -70,7 +77,8 @@ export class VolumeStore {
       if (errnoCode(e) === 'ENOENT') return [] as string[];
       throw e;
     });
-    for (const c of containers.sort()) for (const v of (await fs.readdir(join(base, c))).sort()) out.push({ container: c, volume: v });
+    for (const c of containers.sort())
+      for (const v of (await fs.readdir(join(base, c))).sort()) out.push({ container: c, volume: v });
     return out;
   }
 

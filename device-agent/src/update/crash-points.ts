@@ -17,9 +17,17 @@ export const noCrash: CrashHook = () => {};
  * the page cache, which the torture test accepts; a real power cut is the qemu test's job).
  * Compiled in, inert unless the variable is set.
  */
-export function crashHookFromEnv(value: string | undefined, kill: () => void = () => process.kill(process.pid, 'SIGKILL')): CrashHook {
+export function crashHookFromEnv(
+  value: string | undefined,
+  kill: () => void = () => process.kill(process.pid, 'SIGKILL'),
+): CrashHook {
   if (!value) return noCrash;
-  const points = new Set(value.split(',').map((s) => s.trim()).filter(Boolean));
+  const points = new Set(
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   return (state, phase) => {
     if (points.has(`${state}:${phase}`)) kill();
   };

@@ -33,7 +33,9 @@ async function runWithCrash(s: Scenario, point: string) {
   const d = new SimulatedDevice();
   await d.start();
   await d.update(d.target(v1, { bakeSeconds: 2 }));
-  if (!s.healthy) d.containers.behaviour = (c, spec) => (c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running');
+  if (!s.healthy)
+    d.containers.behaviour = (c, spec) =>
+      c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running';
   d.crashAt = point;
   await d.update(d.target(s.release, { bakeSeconds: 2 }));
   const fired = d.crashAt === null;
@@ -101,7 +103,8 @@ describe('loop guard', () => {
     const d = new SimulatedDevice();
     await d.start();
     await d.update(d.target(v1, { bakeSeconds: 2 }));
-    d.containers.behaviour = (c, spec) => (c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running');
+    d.containers.behaviour = (c, spec) =>
+      c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running';
     for (let i = 0; i < 10; i++) {
       d.crashAt = 'rolling-back:after';
       if (i === 0) await d.update(d.target(app2, { bakeSeconds: 2 }));

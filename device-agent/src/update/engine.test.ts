@@ -55,7 +55,8 @@ describe('app-only update', () => {
 describe('app-only rollback', () => {
   it('rolls back to the previous revision when a new container crash-loops, and never retries it', async () => {
     const d = await deviceOnV1();
-    d.containers.behaviour = (c, spec) => (c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running');
+    d.containers.behaviour = (c, spec) =>
+      c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running';
     await d.update(d.target(v2));
     const final = d.progress.final('u-2');
     expect(final).toMatchObject({ status: 'rolled-back', reason: 'crash-loop' });
@@ -68,12 +69,19 @@ describe('app-only rollback', () => {
     expect(d.progress.final('u-2b')).toMatchObject({ status: 'failed', reason: 'revision-failed-before' });
     expect(d.containers.running()).toEqual(runningOf(v1));
 
-    expect(await d.engine.reportView()).toMatchObject({ revision: { sequence: 1 }, updateState: 'idle', failedRevisions: [final?.revision.digest] });
+    expect(await d.engine.reportView()).toMatchObject({
+      revision: { sequence: 1 },
+      updateState: 'idle',
+      failedRevisions: [final?.revision.digest],
+    });
 
     await d.update(d.target(v2, { updateId: 'u-2c', force: true }));
     expect(d.progress.final('u-2c')?.status).toBe('succeeded');
     expect(d.containers.running()).toEqual(runningOf(v2));
-    expect(await d.engine.reportView()).toMatchObject({ revision: { sequence: 2, version: '2.0.0' }, failedRevisions: [] });
+    expect(await d.engine.reportView()).toMatchObject({
+      revision: { sequence: 2, version: '2.0.0' },
+      failedRevisions: [],
+    });
   });
 
   it.each([
@@ -84,7 +92,8 @@ describe('app-only rollback', () => {
     const d = await deviceOnV1();
     const ready = web('2', { statusGoal: 'ready', health: { exec: ['/bin/true'] } });
     const v2ready = aSignedRelease({ version: '2.0.0', sequence: 2, containers: { web: ready, net } });
-    d.containers.behaviour = (c, spec) => (c === 'web' && spec.rootfs.digest === digestOf('2') ? behaviour() : 'running');
+    d.containers.behaviour = (c, spec) =>
+      c === 'web' && spec.rootfs.digest === digestOf('2') ? behaviour() : 'running';
     await d.update(d.target(v2ready));
     expect(d.progress.final('u-2')).toMatchObject({ status: 'rolled-back', reason });
     expect(d.containers.running()).toEqual(runningOf(v1));
@@ -115,9 +124,22 @@ describe('refusals change nothing on the device', () => {
     ['a bad signature', () => ({ ...v2, notes: 'tampered after signing' }), 'signature-invalid'],
     ['an unknown signing key', () => signManifest({ ...v2, signatures: [] }, other), 'unknown-signing-key'],
     ['no signature', () => ({ ...v2, signatures: [] }), 'signature-invalid'],
-    ['a lower sequence', () => aSignedRelease({ version: '0.9.0', sequence: 1, release: 'old', containers: { web: web('3'), net } }), 'sequence-not-newer'],
-    ['another board', () => aSignedRelease({ sequence: 3, board: 'rpi4', compatibleBoards: ['rpi4'] }), 'board-mismatch'],
-    ['a newer agent requirement', () => aSignedRelease({ sequence: 3, minAgentVersion: '2.0.0' }), 'agent-too-old'],
+    [
+      'a lower sequence',
+      () =>
+        aSignedRelease({ version: '0.9.0', sequence: 1, release: 'old', containers: { web: web('3'), net } }),
+      'sequence-not-newer',
+    ],
+    [
+      'another board',
+      () => aSignedRelease({ sequence: 3, board: 'rpi4', compatibleBoards: ['rpi4'] }),
+      'board-mismatch',
+    ],
+    [
+      'a newer agent requirement',
+      () => aSignedRelease({ sequence: 3, minAgentVersion: '2.0.0' }),
+      'agent-too-old',
+    ],
   ];
   it.each(cases)('refuses %s', async (_what, release, reason) => {
     const d = await deviceOnV1();
@@ -133,7 +155,9 @@ describe('refusals change nothing on the device', () => {
 
   it('refuses an unknown time zone in the maintenance window', async () => {
     const d = await deviceOnV1();
-    await d.update(d.target(v2, { window: { days: ['mon'], start: '01:00', end: '02:00', timeZone: 'Mars/Olympus' } }));
+    await d.update(
+      d.target(v2, { window: { days: ['mon'], start: '01:00', end: '02:00', timeZone: 'Mars/Olympus' } }),
+    );
     expect(d.progress.final('u-2')).toMatchObject({ status: 'failed', reason: 'manifest-invalid' });
     expect(d.progress.final('u-2')?.message).toContain('Mars/Olympus');
   });
@@ -151,7 +175,9 @@ describe('refusals change nothing on the device', () => {
 
   it('reports a download failure and stays on the committed revision', async () => {
     const d = await deviceOnV1();
-    d.downloader.fail = Object.assign(new Error('sha256 mismatch for sha256:22…'), { reason: 'digest-mismatch' });
+    d.downloader.fail = Object.assign(new Error('sha256 mismatch for sha256:22…'), {
+      reason: 'digest-mismatch',
+    });
     await d.update(d.target(v2));
     expect(d.progress.final('u-2')).toMatchObject({ status: 'failed', reason: 'digest-mismatch' });
     expect(d.containers.running()).toEqual(runningOf(v1));
@@ -183,7 +209,9 @@ describe('config vars', () => {
     expect(d.progress.final('cfg')?.status).toBe('succeeded');
     expect(d.containers.running()).toEqual(runningOf(v1, { web: { MODE: 'fast' } }));
     expect(d.containers.running()).toContain(netInstance);
-    await d.update(d.target(v1, { updateId: 'cfg-old', config: { web: { MODE: 'slow' } }, configVersion: 1 }));
+    await d.update(
+      d.target(v1, { updateId: 'cfg-old', config: { web: { MODE: 'slow' } }, configVersion: 1 }),
+    );
     expect(d.progress.final('cfg-old')).toMatchObject({ status: 'failed', reason: 'sequence-not-newer' });
   });
 });
@@ -192,8 +220,16 @@ describe('maintenance window and update locks', () => {
   it('downloads at once but installs only inside the window', async () => {
     const d = await deviceOnV1();
     // Clock: Monday 2026-11-30 12:00 UTC. Window: Monday 22:00-02:00 UTC.
-    await d.update(d.target(v2, { window: { days: ['mon'], start: '22:00', end: '02:00', timeZone: 'UTC' } }));
-    expect(d.progress.statuses('u-2')).toEqual(['downloading', 'deferred', 'installing', 'testing', 'succeeded']);
+    await d.update(
+      d.target(v2, { window: { days: ['mon'], start: '22:00', end: '02:00', timeZone: 'UTC' } }),
+    );
+    expect(d.progress.statuses('u-2')).toEqual([
+      'downloading',
+      'deferred',
+      'installing',
+      'testing',
+      'succeeded',
+    ]);
     const installing = d.progress.all.find((p) => p.updateId === 'u-2' && p.status === 'installing');
     expect(installing).toBeDefined();
     const at = new Date(d.clock.now());
@@ -237,7 +273,9 @@ describe('single flight and superseding', () => {
   it('a newer target supersedes one waiting for its window', async () => {
     const d = await deviceOnV1();
     const v3 = aSignedRelease({ version: '3.0.0', sequence: 3, containers: { web: web('3'), net } });
-    d.engine.offer(d.target(v2, { window: { days: ['sun'], start: '01:00', end: '02:00', timeZone: 'UTC' } }));
+    d.engine.offer(
+      d.target(v2, { window: { days: ['sun'], start: '01:00', end: '02:00', timeZone: 'UTC' } }),
+    );
     while (!d.progress.all.some((p) => p.status === 'deferred')) await new Promise((r) => setImmediate(r));
     d.engine.offer(d.target(v3));
     await d.settle();
@@ -294,7 +332,13 @@ describe('system update (A/B)', () => {
     expect(d.boot.calls).toEqual(['install B', 'arm B', 'commit']);
     expect(d.boot.booted).toBe('B');
     expect(d.boot.upgradeAvailable).toBe(false);
-    expect(d.progress.statuses('u-2')).toEqual(['downloading', 'installing', 'rebooting', 'testing', 'succeeded']);
+    expect(d.progress.statuses('u-2')).toEqual([
+      'downloading',
+      'installing',
+      'rebooting',
+      'testing',
+      'succeeded',
+    ]);
     expect(d.containers.running()).toEqual(runningOf(sys2));
     const cur = JSON.parse(d.files.text('current') ?? '{}');
     expect(cur).toMatchObject({ slot: 'B', committed: { sequence: 2 } });
@@ -315,7 +359,8 @@ describe('system update (A/B)', () => {
 
   it('rolls back with a reboot into the old slot when the new system is unhealthy', async () => {
     const d = await deviceOnV1();
-    d.containers.behaviour = (c, spec) => (c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running');
+    d.containers.behaviour = (c, spec) =>
+      c === 'web' && spec.rootfs.digest === digestOf('2') ? 'crash-loop' : 'running';
     await d.update(d.target(sys2));
     expect(d.boot.booted).toBe('A');
     expect(d.boot.calls).toEqual(['install B', 'arm B', 'rollback', 'commit']);
@@ -331,17 +376,30 @@ describe('system update (A/B)', () => {
     expect(d.progress.final('u-3')?.status).toBe('succeeded');
     expect(d.boot.calls).toEqual(['install B', 'arm B', 'commit']);
     // The same rootfs again is not a system change either.
-    const sys4 = aSignedRelease({ version: '4.0.0', sequence: 4, containers: { web: web('4'), net }, system: sys2.system });
+    const sys4 = aSignedRelease({
+      version: '4.0.0',
+      sequence: 4,
+      containers: { web: web('4'), net },
+      system: sys2.system,
+    });
     await d.update(d.target(sys4));
     expect(d.progress.final('u-4')?.status).toBe('succeeded');
     expect(d.boot.calls).toEqual(['install B', 'arm B', 'commit']);
-    expect(JSON.parse(d.files.text('current') ?? '{}')).toMatchObject({ slot: 'B', system: { rootfs: digestOf('5') } });
+    expect(JSON.parse(d.files.text('current') ?? '{}')).toMatchObject({
+      slot: 'B',
+      system: { rootfs: digestOf('5') },
+    });
   });
 
   it('refuses a kernel change without a new rootfs', async () => {
     const d = await deviceOnV1();
     await d.update(d.target(sys2));
-    const k = aSignedRelease({ version: '3.0.0', sequence: 3, containers: sys2.containers, system: { ...sys2.system, kernel: { digest: digestOf('7'), size: 1 } } });
+    const k = aSignedRelease({
+      version: '3.0.0',
+      sequence: 3,
+      containers: sys2.containers,
+      system: { ...sys2.system, kernel: { digest: digestOf('7'), size: 1 } },
+    });
     await d.update(d.target(k));
     expect(d.progress.final('u-3')).toMatchObject({ status: 'failed', reason: 'manifest-invalid' });
     expect(d.progress.final('u-3')?.message).toContain('kernel changed without a new system.rootfs');
@@ -355,11 +413,13 @@ describe('system update (A/B)', () => {
 });
 
 describe('journal writes', () => {
-  it('land in order even when a write is slow: the file always holds the engine\'s journal', async () => {
+  it("land in order even when a write is slow: the file always holds the engine's journal", async () => {
     const d = await deviceOnV1();
     d.files.slow = true;
     await d.update(d.target(v2));
-    await d.update(d.target(aSignedRelease({ version: '3.0.0', sequence: 3, containers: { web: web('3'), net } })));
+    await d.update(
+      d.target(aSignedRelease({ version: '3.0.0', sequence: 3, containers: { web: web('3'), net } })),
+    );
     expect(JSON.parse(d.files.text('journal.json') ?? '{}')).toEqual(d.engine.snapshot);
     expect(await d.journalState()).toBe('idle');
   });

@@ -1,15 +1,38 @@
 // The update engine: drives the state table, persists the journal before each state, resumes
 // after restarts, and takes targets from the hub (or the local API) one at a time.
-import { REPORTED_STATUS_OF, type Progress, type ReasonCode, type RevisionRef, type Target, type UpdateState } from '@fleet/protocol';
+import {
+  REPORTED_STATUS_OF,
+  type Progress,
+  type ReasonCode,
+  type RevisionRef,
+  type Target,
+  type UpdateState,
+} from '@fleet/protocol';
 import { apply, plan } from '../reconcile/index.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 import type { ExclusiveRunner } from './exclusive-runner.js';
 import { HALT, HANDLERS, verifyContextOf, type EngineSettings, type HandlerContext } from './handlers.js';
-import { idleJournal, readJournal, writeJournal, type Journal, type JournalUpdate, type LastOutcome } from './journal.js';
+import {
+  idleJournal,
+  readJournal,
+  writeJournal,
+  type Journal,
+  type JournalUpdate,
+  type LastOutcome,
+} from './journal.js';
 import { Ledger } from './ledger.js';
 import type { AgentIdentity, UpdateDeps } from './ports.js';
 import { effectiveManifest, revisionId, revisionRef } from './revision.js';
-import { MAX_RESUMES, nextState, ON_RESUME_LIMIT, RESUME, STATE_PERCENT, SUPERSEDABLE, terminalStatus, type Outcome } from './transitions.js';
+import {
+  MAX_RESUMES,
+  nextState,
+  ON_RESUME_LIMIT,
+  RESUME,
+  STATE_PERCENT,
+  SUPERSEDABLE,
+  terminalStatus,
+  type Outcome,
+} from './transitions.js';
 import { verifyTarget } from './verify.js';
 
 export class Superseded extends Error {
@@ -58,7 +81,11 @@ export class UpdateEngine {
     private readonly opts: EngineOptions,
   ) {
     this.ledger = new Ledger(deps.files);
-    this.settings = { ...DEFAULT_SETTINGS, ...opts.settings, gate: { ...DEFAULT_SETTINGS.gate, ...opts.settings?.gate } };
+    this.settings = {
+      ...DEFAULT_SETTINGS,
+      ...opts.settings,
+      gate: { ...DEFAULT_SETTINGS.gate, ...opts.settings?.gate },
+    };
     this.crash = opts.crashHook ?? noCrash;
     this.maxResumes = opts.maxResumes ?? MAX_RESUMES;
   }
@@ -77,10 +104,20 @@ export class UpdateEngine {
   }
 
   /** The update fields of protocol's `Report`: committed revision, state, failed releases. */
-  async reportView(): Promise<{ revision: RevisionRef | null; updateState: UpdateState; failedRevisions: string[] }> {
+  async reportView(): Promise<{
+    revision: RevisionRef | null;
+    updateState: UpdateState;
+    failedRevisions: string[];
+  }> {
     const cur = await this.ledger.current();
     return {
-      revision: cur ? { digest: cur.committed.releaseDigest, version: cur.committed.version, sequence: cur.committed.sequence } : null,
+      revision: cur
+        ? {
+            digest: cur.committed.releaseDigest,
+            version: cur.committed.version,
+            sequence: cur.committed.sequence,
+          }
+        : null,
       updateState: this.journal.state,
       failedRevisions: await this.ledger.failedReleases(),
     };
@@ -97,13 +134,19 @@ export class UpdateEngine {
     if (!read.ok) {
       this.deps.log?.('error', `${read.error}: recovering to the committed revision`);
       this.journal = { ...idleJournal(), state: 'idle' };
-      await this.enter('rolling-back', { update: null, failure: { reason: 'journal-corrupt', message: read.error } });
+      await this.enter('rolling-back', {
+        update: null,
+        failure: { reason: 'journal-corrupt', message: read.error },
+      });
     } else {
       this.journal = read.journal;
       const was = read.journal.state;
       if (was === 'idle') {
         await this.runner('update:startup-reconcile', () => this.reconcileCommitted()).catch((e) =>
-          this.deps.log?.('error', `startup reconcile to the committed revision failed: ${e instanceof Error ? e.message : String(e)}`),
+          this.deps.log?.(
+            'error',
+            `startup reconcile to the committed revision failed: ${e instanceof Error ? e.message : String(e)}`,
+          ),
         );
         await this.resendOutcome();
       } else {
@@ -111,7 +154,10 @@ export class UpdateEngine {
         const resumes = { ...read.journal.resumes, [was]: count };
         if (count > this.maxResumes) {
           const to = ON_RESUME_LIMIT[was];
-          const failure = { reason: 'internal-error' as const, message: `the agent restarted ${count} times in ${was}` };
+          const failure = {
+            reason: 'internal-error' as const,
+            message: `the agent restarted ${count} times in ${was}`,
+          };
           this.deps.log?.('error', `loop guard: ${failure.message}; going to ${to}`);
           if (to === 'idle') await this.finish(was, { event: 'failed', ...failure });
           else await this.enter(to, { resumes, failure });
@@ -119,7 +165,12 @@ export class UpdateEngine {
           const to = RESUME[was];
           const failure =
             was === 'installing'
-              ? { failure: { reason: 'install-failed' as const, message: 'the agent restarted while installing (crash or power cut)' } }
+              ? {
+                  failure: {
+                    reason: 'install-failed' as const,
+                    message: 'the agent restarted while installing (crash or power cut)',
+                  },
+                }
               : {};
           await this.enter(to, { resumes, ...failure });
         }
@@ -149,7 +200,11 @@ export class UpdateEngine {
     const u = this.journal.update;
     const id = revisionId(target.release, target.config);
     if (u && (u.target.updateId === target.updateId || u.to === id)) {
-      return { accepted: false, reason: 'duplicate', message: `update ${target.updateId} is already in flight` };
+      return {
+        accepted: false,
+        reason: 'duplicate',
+        message: `update ${target.updateId} is already in flight`,
+      };
     }
     if (this.pending?.updateId === target.updateId || this.admitting?.updateId === target.updateId) {
       return { accepted: false, reason: 'duplicate', message: `update ${target.updateId} is already queued` };
@@ -165,7 +220,9 @@ export class UpdateEngine {
   private kick(): void {
     if (this.driving || this.halted || this.lifetime.signal.aborted) return;
     this.driving = this.drive()
-      .catch((e) => this.deps.log?.('error', `update engine stopped: ${e instanceof Error ? e.stack : String(e)}`))
+      .catch((e) =>
+        this.deps.log?.('error', `update engine stopped: ${e instanceof Error ? e.stack : String(e)}`),
+      )
       .finally(() => {
         this.driving = null;
         // A target offered while the loop was finishing found it still "driving": pick it up.
@@ -196,16 +253,33 @@ export class UpdateEngine {
   }
 
   private async admit(target: Target): Promise<void> {
-    const v = await this.runner('update:admit', async () => verifyTarget(target, await verifyContextOf(this.handlerCtxBase())));
+    const v = await this.runner('update:admit', async () =>
+      verifyTarget(target, await verifyContextOf(this.handlerCtxBase())),
+    );
     const revision = revisionRef(target.release);
     if (!v.ok) {
       // Refused before anything on the device changed: no journal entry, only the report.
       this.deps.log?.('warn', `update ${target.updateId} refused: ${v.error.reason}: ${v.error.message}`);
-      this.report({ updateId: target.updateId, revision, state: 'idle', status: 'failed', percent: 100, reason: v.error.reason, message: v.error.message });
+      this.report({
+        updateId: target.updateId,
+        revision,
+        state: 'idle',
+        status: 'failed',
+        percent: 100,
+        reason: v.error.reason,
+        message: v.error.message,
+      });
       return;
     }
     if (v.value.kind === 'none') {
-      this.report({ updateId: target.updateId, revision, state: 'idle', status: 'succeeded', percent: 100, message: 'the device already runs this revision' });
+      this.report({
+        updateId: target.updateId,
+        revision,
+        state: 'idle',
+        status: 'succeeded',
+        percent: 100,
+        message: 'the device already runs this revision',
+      });
       return;
     }
     const current = await this.ledger.current();
@@ -246,16 +320,24 @@ export class UpdateEngine {
       // `waiting` only sleeps and reads: it runs outside the runner so local API work is not
       // blocked for hours by a maintenance window.
       const handler = HANDLERS[state] as (c: HandlerContext) => Promise<Outcome<typeof state> | typeof HALT>;
-      outcome = state === 'waiting' ? await handler(ctx) : await this.runner(`update:${state}`, () => handler(ctx));
+      outcome =
+        state === 'waiting' ? await handler(ctx) : await this.runner(`update:${state}`, () => handler(ctx));
     } catch (e) {
       if (abort.signal.aborted && abort.signal.reason instanceof Superseded && SUPERSEDABLE.has(state)) {
-        outcome = { event: 'superseded', reason: 'superseded', message: abort.signal.reason.message } as Outcome<typeof state>;
+        outcome = {
+          event: 'superseded',
+          reason: 'superseded',
+          message: abort.signal.reason.message,
+        } as Outcome<typeof state>;
       } else if (this.lifetime.signal.aborted) {
         return;
       } else {
         // An unexpected error is handled like a crash of the agent in this state: resume it
         // (RESUME), counted by the loop guard.
-        this.deps.log?.('error', `update state ${state} failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`);
+        this.deps.log?.(
+          'error',
+          `update state ${state} failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`,
+        );
         await this.resumeAfterError(state, e);
         return;
       }
@@ -273,13 +355,20 @@ export class UpdateEngine {
   private async resumeAfterError(state: UpdateState, e: unknown): Promise<void> {
     const count = (this.journal.resumes[state] ?? 0) + 1;
     const resumes = { ...this.journal.resumes, [state]: count };
-    const failure = { reason: 'internal-error' as const, message: `${state}: ${e instanceof Error ? e.message : String(e)}` };
+    const failure = {
+      reason: 'internal-error' as const,
+      message: `${state}: ${e instanceof Error ? e.message : String(e)}`,
+    };
     const to = count > this.maxResumes ? ON_RESUME_LIMIT[state] : RESUME[state];
     // Back off a little so a transient fault (a busy runtime, a full disk being cleaned) can pass.
     await this.deps.clock.sleep(1_000 * count, this.lifetime.signal).catch(() => {});
     if (this.lifetime.signal.aborted) return;
     if (to === 'idle') await this.finish(state, { event: 'failed', ...failure });
-    else await this.enter(to, { resumes, ...(to === 'rolling-back' && !this.journal.update?.failure ? { failure } : {}) });
+    else
+      await this.enter(to, {
+        resumes,
+        ...(to === 'rolling-back' && !this.journal.update?.failure ? { failure } : {}),
+      });
   }
 
   private async transition<S extends UpdateState>(from: S, outcome: Outcome<S>): Promise<void> {
@@ -287,13 +376,26 @@ export class UpdateEngine {
     if (to === 'idle') return this.finish(from, outcome);
     const failure =
       to === 'rolling-back' && outcome.reason
-        ? { failure: { ...this.journal.update?.failure, reason: outcome.reason, message: outcome.message ?? outcome.reason } }
+        ? {
+            failure: {
+              ...this.journal.update?.failure,
+              reason: outcome.reason,
+              message: outcome.message ?? outcome.reason,
+            },
+          }
         : {};
     await this.enter(to, failure);
   }
 
   /** Persist, then enter: the journal names a state before any of its work can happen. */
-  private async enter(state: UpdateState, patch: { update?: JournalUpdate | null; resumes?: Journal['resumes']; failure?: JournalUpdate['failure'] }): Promise<void> {
+  private async enter(
+    state: UpdateState,
+    patch: {
+      update?: JournalUpdate | null;
+      resumes?: Journal['resumes'];
+      failure?: JournalUpdate['failure'];
+    },
+  ): Promise<void> {
     this.crash(state, 'before');
     const base = patch.update !== undefined ? patch.update : this.journal.update;
     const update = base && patch.failure ? { ...base, failure: patch.failure } : base;
@@ -310,14 +412,21 @@ export class UpdateEngine {
     if (state !== 'waiting') this.progress(state, STATE_PERCENT[state]);
   }
 
-  private async finish(from: UpdateState, outcome: { event: string; reason?: ReasonCode; message?: string }): Promise<void> {
+  private async finish(
+    from: UpdateState,
+    outcome: { event: string; reason?: ReasonCode; message?: string },
+  ): Promise<void> {
     const u = this.journal.update;
     const status = terminalStatus(from, outcome.event);
     const failure = u?.failure ?? this.journal.recovery;
-    if (u && (status === 'rolled-back' || (from === 'rolling-back' && status === 'failed'))) await this.ledger.markFailed(u.key);
+    if (u && (status === 'rolled-back' || (from === 'rolling-back' && status === 'failed')))
+      await this.ledger.markFailed(u.key);
     if (u && status === 'succeeded' && u.target.force) await this.ledger.clearFailed(u.key);
     const reason = status === 'succeeded' ? undefined : (failure?.reason ?? outcome.reason);
-    const message = status === 'succeeded' ? undefined : [failure?.message, outcome.message].filter(Boolean).join('; then: ') || undefined;
+    const message =
+      status === 'succeeded'
+        ? undefined
+        : [failure?.message, outcome.message].filter(Boolean).join('; then: ') || undefined;
     const last: LastOutcome | undefined = u
       ? {
           updateId: u.target.updateId,
@@ -325,11 +434,14 @@ export class UpdateEngine {
           status,
           ...(reason ? { reason } : {}),
           ...(message ? { message } : {}),
-          ...(failure?.failedBootLog && status !== 'succeeded' ? { failedBootLog: failure.failedBootLog } : {}),
+          ...(failure?.failedBootLog && status !== 'succeeded'
+            ? { failedBootLog: failure.failedBootLog }
+            : {}),
           reported: false,
         }
       : this.journal.lastOutcome;
-    if (!u && failure) this.deps.log?.('warn', `recovered to the committed revision (${failure.reason}: ${failure.message})`);
+    if (!u && failure)
+      this.deps.log?.('warn', `recovered to the committed revision (${failure.reason}: ${failure.message})`);
     this.crash('idle', 'before');
     await this.write(idleJournal({ writes: this.journal.writes, ...(last ? { lastOutcome: last } : {}) }));
     this.crash('idle', 'after');
@@ -374,11 +486,18 @@ export class UpdateEngine {
     const rev = cur ? await this.deps.revisions.get(cur.committed.revision) : null;
     if (cur && !rev) throw new Error(`committed revision ${cur.committed.revision} is not in the store`);
     const observed = await this.deps.containers.observe();
-    const steps = plan(null, rev ? effectiveManifest(rev) : { containers: {} }, { revision: cur?.committed.revision ?? 'none', observed });
+    const steps = plan(null, rev ? effectiveManifest(rev) : { containers: {} }, {
+      revision: cur?.committed.revision ?? 'none',
+      observed,
+    });
     await apply(steps, this.deps.containers.executors, this.lifetime.signal);
   }
 
-  private progress(state: UpdateState, percent: number, extra: { message?: string; bytesDone?: number; bytesTotal?: number; reason?: ReasonCode } = {}): void {
+  private progress(
+    state: UpdateState,
+    percent: number,
+    extra: { message?: string; bytesDone?: number; bytesTotal?: number; reason?: ReasonCode } = {},
+  ): void {
     const u = this.journal.update;
     const status = REPORTED_STATUS_OF[state];
     if (!u || !status) return;
@@ -388,7 +507,7 @@ export class UpdateEngine {
       state,
       status,
       percent: Math.max(0, Math.min(100, Math.round(percent))),
-      ...(extra.reason ?? u.failure?.reason ? { reason: extra.reason ?? u.failure?.reason } : {}),
+      ...((extra.reason ?? u.failure?.reason) ? { reason: extra.reason ?? u.failure?.reason } : {}),
       ...extra,
     });
   }

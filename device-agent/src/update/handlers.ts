@@ -34,7 +34,10 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Persist fields of the update without changing state (slots, deferral start). */
   persist(patch: Partial<JournalUpdate>): Promise<void>;
-  progress(percent: number, extra?: { message?: string; bytesDone?: number; bytesTotal?: number; reason?: ReasonCode }): void;
+  progress(
+    percent: number,
+    extra?: { message?: string; bytesDone?: number; bytesTotal?: number; reason?: ReasonCode },
+  ): void;
 }
 
 /** Returned by a handler that rebooted the machine: the engine stops; the journal resumes it. */
@@ -67,7 +70,8 @@ async function loadRevision(ctx: HandlerContext, id: string): Promise<StoredRevi
 function stepReason(e: unknown): { reason: ReasonCode; message: string } {
   if (e instanceof StepFailed) {
     const cause = e.cause as { reason?: unknown } | undefined;
-    if (cause && typeof cause.reason === 'string') return { reason: cause.reason as ReasonCode, message: e.message };
+    if (cause && typeof cause.reason === 'string')
+      return { reason: cause.reason as ReasonCode, message: e.message };
     const byAction: Record<Step['action'], ReasonCode> = {
       stop: 'install-failed',
       remove: 'install-failed',
@@ -82,9 +86,16 @@ function stepReason(e: unknown): { reason: ReasonCode; message: string } {
 }
 
 /** Apply the plan from what runs to `target` (idempotent: an applied plan plans to nothing). */
-async function reconcileTo(ctx: HandlerContext, target: Pick<RevisionManifest, 'containers'>, revision: string, keepOld: boolean, progressBase: number): Promise<void> {
+async function reconcileTo(
+  ctx: HandlerContext,
+  target: Pick<RevisionManifest, 'containers'>,
+  revision: string,
+  keepOld: boolean,
+  progressBase: number,
+): Promise<void> {
   const observed = await ctx.deps.containers.observe();
-  const spare = ctx.update?.target.strategy === 'hand-over' ? await ctx.settings.spareMemoryBytes?.() : undefined;
+  const spare =
+    ctx.update?.target.strategy === 'hand-over' ? await ctx.settings.spareMemoryBytes?.() : undefined;
   const steps = plan(null, target, {
     revision,
     observed,
@@ -93,7 +104,10 @@ async function reconcileTo(ctx: HandlerContext, target: Pick<RevisionManifest, '
     ...(spare !== undefined ? { spareMemoryBytes: spare } : {}),
   });
   await apply(steps, ctx.deps.containers.executors, ctx.signal, {
-    onStep: (s, i, n) => ctx.progress(progressBase + (10 * i) / Math.max(1, n), { message: `${s.action} ${'instance' in s ? s.instance : s.group}` }),
+    onStep: (s, i, n) =>
+      ctx.progress(progressBase + (10 * i) / Math.max(1, n), {
+        message: `${s.action} ${'instance' in s ? s.instance : s.group}`,
+      }),
   });
 }
 
@@ -124,18 +138,27 @@ export const HANDLERS: Handlers = {
     const needBytes = missing.reduce((n, o) => n + o.size, 0);
     const free = await ctx.deps.objects.freeBytes();
     if (needBytes + ctx.settings.spaceReserveBytes > free) {
-      return ev('refused', 'insufficient-space', `needs ${needBytes} B for ${missing.length} object(s) plus a ${ctx.settings.spaceReserveBytes} B reserve; ${free} B free`);
+      return ev(
+        'refused',
+        'insufficient-space',
+        `needs ${needBytes} B for ${missing.length} object(s) plus a ${ctx.settings.spaceReserveBytes} B reserve; ${free} B free`,
+      );
     }
     if (missing.length > 0) {
       try {
         await ctx.deps.downloader.fetch(missing, u.target.objectBaseUrl, {
           signal: ctx.signal,
-          onProgress: (done, total) => ctx.progress(total > 0 ? (45 * done) / total : 0, { bytesDone: done, bytesTotal: total }),
+          onProgress: (done, total) =>
+            ctx.progress(total > 0 ? (45 * done) / total : 0, { bytesDone: done, bytesTotal: total }),
         });
       } catch (e) {
         if (ctx.signal.aborted) throw e;
         const reason = (e as { reason?: unknown }).reason;
-        return ev('failed', typeof reason === 'string' ? (reason as ReasonCode) : 'download-failed', errorText(e));
+        return ev(
+          'failed',
+          typeof reason === 'string' ? (reason as ReasonCode) : 'download-failed',
+          errorText(e),
+        );
       }
     }
     return ev('downloaded');
@@ -146,12 +169,22 @@ export const HANDLERS: Handlers = {
     // Again, now that time passed: the committed revision or the failed set may have changed.
     const v = verifyTarget(u.target, await verifyContextOf(ctx));
     if (!v.ok) return ev('refused', v.error.reason, v.error.message);
-    if (v.value.kind === 'none') return ev('refused', 'sequence-not-newer', 'the device already runs this revision');
+    if (v.value.kind === 'none')
+      return ev('refused', 'sequence-not-newer', 'the device already runs this revision');
     const missing = await ctx.deps.objects.missing(manifestObjects(u.target.release));
     if (missing.length > 0) {
-      return ev('refused', 'object-missing', `not in the store after download: ${missing.map((o) => o.digest).join(', ')}`);
+      return ev(
+        'refused',
+        'object-missing',
+        `not in the store after download: ${missing.map((o) => o.digest).join(', ')}`,
+      );
     }
-    await ctx.deps.revisions.put({ id: u.to, release: u.target.release, config: u.target.config, configVersion: u.target.configVersion });
+    await ctx.deps.revisions.put({
+      id: u.to,
+      release: u.target.release,
+      config: u.target.config,
+      configVersion: u.target.configVersion,
+    });
     return ev('verified');
   },
 
@@ -164,9 +197,12 @@ export const HANDLERS: Handlers = {
     const committed = current ? await ctx.deps.revisions.get(current.committed.revision) : null;
     const to = await loadRevision(ctx, u.to);
     const affected = new Set<string>();
-    const steps = plan(committed ? effectiveManifest(committed) : null, effectiveManifest(to), { revision: u.to });
+    const steps = plan(committed ? effectiveManifest(committed) : null, effectiveManifest(to), {
+      revision: u.to,
+    });
     for (const s of steps) if (s.action === 'stop') affected.add(s.container);
-    if (u.kind === 'system' && committed) for (const name of Object.keys(committed.release.containers)) affected.add(name);
+    if (u.kind === 'system' && committed)
+      for (const name of Object.keys(committed.release.containers)) affected.add(name);
 
     let deferredSince = u.deferredSince;
     for (;;) {
@@ -175,7 +211,9 @@ export const HANDLERS: Handlers = {
       const w = u.target.window;
       if (w && !isWithinWindow(w, new Date(now))) {
         const wait = msUntilOpen(w, new Date(now));
-        ctx.progress(55, { message: `waiting for the maintenance window ${describeWindow(w)} (opens in ${Math.round(wait / 60_000)} min)` });
+        ctx.progress(55, {
+          message: `waiting for the maintenance window ${describeWindow(w)} (opens in ${Math.round(wait / 60_000)} min)`,
+        });
         await clock.sleep(Math.min(wait, ctx.settings.windowPollMs), ctx.signal);
         continue;
       }
@@ -187,10 +225,19 @@ export const HANDLERS: Handlers = {
       }
       const left = deferredSince + ctx.settings.maxDeferralMs - now;
       if (left <= 0) {
-        ctx.deps.log?.('warn', `update lock of ${holders.join(', ')} held past the maximum deferral (${ctx.settings.maxDeferralMs} ms): installing anyway`);
-        return ev('install-now', undefined, `update lock of ${holders.join(', ')} overridden after the maximum deferral`);
+        ctx.deps.log?.(
+          'warn',
+          `update lock of ${holders.join(', ')} held past the maximum deferral (${ctx.settings.maxDeferralMs} ms): installing anyway`,
+        );
+        return ev(
+          'install-now',
+          undefined,
+          `update lock of ${holders.join(', ')} overridden after the maximum deferral`,
+        );
       }
-      ctx.progress(55, { message: `deferred by the update lock of ${holders.join(', ')}; installing anyway in ${Math.ceil(left / 1000)} s` });
+      ctx.progress(55, {
+        message: `deferred by the update lock of ${holders.join(', ')}; installing anyway in ${Math.ceil(left / 1000)} s`,
+      });
       await clock.sleep(Math.min(left, ctx.settings.lockPollMs), ctx.signal);
     }
   },
@@ -210,7 +257,8 @@ export const HANDLERS: Handlers = {
     }
     const boot = ctx.deps.boot;
     const rootfs = to.release.system?.rootfs;
-    if (!boot || !rootfs) return ev('failed', 'install-failed', 'system update without boot control or rootfs object');
+    if (!boot || !rootfs)
+      return ev('failed', 'install-failed', 'system update without boot control or rootfs object');
     const fromSlot = await boot.activeSlot();
     const toSlot: Slot = fromSlot === 'A' ? 'B' : 'A';
     await ctx.persist({ fromSlot, toSlot });
@@ -218,7 +266,11 @@ export const HANDLERS: Handlers = {
       await boot.install(ctx.deps.objects.pathOf(rootfs.digest), toSlot, {
         expectedDigest: rootfs.digest,
         signal: ctx.signal,
-        onProgress: (done, total) => ctx.progress(60 + (15 * done) / (total ?? rootfs.size ?? done), { bytesDone: done, bytesTotal: total ?? rootfs.size }),
+        onProgress: (done, total) =>
+          ctx.progress(60 + (15 * done) / (total ?? rootfs.size ?? done), {
+            bytesDone: done,
+            bytesTotal: total ?? rootfs.size,
+          }),
       });
       await boot.armTryBoot(toSlot);
     } catch (e) {
@@ -231,7 +283,8 @@ export const HANDLERS: Handlers = {
   async rebooting(ctx) {
     const u = need(ctx.update, 'rebooting');
     const boot = ctx.deps.boot;
-    if (!boot || !u.toSlot) return ev('boot-failed', 'internal-error', 'rebooting without boot control or target slot');
+    if (!boot || !u.toSlot)
+      return ev('boot-failed', 'internal-error', 'rebooting without boot control or target slot');
     const v = await boot.verifyBoot();
     if (v.bootedSlot === u.toSlot && !v.fellBack) return ev('booted-new');
     if (v.armedSlot === u.toSlot) {
@@ -240,8 +293,19 @@ export const HANDLERS: Handlers = {
       return HALT;
     }
     const log = await ctx.deps.failedBootLog?.().catch(() => undefined);
-    if (log) await ctx.persist({ failure: { reason: 'boot-failed', message: 'boot of the new slot failed', failedBootLog: log.slice(-64 * 1024) } });
-    return ev('boot-failed', 'boot-failed', `slot ${u.toSlot} did not boot (${v.bootcount} attempt(s)); the bootloader went back to slot ${v.bootedSlot}`);
+    if (log)
+      await ctx.persist({
+        failure: {
+          reason: 'boot-failed',
+          message: 'boot of the new slot failed',
+          failedBootLog: log.slice(-64 * 1024),
+        },
+      });
+    return ev(
+      'boot-failed',
+      'boot-failed',
+      `slot ${u.toSlot} did not boot (${v.bootcount} attempt(s)); the bootloader went back to slot ${v.bootedSlot}`,
+    );
   },
 
   async testing(ctx) {
@@ -249,7 +313,11 @@ export const HANDLERS: Handlers = {
     if (u.kind === 'system') {
       const v = await ctx.deps.boot?.verifyBoot();
       if (!v || v.bootedSlot !== u.toSlot || v.fellBack) {
-        return ev('unhealthy', 'boot-failed', `expected to run slot ${u.toSlot}, the bootloader booted ${v?.bootedSlot ?? 'unknown'}`);
+        return ev(
+          'unhealthy',
+          'boot-failed',
+          `expected to run slot ${u.toSlot}, the bootloader booted ${v?.bootedSlot ?? 'unknown'}`,
+        );
       }
     }
     const to = await loadRevision(ctx, u.to);
@@ -261,8 +329,12 @@ export const HANDLERS: Handlers = {
       const r = stepReason(e);
       return ev('unhealthy', r.reason, r.message);
     }
-    const instances = plan(null, manifest, { revision: u.to }).flatMap((s) => (s.action === 'wait-goals' ? s.instances : []));
-    ctx.progress(85, { message: `health gate: ${instances.length} container(s), bake ${u.target.bakeSeconds} s` });
+    const instances = plan(null, manifest, { revision: u.to }).flatMap((s) =>
+      s.action === 'wait-goals' ? s.instances : [],
+    );
+    ctx.progress(85, {
+      message: `health gate: ${instances.length} container(s), bake ${u.target.bakeSeconds} s`,
+    });
     const gate = await healthGate(
       instances,
       {
@@ -283,7 +355,13 @@ export const HANDLERS: Handlers = {
     if (cur?.committed.revision !== u.to) {
       const r = u.target.release;
       await ctx.ledger.commit(
-        { revision: u.to, releaseDigest: u.revision.digest, version: r.version, sequence: r.sequence, configVersion: u.target.configVersion },
+        {
+          revision: u.to,
+          releaseDigest: u.revision.digest,
+          version: r.version,
+          sequence: r.sequence,
+          configVersion: u.target.configVersion,
+        },
         u.kind === 'system' ? u.toSlot : cur?.slot,
         systemOf(r, cur?.system),
       );

@@ -19,7 +19,10 @@ function scripted(timeline: (sec: number) => { state: ContainerState; restarts?:
     });
 }
 
-async function gate(timeline: (sec: number) => { state: ContainerState; restarts?: number }, hub?: (sec: number) => boolean) {
+async function gate(
+  timeline: (sec: number) => { state: ContainerState; restarts?: number },
+  hub?: (sec: number) => boolean,
+) {
   const clock = new FakeClock();
   const t0 = clock.now();
   return healthGate(
@@ -37,16 +40,61 @@ async function gate(timeline: (sec: number) => { state: ContainerState; restarts
 describe('health gate', () => {
   it.each([
     ['ready at once and stays so', () => ({ state: 'ready' as const }), undefined, { ok: true }],
-    ['ready after 5 s', (s: number) => ({ state: s < 5 ? ('starting' as const) : ('ready' as const) }), undefined, { ok: true }],
-    ['never ready', () => ({ state: 'starting' as const }), undefined, { ok: false, reason: 'status-goal-timeout' }],
-    ['unhealthy until the goal timeout', () => ({ state: 'unhealthy' as const }), undefined, { ok: false, reason: 'health-check-failed' }],
-    ['exited before its goal', () => ({ state: 'exited' as const }), undefined, { ok: false, reason: 'container-start-failed' }],
-    ['crash loop detected by the supervisor', () => ({ state: 'crash-loop' as const, restarts: 5 }), undefined, { ok: false, reason: 'crash-loop' }],
-    ['one restart during the bake', (s: number) => ({ state: 'ready' as const, restarts: s > 20 ? 1 : 0 }), undefined, { ok: false, reason: 'crash-loop' }],
-    ['turns unhealthy during the bake', (s: number) => ({ state: s > 20 ? ('unhealthy' as const) : ('ready' as const) }), undefined, { ok: false, reason: 'health-check-failed' }],
+    [
+      'ready after 5 s',
+      (s: number) => ({ state: s < 5 ? ('starting' as const) : ('ready' as const) }),
+      undefined,
+      { ok: true },
+    ],
+    [
+      'never ready',
+      () => ({ state: 'starting' as const }),
+      undefined,
+      { ok: false, reason: 'status-goal-timeout' },
+    ],
+    [
+      'unhealthy until the goal timeout',
+      () => ({ state: 'unhealthy' as const }),
+      undefined,
+      { ok: false, reason: 'health-check-failed' },
+    ],
+    [
+      'exited before its goal',
+      () => ({ state: 'exited' as const }),
+      undefined,
+      { ok: false, reason: 'container-start-failed' },
+    ],
+    [
+      'crash loop detected by the supervisor',
+      () => ({ state: 'crash-loop' as const, restarts: 5 }),
+      undefined,
+      { ok: false, reason: 'crash-loop' },
+    ],
+    [
+      'one restart during the bake',
+      (s: number) => ({ state: 'ready' as const, restarts: s > 20 ? 1 : 0 }),
+      undefined,
+      { ok: false, reason: 'crash-loop' },
+    ],
+    [
+      'turns unhealthy during the bake',
+      (s: number) => ({ state: s > 20 ? ('unhealthy' as const) : ('ready' as const) }),
+      undefined,
+      { ok: false, reason: 'health-check-failed' },
+    ],
     ['hub reachable', () => ({ state: 'ready' as const }), () => true, { ok: true }],
-    ['hub back within the hub timeout', () => ({ state: 'ready' as const }), (s: number) => s > 33, { ok: true }],
-    ['hub never reachable', () => ({ state: 'ready' as const }), () => false, { ok: false, reason: 'hub-unreachable' }],
+    [
+      'hub back within the hub timeout',
+      () => ({ state: 'ready' as const }),
+      (s: number) => s > 33,
+      { ok: true },
+    ],
+    [
+      'hub never reachable',
+      () => ({ state: 'ready' as const }),
+      () => false,
+      { ok: false, reason: 'hub-unreachable' },
+    ],
   ])('%s', async (_what, timeline, hub, expected) => {
     expect(await gate(timeline, hub)).toMatchObject(expected);
   });
@@ -73,6 +121,8 @@ describe('health gate', () => {
     const clock = new FakeClock();
     const ac = new AbortController();
     ac.abort(new Error('agent stopping'));
-    await expect(healthGate([web], { health: scripted(() => ({ state: 'ready' }), clock), clock }, opts, ac.signal)).rejects.toThrow('agent stopping');
+    await expect(
+      healthGate([web], { health: scripted(() => ({ state: 'ready' }), clock), clock }, opts, ac.signal),
+    ).rejects.toThrow('agent stopping');
   });
 });

@@ -25,7 +25,18 @@ export interface GateDeps {
 
 export type GateResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly reason: Extract<ReasonCode, 'status-goal-timeout' | 'crash-loop' | 'health-check-failed' | 'hub-unreachable' | 'container-start-failed'>; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly reason: Extract<
+        ReasonCode,
+        | 'status-goal-timeout'
+        | 'crash-loop'
+        | 'health-check-failed'
+        | 'hub-unreachable'
+        | 'container-start-failed'
+      >;
+      readonly message: string;
+    };
 
 const STARTED: ReadonlySet<ContainerState> = new Set(['running', 'ready', 'unhealthy']);
 const DEAD: ReadonlySet<ContainerState> = new Set(['stopped', 'exited', 'created']);
@@ -40,12 +51,21 @@ function atGoal(h: InstanceHealth | undefined, goal: GateInstance['goal']): bool
  * without a restart (a restart during the bake is a crash), and the hub is reachable at the end
  * when the device has one. Health is sampled every `pollMs` on the injected clock.
  */
-export async function healthGate(instances: readonly GateInstance[], deps: GateDeps, opts: GateOptions, signal: AbortSignal): Promise<GateResult> {
+export async function healthGate(
+  instances: readonly GateInstance[],
+  deps: GateDeps,
+  opts: GateOptions,
+  signal: AbortSignal,
+): Promise<GateResult> {
   const names = instances.map((i) => i.instance);
   const sample = async () => new Map((await deps.health(names)).map((h) => [h.instance, h]));
   const fatal = (i: GateInstance, h: InstanceHealth | undefined): GateResult | null => {
     if (h?.state === 'crash-loop') {
-      return { ok: false, reason: 'crash-loop', message: `${i.container} is crash-looping (${h.restarts} restarts)${h.message ? `: ${h.message}` : ''}` };
+      return {
+        ok: false,
+        reason: 'crash-loop',
+        message: `${i.container} is crash-looping (${h.restarts} restarts)${h.message ? `: ${h.message}` : ''}`,
+      };
     }
     return null;
   };
@@ -67,7 +87,11 @@ export async function healthGate(instances: readonly GateInstance[], deps: GateD
       const unhealthy = h?.state === 'unhealthy';
       return {
         ok: false,
-        reason: unhealthy ? 'health-check-failed' : DEAD.has(h?.state ?? 'stopped') && h ? 'container-start-failed' : 'status-goal-timeout',
+        reason: unhealthy
+          ? 'health-check-failed'
+          : DEAD.has(h?.state ?? 'stopped') && h
+            ? 'container-start-failed'
+            : 'status-goal-timeout',
         message: `status goal not reached in ${opts.goalTimeoutMs} ms: ${pending
           .map((p) => `${p.container} wants ${p.goal}, is ${s.get(p.instance)?.state ?? 'absent'}`)
           .join('; ')}`,
@@ -90,7 +114,11 @@ export async function healthGate(instances: readonly GateInstance[], deps: GateD
       if (f) return f;
       const before = baseline.get(i.instance)?.restarts ?? 0;
       if (h && h.restarts > before) {
-        return { ok: false, reason: 'crash-loop', message: `${i.container} restarted ${h.restarts - before} time(s) during the bake` };
+        return {
+          ok: false,
+          reason: 'crash-loop',
+          message: `${i.container} restarted ${h.restarts - before} time(s) during the bake`,
+        };
       }
       if (!atGoal(h, i.goal)) {
         const state = h?.state ?? 'absent';
@@ -102,7 +130,10 @@ export async function healthGate(instances: readonly GateInstance[], deps: GateD
       }
     }
     if (deps.clock.now() - bakeStart >= bakeMs) break;
-    await deps.clock.sleep(Math.min(opts.pollMs, Math.max(1, bakeMs - (deps.clock.now() - bakeStart))), signal);
+    await deps.clock.sleep(
+      Math.min(opts.pollMs, Math.max(1, bakeMs - (deps.clock.now() - bakeStart))),
+      signal,
+    );
   }
 
   // 3. The hub: a device that cannot reach its hub after an update cannot be updated again.
@@ -110,7 +141,11 @@ export async function healthGate(instances: readonly GateInstance[], deps: GateD
     const since = deps.clock.now();
     while (!deps.hubReachable()) {
       if (deps.clock.now() - since >= opts.hubTimeoutMs) {
-        return { ok: false, reason: 'hub-unreachable', message: `hub not reachable within ${opts.hubTimeoutMs} ms after the bake` };
+        return {
+          ok: false,
+          reason: 'hub-unreachable',
+          message: `hub not reachable within ${opts.hubTimeoutMs} ms after the bake`,
+        };
       }
       await deps.clock.sleep(opts.pollMs, signal);
     }

@@ -18,7 +18,11 @@ describe('journal', () => {
   it.each([
     ['truncated JSON', '{"spec":"fleet-update-journal@1","sta', /not JSON/],
     ['binary garbage', '\u0000\u00ff\u0013', /not JSON/],
-    ['a wrong state', '{"spec":"fleet-update-journal@1","state":"dancing","writes":1,"update":null,"resumes":{}}', /\$\.state/],
+    [
+      'a wrong state',
+      '{"spec":"fleet-update-journal@1","state":"dancing","writes":1,"update":null,"resumes":{}}',
+      /\$\.state/,
+    ],
     ['another format', '{"spec":"something-else@1"}', /\$\.spec/],
   ])('reports %s with the cause instead of guessing', async (_what, text, error) => {
     const f = new FakeFiles();
@@ -30,7 +34,13 @@ describe('journal', () => {
 });
 
 describe('ledger', () => {
-  const entry = (n: number) => ({ revision: `${n}-x`, releaseDigest: `sha256:${String(n).repeat(64).slice(0, 64)}`, version: `${n}.0.0`, sequence: n, configVersion: 0 });
+  const entry = (n: number) => ({
+    revision: `${n}-x`,
+    releaseDigest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
+    version: `${n}.0.0`,
+    sequence: n,
+    configVersion: 0,
+  });
 
   it('commits by replacing `current` in one write, keeping earlier commits as history', async () => {
     const f = new FakeFiles();
@@ -40,7 +50,11 @@ describe('ledger', () => {
     const writes = f.writes;
     await l.commit(entry(2), 'B');
     expect(f.writes).toBe(writes + 1);
-    expect(await l.current()).toMatchObject({ committed: { sequence: 2 }, slot: 'B', history: [{ sequence: 1 }] });
+    expect(await l.current()).toMatchObject({
+      committed: { sequence: 2 },
+      slot: 'B',
+      history: [{ sequence: 1 }],
+    });
   });
 
   it('refuses to treat an unreadable `current` as a fresh device', async () => {

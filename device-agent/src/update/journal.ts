@@ -82,7 +82,10 @@ export async function readJournal(files: DurableFiles): Promise<JournalRead> {
   }
   const parsed = Journal.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, error: `journal does not match its schema: ${parsed.error.issues.map((i) => `$.${i.path.join('.')}: ${i.message}`).join('; ')}` };
+    return {
+      ok: false,
+      error: `journal does not match its schema: ${parsed.error.issues.map((i) => `$.${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    };
   }
   return { ok: true, journal: parsed.data };
 }

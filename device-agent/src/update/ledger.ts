@@ -24,7 +24,9 @@ export const Current = z.object({
   committed: CommittedEntry,
   slot: z.enum(['A', 'B']).optional(),
   /** Digests of the kernel, dtb and rootfs the committed slot runs (absent: never updated). */
-  system: z.object({ kernel: z.string().optional(), dtb: z.string().optional(), rootfs: z.string().optional() }).optional(),
+  system: z
+    .object({ kernel: z.string().optional(), dtb: z.string().optional(), rootfs: z.string().optional() })
+    .optional(),
   history: z.array(CommittedEntry).max(HISTORY),
 });
 export type Current = z.infer<typeof Current>;
@@ -58,8 +60,17 @@ export class Ledger {
     const history = prev
       ? [prev.committed, ...prev.history].filter((h) => h.revision !== entry.revision).slice(0, HISTORY)
       : [];
-    const sys = system && Object.values(system).some((d) => d !== undefined) ? { system: Object.fromEntries(Object.entries(system).filter(([, d]) => d !== undefined)) } : {};
-    const next: Current = { spec: 'fleet-current@1', committed: entry, ...(slot ? { slot } : {}), ...sys, history };
+    const sys =
+      system && Object.values(system).some((d) => d !== undefined)
+        ? { system: Object.fromEntries(Object.entries(system).filter(([, d]) => d !== undefined)) }
+        : {};
+    const next: Current = {
+      spec: 'fleet-current@1',
+      committed: entry,
+      ...(slot ? { slot } : {}),
+      ...sys,
+      history,
+    };
     await this.files.writeAtomic(CURRENT_FILE, `${JSON.stringify(next, null, 1)}\n`);
     return next;
   }
@@ -92,6 +103,9 @@ export class Ledger {
   async clearFailed(key: string): Promise<void> {
     const keys = await this.failed();
     if (!keys.delete(key)) return;
-    await this.files.writeAtomic(FAILED_FILE, `${JSON.stringify({ spec: 'fleet-failed@1', keys: [...keys] })}\n`);
+    await this.files.writeAtomic(
+      FAILED_FILE,
+      `${JSON.stringify({ spec: 'fleet-failed@1', keys: [...keys] })}\n`,
+    );
   }
 }

@@ -12,7 +12,8 @@ import type { UpdateLocks } from './ports.js';
 export const LOCK_DIR_IN_CONTAINER = '/run/fleet';
 export const LOCK_FILE = 'updates.lock';
 
-export const lockDirOnHost = (storageDir: string, container: string): string => join(storageDir, 'locks', container);
+export const lockDirOnHost = (storageDir: string, container: string): string =>
+  join(storageDir, 'locks', container);
 
 export class FileUpdateLocks implements UpdateLocks {
   constructor(private readonly storageDir: string) {}

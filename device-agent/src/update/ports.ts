@@ -81,7 +81,11 @@ export interface BootPort {
   install(
     source: string,
     slot: Slot,
-    options?: { expectedDigest?: string; signal?: AbortSignal; onProgress?: (written: number, total: number | undefined) => void },
+    options?: {
+      expectedDigest?: string;
+      signal?: AbortSignal;
+      onProgress?: (written: number, total: number | undefined) => void;
+    },
   ): Promise<unknown>;
   armTryBoot(slot: Slot): Promise<void>;
   verifyBoot(): Promise<BootVerdict>;

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, manifestDigest, type ReleaseManifest, type RevisionManifest, type RevisionRef } from '@fleet/protocol';
+import {
+  canonicalJson,
+  manifestDigest,
+  type ReleaseManifest,
+  type RevisionManifest,
+  type RevisionRef,
+} from '@fleet/protocol';
 import type { StoredRevision } from './ports.js';
 
 export type OperatorConfig = Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -17,7 +23,10 @@ export function revisionId(release: ReleaseManifest, config: OperatorConfig): st
 }
 
 /** Config for containers the release does not have is fleet-wide noise, not part of the revision. */
-function relevantConfig(release: ReleaseManifest, config: OperatorConfig): Record<string, Readonly<Record<string, string>>> {
+function relevantConfig(
+  release: ReleaseManifest,
+  config: OperatorConfig,
+): Record<string, Readonly<Record<string, string>>> {
   const out: Record<string, Readonly<Record<string, string>>> = {};
   for (const name of Object.keys(release.containers).sort()) {
     const vars = config[name];
@@ -31,7 +40,8 @@ export function effectiveManifest(rev: Pick<StoredRevision, 'release' | 'config'
   const containers: RevisionManifest['containers'] = {};
   for (const [name, spec] of Object.entries(rev.release.containers)) {
     const vars = rev.config[name];
-    containers[name] = vars && Object.keys(vars).length > 0 ? { ...spec, config: { ...spec.config, ...vars } } : spec;
+    containers[name] =
+      vars && Object.keys(vars).length > 0 ? { ...spec, config: { ...spec.config, ...vars } } : spec;
   }
   return {
     spec: 'fleet-revision@1',
@@ -68,7 +78,10 @@ export function systemOf(r: ReleaseManifest, before?: InstalledSystem): Installe
  * The system parts the target brings that differ from the installed ones. A release without
  * `system` leaves the installed slot as it is (an app-only release after a system update).
  */
-export function systemChanges(installed: InstalledSystem | undefined, to: ReleaseManifest): ('kernel' | 'dtb' | 'rootfs')[] {
+export function systemChanges(
+  installed: InstalledSystem | undefined,
+  to: ReleaseManifest,
+): ('kernel' | 'dtb' | 'rootfs')[] {
   if (!to.system) return [];
   return (['kernel', 'dtb', 'rootfs'] as const).filter((p) => to.system?.[p]?.digest !== installed?.[p]);
 }

@@ -1,9 +1,19 @@
 import { UpdateState } from '@fleet/protocol';
 import { describe, expect, it } from 'vitest';
-import { MAX_RESUMES, nextState, ON_RESUME_LIMIT, RESUME, SUPERSEDABLE, terminalStatus, TRANSITIONS } from './transitions.js';
+import {
+  MAX_RESUMES,
+  nextState,
+  ON_RESUME_LIMIT,
+  RESUME,
+  SUPERSEDABLE,
+  terminalStatus,
+  TRANSITIONS,
+} from './transitions.js';
 
 const states = UpdateState.options;
-const edges = states.flatMap((s) => Object.entries(TRANSITIONS[s] as Record<string, string>).map(([e, to]) => [s, e, to] as const));
+const edges = states.flatMap((s) =>
+  Object.entries(TRANSITIONS[s] as Record<string, string>).map(([e, to]) => [s, e, to] as const),
+);
 
 describe('transition table', () => {
   it.each(edges)('%s --%s--> %s', (from, event, to) => {
@@ -15,7 +25,9 @@ describe('transition table', () => {
   });
 
   it('refuses an event a state does not have', () => {
-    expect(() => nextState('committing', 'superseded' as never)).toThrow('no transition from committing on superseded');
+    expect(() => nextState('committing', 'superseded' as never)).toThrow(
+      'no transition from committing on superseded',
+    );
   });
 
   it('every state is reachable from idle and reaches idle', () => {
@@ -47,7 +59,8 @@ describe('transition table', () => {
   it('a newer target may supersede only states that changed nothing', () => {
     expect([...SUPERSEDABLE].sort()).toEqual(['downloading', 'verifying', 'waiting']);
     for (const s of SUPERSEDABLE) expect(TRANSITIONS[s]).toHaveProperty('superseded', 'idle');
-    for (const s of states.filter((x) => !SUPERSEDABLE.has(x))) expect(TRANSITIONS[s]).not.toHaveProperty('superseded');
+    for (const s of states.filter((x) => !SUPERSEDABLE.has(x)))
+      expect(TRANSITIONS[s]).not.toHaveProperty('superseded');
   });
 });
 

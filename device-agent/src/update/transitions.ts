@@ -94,7 +94,10 @@ export const ON_RESUME_LIMIT: { readonly [S in UpdateState]: UpdateState } = {
 };
 
 /** Terminal result reported when an update reaches idle, by the event that got it there. */
-export function terminalStatus(from: UpdateState, event: string): Extract<ReportedStatus, 'succeeded' | 'failed' | 'rolled-back'> {
+export function terminalStatus(
+  from: UpdateState,
+  event: string,
+): Extract<ReportedStatus, 'succeeded' | 'failed' | 'rolled-back'> {
   if (from === 'committing' && event === 'committed') return 'succeeded';
   if (from === 'rolling-back' && event === 'rolled-back') return 'rolled-back';
   return 'failed';

@@ -6,7 +6,17 @@ import { parseRevisionManifest } from '@fleet/protocol';
 import { aContainer, aRevision } from '@fleet/protocol/testing';
 import { importImage } from '../../src/oci/index.js';
 import { collectGarbage, ObjectStore, RevisionStore } from '../../src/store/index.js';
-import { buildBusyboxImage, hostArchitecture, rawLayer, rawTar, run, toDockerArchive, WEB_UID, writeOciLayout, type OciLayoutImage } from './helpers/oci-image.js';
+import {
+  buildBusyboxImage,
+  hostArchitecture,
+  rawLayer,
+  rawTar,
+  run,
+  toDockerArchive,
+  WEB_UID,
+  writeOciLayout,
+  type OciLayoutImage,
+} from './helpers/oci-image.js';
 
 let work: string;
 let image: OciLayoutImage;
@@ -23,7 +33,12 @@ afterAll(async () => {
 describe('importImage from an OCI layout', () => {
   it('applies layers (whiteout, opaque dir, hard link, setuid, xattr, owners) and maps the config', async () => {
     const tree = join(work, 'tree-layout');
-    const out = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out'), keepRootfsAt: tree });
+    const out = await importImage(image.ref, {
+      platform,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'out'),
+      keepRootfsAt: tree,
+    });
     expect(out.image.digest).toBe(image.digest);
     expect(out.rootfs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect((await fs.stat(out.rootfsFile)).size).toBe(out.rootfs.size);
@@ -39,7 +54,12 @@ describe('importImage from an OCI layout', () => {
     // setuid survives the chown
     expect((await fs.stat(join(tree, 'usr/local/bin/suid-tool'))).mode & 0o7777).toBe(0o4755);
     // xattr from the PAX header
-    const { stdout } = await run('getfattr', ['--only-values', '-n', 'user.fleet.test', join(tree, 'var/lib/data/tagged')]);
+    const { stdout } = await run('getfattr', [
+      '--only-values',
+      '-n',
+      'user.fleet.test',
+      join(tree, 'var/lib/data/tagged'),
+    ]);
     expect(stdout).toBe('hello');
     // ownership and later layer content
     const idx = await fs.stat(join(tree, 'www/index.html'));
@@ -57,17 +77,30 @@ describe('importImage from an OCI layout', () => {
       stopTimeoutMs: 10000,
     });
     expect(out.volumes).toEqual(['/var/lib/data']);
-    expect(out.health).toEqual({ exec: ['/bin/sh', '-c', 'wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1'], intervalMs: 5000, timeoutMs: 2000, retries: 3, startPeriodMs: 1000 });
+    expect(out.health).toEqual({
+      exec: ['/bin/sh', '-c', 'wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1'],
+      intervalMs: 5000,
+      timeoutMs: 2000,
+      retries: 3,
+      startPeriodMs: 1000,
+    });
     // the squashfs holds the same tree
     const listing = await run('unsquashfs', ['-lln', out.rootfsFile]);
     expect(listing.stdout).toMatch(/-rwsr-xr-x 0\/0 .* squashfs-root\/usr\/local\/bin\/suid-tool/);
-    expect(listing.stdout).toMatch(new RegExp(`-rw-r--r-- ${WEB_UID}/${WEB_UID} .* squashfs-root/www/index.html`));
+    expect(listing.stdout).toMatch(
+      new RegExp(`-rw-r--r-- ${WEB_UID}/${WEB_UID} .* squashfs-root/www/index.html`),
+    );
     expect(listing.stdout).not.toMatch(/etc\/motd|opt\/app\/old.txt/);
   });
 
   it('the mapped start config runs: httpd as www serves the page, the health check passes', async () => {
     const tree = join(work, 'tree-run');
-    const out = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-run'), keepRootfsAt: tree });
+    const out = await importImage(image.ref, {
+      platform,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'out-run'),
+      keepRootfsAt: tree,
+    });
     const q = (argv: string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     // A private network namespace so port 8080 cannot collide with anything on the machine, and
     // a private mount namespace for the /dev a container runtime provides.
@@ -83,20 +116,36 @@ describe('importImage from an OCI layout', () => {
       'done',
       'kill $pid; exit 1',
     ].join('\n');
-    const { stdout } = await run('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', script], { env: out.start.env });
+    const { stdout } = await run(
+      'unshare',
+      ['--net', '--mount', '--propagation', 'private', 'sh', '-c', script],
+      { env: out.start.env },
+    );
     expect(stdout).toBe('<h1>fleet v2</h1>\n');
   });
 
   it('is deterministic: the same image twice gives the same rootfs digest', async () => {
-    const a = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'det-a') });
-    const b = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'det-b') });
+    const a = await importImage(image.ref, {
+      platform,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'det-a'),
+    });
+    const b = await importImage(image.ref, {
+      platform,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'det-b'),
+    });
     expect(b.rootfs.digest).toBe(a.rootfs.digest);
     expect(await fs.readdir(join(work, 'w'))).toEqual([]);
   });
 
   it('docker-archive gives the same rootfs object as the OCI layout', async () => {
     const ref = await toDockerArchive(image, join(work, 'httpd.tar'));
-    const a = await importImage(image.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-a') });
+    const a = await importImage(image.ref, {
+      platform,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'out-a'),
+    });
     const b = await importImage(ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-b') });
     expect(b.rootfs.digest).toBe(a.rootfs.digest);
     expect(b.start).toEqual(a.start);
@@ -112,10 +161,23 @@ describe('converter output into the agent store', () => {
     await objects.init();
     await revisions.init();
     // The converter works inside the store's filesystem so adoption is a link, not a copy.
-    const out = await importImage(image.ref, { platform, workDir: join(data, 'tmp'), outputDir: join(data, 'tmp', 'out') });
+    const out = await importImage(image.ref, {
+      platform,
+      workDir: join(data, 'tmp'),
+      outputDir: join(data, 'tmp', 'out'),
+    });
     await objects.adoptFile(out.rootfs.digest, out.rootfsFile);
     const manifest = parseRevisionManifest(
-      aRevision({ containers: { web: aContainer({ image: { ref: out.image.ref, digest: out.image.digest }, rootfs: out.rootfs, start: out.start, ...(out.health ? { health: out.health } : {}) }) } }),
+      aRevision({
+        containers: {
+          web: aContainer({
+            image: { ref: out.image.ref, digest: out.image.digest },
+            rootfs: out.rootfs,
+            start: out.start,
+            ...(out.health ? { health: out.health } : {}),
+          }),
+        },
+      }),
     );
     if (!manifest.ok) throw manifest.error;
     await revisions.write(1, manifest.value);
@@ -156,9 +218,18 @@ describe('layer semantics beyond the busybox image', () => {
       { name: 'dev/loop9', type: '4', devmajor: 7, devminor: 9, mode: 0o660, gid: 6 },
       { name: 'run-fifo', type: '6', mode: 0o620 },
     ]);
-    const img = await writeOciLayout({ layoutDir: join(work, 'semantics'), layers: [await rawLayer(lower), await rawLayer(upper)], config: { Cmd: ['/bin/sh'] } });
+    const img = await writeOciLayout({
+      layoutDir: join(work, 'semantics'),
+      layers: [await rawLayer(lower), await rawLayer(upper)],
+      config: { Cmd: ['/bin/sh'] },
+    });
     const tree = join(work, 'tree-semantics');
-    await importImage(img.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-sem'), keepRootfsAt: tree });
+    await importImage(img.ref, {
+      platform,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'out-sem'),
+      keepRootfsAt: tree,
+    });
     expect((await fs.readdir(join(tree, 'd'))).sort()).toEqual(['new', 'sub', 'through-link']);
     expect(await fs.readdir(join(tree, 'd/sub'))).toEqual(['y']);
     expect((await fs.stat(join(tree, 'd/sub'))).mode & 0o7777).toBe(0o700);
@@ -184,8 +255,16 @@ describe('user resolution reads the image, not the host', () => {
       { name: 'etc/group', body: 'apps:x:4343:\nops:x:77:\n' },
       { name: 'etc/passwd', type: '2', linkname: '/etc/passwd.real' },
     ]);
-    const img = await writeOciLayout({ layoutDir: join(work, 'passwd-link'), layers: [await rawLayer(tar)], config: { Cmd: ['/bin/sh'], User: 'appuser:ops' } });
-    const out = await importImage(img.ref, { platform, workDir: join(work, 'w'), outputDir: join(work, 'out-pw') });
+    const img = await writeOciLayout({
+      layoutDir: join(work, 'passwd-link'),
+      layers: [await rawLayer(tar)],
+      config: { Cmd: ['/bin/sh'], User: 'appuser:ops' },
+    });
+    const out = await importImage(img.ref, {
+      platform,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'out-pw'),
+    });
     expect(out.start.user).toBe('4242:77');
   });
 });

@@ -16,7 +16,12 @@ describe('oci module placement', () => {
       const text = await fs.readFile(join(dir, f), 'utf8');
       for (const m of text.matchAll(/\bfrom\s+'([^']+)'|import\(\s*'([^']+)'\s*\)/g)) {
         const spec = (m[1] ?? m[2])!;
-        const allowed = spec.startsWith('node:') || spec === 'zod' || spec.startsWith('@fleet/protocol') || spec === 'vitest' || /^\.\/[a-z0-9-]+\.js$/.test(spec);
+        const allowed =
+          spec.startsWith('node:') ||
+          spec === 'zod' ||
+          spec.startsWith('@fleet/protocol') ||
+          spec === 'vitest' ||
+          /^\.\/[a-z0-9-]+\.js$/.test(spec);
         if (!allowed) offending.push(`${f}: ${spec}`);
       }
     }
@@ -24,7 +29,9 @@ describe('oci module placement', () => {
   });
 
   it('is exported as the @fleet/device-agent/oci subpath', async () => {
-    const pkg = JSON.parse(await fs.readFile(join(import.meta.dirname, '../../package.json'), 'utf8')) as { exports: Record<string, { types: string }> };
+    const pkg = JSON.parse(await fs.readFile(join(import.meta.dirname, '../../package.json'), 'utf8')) as {
+      exports: Record<string, { types: string }>;
+    };
     expect(pkg.exports['./oci']?.types).toBe('./src/oci/index.ts');
     const mod = await import('@fleet/device-agent/oci');
     expect(typeof mod.importImage).toBe('function');

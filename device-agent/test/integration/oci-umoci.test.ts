@@ -28,22 +28,36 @@ async function snapshot(root: string): Promise<{ nodes: Record<string, Node>; li
     const n: Node = { type, mode: (st.mode & 0o7777).toString(8), owner: `${st.uid}:${st.gid}` };
     if (type === 'file') {
       n.size = st.size;
-      n.sha256 = createHash('sha256').update(await fs.readFile(abs)).digest('hex');
+      n.sha256 = createHash('sha256')
+        .update(await fs.readFile(abs))
+        .digest('hex');
       n.mtime = Math.floor(st.mtimeMs / 1000);
       inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), rel]);
     }
     if (type === 'symlink') n.target = await fs.readlink(abs);
     if (type !== 'file') n.mtime = Math.floor(st.mtimeMs / 1000);
     if (type !== 'symlink') {
-      const { stdout } = await run('getfattr', ['--absolute-names', '-d', '-m', '^user\\.', '-e', 'hex', abs]);
+      const { stdout } = await run('getfattr', [
+        '--absolute-names',
+        '-d',
+        '-m',
+        '^user\\.',
+        '-e',
+        'hex',
+        abs,
+      ]);
       const lines = stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
       if (lines.length > 0) n.xattrs = lines.sort().join(',');
     }
     nodes[rel === '' ? '/' : rel] = n;
-    if (type === 'dir') for (const name of (await fs.readdir(abs)).sort()) await walk(rel === '' ? name : `${rel}/${name}`);
+    if (type === 'dir')
+      for (const name of (await fs.readdir(abs)).sort()) await walk(rel === '' ? name : `${rel}/${name}`);
   };
   await walk('');
-  const links = [...inodes.values()].filter((g) => g.length > 1).map((g) => g.sort()).sort();
+  const links = [...inodes.values()]
+    .filter((g) => g.length > 1)
+    .map((g) => g.sort())
+    .sort();
   return { nodes, links };
 }
 
@@ -61,7 +75,12 @@ afterAll(async () => {
 describe('unpacked tree vs umoci unpack', () => {
   it('has the same paths, types, modes, owners, contents, symlink targets, xattrs and hard links', async () => {
     const ours = join(work, 'ours');
-    await importImage(image.ref, { platform: `linux/${hostArchitecture()}`, workDir: join(work, 'w'), outputDir: join(work, 'out'), keepRootfsAt: ours });
+    await importImage(image.ref, {
+      platform: `linux/${hostArchitecture()}`,
+      workDir: join(work, 'w'),
+      outputDir: join(work, 'out'),
+      keepRootfsAt: ours,
+    });
     const bundle = join(work, 'bundle');
     await run('umoci', ['unpack', '--image', `${image.layoutDir}:${image.tag}`, bundle]);
     const theirs = await snapshot(join(bundle, 'rootfs'));

@@ -8,13 +8,24 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { collectGarbage, ObjectStore, RevisionStore, StoreError, VolumeStore } from '../../src/store/index.js';
+import {
+  collectGarbage,
+  ObjectStore,
+  RevisionStore,
+  StoreError,
+  VolumeStore,
+} from '../../src/store/index.js';
 
 const run = promisify(execFile);
 const digestOf = (b: Uint8Array): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-function revision(rootfs: Record<string, Digest>, over: Parameters<typeof aRevision>[0] = {}): RevisionManifest {
-  const containers = Object.fromEntries(Object.entries(rootfs).map(([name, digest]) => [name, aContainer({ rootfs: { digest, size: 1 } })]));
+function revision(
+  rootfs: Record<string, Digest>,
+  over: Parameters<typeof aRevision>[0] = {},
+): RevisionManifest {
+  const containers = Object.fromEntries(
+    Object.entries(rootfs).map(([name, digest]) => [name, aContainer({ rootfs: { digest, size: 1 } })]),
+  );
   const r = parseRevisionManifest(aRevision({ containers, ...over }));
   if (!r.ok) throw r.error;
   return r.value;
@@ -37,7 +48,9 @@ describe('ObjectStore', () => {
     const da = digestOf(a);
     const db = digestOf(b);
     // chunked stream
-    await expect(store.put(da, Readable.from([a.subarray(0, 1000), a.subarray(1000)]), { size: a.length })).resolves.toEqual({ digest: da, size: a.length });
+    await expect(
+      store.put(da, Readable.from([a.subarray(0, 1000), a.subarray(1000)]), { size: a.length }),
+    ).resolves.toEqual({ digest: da, size: a.length });
     await fs.writeFile(join(root, 'b.bin'), b);
     await store.putFile(db, join(root, 'b.bin'));
     expect(await store.list()).toEqual([da, db].sort());
@@ -47,7 +60,10 @@ describe('ObjectStore', () => {
     expect(await store.get(da)).toBe(join(root, 'objects/sha256', da.slice(7)));
     expect(await store.verify(da)).toBe(true);
     // putting again does not read the source
-    await expect(store.put(da, Readable.from([Buffer.from('not read')]))).resolves.toEqual({ digest: da, size: a.length });
+    await expect(store.put(da, Readable.from([Buffer.from('not read')]))).resolves.toEqual({
+      digest: da,
+      size: a.length,
+    });
     expect(await store.delete(da)).toBe(true);
     expect(await store.delete(da)).toBe(false);
     expect(await store.list()).toEqual([db]);
@@ -71,7 +87,9 @@ describe('ObjectStore', () => {
     const store = new ObjectStore(root);
     await store.init();
     const data = randomBytes(1000);
-    await expect(store.put(digestOf(data), Readable.from([data.subarray(0, 600)]), { size: 1000 })).rejects.toThrow(/got 600 bytes, expected 1000/);
+    await expect(
+      store.put(digestOf(data), Readable.from([data.subarray(0, 600)]), { size: 1000 }),
+    ).rejects.toThrow(/got 600 bytes, expected 1000/);
     expect(await store.list()).toEqual([]);
     expect(await fs.readdir(store.tmpDir)).toEqual([]);
   });
@@ -106,14 +124,19 @@ describe('ObjectStore', () => {
     const file = join(root, 'rootfs.squashfs');
     await fs.writeFile(file, data);
     const ino = (await fs.stat(file)).ino;
-    await expect(store.adoptFile(digestOf(data), file)).resolves.toEqual({ digest: digestOf(data), size: data.length });
+    await expect(store.adoptFile(digestOf(data), file)).resolves.toEqual({
+      digest: digestOf(data),
+      size: data.length,
+    });
     expect((await fs.stat(await store.get(digestOf(data)))).ino).toBe(ino);
     await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
 
     const other = join(root, 'other.squashfs');
     await fs.writeFile(other, 'not what the digest says');
     const claimed = digestOf(Buffer.from('x'));
-    await expect(store.adoptFile(claimed, other)).rejects.toThrow(`object ${claimed}: file ${other} hashes to`);
+    await expect(store.adoptFile(claimed, other)).rejects.toThrow(
+      `object ${claimed}: file ${other} hashes to`,
+    );
     expect(await fs.readFile(other, 'utf8')).toBe('not what the digest says');
     expect(await store.list()).toEqual([digestOf(data)]);
   });
@@ -121,7 +144,9 @@ describe('ObjectStore', () => {
   it('refuses malformed digests', async () => {
     const store = new ObjectStore(root);
     await store.init();
-    await expect(store.put('sha256:xyz' as Digest, Readable.from([]))).rejects.toThrow(/object digest "sha256:xyz"/);
+    await expect(store.put('sha256:xyz' as Digest, Readable.from([]))).rejects.toThrow(
+      /object digest "sha256:xyz"/,
+    );
     expect(() => store.pathOf('../../etc/passwd' as Digest)).toThrow(StoreError);
   });
 });
@@ -195,10 +220,21 @@ describe('VolumeStore', () => {
     const vols = new VolumeStore(root);
     const perm = { name: 'data', path: '/var/lib/data', persistence: 'permanent' as const, readOnly: false };
     const rev = { name: 'cache', path: '/var/cache/app', persistence: 'revision' as const, readOnly: false };
-    const boot = { name: 'run', path: '/run/app', persistence: 'boot' as const, readOnly: false, sizeBytes: 4 << 20 };
+    const boot = {
+      name: 'run',
+      path: '/run/app',
+      persistence: 'boot' as const,
+      readOnly: false,
+      sizeBytes: 4 << 20,
+    };
 
     const p1 = await vols.prepare('web', perm, 1);
-    expect(p1).toEqual({ kind: 'bind', source: join(root, 'volumes/web/data'), target: '/var/lib/data', readOnly: false });
+    expect(p1).toEqual({
+      kind: 'bind',
+      source: join(root, 'volumes/web/data'),
+      target: '/var/lib/data',
+      readOnly: false,
+    });
     const r1 = await vols.prepare('web', rev, 1);
     expect(r1).toMatchObject({ kind: 'bind', source: join(root, 'revisions/1/volumes/web/cache') });
     await fs.writeFile(join((p1 as { source: string }).source, 'db'), 'keep me');
@@ -209,11 +245,20 @@ describe('VolumeStore', () => {
     expect(await fs.readFile(join((p2 as { source: string }).source, 'db'), 'utf8')).toBe('keep me');
     expect(await fs.readdir((r2 as { source: string }).source)).toEqual([]);
     // rolling back to revision 1 finds its own data
-    expect(await fs.readdir((await vols.prepare('web', rev, 1) as { source: string }).source)).toEqual(['tmp']);
+    expect(await fs.readdir(((await vols.prepare('web', rev, 1)) as { source: string }).source)).toEqual([
+      'tmp',
+    ]);
 
-    expect(await vols.prepare('web', boot, 2)).toEqual({ kind: 'tmpfs', target: '/run/app', readOnly: false, options: ['mode=0755', 'nosuid', 'nodev', `size=${4 << 20}`] });
+    expect(await vols.prepare('web', boot, 2)).toEqual({
+      kind: 'tmpfs',
+      target: '/run/app',
+      readOnly: false,
+      options: ['mode=0755', 'nosuid', 'nodev', `size=${4 << 20}`],
+    });
     expect(await vols.listPermanent()).toEqual([{ container: 'web', volume: 'data' }]);
-    await expect(vols.prepare('../etc', perm, 1)).rejects.toThrow(/container name "..\/etc" is not a valid name/);
+    await expect(vols.prepare('../etc', perm, 1)).rejects.toThrow(
+      /container name "..\/etc" is not a valid name/,
+    );
   });
 });
 

@@ -11,7 +11,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateSigningKey, ReleaseManifest, signManifest, UpdateState, type Progress, type Target } from '@fleet/protocol';
+import {
+  generateSigningKey,
+  ReleaseManifest,
+  signManifest,
+  UpdateState,
+  type Progress,
+  type Target,
+} from '@fleet/protocol';
 import { aContainer, aRelease } from '@fleet/protocol/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileBootControl, defaultFileBootPaths } from '../../src/boot/file-boot-control.js';
@@ -89,8 +96,27 @@ type Scenario = 'app-ok' | 'app-fail' | 'sys-ok' | 'sys-fail' | 'sys-bootfail';
 const PASSES: Record<Scenario, readonly UpdateState[]> = {
   'app-ok': ['idle', 'downloading', 'verifying', 'waiting', 'installing', 'testing', 'committing'],
   'app-fail': ['idle', 'downloading', 'verifying', 'waiting', 'installing', 'rolling-back'],
-  'sys-ok': ['idle', 'downloading', 'verifying', 'waiting', 'installing', 'rebooting', 'testing', 'committing'],
-  'sys-fail': ['idle', 'downloading', 'verifying', 'waiting', 'installing', 'rebooting', 'testing', 'rolling-back', 'rollback-rebooting'],
+  'sys-ok': [
+    'idle',
+    'downloading',
+    'verifying',
+    'waiting',
+    'installing',
+    'rebooting',
+    'testing',
+    'committing',
+  ],
+  'sys-fail': [
+    'idle',
+    'downloading',
+    'verifying',
+    'waiting',
+    'installing',
+    'rebooting',
+    'testing',
+    'rolling-back',
+    'rollback-rebooting',
+  ],
   'sys-bootfail': ['idle', 'downloading', 'verifying', 'waiting', 'installing', 'rebooting', 'rolling-back'],
 };
 
@@ -142,7 +168,12 @@ async function release(scenario: Scenario | 'base'): Promise<ReleaseManifest> {
         start: { entrypoint: ['/bin/sh', '-c'], cmd: [script], env: { SEQ: String(seq) } },
         volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }],
       }),
-      net: aContainer({ group: 'platform', rootfs, image: { ref: 'busybox', digest: rootfs.digest }, start: { entrypoint: ['/bin/sh', '-c'], cmd: ['exec sleep 100000'] } }),
+      net: aContainer({
+        group: 'platform',
+        rootfs,
+        image: { ref: 'busybox', digest: rootfs.digest },
+        start: { entrypoint: ['/bin/sh', '-c'], cmd: ['exec sleep 100000'] },
+      }),
     },
   });
   return signManifest(ReleaseManifest.parse(r), key);
@@ -150,15 +181,25 @@ async function release(scenario: Scenario | 'base'): Promise<ReleaseManifest> {
 
 function runAgent(targetPath: string, crashAt?: string, killAfterMs?: number): Promise<number | string> {
   counts.agentStarts++;
-  const child = spawn(process.execPath, ['--conditions=fleet-source', '--import', 'tsx', '--input-type=module', '-e', AGENT], {
-    cwd: pkg,
-    env: {
-      ...process.env,
-      FLEET_TORTURE_CFG: JSON.stringify({ storage, lxcpath, bootDir, target: targetPath, trustRoot: key.trustRoot }),
-      ...(crashAt ? { FLEET_CRASH_AT: crashAt } : {}),
+  const child = spawn(
+    process.execPath,
+    ['--conditions=fleet-source', '--import', 'tsx', '--input-type=module', '-e', AGENT],
+    {
+      cwd: pkg,
+      env: {
+        ...process.env,
+        FLEET_TORTURE_CFG: JSON.stringify({
+          storage,
+          lxcpath,
+          bootDir,
+          target: targetPath,
+          trustRoot: key.trustRoot,
+        }),
+        ...(crashAt ? { FLEET_CRASH_AT: crashAt } : {}),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.on('exit', () => {
@@ -171,26 +212,38 @@ function runAgent(targetPath: string, crashAt?: string, killAfterMs?: number): P
   const started = Date.now();
   child.on('exit', () => {
     clearTimeout(timer);
-    if (process.env.FLEET_TORTURE_TRACE) console.log(`agent ${crashAt ?? ''} ran ${Date.now() - started} ms: ${err.slice(-600)}`);
+    if (process.env.FLEET_TORTURE_TRACE)
+      console.log(`agent ${crashAt ?? ''} ran ${Date.now() - started} ms: ${err.slice(-600)}`);
     agentLog.push(`--- agent ${counts.agentStarts} (${crashAt ?? killAfterMs ?? ''})\n${err}`);
   });
-  return new Promise((res) => child.on('exit', (code, signal) => res(signal ?? (code === 0 || code === REBOOT_EXIT ? (code as number) : `exit ${code}: ${err.slice(-2000)}`))));
+  return new Promise((res) =>
+    child.on('exit', (code, signal) =>
+      res(
+        signal ??
+          (code === 0 || code === REBOOT_EXIT ? (code as number) : `exit ${code}: ${err.slice(-2000)}`),
+      ),
+    ),
+  );
 }
 
 /** Power off: every container dies with the machine; then the bootloader runs. */
 async function powerCycle(failingSlots: ('A' | 'B')[]): Promise<void> {
   counts.reboots++;
   const t0 = Date.now();
-  for (const c of await runtime.list()) if (c.state !== 'stopped') await runtime.kill(c.name).catch(() => undefined);
+  for (const c of await runtime.list())
+    if (c.state !== 'stopped') await runtime.kill(c.name).catch(() => undefined);
   const t1 = Date.now();
   await boot.simulateBoot({ failingSlots });
-  if (process.env.FLEET_TORTURE_TRACE) console.log(`power cycle: kill ${t1 - t0} ms, boot ${Date.now() - t1} ms`);
+  if (process.env.FLEET_TORTURE_TRACE)
+    console.log(`power cycle: kill ${t1 - t0} ms, boot ${Date.now() - t1} ms`);
 }
 
 async function committedRelease(): Promise<ReleaseManifest | null> {
   const cur = JSON.parse(await readFile(join(storage, 'current'), 'utf8').catch(() => 'null'));
   if (!cur) return null;
-  const doc = JSON.parse(await readFile(join(storage, 'update-revisions', `${cur.committed.revision}.json`), 'utf8'));
+  const doc = JSON.parse(
+    await readFile(join(storage, 'update-revisions', `${cur.committed.revision}.json`), 'utf8'),
+  );
   return ReleaseManifest.parse(doc.release);
 }
 
@@ -201,7 +254,16 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
   const fromSlot = await boot.activeSlot();
   const r = await release(scenario);
   seq++;
-  const target: Target = { updateId: `u${r.sequence}`, release: r, objectBaseUrl: 'http://127.0.0.1:9/o', config: {}, configVersion: 0, strategy: 'stop-start', force: false, bakeSeconds: 1 };
+  const target: Target = {
+    updateId: `u${r.sequence}`,
+    release: r,
+    objectBaseUrl: 'http://127.0.0.1:9/o',
+    config: {},
+    configVersion: 0,
+    strategy: 'stop-start',
+    force: false,
+    bakeSeconds: 1,
+  };
   const targetPath = join(tmp.path, `target-${r.sequence}.json`);
   await writeFile(targetPath, JSON.stringify(target));
   const failing: ('A' | 'B')[] = scenario === 'sys-bootfail' ? [fromSlot === 'A' ? 'B' : 'A'] : [];
@@ -236,14 +298,22 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
     crash.at === 'installing:after' ||
     crash.at === (scenario === 'sys-ok' ? 'rebooting:before' : 'testing:before') ||
     // A kill at a random instant: the report says whether it hit installing.
-    (crash.afterMs !== undefined && outcomeOf(target.updateId).some((p) => p.status === 'rolled-back' && /restarted while installing/.test(p.message ?? '')));
+    (crash.afterMs !== undefined &&
+      outcomeOf(target.updateId).some(
+        (p) => p.status === 'rolled-back' && /restarted while installing/.test(p.message ?? ''),
+      ));
   const outcome = outcomeOf(target.updateId);
   expect(onNew, `${why}\n${JSON.stringify(outcome)}`).toBe(healthy && !inInstalling);
   if (onNew) counts.onNew++;
   else counts.onOld++;
   const want = instancesOf(effectiveManifest({ release: now as ReleaseManifest, config: {} }));
   const all = await runtime.list();
-  expect(all.filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(want);
+  expect(
+    all
+      .filter((c) => c.state === 'running')
+      .map((c) => c.name)
+      .sort(),
+  ).toEqual(want);
   expect(all.map((c) => c.name).sort()).toEqual(want);
   const verdict = await boot.verifyBoot();
   expect(verdict.armedSlot).toBeUndefined();
@@ -275,7 +345,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   timings.sort((a, b) => a - b);
-  console.log(`torture: ${JSON.stringify(counts)}; run ms median ${timings[timings.length >> 1]}, max ${timings.at(-1)}`);
+  console.log(
+    `torture: ${JSON.stringify(counts)}; run ms median ${timings[timings.length >> 1]}, max ${timings.at(-1)}`,
+  );
   if (runtime) for (const c of await runtime.list()) await runtime.remove(c.name).catch(() => undefined);
   await starter?.close();
   await tmp?.cleanup();

@@ -4,7 +4,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateSigningKey, signManifest, ReleaseManifest, type Progress, type ReleaseManifestInput, type Target } from '@fleet/protocol';
+import {
+  generateSigningKey,
+  signManifest,
+  ReleaseManifest,
+  type Progress,
+  type ReleaseManifestInput,
+  type Target,
+} from '@fleet/protocol';
 import { aContainer, aRelease } from '@fleet/protocol/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
@@ -13,7 +20,12 @@ import { StarterClient } from '../../src/runtime/lxc/starter.js';
 import { ObjectStore } from '../../src/store/object-store.js';
 import { RevisionStore } from '../../src/store/revision-store.js';
 import { VolumeStore } from '../../src/store/volumes.js';
-import { objectStorePort, RuntimeContainers, StoreRevisions, systemClock } from '../../src/update/adapters.js';
+import {
+  objectStorePort,
+  RuntimeContainers,
+  StoreRevisions,
+  systemClock,
+} from '../../src/update/adapters.js';
 import { DirectoryDurableFiles } from '../../src/update/atomic-file.js';
 import { UpdateEngine } from '../../src/update/engine.js';
 import { ExclusiveRunner } from '../../src/update/exclusive-runner.js';
@@ -43,7 +55,13 @@ function release(sequence: number, web: Partial<Parameters<typeof aContainer>[0]
         image: { ref: 'busybox', digest: rootfs.digest },
         volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }],
         statusGoal: 'ready',
-        health: { exec: ['/bin/sh', '-c', 'test -f /tmp/up'], intervalMs: 200, timeoutMs: 2000, retries: 2, startPeriodMs: 0 },
+        health: {
+          exec: ['/bin/sh', '-c', 'test -f /tmp/up'],
+          intervalMs: 200,
+          timeoutMs: 2000,
+          retries: 2,
+          startPeriodMs: 0,
+        },
         ...web,
       }),
     },
@@ -53,7 +71,13 @@ function release(sequence: number, web: Partial<Parameters<typeof aContainer>[0]
 
 // Writes the permanent seed once, marks itself up, and idles; VERSION shows which revision runs.
 const serve = (version: string) => ({
-  start: { entrypoint: ['/bin/sh', '-c'], cmd: ['[ -f /data/seed ] || head -c 4096 /dev/urandom > /data/seed; echo $VERSION > /tmp/version; touch /tmp/up; exec sleep 100000'], env: { VERSION: version } },
+  start: {
+    entrypoint: ['/bin/sh', '-c'],
+    cmd: [
+      '[ -f /data/seed ] || head -c 4096 /dev/urandom > /data/seed; echo $VERSION > /tmp/version; touch /tmp/up; exec sleep 100000',
+    ],
+    env: { VERSION: version },
+  },
 });
 
 const target = (r: ReleaseManifest, updateId: string): Target => ({
@@ -69,21 +93,31 @@ const target = (r: ReleaseManifest, updateId: string): Target => ({
 
 function newEngine(crashAt?: string, over: Partial<UpdateDeps> = {}): UpdateEngine {
   let armed = crashAt;
-  return new UpdateEngine({ ...deps, ...over }, {
-    identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
-    runner: new ExclusiveRunner(),
-    settings: { gate: { goalTimeoutMs: 20_000, pollMs: 250, hubTimeoutMs: 1_000 }, spaceReserveBytes: 1024 * 1024, lockPollMs: 200 },
-    crashHook: (state, phase) => {
-      if (armed === `${state}:${phase}`) {
-        armed = undefined;
-        throw new Error(`simulated crash at ${state}:${phase}`);
-      }
+  return new UpdateEngine(
+    { ...deps, ...over },
+    {
+      identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
+      runner: new ExclusiveRunner(),
+      settings: {
+        gate: { goalTimeoutMs: 20_000, pollMs: 250, hubTimeoutMs: 1_000 },
+        spaceReserveBytes: 1024 * 1024,
+        lockPollMs: 200,
+      },
+      crashHook: (state, phase) => {
+        if (armed === `${state}:${phase}`) {
+          armed = undefined;
+          throw new Error(`simulated crash at ${state}:${phase}`);
+        }
+      },
     },
-  });
+  );
 }
 
 async function running(): Promise<string[]> {
-  return (await runtime.list()).filter((c) => c.state === 'running').map((c) => c.name).sort();
+  return (await runtime.list())
+    .filter((c) => c.state === 'running')
+    .map((c) => c.name)
+    .sort();
 }
 
 async function versionOf(name: string): Promise<string> {
@@ -91,7 +125,9 @@ async function versionOf(name: string): Promise<string> {
 }
 
 async function seedSum(): Promise<string> {
-  return createHash('sha256').update(await readFile(join(storage, 'volumes', 'web', 'data', 'seed'))).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(join(storage, 'volumes', 'web', 'data', 'seed')))
+    .digest('hex');
 }
 
 const final = (id: string) => reports.filter((p) => p.updateId === id && p.state === 'idle').at(-1);
@@ -102,7 +138,10 @@ beforeAll(async () => {
   const tree = await buildBusyboxRootfs(join(tmp.path, 'rootfs'));
   const sqfs = await buildSquashfs(tree, join(tmp.path, 'rootfs.sqfs'));
   const bytes = await readFile(sqfs);
-  rootfs = { digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: (await stat(sqfs)).size };
+  rootfs = {
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    size: (await stat(sqfs)).size,
+  };
 
   const objects = new ObjectStore(storage);
   await objects.init();
@@ -115,14 +154,19 @@ beforeAll(async () => {
   lxc = Liblxc.load();
   starter = new StarterClient();
   runtime = new LxcRuntime({ lxc, starter, lxcpath });
-  const revisions = new StoreRevisions(revisionStore, new DirectoryDurableFiles(join(storage, 'update-revisions')));
+  const revisions = new StoreRevisions(
+    revisionStore,
+    new DirectoryDurableFiles(join(storage, 'update-revisions')),
+  );
   deps = {
     files: new DirectoryDurableFiles(storage),
     revisions,
     objects: objectStorePort(objects, storage),
     downloader: {
       fetch: async (missing) => {
-        throw new Error(`nothing should be downloaded here, asked for ${missing.map((m) => m.digest).join(', ')}`);
+        throw new Error(
+          `nothing should be downloaded here, asked for ${missing.map((m) => m.digest).join(', ')}`,
+        );
       },
     },
     containers: new RuntimeContainers({
@@ -193,7 +237,9 @@ describe('app-only update on real LXC', () => {
     expect((await runtime.list()).map((c) => c.name)).toEqual([v2Instance]);
     expect(await seedSum()).toBe(seed);
 
-    engine.offer(target(release(3, { start: { entrypoint: ['/bin/sh', '-c'], cmd: ['exit 3'] } }), 'u3-again'));
+    engine.offer(
+      target(release(3, { start: { entrypoint: ['/bin/sh', '-c'], cmd: ['exit 3'] } }), 'u3-again'),
+    );
     await engine.settled();
     expect(final('u3-again')).toMatchObject({ status: 'failed', reason: 'revision-failed-before' });
     await engine.stop();
@@ -239,7 +285,9 @@ describe('app-only update on real LXC', () => {
     expect(await running()).toEqual(before);
     expect((await runtime.list()).map((c) => c.name)).toEqual(before);
     expect(await versionOf(before[0] as string)).toBe('4');
-    expect(JSON.parse(await readFile(join(storage, 'current'), 'utf8'))).toMatchObject({ committed: { sequence: 4 } });
+    expect(JSON.parse(await readFile(join(storage, 'current'), 'utf8'))).toMatchObject({
+      committed: { sequence: 4 },
+    });
     expect(await seedSum()).toBe(seed);
     expect(logs.some((l) => l.includes('journal is not JSON'))).toBe(true);
     await restarted.stop();
@@ -253,8 +301,11 @@ describe('app-only update on real LXC', () => {
     const engine = newEngine();
     await engine.start();
     engine.offer(target(release(6, serve('6')), 'u6'));
-    for (let i = 0; i < 200 && !reports.some((p) => p.updateId === 'u6' && p.status === 'deferred'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(reports.find((p) => p.updateId === 'u6' && p.status === 'deferred')?.message).toContain('update lock of web');
+    for (let i = 0; i < 200 && !reports.some((p) => p.updateId === 'u6' && p.status === 'deferred'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(reports.find((p) => p.updateId === 'u6' && p.status === 'deferred')?.message).toContain(
+      'update lock of web',
+    );
     expect(await running()).toEqual(before);
     await rm(join(lockDir, LOCK_FILE));
     await engine.settled();

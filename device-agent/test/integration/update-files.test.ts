@@ -25,7 +25,9 @@ describe('DirectoryDurableFiles', () => {
 
   it('overlapping writes of one name land in call order', async () => {
     const f = new DirectoryDurableFiles(join(tmp.path, 'b'));
-    await Promise.all(Array.from({ length: 20 }, (_, i) => f.writeAtomic('current', `${i}`.repeat(1 + ((i * 7919) % 5000)))));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => f.writeAtomic('current', `${i}`.repeat(1 + ((i * 7919) % 5000)))),
+    );
     expect((await f.read('current'))?.toString()).toBe('19'.repeat(1 + ((19 * 7919) % 5000)));
   });
 

@@ -31,7 +31,10 @@ describe('BoundedBatchQueue', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(batches).toEqual([[1, 2, 3, 4]]);
     await vi.advanceTimersByTimeAsync(100);
-    expect(batches).toEqual([[1, 2, 3, 4], [5, 6]]);
+    expect(batches).toEqual([
+      [1, 2, 3, 4],
+      [5, 6],
+    ]);
     expect(queue.written).toBe(6);
     expect(queue.length).toBe(0);
   });
@@ -135,6 +138,9 @@ describe('BoundedBatchQueue', () => {
   });
 
   test('refuses a capacity smaller than a batch', () => {
-    expect(() => new BoundedBatchQueue({ capacity: 1, maxBatch: 2, flushIntervalMs: 1, write: async () => undefined })).toThrow(/capacity/);
+    expect(
+      () =>
+        new BoundedBatchQueue({ capacity: 1, maxBatch: 2, flushIntervalMs: 1, write: async () => undefined }),
+    ).toThrow(/capacity/);
   });
 });

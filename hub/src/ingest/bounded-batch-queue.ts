@@ -45,7 +45,8 @@ export class BoundedBatchQueue<T> {
   failedWrites = 0;
 
   constructor(options: BoundedBatchQueueOptions<T>) {
-    if (!(options.capacity >= options.maxBatch && options.maxBatch > 0)) throw new RangeError('need capacity >= maxBatch > 0');
+    if (!(options.capacity >= options.maxBatch && options.maxBatch > 0))
+      throw new RangeError('need capacity >= maxBatch > 0');
     this.#o = { retryDelayMs: 1000, writers: 1, ...options };
   }
 
@@ -129,7 +130,10 @@ export class BoundedBatchQueue<T> {
 
   /** At most `writers` drains run; each takes batches until too few rows are left. */
   #startDrain(partial: boolean): Promise<void> {
-    while (this.#writing.size < this.#o.writers && (this.length >= this.#o.maxBatch || (partial && this.length > 0))) {
+    while (
+      this.#writing.size < this.#o.writers &&
+      (this.length >= this.#o.maxBatch || (partial && this.length > 0))
+    ) {
       const writer: Promise<void> = this.#drain(partial).finally(() => {
         this.#writing.delete(writer);
         this.#afterDrain();

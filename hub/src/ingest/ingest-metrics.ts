@@ -19,12 +19,30 @@ export class IngestMetrics {
   constructor(registry: MetricsRegistry) {
     this.#registry = registry;
     this.received = registry.counter('fleet_ingest_messages_total', 'Device messages received, by kind.');
-    this.invalidMessages = registry.counter('fleet_ingest_invalid_messages_total', 'Device messages dropped as invalid, by kind and reason.');
-    this.duplicates = registry.counter('fleet_ingest_duplicate_messages_total', 'Device messages dropped as redeliveries of an id already seen.');
-    this.sinkErrors = registry.counter('fleet_ingest_sink_errors_total', 'Validated messages the store kept refusing (logged and dropped), by kind.');
-    this.rowsWritten = registry.counter('fleet_ingest_rows_written_total', 'Telemetry samples and log lines written, by kind.');
-    this.rowsDropped = registry.counter('fleet_ingest_rows_dropped_total', 'Telemetry samples and log lines dropped because the queue was full, by kind.');
-    this.writeFailures = registry.counter('fleet_ingest_batch_write_failures_total', 'Batch writes that failed and were retried, by kind.');
+    this.invalidMessages = registry.counter(
+      'fleet_ingest_invalid_messages_total',
+      'Device messages dropped as invalid, by kind and reason.',
+    );
+    this.duplicates = registry.counter(
+      'fleet_ingest_duplicate_messages_total',
+      'Device messages dropped as redeliveries of an id already seen.',
+    );
+    this.sinkErrors = registry.counter(
+      'fleet_ingest_sink_errors_total',
+      'Validated messages the store kept refusing (logged and dropped), by kind.',
+    );
+    this.rowsWritten = registry.counter(
+      'fleet_ingest_rows_written_total',
+      'Telemetry samples and log lines written, by kind.',
+    );
+    this.rowsDropped = registry.counter(
+      'fleet_ingest_rows_dropped_total',
+      'Telemetry samples and log lines dropped because the queue was full, by kind.',
+    );
+    this.writeFailures = registry.counter(
+      'fleet_ingest_batch_write_failures_total',
+      'Batch writes that failed and were retried, by kind.',
+    );
   }
 
   invalid(kind: UplinkKind | 'unknown', reason: InvalidReason): void {

@@ -1,4 +1,13 @@
-import { Inject, Injectable, Logger, Module, type DynamicModule, type ModuleMetadata, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type DynamicModule,
+  type ModuleMetadata,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import { DevicesService } from '../devices/device.service.js';
 import { MetricsRegistry } from '../metrics/metrics.registry.js';
 import { BrokerConnection } from '../mqtt/broker-connection.js';
@@ -38,16 +47,25 @@ export class IngestModule {
       module: IngestModule,
       imports: options.imports ?? [],
       providers: [
-        { provide: IngestMetrics, useFactory: (registry: MetricsRegistry) => new IngestMetrics(registry), inject: [MetricsRegistry] },
+        {
+          provide: IngestMetrics,
+          useFactory: (registry: MetricsRegistry) => new IngestMetrics(registry),
+          inject: [MetricsRegistry],
+        },
         {
           provide: INGEST_SINK,
-          useFactory: (devices: DevicesService, updates: UpdatesService, telemetry: TelemetryService, logs: LogIngestPort) =>
-            new ServicesIngestSink(devices, updates, telemetry, logs),
+          useFactory: (
+            devices: DevicesService,
+            updates: UpdatesService,
+            telemetry: TelemetryService,
+            logs: LogIngestPort,
+          ) => new ServicesIngestSink(devices, updates, telemetry, logs),
           inject: [DevicesService, UpdatesService, TelemetryService, LOG_INGEST],
         },
         {
           provide: IngestService,
-          useFactory: (sink: IngestSink, metrics: IngestMetrics) => new IngestService(sink, metrics, new Logger('Ingest')),
+          useFactory: (sink: IngestSink, metrics: IngestMetrics) =>
+            new IngestService(sink, metrics, new Logger('Ingest')),
           inject: [INGEST_SINK, IngestMetrics],
         },
         IngestLifecycle,

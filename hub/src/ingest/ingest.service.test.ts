@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { allDevicesFilter, deviceTopics, encodeMessage, sharedFilter, type MessageBodyInput, type UplinkKind } from '@fleet/protocol';
+import {
+  allDevicesFilter,
+  deviceTopics,
+  encodeMessage,
+  sharedFilter,
+  type MessageBodyInput,
+  type UplinkKind,
+} from '@fleet/protocol';
 import type { MqttMessageListener } from '../mqtt/hub-mqtt-client.js';
 import { MetricsRegistry } from '../metrics/metrics.registry.js';
 import { IngestMetrics } from './ingest-metrics.js';
@@ -26,7 +33,11 @@ const aSample = (time = new Date().toISOString()) => ({
   diskTotalBytes: 400,
 });
 
-function payload<K extends UplinkKind>(kind: K, body: MessageBodyInput<K>, opts: { id?: string; time?: Date } = {}): Buffer {
+function payload<K extends UplinkKind>(
+  kind: K,
+  body: MessageBodyInput<K>,
+  opts: { id?: string; time?: Date } = {},
+): Buffer {
   const encoded = encodeMessage(kind, body, opts);
   if (!encoded.ok) throw encoded.error;
   return encoded.value.payload;
@@ -66,7 +77,11 @@ function anIngest(options: Partial<IngestOptions> = {}) {
   const registry = new MetricsRegistry();
   const metrics = new IngestMetrics(registry);
   const logger = new Lines();
-  const ingest = new IngestService(sink, metrics, logger, { ...DEFAULT_INGEST_OPTIONS, recordRetryDelaysMs: [1, 1], ...options });
+  const ingest = new IngestService(sink, metrics, logger, {
+    ...DEFAULT_INGEST_OPTIONS,
+    recordRetryDelaysMs: [1, 1],
+    ...options,
+  });
   return { sink, metrics, logger, ingest, registry };
 }
 
@@ -79,16 +94,54 @@ describe('IngestService', () => {
     await ingest.handle(deviceTopics(device).report, payload('report', aReport()), live);
     await ingest.drain();
     expect(sink.calls).toHaveLength(1);
-    expect(sink.calls[0]).toMatchObject({ method: 'report', deviceId: device, body: { board: 'qemu-aarch64', failedRevisions: [] } });
+    expect(sink.calls[0]).toMatchObject({
+      method: 'report',
+      deviceId: device,
+      body: { board: 'qemu-aarch64', failedRevisions: [] },
+    });
     expect(metrics.received.get({ kind: 'report' })).toBe(1);
   });
 
   test.each([
     ['not JSON', Buffer.from('{nope')],
-    ['a body that fails the schema', Buffer.from(JSON.stringify({ v: 1, kind: 'report', id: randomUUID(), time: new Date().toISOString(), body: { board: 1 } }))],
+    [
+      'a body that fails the schema',
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          kind: 'report',
+          id: randomUUID(),
+          time: new Date().toISOString(),
+          body: { board: 1 },
+        }),
+      ),
+    ],
     ['a telemetry envelope on the report topic', payload('telemetry', { samples: [aSample()] })],
-    ['an envelope with a top-level data key', Buffer.from(JSON.stringify({ v: 1, kind: 'report', id: randomUUID(), time: new Date().toISOString(), body: aReport(), data: 1 }))],
-    ['an unknown envelope version', Buffer.from(JSON.stringify({ v: 2, kind: 'report', id: randomUUID(), time: new Date().toISOString(), body: aReport() }))],
+    [
+      'an envelope with a top-level data key',
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          kind: 'report',
+          id: randomUUID(),
+          time: new Date().toISOString(),
+          body: aReport(),
+          data: 1,
+        }),
+      ),
+    ],
+    [
+      'an unknown envelope version',
+      Buffer.from(
+        JSON.stringify({
+          v: 2,
+          kind: 'report',
+          id: randomUUID(),
+          time: new Date().toISOString(),
+          body: aReport(),
+        }),
+      ),
+    ],
   ])('%s is counted, logged with the device id and dropped', async (_what, bytes) => {
     const { ingest, sink, metrics, logger } = anIngest();
     await ingest.handle(deviceTopics(device).report, bytes, live);
@@ -115,7 +168,17 @@ describe('IngestService', () => {
   test('a redelivered message (same envelope id) is stored once', async () => {
     const { ingest, sink, metrics } = anIngest();
     const id = randomUUID();
-    const bytes = payload('progress', { updateId: 'u1', revision: { digest: `sha256:${'a'.repeat(64)}`, version: '1.0.0', sequence: 1 }, state: 'downloading', status: 'downloading', percent: 10 }, { id });
+    const bytes = payload(
+      'progress',
+      {
+        updateId: 'u1',
+        revision: { digest: `sha256:${'a'.repeat(64)}`, version: '1.0.0', sequence: 1 },
+        state: 'downloading',
+        status: 'downloading',
+        percent: 10,
+      },
+      { id },
+    );
     await ingest.handle(deviceTopics(device).progress, bytes, live);
     await ingest.handle(deviceTopics(device).progress, bytes, live);
     await ingest.drain();
@@ -131,15 +194,28 @@ describe('IngestService', () => {
       await ingest.handle(deviceTopics(device).presence, will, live);
     }
     await ingest.drain();
-    expect(sink.calls.map((c) => (c.body as { state: string }).state)).toEqual(['online', 'offline', 'online', 'offline']);
+    expect(sink.calls.map((c) => (c.body as { state: string }).state)).toEqual([
+      'online',
+      'offline',
+      'online',
+      'offline',
+    ]);
   });
 
   test('presence: last seen is the hub clock when live, the device clock when retained', async () => {
     const { ingest, sink } = anIngest();
     const old = new Date('2026-01-01T00:00:00Z');
-    await ingest.handle(deviceTopics(device).presence, payload('presence', { state: 'offline' }, { time: old }), { retained: true });
+    await ingest.handle(
+      deviceTopics(device).presence,
+      payload('presence', { state: 'offline' }, { time: old }),
+      { retained: true },
+    );
     const before = Date.now();
-    await ingest.handle(deviceTopics(device).presence, payload('presence', { state: 'online' }, { time: old }), live);
+    await ingest.handle(
+      deviceTopics(device).presence,
+      payload('presence', { state: 'online' }, { time: old }),
+      live,
+    );
     await ingest.drain();
     const [retained, fresh] = sink.calls;
     expect(retained?.meta.seenAt.toISOString()).toBe(old.toISOString());
@@ -151,9 +227,24 @@ describe('IngestService', () => {
   test('telemetry samples and log lines are written in batches with their device id', async () => {
     const { ingest, sink, metrics, registry } = anIngest();
     for (let i = 0; i < 3; i++) {
-      await ingest.handle(deviceTopics(device).telemetry, payload('telemetry', { samples: [aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2)).toISOString()), aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2 + 1)).toISOString())] }), live);
+      await ingest.handle(
+        deviceTopics(device).telemetry,
+        payload('telemetry', {
+          samples: [
+            aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2)).toISOString()),
+            aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i * 2 + 1)).toISOString()),
+          ],
+        }),
+        live,
+      );
     }
-    await ingest.handle(deviceTopics(device).logs, payload('logs', { lines: [{ time: new Date().toISOString(), source: 'web', stream: 'stdout', text: 'hello' }] }), live);
+    await ingest.handle(
+      deviceTopics(device).logs,
+      payload('logs', {
+        lines: [{ time: new Date().toISOString(), source: 'web', stream: 'stdout', text: 'hello' }],
+      }),
+      live,
+    );
     await ingest.drain();
     expect(sink.telemetry).toHaveLength(6);
     expect(sink.telemetry.every((r) => r.deviceId === device)).toBe(true);
@@ -171,7 +262,11 @@ describe('IngestService', () => {
     expect(sink.calls.map((c) => c.body)).toEqual([{ commandId: 'c1', status: 'done' }]);
     sink.failures = 3;
     await ingest.handle(deviceTopics(device).ack, payload('ack', { commandId: 'c2', status: 'done' }), live);
-    await ingest.handle(deviceTopics(device).ack, payload('ack', { commandId: 'c3', status: 'failed' }), live);
+    await ingest.handle(
+      deviceTopics(device).ack,
+      payload('ack', { commandId: 'c3', status: 'failed' }),
+      live,
+    );
     await ingest.drain();
     expect(sink.calls.map((c) => (c.body as { commandId: string }).commandId)).toEqual(['c1', 'c3']);
     expect(metrics.sinkErrors.get({ kind: 'ack' })).toBe(1);
@@ -180,7 +275,8 @@ describe('IngestService', () => {
 
   test('a device flooding invalid messages gets one log line per interval; every message is counted', async () => {
     const { ingest, metrics, logger } = anIngest();
-    for (let i = 0; i < 50; i++) await ingest.handle(deviceTopics(device).report, Buffer.from('garbage'), live);
+    for (let i = 0; i < 50; i++)
+      await ingest.handle(deviceTopics(device).report, Buffer.from('garbage'), live);
     expect(metrics.invalidMessages.get({ kind: 'report', reason: 'payload' })).toBe(50);
     expect(logger.lines).toHaveLength(1);
   });

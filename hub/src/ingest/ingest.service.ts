@@ -82,7 +82,12 @@ export class IngestService {
   #filters: string[] = [];
   #session: IngestSession | undefined;
 
-  constructor(sink: IngestSink, metrics: IngestMetrics, logger: MqttLogger, options: IngestOptions = DEFAULT_INGEST_OPTIONS) {
+  constructor(
+    sink: IngestSink,
+    metrics: IngestMetrics,
+    logger: MqttLogger,
+    options: IngestOptions = DEFAULT_INGEST_OPTIONS,
+  ) {
     this.#sink = sink;
     this.#metrics = metrics;
     this.#logger = logger;
@@ -97,7 +102,11 @@ export class IngestService {
     ]);
   }
 
-  #queue<T>(kind: 'telemetry' | 'logs', settings: BatchSettings, write: (rows: T[]) => Promise<void>): BoundedBatchQueue<T> {
+  #queue<T>(
+    kind: 'telemetry' | 'logs',
+    settings: BatchSettings,
+    write: (rows: T[]) => Promise<void>,
+  ): BoundedBatchQueue<T> {
     const queue = new BoundedBatchQueue<T>({
       ...settings,
       write,
@@ -105,7 +114,9 @@ export class IngestService {
       onDropped: (n) => this.#metrics.rowsDropped.inc({ kind }, n),
       onWriteError: (error, n) => {
         this.#metrics.writeFailures.inc({ kind });
-        this.#logger.warn(`ingest: writing ${n} ${kind} rows failed, will retry: ${(error as Error).message}`);
+        this.#logger.warn(
+          `ingest: writing ${n} ${kind} rows failed, will retry: ${(error as Error).message}`,
+        );
       },
     });
     return queue;
@@ -160,7 +171,11 @@ export class IngestService {
     await this.#route(deviceId, decoded.value, { receivedAt, retained: meta.retained });
   }
 
-  async #route(deviceId: string, envelope: Envelope<UplinkKind, MessageBody<UplinkKind>>, at: { receivedAt: Date; retained: boolean }): Promise<void> {
+  async #route(
+    deviceId: string,
+    envelope: Envelope<UplinkKind, MessageBody<UplinkKind>>,
+    at: { receivedAt: Date; retained: boolean },
+  ): Promise<void> {
     const sentAt = new Date(envelope.time);
     const meta: MessageMeta = {
       messageId: envelope.id,
@@ -172,19 +187,28 @@ export class IngestService {
     const body = envelope.body;
     switch (envelope.kind) {
       case 'telemetry':
-        for (const sample of (body as MessageBody<'telemetry'>).samples) this.#telemetry.push({ deviceId, ...sample });
+        for (const sample of (body as MessageBody<'telemetry'>).samples)
+          this.#telemetry.push({ deviceId, ...sample });
         return;
       case 'logs':
         for (const line of (body as MessageBody<'logs'>).lines) this.#logs.push({ deviceId, ...line });
         return;
       case 'presence':
-        return this.#record('presence', deviceId, () => this.#sink.recordPresence(deviceId, body as MessageBody<'presence'>, meta));
+        return this.#record('presence', deviceId, () =>
+          this.#sink.recordPresence(deviceId, body as MessageBody<'presence'>, meta),
+        );
       case 'report':
-        return this.#record('report', deviceId, () => this.#sink.recordReport(deviceId, body as MessageBody<'report'>, meta));
+        return this.#record('report', deviceId, () =>
+          this.#sink.recordReport(deviceId, body as MessageBody<'report'>, meta),
+        );
       case 'progress':
-        return this.#record('progress', deviceId, () => this.#sink.recordProgress(deviceId, body as MessageBody<'progress'>, meta));
+        return this.#record('progress', deviceId, () =>
+          this.#sink.recordProgress(deviceId, body as MessageBody<'progress'>, meta),
+        );
       case 'ack':
-        return this.#record('ack', deviceId, () => this.#sink.recordCommandAck(deviceId, body as MessageBody<'ack'>, meta));
+        return this.#record('ack', deviceId, () =>
+          this.#sink.recordCommandAck(deviceId, body as MessageBody<'ack'>, meta),
+        );
     }
   }
 
@@ -199,7 +223,9 @@ export class IngestService {
           const delay = delays[attempt];
           if (delay === undefined || this.#closing.signal.aborted) {
             this.#metrics.sinkErrors.inc({ kind });
-            this.#logger.error(`ingest: dropped ${kind} from device ${deviceId} after ${attempt + 1} attempt(s): ${(error as Error).message}`);
+            this.#logger.error(
+              `ingest: dropped ${kind} from device ${deviceId} after ${attempt + 1} attempt(s): ${(error as Error).message}`,
+            );
             return;
           }
           await sleep(delay, this.#closing.signal);
@@ -223,7 +249,9 @@ export class IngestService {
       const oldest = this.#lastInvalidLog.keys().next().value;
       if (oldest !== undefined) this.#lastInvalidLog.delete(oldest);
     }
-    this.#logger.warn(`ingest: device ${deviceId}: ${message}${suppressed > 0 ? ` (${suppressed} more suppressed)` : ''}`);
+    this.#logger.warn(
+      `ingest: device ${deviceId}: ${message}${suppressed > 0 ? ` (${suppressed} more suppressed)` : ''}`,
+    );
   }
 
   /** Rows waiting in the telemetry and log queues (for readiness and tests). */

@@ -99,7 +99,9 @@ describe('command-line parsing', () => {
     await expect(runCli(['fleets', 'ls', 'extra'], COMMANDS, fakeContext())).rejects.toBeInstanceOf(
       CommanderError,
     );
-    await expect(runCli(['frobnicate', 'ls'], COMMANDS, fakeContext())).rejects.toBeInstanceOf(CommanderError);
+    await expect(runCli(['frobnicate', 'ls'], COMMANDS, fakeContext())).rejects.toBeInstanceOf(
+      CommanderError,
+    );
   });
 
   it('collects repeatable options and sends them as the hub expects', async () => {

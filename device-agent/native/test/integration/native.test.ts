@@ -5,7 +5,17 @@ import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bindMount, exchangePaths, fsyncPath, isNativeError, mount, statvfs, syncfs, umount, Watchdog } from '../../src/index.js';
+import {
+  bindMount,
+  exchangePaths,
+  fsyncPath,
+  isNativeError,
+  mount,
+  statvfs,
+  syncfs,
+  umount,
+  Watchdog,
+} from '../../src/index.js';
 
 let dir: string;
 const mounted: string[] = [];
@@ -55,7 +65,9 @@ describe('exchangePaths (renameat2 RENAME_EXCHANGE)', () => {
     expect(await readFile(join(dir, 'b/f'), 'utf8')).toBe('A');
   });
   it('refuses a missing side and a cross-filesystem swap, changing nothing', async () => {
-    expect(nativeCode(() => exchangePaths(join(dir, 'current'), join(dir, 'missing')))).toBe('renameat2:ENOENT');
+    expect(nativeCode(() => exchangePaths(join(dir, 'current'), join(dir, 'missing')))).toBe(
+      'renameat2:ENOENT',
+    );
     expect(await readlink(join(dir, 'current'))).toBe('rev2');
     const mnt = join(dir, 'tmpfs-x');
     await mkdir(mnt);
@@ -124,10 +136,24 @@ describe('rebootSystem', () => {
     // (kernel reboot_pid_ns). The child refuses to call it unless it really is that init.
     const wrapper = join(import.meta.dirname, '../../src/index.ts');
     const code = `const n = await import(${JSON.stringify(wrapper)}); if (process.pid !== 1) process.exit(3); n.rebootSystem('restart');`;
-    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
-      cwd: join(import.meta.dirname, '../..'),
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'unshare',
+      [
+        '--pid',
+        '--fork',
+        '--mount-proc',
+        process.execPath,
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        code,
+      ],
+      {
+        cwd: join(import.meta.dirname, '../..'),
+        encoding: 'utf8',
+      },
+    );
     expect(r.status === 3 ? 'not pid 1' : r.signal).toBe('SIGHUP');
   });
 });

@@ -11,7 +11,11 @@ import {
   type SigningKey,
   type Target,
 } from '@fleet/protocol';
-import { aContainer as protoContainer, aRelease as protoRelease, aRevision as protoRevision } from '@fleet/protocol/testing';
+import {
+  aContainer as protoContainer,
+  aRelease as protoRelease,
+  aRevision as protoRevision,
+} from '@fleet/protocol/testing';
 
 export const digestOf = (c: string): string => `sha256:${c.repeat(64).slice(0, 64)}`;
 

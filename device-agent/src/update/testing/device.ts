@@ -1,13 +1,28 @@
 // A whole simulated device for engine tests: one set of fakes that outlives engine instances,
 // so a test can "crash" the agent (drop the engine, start a new one) or reboot the machine.
-import { generateSigningKey, type ReleaseManifest, type ReleaseManifestInput, type Target } from '@fleet/protocol';
+import {
+  generateSigningKey,
+  type ReleaseManifest,
+  type ReleaseManifestInput,
+  type Target,
+} from '@fleet/protocol';
 import { UpdateEngine, type EngineOptions } from '../engine.js';
 import { ExclusiveRunner } from '../exclusive-runner.js';
 import { readJournal } from '../journal.js';
 import { Ledger } from '../ledger.js';
 import type { UpdateDeps } from '../ports.js';
 import { aRelease, aTarget } from './builders.js';
-import { FakeBootControl, FakeClock, FakeContainers, FakeDownloader, FakeFiles, FakeLocks, FakeObjectStore, FakeRevisionStore, ProgressLog } from './fakes.js';
+import {
+  FakeBootControl,
+  FakeClock,
+  FakeContainers,
+  FakeDownloader,
+  FakeFiles,
+  FakeLocks,
+  FakeObjectStore,
+  FakeRevisionStore,
+  ProgressLog,
+} from './fakes.js';
 
 export class SimulatedCrash extends Error {
   override readonly name = 'SimulatedCrash';
@@ -38,7 +53,9 @@ export class SimulatedDevice {
   crashAt: string | null = null;
 
   constructor(
-    private readonly options: Partial<Omit<EngineOptions, 'runner' | 'crashHook'>> & { withBoot?: boolean } = {},
+    private readonly options: Partial<Omit<EngineOptions, 'runner' | 'crashHook'>> & {
+      withBoot?: boolean;
+    } = {},
   ) {
     this.engine = this.newEngine();
   }

@@ -63,7 +63,11 @@ export class FakeDownloader {
   calls: string[][] = [];
   fail: Error | null = null;
   constructor(private readonly store: FakeObjectStore) {}
-  async fetch(objects: readonly ObjectRef[], _baseUrl: string, opts: { signal: AbortSignal; onProgress?: (d: number, t: number) => void }): Promise<void> {
+  async fetch(
+    objects: readonly ObjectRef[],
+    _baseUrl: string,
+    opts: { signal: AbortSignal; onProgress?: (d: number, t: number) => void },
+  ): Promise<void> {
     opts.signal.throwIfAborted();
     this.calls.push(objects.map((o) => o.digest));
     if (this.fail) throw this.fail;
@@ -130,7 +134,11 @@ export class FakeContainers implements Containers {
       if (!i) return { instance: n, state: 'exited' as const, restarts: 0 };
       if (!i.running) return { instance: n, state: 'stopped' as const, restarts: i.restarts };
       const b = this.behaviour(i.container, i.spec);
-      return { instance: n, state: b === 'start-fails' ? ('exited' as const) : b, restarts: b === 'crash-loop' ? i.restarts + 6 : i.restarts };
+      return {
+        instance: n,
+        state: b === 'start-fails' ? ('exited' as const) : b,
+        restarts: b === 'crash-loop' ? i.restarts + 6 : i.restarts,
+      };
     });
   }
 
@@ -150,27 +158,39 @@ export class FakeContainers implements Containers {
     create: async (s) => {
       this.log.push(`create ${s.instance}`);
       if (!this.instances.has(s.instance)) {
-        this.instances.set(s.instance, { container: s.container, instance: s.instance, spec: s.spec, revision: s.revision, running: false, restarts: 0 });
+        this.instances.set(s.instance, {
+          container: s.container,
+          instance: s.instance,
+          spec: s.spec,
+          revision: s.revision,
+          running: false,
+          restarts: 0,
+        });
       }
     },
     start: async (s) => {
       this.log.push(`start ${s.instance}`);
       const i = this.instances.get(s.instance);
       if (!i) throw new Error(`no instance ${s.instance}`);
-      if (this.behaviour(i.container, i.spec) === 'start-fails') throw new Error(`${s.container}: init exited at once`);
+      if (this.behaviour(i.container, i.spec) === 'start-fails')
+        throw new Error(`${s.container}: init exited at once`);
       i.running = true;
     },
     'wait-goals': async (s) => {
       this.log.push(`wait-goals ${s.group}`);
       for (const h of await this.health(s.instances.map((x) => x.instance))) {
-        if (h.state === 'crash-loop') throw Object.assign(new Error(`${h.instance} is crash-looping`), { reason: 'crash-loop' });
+        if (h.state === 'crash-loop')
+          throw Object.assign(new Error(`${h.instance} is crash-looping`), { reason: 'crash-loop' });
       }
     },
   };
 
   /** The containers that run now, as `<container>@<revision>`. */
   running(): string[] {
-    return [...this.instances.values()].filter((i) => i.running).map((i) => i.instance).sort();
+    return [...this.instances.values()]
+      .filter((i) => i.running)
+      .map((i) => i.instance)
+      .sort();
   }
 
   /** A reboot: nothing runs afterwards; definitions stay on the data partition. */
@@ -211,11 +231,27 @@ export class FakeBootControl implements BootPort {
   }
   async verifyBoot(): Promise<BootVerdict> {
     if (this.upgradeAvailable) {
-      if (this.bootSlot === this.booted) return { bootedSlot: this.booted, triedSlot: this.booted, fellBack: false, bootcount: this.bootcount };
-      return { bootedSlot: this.booted, fellBack: false, bootcount: this.bootcount, armedSlot: this.bootSlot };
+      if (this.bootSlot === this.booted)
+        return {
+          bootedSlot: this.booted,
+          triedSlot: this.booted,
+          fellBack: false,
+          bootcount: this.bootcount,
+        };
+      return {
+        bootedSlot: this.booted,
+        fellBack: false,
+        bootcount: this.bootcount,
+        armedSlot: this.bootSlot,
+      };
     }
     if (this.fallbackFrom && this.fallbackFrom !== this.booted) {
-      return { bootedSlot: this.booted, triedSlot: this.fallbackFrom, fellBack: true, bootcount: this.bootcount };
+      return {
+        bootedSlot: this.booted,
+        triedSlot: this.fallbackFrom,
+        fellBack: true,
+        bootcount: this.bootcount,
+      };
     }
     return { bootedSlot: this.booted, fellBack: false, bootcount: this.bootcount };
   }

@@ -6,7 +6,13 @@ import { OfflineQueue } from '../../../src/link/offline-queue.js';
 import { LinkSession } from '../../../src/link/session.js';
 import { aReport } from './link-fixtures.js';
 
-const cfg = JSON.parse(process.argv[2] ?? '{}') as { deviceId: string; url: string; clientId: string; queueDir: string; protocolVersion?: 4 | 5 };
+const cfg = JSON.parse(process.argv[2] ?? '{}') as {
+  deviceId: string;
+  url: string;
+  clientId: string;
+  queueDir: string;
+  protocolVersion?: 4 | 5;
+};
 const out = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
 const logger = {
   debug: () => {},

@@ -29,7 +29,11 @@ export function recordingLogger(echo = false): RecordingLogger {
 }
 
 /** Polls until `check` returns a value other than undefined/false (no wall-time assertions: only a generous cap). */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -52,10 +56,17 @@ export interface Received {
 export class Observer {
   readonly messages: Received[] = [];
   private constructor(readonly client: MqttClient) {
-    client.on('message', (topic, payload, packet) => this.messages.push({ topic, payload: Buffer.from(payload), retain: packet.retain }));
+    client.on('message', (topic, payload, packet) =>
+      this.messages.push({ topic, payload: Buffer.from(payload), retain: packet.retain }),
+    );
   }
 
-  static async connect(url: string, clientId: string, filters: string[], protocolVersion: 4 | 5 = 5): Promise<Observer> {
+  static async connect(
+    url: string,
+    clientId: string,
+    filters: string[],
+    protocolVersion: 4 | 5 = 5,
+  ): Promise<Observer> {
     const client = await connectAsync(url, {
       clientId,
       clean: false,

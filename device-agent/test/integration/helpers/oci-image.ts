@@ -29,7 +29,19 @@ export function hostArchitecture(): string {
  */
 export async function makeBusyboxRootfs(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'www', 'tmp', 'root', 'opt/app/sub', 'usr/local/bin', 'var/lib/data']) {
+  for (const d of [
+    'bin',
+    'sbin',
+    'usr/bin',
+    'usr/sbin',
+    'etc',
+    'www',
+    'tmp',
+    'root',
+    'opt/app/sub',
+    'usr/local/bin',
+    'var/lib/data',
+  ]) {
     await fs.mkdir(join(dir, d), { recursive: true });
   }
   await fs.chmod(join(dir, 'tmp'), 0o1777);
@@ -43,8 +55,14 @@ export async function makeBusyboxRootfs(dir: string): Promise<void> {
       if (e.code !== 'EEXIST') throw e;
     });
   }
-  await fs.writeFile(join(dir, 'etc/passwd'), `root:x:0:0:root:/root:/bin/sh\nwww:x:${WEB_UID}:${WEB_UID}:web server:/www:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n`);
-  await fs.writeFile(join(dir, 'etc/group'), `root:x:0:\nwww:x:${WEB_UID}:\nstaff:x:50:www\nnogroup:x:65534:\n`);
+  await fs.writeFile(
+    join(dir, 'etc/passwd'),
+    `root:x:0:0:root:/root:/bin/sh\nwww:x:${WEB_UID}:${WEB_UID}:web server:/www:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n`,
+  );
+  await fs.writeFile(
+    join(dir, 'etc/group'),
+    `root:x:0:\nwww:x:${WEB_UID}:\nstaff:x:50:www\nnogroup:x:65534:\n`,
+  );
   await fs.writeFile(join(dir, 'etc/motd'), 'deleted by layer 2\n');
   await fs.writeFile(join(dir, 'www/index.html'), '<h1>fleet v1</h1>\n');
   await fs.chown(join(dir, 'www'), WEB_UID, WEB_UID);
@@ -90,8 +108,10 @@ export async function tarLayer(dir: string, workDir: string, name: string): Prom
   const tarFile = join(workDir, `${name}.tar`);
   await run('tar', [
     '--create',
-    '--file', tarFile,
-    '--directory', dir,
+    '--file',
+    tarFile,
+    '--directory',
+    dir,
     '--format=posix',
     '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
     '--sort=name',
@@ -117,7 +137,13 @@ export interface ImageConfigInput {
   Volumes?: Record<string, object>;
   StopSignal?: string;
   ExposedPorts?: Record<string, object>;
-  Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+  Healthcheck?: {
+    Test: string[];
+    Interval?: number;
+    Timeout?: number;
+    StartPeriod?: number;
+    Retries?: number;
+  };
 }
 
 /** The httpd service: busybox httpd as user www, with a health check against it. */
@@ -130,7 +156,13 @@ export const HTTPD_CONFIG: ImageConfigInput = {
   Volumes: { '/var/lib/data': {} },
   StopSignal: 'SIGTERM',
   ExposedPorts: { '8080/tcp': {} },
-  Healthcheck: { Test: ['CMD-SHELL', 'wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1'], Interval: 5_000_000_000, Timeout: 2_000_000_000, StartPeriod: 1_000_000_000, Retries: 3 },
+  Healthcheck: {
+    Test: ['CMD-SHELL', 'wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1'],
+    Interval: 5_000_000_000,
+    Timeout: 2_000_000_000,
+    StartPeriod: 1_000_000_000,
+    Retries: 3,
+  },
 };
 
 export interface BuiltManifest {
@@ -140,7 +172,11 @@ export interface BuiltManifest {
   configDigest: string;
 }
 
-export function manifestFor(layers: readonly Layer[], platform: { architecture: string; variant?: string }, config: ImageConfigInput): BuiltManifest {
+export function manifestFor(
+  layers: readonly Layer[],
+  platform: { architecture: string; variant?: string },
+  config: ImageConfigInput,
+): BuiltManifest {
   const configDoc = {
     created: new Date(FIXED_MTIME * 1000).toISOString(),
     architecture: platform.architecture,
@@ -148,14 +184,25 @@ export function manifestFor(layers: readonly Layer[], platform: { architecture: 
     os: 'linux',
     config,
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history: layers.map((_, i) => ({ created: new Date(FIXED_MTIME * 1000).toISOString(), created_by: `fleet test layer ${i + 1}` })),
+    history: layers.map((_, i) => ({
+      created: new Date(FIXED_MTIME * 1000).toISOString(),
+      created_by: `fleet test layer ${i + 1}`,
+    })),
   };
   const configBytes = Buffer.from(JSON.stringify(configDoc));
   const manifestDoc = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(configBytes), size: configBytes.length },
-    layers: layers.map((l) => ({ mediaType: l.mediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.blob.length })),
+    config: {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: sha256(configBytes),
+      size: configBytes.length,
+    },
+    layers: layers.map((l) => ({
+      mediaType: l.mediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip',
+      digest: l.digest,
+      size: l.blob.length,
+    })),
   };
   const manifest = Buffer.from(JSON.stringify(manifestDoc));
   return { manifest, digest: sha256(manifest), config: configBytes, configDigest: sha256(configBytes) };
@@ -203,7 +250,11 @@ export async function writeOciLayout(opts: {
   let top: { mediaType: string; digest: string; size: number };
   if (built.length === 1) {
     const m = built[0]!.m;
-    top = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m.digest, size: m.manifest.length };
+    top = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: m.digest,
+      size: m.manifest.length,
+    };
   } else {
     const index = Buffer.from(
       JSON.stringify({
@@ -213,19 +264,43 @@ export async function writeOciLayout(opts: {
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           digest: m.digest,
           size: m.manifest.length,
-          platform: { architecture: p.architecture, os: 'linux', ...(p.variant !== undefined ? { variant: p.variant } : {}) },
+          platform: {
+            architecture: p.architecture,
+            os: 'linux',
+            ...(p.variant !== undefined ? { variant: p.variant } : {}),
+          },
         })),
       }),
     );
-    top = { mediaType: 'application/vnd.oci.image.index.v1+json', digest: await writeBlob(opts.layoutDir, index), size: index.length };
+    top = {
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      digest: await writeBlob(opts.layoutDir, index),
+      size: index.length,
+    };
   }
-  const indexJson = { schemaVersion: 2, manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': tag } }] };
+  const indexJson = {
+    schemaVersion: 2,
+    manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+  };
   await fs.writeFile(join(opts.layoutDir, 'index.json'), JSON.stringify(indexJson));
-  return { layoutDir: opts.layoutDir, tag, ref: `oci:${opts.layoutDir}:${tag}`, digest: top.digest, layers: opts.layers };
+  return {
+    layoutDir: opts.layoutDir,
+    tag,
+    ref: `oci:${opts.layoutDir}:${tag}`,
+    digest: top.digest,
+    layers: opts.layers,
+  };
 }
 
 /** The standard two-layer busybox httpd image, built under `workDir`. */
-export async function buildBusyboxImage(workDir: string, opts: { platforms?: { architecture: string; variant?: string }[]; config?: ImageConfigInput; tag?: string } = {}): Promise<OciLayoutImage> {
+export async function buildBusyboxImage(
+  workDir: string,
+  opts: {
+    platforms?: { architecture: string; variant?: string }[];
+    config?: ImageConfigInput;
+    tag?: string;
+  } = {},
+): Promise<OciLayoutImage> {
   const base = join(workDir, 'rootfs');
   const second = join(workDir, 'layer2');
   await makeBusyboxRootfs(base);
@@ -235,8 +310,17 @@ export async function buildBusyboxImage(workDir: string, opts: { platforms?: { a
 }
 
 /** `skopeo copy oci:... docker-archive:...` */
-export async function toDockerArchive(image: OciLayoutImage, file: string, name = 'fleet/httpd:latest'): Promise<string> {
-  await run('skopeo', ['copy', '--quiet', `oci:${image.layoutDir}:${image.tag}`, `docker-archive:${file}:${name}`]);
+export async function toDockerArchive(
+  image: OciLayoutImage,
+  file: string,
+  name = 'fleet/httpd:latest',
+): Promise<string> {
+  await run('skopeo', [
+    'copy',
+    '--quiet',
+    `oci:${image.layoutDir}:${image.tag}`,
+    `docker-archive:${file}:${name}`,
+  ]);
   return `docker-archive:${file}`;
 }
 
@@ -263,7 +347,8 @@ export function rawTar(entries: readonly RawEntry[]): Buffer {
     const body = Buffer.from(e.body ?? '');
     const h = Buffer.alloc(512);
     const put = (off: number, len: number, s: string): void => void h.write(s, off, len, 'utf8');
-    const oct = (off: number, len: number, n: number): void => put(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
+    const oct = (off: number, len: number, n: number): void =>
+      put(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
     put(0, 100, e.name);
     oct(100, 8, e.mode ?? ((e.type ?? '0') === '5' ? 0o755 : 0o644));
     oct(108, 8, e.uid ?? 0);

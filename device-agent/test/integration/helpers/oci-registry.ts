@@ -48,10 +48,44 @@ export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): 
   await fs.mkdir(join(dir, 'storage'), { recursive: true });
   let caPem: string | undefined;
   if (opts.tls === true) {
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'tls-key.pem'), '-out', join(dir, 'tls-cert.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'tls-key.pem'),
+      '-out',
+      join(dir, 'tls-cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
     caPem = await fs.readFile(join(dir, 'tls-cert.pem'), 'utf8');
   }
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=fleet-test-token-issuer']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=fleet-test-token-issuer',
+  ]);
   const key = createPrivateKey(await fs.readFile(join(dir, 'key.pem')));
   const certDer = new X509Certificate(await fs.readFile(join(dir, 'cert.pem'))).raw;
 
@@ -61,7 +95,9 @@ export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): 
     const auth = req.headers.authorization;
     let authorized = false;
     if (auth !== undefined) {
-      const [user, pass] = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString().split(':');
+      const [user, pass] = Buffer.from(auth.replace(/^Basic /, ''), 'base64')
+        .toString()
+        .split(':');
       if (user !== USER.username || pass !== USER.password) {
         res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"bad credentials"}');
         return;
@@ -73,12 +109,27 @@ export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): 
     const access = scopes.flatMap((s) => {
       const [type, name, actions] = s.split(':') as [string, string, string];
       const wanted = actions.split(',');
-      const granted = authorized ? wanted : name.startsWith('public/') ? wanted.filter((a) => a === 'pull') : [];
+      const granted = authorized
+        ? wanted
+        : name.startsWith('public/')
+          ? wanted.filter((a) => a === 'pull')
+          : [];
       return [{ type, name, actions: granted }];
     });
     const now = Math.floor(Date.now() / 1000);
-    const token = jwt(key, certDer, { iss: ISSUER, sub: authorized ? USER.username : '', aud: SERVICE, exp: now + 600, nbf: now - 10, iat: now, jti: randomUUID(), access });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 600 }));
+    const token = jwt(key, certDer, {
+      iss: ISSUER,
+      sub: authorized ? USER.username : '',
+      aud: SERVICE,
+      exp: now + 600,
+      nbf: now - 10,
+      iat: now,
+      jti: randomUUID(),
+      access,
+    });
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, expires_in: 600 }));
   });
   await new Promise<void>((resolve) => tokenServer.listen(0, '127.0.0.1', resolve));
   const tokenPort = (tokenServer.address() as AddressInfo).port;
@@ -95,7 +146,9 @@ export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): 
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
-    ...(opts.tls === true ? ['  tls:', `    certificate: ${join(dir, 'tls-cert.pem')}`, `    key: ${join(dir, 'tls-key.pem')}`] : []),
+    ...(opts.tls === true
+      ? ['  tls:', `    certificate: ${join(dir, 'tls-cert.pem')}`, `    key: ${join(dir, 'tls-key.pem')}`]
+      : []),
     'auth:',
     '  token:',
     `    realm: http://127.0.0.1:${tokenPort}/token`,
@@ -105,7 +158,9 @@ export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): 
     '',
   ].join('\n');
   await fs.writeFile(join(dir, 'config.yml'), config);
-  const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -120,7 +175,10 @@ export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): 
     await new Promise<void>((resolve) => tokenServer.close(() => resolve()));
   };
   for (let i = 0; ; i++) {
-    const ok = await httpGet(`${opts.tls === true ? 'https' : 'http'}://${host}/v2/`, caPem !== undefined ? { ca: caPem } : {}).then(
+    const ok = await httpGet(
+      `${opts.tls === true ? 'https' : 'http'}://${host}/v2/`,
+      caPem !== undefined ? { ca: caPem } : {},
+    ).then(
       (r) => {
         r.body.resume();
         return r.status === 401 || r.status === 200;
@@ -139,5 +197,14 @@ export async function startRegistry(dir: string, opts: { tls?: boolean } = {}): 
 
 /** skopeo push over plain HTTP with the test user's credentials (`--all` keeps an index whole). */
 export async function push(src: string, dest: string, all = false): Promise<void> {
-  await run('skopeo', ['copy', '--quiet', ...(all ? ['--all'] : []), '--dest-tls-verify=false', '--dest-creds', `${USER.username}:${USER.password}`, src, `docker://${dest}`]);
+  await run('skopeo', [
+    'copy',
+    '--quiet',
+    ...(all ? ['--all'] : []),
+    '--dest-tls-verify=false',
+    '--dest-creds',
+    `${USER.username}:${USER.password}`,
+    src,
+    `docker://${dest}`,
+  ]);
 }

@@ -21,7 +21,22 @@ export interface BusyboxRootfsOptions {
  * an unprivileged `app` (1000:1000), /www/index.html for `httpd -f -p 80 -h /www`.
  */
 export async function buildBusyboxRootfs(dir: string, opts: BusyboxRootfsOptions = {}): Promise<string> {
-  for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'www', 'var', 'run', 'root', 'home/app', 'usr/bin', 'usr/sbin']) {
+  for (const d of [
+    'bin',
+    'sbin',
+    'etc',
+    'proc',
+    'sys',
+    'dev',
+    'tmp',
+    'www',
+    'var',
+    'run',
+    'root',
+    'home/app',
+    'usr/bin',
+    'usr/sbin',
+  ]) {
     await mkdir(join(dir, d), { recursive: true });
   }
   await chmod(join(dir, 'tmp'), 0o1777);
@@ -31,7 +46,10 @@ export async function buildBusyboxRootfs(dir: string, opts: BusyboxRootfsOptions
   for (const applet of stdout.split('\n').filter((a) => a && a !== 'busybox')) {
     await symlink('busybox', join(dir, 'bin', applet)).catch(() => undefined);
   }
-  await writeFile(join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
+  await writeFile(
+    join(dir, 'etc/passwd'),
+    'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n',
+  );
   await writeFile(join(dir, 'etc/group'), 'root:x:0:\napp:x:1000:\n');
   await writeFile(join(dir, 'www/index.html'), opts.indexHtml ?? 'hello from busybox httpd\n');
   for (const [path, content] of Object.entries(opts.files ?? {})) {
@@ -45,7 +63,18 @@ export async function buildBusyboxRootfs(dir: string, opts: BusyboxRootfsOptions
 
 /** A read-only squashfs object of `rootfsDir` (deterministic: fixed times, root-owned). */
 export async function buildSquashfs(rootfsDir: string, outFile: string): Promise<string> {
-  await run('mksquashfs', [rootfsDir, outFile, '-noappend', '-quiet', '-no-progress', '-all-root', '-mkfs-time', '0', '-all-time', '0']);
+  await run('mksquashfs', [
+    rootfsDir,
+    outFile,
+    '-noappend',
+    '-quiet',
+    '-no-progress',
+    '-all-root',
+    '-mkfs-time',
+    '0',
+    '-all-time',
+    '0',
+  ]);
   return outFile;
 }
 
