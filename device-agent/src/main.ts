@@ -282,11 +282,17 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
           const list = (await containers.list()).filter((c) => !cmd.container || c.name === cmd.container);
           if (cmd.container && list.length === 0)
             return { ok: false, message: `no container named "${cmd.container}"` };
+          // The most recent lines, within one second of the shipping budget (the shipper's
+          // rate limit would otherwise keep the oldest and drop what the operator wants).
+          const budget = Math.max(1, Math.floor(config.limits.logLinesPerSecond / list.length));
           let lines = 0;
           for (const c of list) {
             const text = await containers.logs(c.instance, 256 * 1024);
-            for (const line of text.split('\n')) {
-              if (line === '') continue;
+            // The console is a pty: lines end in CRLF.
+            for (const line of text
+              .split(/\r?\n/)
+              .filter((l) => l !== '')
+              .slice(-budget)) {
               if (link.logs.push({ source: c.name, stream: 'console', text: line })) lines++;
             }
           }

@@ -36,7 +36,8 @@ export class ConsoleTail {
     const text = this.partial + raw;
     const lines = text.split('\n');
     this.partial = lines.pop() ?? '';
-    return lines;
+    // The console is a pty: lines end in CRLF.
+    return lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   }
 
   /** New bytes since the last call, as they are (for a follow stream). */

@@ -12,6 +12,7 @@ import {
   ReleaseManifest,
   signManifest,
   topics,
+  type Command,
   type Progress,
   type Target,
 } from '@fleet/protocol';
@@ -443,5 +444,78 @@ describe('fleet-agent (real process, real LXC, real Mosquitto)', () => {
       await observer.close();
     }
     await mkdir(join(tmp.path, 'done'), { recursive: true });
+  });
+
+  it('ships console lines and executes hub commands: restart-container, upload-logs, reboot (file backend: exit 75)', async () => {
+    const s = await status();
+    const id = s.hub.deviceId as string;
+    const t = topics.device(id);
+    const observer = await Observer.connect(broker.url, 'test-commands', [t.ack, t.logs]);
+    const command = async (body: Command) => {
+      const enc = encodeMessage('command', body);
+      if (!enc.ok) throw enc.error;
+      await mqtt.publishAsync(t.command, enc.value.payload, { qos: 1 });
+    };
+    const acks = () => observer.decoded(t.ack, 'ack').map((m) => m.body);
+    const lines = () => observer.decoded(t.logs, 'logs').flatMap((m) => m.body.lines);
+    try {
+      // The running container's ticker reaches the hub through the log shipper.
+      await waitFor(
+        'shipped console lines',
+        () => lines().some((l) => l.source === 'web' && l.text.startsWith('tick v2')),
+        30_000,
+      );
+
+      const pid = s.containers[0]?.initPid;
+      await command({ commandId: 'c-restart', name: 'restart-container', container: 'web' });
+      await waitFor(
+        'restart ack',
+        () => acks().some((a) => a.commandId === 'c-restart' && a.status === 'done'),
+        30_000,
+      );
+      expect((await status()).containers[0]?.initPid).not.toBe(pid);
+      await command({ commandId: 'c-unknown', name: 'restart-container', container: 'nope' });
+      const failed = await waitFor(
+        'unknown container ack',
+        () => acks().find((a) => a.commandId === 'c-unknown' && a.status === 'failed'),
+        30_000,
+      );
+      expect(failed.message).toContain('no container named "nope"');
+
+      await command({ commandId: 'c-logs', name: 'upload-logs', container: 'web' });
+      const uploaded = await waitFor(
+        'upload-logs ack',
+        () => acks().find((a) => a.commandId === 'c-logs' && a.status === 'done'),
+        30_000,
+      );
+      expect(uploaded.message).toMatch(/^[1-9]\d* lines from 1 containers$/);
+      await waitFor('uploaded history', () => lines().some((l) => l.text === 'hello from v2'), 30_000).catch(
+        (e: Error) => {
+          throw new Error(
+            `${e.message}: ${JSON.stringify(
+              lines()
+                .slice(-30)
+                .map((l) => l.text),
+            )} ${uploaded.message}`,
+          );
+        },
+      );
+
+      // Reboot with the file backend: a clean stop, then the process ends with 75 for whoever
+      // runs it to power-cycle; the containers (the machine) are the caller's to kill.
+      await command({ commandId: 'c-reboot', name: 'reboot' });
+      const exit = await agent?.exited;
+      expect(exit).toEqual({ code: 75, signal: null });
+      agent = startAgentProcess(configPath, { args: ['--poll-ms', '100', '--goal-timeout-ms', '20000'] });
+      await waitUp();
+      // Acknowledged (from the durable queue, before the exit or right after the restart).
+      await waitFor(
+        'reboot ack',
+        () => acks().some((a) => a.commandId === 'c-reboot' && a.status === 'done'),
+        30_000,
+      );
+    } finally {
+      await observer.close();
+    }
   });
 });
