@@ -88,6 +88,24 @@ export const AgentConfig = z.strictObject({
   /** Seconds of health before an update commits, unless the target says otherwise. */
   bakeSeconds: z.number().int().nonnegative().default(30),
   bootControl: z.enum(['file', 'uboot-env', 'board']).default('file'),
+  /** The `uboot-env` backend: the slot block devices and the fw_env.config describing the env copies. */
+  uboot: z
+    .strictObject({
+      slotA: z.string().startsWith('/'),
+      slotB: z.string().startsWith('/'),
+      fwEnvConfig: z.string().startsWith('/'),
+    })
+    .optional(),
+  /** A hardware watchdog the agent pets while its main loop is alive. */
+  watchdog: z
+    .strictObject({
+      device: z.string().startsWith('/dev/'),
+      intervalMs: z.number().int().min(100).default(5_000),
+      timeoutSeconds: z.number().int().min(1).max(3600).optional(),
+    })
+    .optional(),
+  /** Where the agent's LXC containers live; default `<storageDir>/containers`. */
+  lxcpath: z.string().startsWith('/').optional(),
 });
 export type AgentConfig = z.output<typeof AgentConfig>;
 export type AgentConfigInput = z.input<typeof AgentConfig>;
