@@ -324,15 +324,20 @@ export class RolloutTx {
     return rows.map((r) => ({ ...r, state: r.state as RolloutDeviceState }));
   }
 
+  /** Applies every change of a step in one statement (a step may move thousands of devices). */
   async applyChanges(rolloutId: string, changes: DeviceChange[]): Promise<void> {
-    for (const c of changes) {
-      await this.tx.$executeRaw`UPDATE rollout_devices SET state = ${c.state},
-        reason = CASE WHEN ${c.reason === undefined} THEN reason ELSE ${c.reason ?? null} END,
-        last_event_id = GREATEST(last_event_id, ${c.lastEventId ?? 0n}),
-        last_progress_at = CASE WHEN ${c.lastProgressAt ?? null}::timestamptz IS NULL THEN last_progress_at ELSE ${c.lastProgressAt ?? null}::timestamptz END,
-        finished_at = CASE WHEN ${c.finished ?? false} THEN now() ELSE finished_at END
-        WHERE rollout_id = ${rolloutId}::uuid AND device_id = ${c.deviceId}::uuid`;
-    }
+    if (changes.length === 0) return;
+    await this.tx.$executeRaw`UPDATE rollout_devices rd SET state = c.state,
+        reason = CASE WHEN c.set_reason THEN c.reason ELSE rd.reason END,
+        last_event_id = GREATEST(rd.last_event_id, c.last_event_id),
+        last_progress_at = coalesce(c.last_progress_at, rd.last_progress_at),
+        finished_at = CASE WHEN c.finished THEN now() ELSE rd.finished_at END
+      FROM unnest(${changes.map((c) => c.deviceId)}::uuid[], ${changes.map((c) => c.state)}::text[],
+        ${changes.map((c) => c.reason !== undefined)}::boolean[], ${changes.map((c) => c.reason ?? null)}::text[],
+        ${changes.map((c) => (c.lastEventId ?? 0n).toString())}::bigint[], ${changes.map((c) => c.lastProgressAt ?? null)}::timestamptz[],
+        ${changes.map((c) => c.finished ?? false)}::boolean[])
+        AS c(device_id, state, set_reason, reason, last_event_id, last_progress_at, finished)
+      WHERE rd.rollout_id = ${rolloutId}::uuid AND rd.device_id = c.device_id`;
   }
 
   /**
