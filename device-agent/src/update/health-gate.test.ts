@@ -112,6 +112,41 @@ describe('health gate', () => {
     expect(clock.now() - t0).toBeGreaterThanOrEqual(opts.pollMs);
   });
 
+  it('samples again at the end of the gate: a workload that dies while the hub is awaited fails', async () => {
+    const clock = new FakeClock();
+    const t0 = clock.now();
+    const sec = () => (clock.now() - t0) / 1000;
+    const r = await healthGate(
+      [web],
+      {
+        health: scripted((s) => ({ state: s >= 2 ? 'exited' : 'ready' }), clock),
+        hubReachable: () => sec() >= 4,
+        clock,
+      },
+      { ...opts, bakeMs: 0 },
+      new AbortController().signal,
+    );
+    expect(r).toMatchObject({ ok: false, reason: 'container-start-failed' });
+    expect(r.ok ? '' : r.message).toContain('while the hub was awaited');
+  });
+
+  it('a restart while the hub is awaited fails the gate', async () => {
+    const clock = new FakeClock();
+    const t0 = clock.now();
+    const sec = () => (clock.now() - t0) / 1000;
+    const r = await healthGate(
+      [web],
+      {
+        health: scripted((s) => ({ state: 'ready', restarts: s >= 2 ? 1 : 0 }), clock),
+        hubReachable: () => sec() >= 4,
+        clock,
+      },
+      { ...opts, bakeMs: 0 },
+      new AbortController().signal,
+    );
+    expect(r).toMatchObject({ ok: false, reason: 'crash-loop' });
+  });
+
   it('names the container and its state when a goal is missed', async () => {
     const r = await gate(() => ({ state: 'starting' }));
     expect(r.ok ? '' : r.message).toContain('web wants ready, is starting');

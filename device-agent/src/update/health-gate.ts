@@ -104,10 +104,9 @@ export async function healthGate(
   // container that dies a moment after reaching its goal must not be committed.
   const bakeMs = Math.max(opts.bakeMs, opts.pollMs);
   const baseline = await sample();
-  const bakeStart = deps.clock.now();
-  for (;;) {
-    signal.throwIfAborted();
-    const s = await sample();
+  // Goals still held and no restart since the baseline: checked on every bake sample and once
+  // more at the very end of the gate.
+  const held = (s: Map<string, InstanceHealth>, when: string): GateResult | null => {
     for (const i of instances) {
       const h = s.get(i.instance);
       const f = fatal(i, h);
@@ -117,7 +116,7 @@ export async function healthGate(
         return {
           ok: false,
           reason: 'crash-loop',
-          message: `${i.container} restarted ${h.restarts - before} time(s) during the bake`,
+          message: `${i.container} restarted ${h.restarts - before} time(s) ${when}`,
         };
       }
       if (!atGoal(h, i.goal)) {
@@ -125,10 +124,17 @@ export async function healthGate(
         return {
           ok: false,
           reason: state === 'unhealthy' ? 'health-check-failed' : 'container-start-failed',
-          message: `${i.container} left its status goal (${i.goal}) during the bake: it is ${state}${h?.message ? ` (${h.message})` : ''}`,
+          message: `${i.container} left its status goal (${i.goal}) ${when}: it is ${state}${h?.message ? ` (${h.message})` : ''}`,
         };
       }
     }
+    return null;
+  };
+  const bakeStart = deps.clock.now();
+  for (;;) {
+    signal.throwIfAborted();
+    const f = held(await sample(), 'during the bake');
+    if (f) return f;
     if (deps.clock.now() - bakeStart >= bakeMs) break;
     await deps.clock.sleep(
       Math.min(opts.pollMs, Math.max(1, bakeMs - (deps.clock.now() - bakeStart))),
@@ -139,6 +145,7 @@ export async function healthGate(
   // 3. The hub: a device that cannot reach its hub after an update cannot be updated again.
   if (deps.hubReachable) {
     const since = deps.clock.now();
+    let waited = false;
     while (!deps.hubReachable()) {
       if (deps.clock.now() - since >= opts.hubTimeoutMs) {
         return {
@@ -148,6 +155,14 @@ export async function healthGate(
         };
       }
       await deps.clock.sleep(opts.pollMs, signal);
+      waited = true;
+    }
+    // 4. What is committed is what runs at the end of the gate: a workload that died while
+    // the hub was awaited must not be committed on the strength of an older sample.
+    if (waited) {
+      signal.throwIfAborted();
+      const f = held(await sample(), 'while the hub was awaited');
+      if (f) return f;
     }
   }
   return { ok: true };
