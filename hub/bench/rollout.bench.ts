@@ -1,0 +1,312 @@
+// Rollout benchmark: one rollout of one release to N simulated devices (default 2000; the
+// issue's figure is 10000) through the hub's real path: the hub in its own process (src/main.ts)
+// on Postgres and Mosquitto with dynamic security, the engine dispatching retained targets,
+// protocol-faithful devices (test/sim) in another process reporting progress back. Measures the
+// time until every device has its target, decision → device notification latency (decision =
+// the engine step's transaction start, `dispatched_at`), and the hub's CPU. Side by side in the
+// same run: the same N retained targets published by a bare MQTT client (the broker's floor).
+//
+//   node --conditions=fleet-source --import tsx hub/bench/rollout.bench.ts [devices]
+//
+// Devices are inserted into the database directly and share one broker identity (provisioning
+// 10k devices through Mosquitto's dynamic security costs minutes and is not what is measured).
+// Writes bench/results/rollout.json. Not a test: nothing asserts on time.
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import {
+  deviceTopics,
+  encodeMessage,
+  generateSigningKey,
+  ReleaseManifest,
+  signManifest,
+  TOPIC_ROOT,
+} from '@fleet/protocol';
+import { aContainer, aRelease } from '@fleet/protocol/testing';
+import { runMigrations } from '../src/database/migration-runner.js';
+import { freePort, startMosquitto } from '../test/integration/helpers/mosquitto.js';
+
+const run = promisify(execFile);
+const DEVICES = Number(process.argv[2]) || 2000;
+const ADMIN_URL = process.env.FLEET_BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const HUB = fileURLToPath(new URL('../', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../bench/results/rollout.json', import.meta.url));
+const CLK_TCK = 100;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(stat[11]) + Number(stat[12])) / CLK_TCK;
+}
+
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function main(): Promise<void> {
+  const dbName = `bench_rollout_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const dbUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).toString();
+  const dir = await mkdtemp(join(tmpdir(), 'fleet-bench-rollout-'));
+  const broker = await startMosquitto();
+  const sql = new pg.Pool({ connectionString: dbUrl, max: 2 });
+  const children: ReturnType<typeof spawn>[] = [];
+  try {
+    await runMigrations(dbUrl);
+    // One broker identity for every simulated device, allowed on every device topic.
+    const ctrl = (...args: string[]) =>
+      run('mosquitto_ctrl', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(broker.port),
+        '-u',
+        broker.admin.username,
+        '-P',
+        broker.admin.password,
+        'dynsec',
+        ...args,
+      ]);
+    const devicePassword = randomBytes(12).toString('hex');
+    await ctrl('createClient', 'bench-devices', '-p', devicePassword);
+    await ctrl('createRole', 'bench-devices');
+    for (const acl of [
+      'publishClientSend',
+      'publishClientReceive',
+      'subscribePattern',
+      'unsubscribePattern',
+    ]) {
+      await ctrl('addRoleACL', 'bench-devices', acl, `${TOPIC_ROOT}/#`, 'allow');
+    }
+    await ctrl('addClientRole', 'bench-devices', 'bench-devices');
+
+    // The fleet and its devices, straight into the database.
+    const fleetId = randomUUID();
+    await sql.query(`INSERT INTO fleets (id, name) VALUES ($1, 'bench')`, [fleetId]);
+    const deviceIds = Array.from({ length: DEVICES }, () => randomUUID());
+    await sql.query(
+      `INSERT INTO devices (id, fleet_id, name, hardware_id, public_key, board, agent_version, tags, credentials_hash)
+       SELECT id, $1, 'bench-' || n, 'bench-hw-' || n, 'none', 'qemu-aarch64', '0.1.0', '{}', '' FROM unnest($2::uuid[]) WITH ORDINALITY AS x(id, n)`,
+      [fleetId, deviceIds],
+    );
+
+    // The hub, as operators run it.
+    const port = await freePort();
+    const hubUrl = `http://127.0.0.1:${port}`;
+    const hubPassword = randomBytes(12).toString('hex');
+    const { DATABASE_URL: _d, MQTT_URL: _m, ...rest } = process.env;
+    const hub = spawn(process.execPath, ['--conditions=fleet-source', '--import', 'tsx', 'src/main.ts'], {
+      cwd: HUB,
+      env: {
+        ...rest,
+        DATABASE_URL: dbUrl,
+        MQTT_URL: broker.url,
+        MQTT_ADMIN_USERNAME: broker.admin.username,
+        MQTT_ADMIN_PASSWORD: broker.admin.password,
+        MQTT_HUB_PASSWORD: hubPassword,
+        HUB_PORT: String(port),
+        HUB_HOST: '127.0.0.1',
+        HUB_PUBLIC_URL: hubUrl,
+        HUB_DATA_DIR: join(dir, 'hub'),
+        HUB_ADMIN_EMAIL: 'bench@example.com',
+        HUB_ADMIN_PASSWORD: 'bench-password',
+        HUB_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    children.push(hub);
+    await until(
+      'hub ready',
+      () =>
+        fetch(`${hubUrl}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      120_000,
+    );
+    const login = await fetch(`${hubUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'bench@example.com', password: 'bench-password' }),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const api = async (method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${hubUrl}/api/v1${path}`, {
+        method,
+        headers: { cookie, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      if (r.status >= 400) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+      return r.json() as Promise<Record<string, unknown>>;
+    };
+    const key = generateSigningKey('bench');
+    await api('POST', '/keys', { name: 'bench', publicKey: key.trustRoot.publicKey });
+    const blob = randomBytes(64 * 1024);
+    const hex = createHash('sha256').update(blob).digest('hex');
+    await fetch(`${hubUrl}/api/v1/objects/sha256/${hex}`, {
+      method: 'PUT',
+      headers: { cookie, 'content-type': 'application/octet-stream' },
+      body: blob,
+    });
+    const manifest = signManifest(
+      ReleaseManifest.parse(
+        aRelease({
+          version: '2.0.0',
+          release: '2.0.0',
+          sequence: 2,
+          containers: { web: aContainer({ rootfs: { digest: `sha256:${hex}`, size: blob.length } }) },
+        }),
+      ),
+      key,
+    );
+    await api('POST', '/releases', manifest);
+
+    // The devices, in their own process.
+    const devicesConfig = join(dir, 'devices.json');
+    await writeFile(
+      devicesConfig,
+      JSON.stringify({ mqttUrl: broker.url, username: 'bench-devices', password: devicePassword, deviceIds }),
+    );
+    const sim = spawn(
+      process.execPath,
+      ['--conditions=fleet-source', '--import', 'tsx', join(HUB, 'bench/rollout-devices.ts'), devicesConfig],
+      { cwd: HUB, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    children.push(sim);
+    const received = new Map<string, number>();
+    let ready = false;
+    createInterface({ input: sim.stdout! }).on('line', (line) => {
+      if (line === 'ready') ready = true;
+      else if (line.startsWith('{')) {
+        const e = JSON.parse(line) as { deviceId: string; receivedAt: number };
+        if (!received.has(e.deviceId)) received.set(e.deviceId, e.receivedAt);
+      }
+    });
+    await until('devices connected', async () => ready, 600_000);
+    await until(
+      'every device reported',
+      async () =>
+        Number(
+          (await sql.query(`SELECT count(*) AS n FROM devices WHERE inventory ? 'objects'`)).rows[0].n,
+        ) === DEVICES,
+      300_000,
+    );
+
+    // ---- the hub: one rollout, every device in one phase, no download cap in the way ----
+    const cpu0 = await cpuSeconds(hub.pid!);
+    const t0 = Date.now();
+    const rollout = await api('POST', '/rollouts', {
+      release: '2.0.0',
+      fleet: 'bench',
+      maxParallel: DEVICES,
+      deviceBakeSeconds: 1,
+      maxFailurePercent: 100,
+      minSuccessPercent: 0,
+    });
+    await until('every target received', async () => received.size === DEVICES, 900_000);
+    const dispatchMs = Math.max(...received.values()) - t0;
+    await until(
+      'rollout completed',
+      async () => (await api('GET', `/rollouts/${String(rollout.id)}`)).state === 'completed',
+      900_000,
+    );
+    const completeMs = Date.now() - t0;
+    const cpu1 = await cpuSeconds(hub.pid!);
+    const rows = (
+      await sql.query(
+        `SELECT device_id::text AS id, extract(epoch FROM dispatched_at) * 1000 AS at FROM rollout_devices WHERE rollout_id = $1`,
+        [rollout.id],
+      )
+    ).rows as Array<{ id: string; at: string }>;
+    const latencies = rows
+      .map((r) => (received.get(r.id) ?? NaN) - Number(r.at))
+      .filter((x) => Number.isFinite(x))
+      .sort((a, b) => a - b);
+
+    // ---- reference: the same retained targets from a bare MQTT client ----
+    sim.kill('SIGTERM');
+    await new Promise((r) => sim.once('exit', r));
+    const target = {
+      updateId: 'u-ref',
+      release: manifest,
+      objectBaseUrl: `${hubUrl}/api/v1/objects`,
+      bakeSeconds: 1,
+    };
+    const bare = await mqtt.connectAsync(broker.url, {
+      username: 'fleet-hub',
+      password: hubPassword,
+      clientId: 'bench-ref',
+      protocolVersion: 5,
+    });
+    const r0 = Date.now();
+    let inFlight: Promise<unknown>[] = [];
+    for (const id of deviceIds) {
+      const enc = encodeMessage('target', { ...target, updateId: `ref-${id.slice(0, 8)}` });
+      if (!enc.ok) throw enc.error;
+      inFlight.push(bare.publishAsync(deviceTopics(id).target, enc.value.payload, { qos: 1, retain: true }));
+      if (inFlight.length >= 500) {
+        await Promise.all(inFlight);
+        inFlight = [];
+      }
+    }
+    await Promise.all(inFlight);
+    const refMs = Date.now() - r0;
+    await bare.endAsync();
+
+    const result = {
+      benchmark: 'rollout',
+      devices: DEVICES,
+      hub: {
+        dispatchAllMs: dispatchMs,
+        completeMs,
+        targetsPerSecond: Math.round((DEVICES * 1000) / dispatchMs),
+        decisionToNotificationMs: {
+          p50: percentile(latencies, 50),
+          p95: percentile(latencies, 95),
+          max: latencies.at(-1) ?? NaN,
+        },
+        cpuSeconds: Math.round((cpu1 - cpu0) * 100) / 100,
+        cpuPercentOfOneCore: Math.round(((cpu1 - cpu0) * 100_000) / completeMs),
+      },
+      reference: { bareMqttPublishAllMs: refMs, targetsPerSecond: Math.round((DEVICES * 1000) / refMs) },
+      ratio: { dispatchVsBarePublish: Math.round((dispatchMs / refMs) * 100) / 100 },
+      goal: { p95DecisionToNotificationMs: 5000, met: percentile(latencies, 95) <= 5000 },
+      machine: { loadavg: loadavg(), cpus: (await import('node:os')).cpus().length },
+      at: new Date().toISOString(),
+    };
+    console.log(JSON.stringify(result, null, 2));
+    await mkdir(fileURLToPath(new URL('../../bench/results/', import.meta.url)), { recursive: true });
+    await writeFile(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(
+      children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))),
+    );
+    await sql.end();
+    await broker.stop();
+    const a = new pg.Client({ connectionString: ADMIN_URL });
+    await a.connect();
+    await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await a.end();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
