@@ -91,7 +91,8 @@ const parsers: [string, (x: unknown) => Result<unknown>, unknown][] = [
   ['Topic', parseTopic, 'fleet/v1/devices/d/report'],
 ];
 
-describe('fuzz: parsers never throw and always name a path', () => {
+// 10,000 runs per property: generous timeouts, the CI machine may be busy.
+describe('fuzz: parsers never throw and always name a path', { timeout: 120_000 }, () => {
   it.each(parsers)('%s on arbitrary values', (_name, parse) => {
     fc.assert(
       fc.property(anyInput, (x) => wellFormed(parse(x))),

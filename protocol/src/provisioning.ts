@@ -18,10 +18,12 @@ export const ProvisionRequest = z.strictObject({
 });
 export type ProvisionRequest = z.infer<typeof ProvisionRequest>;
 
-export const ProvisionResponse = z.strictObject({
+// A response, unlike a request, ignores fields it does not know: a newer hub may add some
+// (certificates, protocol version) and an older agent must still provision.
+export const ProvisionResponse = z.object({
   deviceId: z.string().min(1).max(128),
   fleetId: z.string().min(1).max(128),
-  mqtt: z.strictObject({
+  mqtt: z.object({
     url: z
       .string()
       .regex(/^(mqtts?|wss?|tcp|tls):\/\//, { error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }),
