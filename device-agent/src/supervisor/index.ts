@@ -1,8 +1,8 @@
 export * from './policy.js';
 export {
   Supervisor,
-  specHash,
-  SPEC_HASH_LABEL,
+  definitionHash,
+  DEFINITION_HASH_LABEL,
   type DesiredContainer,
   type SupervisedContainer,
   type GoalResult,

@@ -8,7 +8,7 @@ import type {
   ExecResult,
   StopResult,
 } from '../runtime/container-runtime.js';
-import { SPEC_HASH_LABEL, specHash, Supervisor, type DesiredContainer } from './supervisor.js';
+import { DEFINITION_HASH_LABEL, definitionHash, Supervisor, type DesiredContainer } from './supervisor.js';
 
 /** In-memory ContainerRuntime recording every call; containers "run" until told otherwise. */
 class FakeContainerRuntime implements ContainerRuntime {
@@ -99,8 +99,12 @@ describe('Supervisor with a fake runtime', () => {
     const rt = new FakeContainerRuntime();
     const keep = desired('keep');
     const changed = desired('changed', { start: { cmd: ['/bin/v2'] } });
-    rt.containers.set('keep', { state: 'running', labels: { [SPEC_HASH_LABEL]: specHash(keep) }, pid: 7 });
-    rt.containers.set('changed', { state: 'running', labels: { [SPEC_HASH_LABEL]: 'old' }, pid: 8 });
+    rt.containers.set('keep', {
+      state: 'running',
+      labels: { [DEFINITION_HASH_LABEL]: definitionHash(keep) },
+      pid: 7,
+    });
+    rt.containers.set('changed', { state: 'running', labels: { [DEFINITION_HASH_LABEL]: 'old' }, pid: 8 });
     rt.containers.set('orphan', { state: 'running', labels: {}, pid: 9 });
     const sup = new Supervisor({ runtime: rt, pollIntervalMs: 5 });
     expect(await sup.run([keep, changed])).toEqual({ ok: true });
@@ -141,7 +145,11 @@ describe('Supervisor per-container calls (the update engine drives these)', () =
       updateLockDir: '/s/locks/web',
     });
     expect(sup.statusOf('web-1')).toMatchObject({ state: 'created', restarts: 0, totalRestarts: 0 });
-    expect(rt.containers.get('web-1')?.labels).toEqual({ 'fleet.spec-hash': 'engine-hash' });
+    // The engine's label is kept as given; the supervisor's own key sits beside it.
+    expect(rt.containers.get('web-1')?.labels).toEqual({
+      'fleet.spec-hash': 'engine-hash',
+      [DEFINITION_HASH_LABEL]: definitionHash(desired('web-1', { restart: onFailure })),
+    });
     rt.exits.set('web-1', 3);
     await sup.start('web-1');
     expect(await sup.waitGoals(['web-1'], undefined, { timeoutMs: 2000 })).toEqual({ ok: true });
@@ -258,6 +266,36 @@ describe('Supervisor per-container calls (the update engine drives these)', () =
     expect(sup.statusOf('up')).toMatchObject({ state: 'running', initPid: 42, reason: 'adopted' });
     expect(sup.statusOf('down')).toMatchObject({ state: 'exited', lastExitCode: 9 });
     expect(rt.calls).toEqual([]);
+    await sup.detach();
+  });
+
+  it('keeps its own definition hash: a caller label of that name does not change what adoption compares', async () => {
+    const rt = new FakeContainerRuntime();
+    const sup = new Supervisor({ runtime: rt, pollIntervalMs: 5 });
+    const d = desired('web-1');
+    await sup.create({ ...d, labels: { [DEFINITION_HASH_LABEL]: 'forged' } });
+    expect(rt.containers.get('web-1')?.labels[DEFINITION_HASH_LABEL]).toBe(definitionHash(d));
+    await sup.start('web-1');
+    const pid = sup.statusOf('web-1')?.initPid;
+    // A second agent process defining the same container finds it running: adopted, untouched.
+    const again = new Supervisor({ runtime: rt, pollIntervalMs: 5 });
+    await again.create(d);
+    expect(again.statusOf('web-1')).toMatchObject({ state: 'running', initPid: pid, reason: 'adopted' });
+    expect(rt.calls.filter((c) => c.startsWith('create'))).toEqual(['create web-1']);
+    await sup.detach();
+    await again.detach();
+  });
+
+  it('refresh() observes at once, between loop passes', async () => {
+    const rt = new FakeContainerRuntime();
+    const sup = new Supervisor({ runtime: rt, pollIntervalMs: 60_000 });
+    await sup.create(desired('app', { restart: { policy: 'never', maxRetries: 0, backoffMs: 10 } }));
+    await sup.start('app');
+    await new Promise((r) => setTimeout(r, 20));
+    rt.exits.set('app', 4);
+    expect(sup.statusOf('app')?.state).toBe('running');
+    await sup.refresh(['app', 'not-supervised']);
+    expect(sup.statusOf('app')).toMatchObject({ state: 'exited', lastExitCode: 4 });
     await sup.detach();
   });
 });

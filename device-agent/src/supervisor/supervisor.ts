@@ -18,7 +18,12 @@ import {
   type HealthStatus,
 } from './policy.js';
 
-export const SPEC_HASH_LABEL = 'fleet.spec-hash';
+/**
+ * The supervisor's own adoption key: a hash of the whole definition it created (spec, rootfs,
+ * volumes). Deliberately not `fleet.spec-hash`, which is the update engine's instance identity
+ * (reconcile/instance.ts: the spec alone); one label, one meaning.
+ */
+export const DEFINITION_HASH_LABEL = 'fleet.definition-hash';
 
 /** What supervising a container needs: its runtime name and its spec (policy, health, goal). */
 export interface SupervisedContainer {
@@ -118,7 +123,7 @@ function isLive(s: Slot): boolean {
   return s.state === 'running' || s.state === 'ready' || s.state === 'unhealthy';
 }
 
-export function specHash(d: DesiredContainer): string {
+export function definitionHash(d: DesiredContainer): string {
   return createHash('sha256')
     .update(canonicalJson({ spec: d.spec, rootfs: d.rootfs, volumes: d.volumes }))
     .digest('hex');
@@ -191,8 +196,8 @@ export class Supervisor {
       spec: d.spec,
       rootfs: d.rootfs,
       volumes: d.volumes,
-      // The caller's labels win: the update engine keeps its own spec hash under this key.
-      labels: { [SPEC_HASH_LABEL]: specHash(d), ...(d.labels ?? {}) },
+      // Set last: a caller label of the same name cannot change what adoption compares.
+      labels: { ...(d.labels ?? {}), [DEFINITION_HASH_LABEL]: definitionHash(d) },
       ...(d.updateLockDir !== undefined ? { updateLockDir: d.updateLockDir } : {}),
     };
   }
@@ -206,13 +211,13 @@ export class Supervisor {
   async run(desired: readonly DesiredContainer[], signal?: AbortSignal): Promise<GoalResult> {
     const rt = this.o.runtime;
     const byName = new Map(desired.map((d) => [d.name, d]));
-    const hashes = Object.fromEntries(desired.map((d) => [d.name, specHash(d)]));
+    const hashes = Object.fromEntries(desired.map((d) => [d.name, definitionHash(d)]));
     const found = await rt.list();
     const plan = planAdoption(
       found.map((f) => ({
         name: f.name,
         running: f.state === 'running' || f.state === 'frozen',
-        specHash: f.labels[SPEC_HASH_LABEL],
+        specHash: f.labels[DEFINITION_HASH_LABEL],
       })),
       hashes,
     );
@@ -242,7 +247,7 @@ export class Supervisor {
 
   /**
    * Define one container and supervise it (state `created` until start()). A container that
-   * already runs with the same definition (same spec-hash label) is adopted instead, untouched.
+   * already runs with the same definition (same definition-hash label) is adopted instead, untouched.
    */
   async create(d: DesiredContainer, signal?: AbortSignal): Promise<void> {
     const req = this.createRequest(d);
@@ -250,7 +255,7 @@ export class Supervisor {
       const st = await this.o.runtime.state(d.name);
       if (
         (st.state === 'running' || st.state === 'frozen') &&
-        st.labels[SPEC_HASH_LABEL] === req.labels?.[SPEC_HASH_LABEL]
+        st.labels[DEFINITION_HASH_LABEL] === req.labels?.[DEFINITION_HASH_LABEL]
       ) {
         if (!this.slots.has(d.name))
           this.slots.set(d.name, newSlot(d, this.now(), { initPid: st.initPid, reason: 'adopted' }));
@@ -480,6 +485,20 @@ export class Supervisor {
       [...this.slots.values()]
         .filter((s) => !this.queues.has(s.d.name))
         .map((s) => this.serial(s.d.name, () => this.observe(s))),
+    );
+  }
+
+  /**
+   * Observe the named containers now (queued behind any operation on them), so a status read
+   * right after reflects the runtime, not the last pass of the loop: the health gate commits
+   * on what it reads.
+   */
+  async refresh(names: readonly string[]): Promise<void> {
+    await Promise.all(
+      names.map((n) => {
+        const s = this.slots.get(n);
+        return s ? this.serial(n, () => this.observe(s)) : Promise.resolve();
+      }),
     );
   }
 
