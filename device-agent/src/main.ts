@@ -11,7 +11,7 @@ import { ContainerNotFound, Containers } from './app/containers.js';
 import { ConsoleTail } from './app/log-tail.js';
 import { OriginDownloader } from './app/origins.js';
 import { ProgressLog } from './app/progress-log.js';
-import { RestartKeeper } from './app/restart-keeper.js';
+import { collectUnreferenced } from './app/garbage.js';
 import { buildReport, changeKey, type ReportSources } from './app/reports.js';
 import { FileBootControl, defaultFileBootPaths } from './boot/file-boot-control.js';
 import { UbootEnvBootControl } from './boot/uboot-env-boot-control.js';
@@ -27,17 +27,17 @@ import { ExecStarter, StarterClient, type Starter } from './runtime/lxc/starter.
 import { ObjectStore } from './store/object-store.js';
 import { RevisionStore } from './store/revision-store.js';
 import { VolumeStore } from './store/volumes.js';
+import { Supervisor } from './supervisor/supervisor.js';
 import {
   downloaderPort,
   objectStorePort,
-  RuntimeContainers,
   StoreRevisions,
+  SupervisedContainers,
   systemClock,
 } from './update/adapters.js';
 import { DirectoryDurableFiles } from './update/atomic-file.js';
 import { crashHookFromEnv } from './update/crash-points.js';
 import { UpdateEngine } from './update/engine.js';
-import { effectiveManifest } from './update/revision.js';
 import { ExclusiveRunner } from './update/exclusive-runner.js';
 import { Ledger } from './update/ledger.js';
 import { FileUpdateLocks } from './update/locks.js';
@@ -93,13 +93,14 @@ async function bootControlOf(
     return { boot, simulated: true };
   }
   if (config.bootControl === 'uboot-env') {
-    if (!opts.uboot)
+    const uboot = opts.uboot ?? config.uboot;
+    if (!uboot)
       throw new Error(
-        'bootControl "uboot-env" needs the slot devices: run with --slot-a <dev> --slot-b <dev> [--fw-env-config <file>]',
+        'bootControl "uboot-env" needs the slot devices: set "uboot" in the agent config or run with --slot-a <dev> --slot-b <dev> [--fw-env-config <file>]',
       );
-    const store = await UbootEnvStore.fromConfigFile(opts.uboot.fwEnvConfig);
+    const store = await UbootEnvStore.fromConfigFile(uboot.fwEnvConfig);
     return {
-      boot: new UbootEnvBootControl({ store, slotTargets: { A: opts.uboot.slotA, B: opts.uboot.slotB } }),
+      boot: new UbootEnvBootControl({ store, slotTargets: { A: uboot.slotA, B: uboot.slotB } }),
       simulated: false,
     };
   }
@@ -120,7 +121,8 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
   const config = await loadAgentConfig(opts.configPath);
   const storage = config.storageDir;
   await mkdir(storage, { recursive: true, mode: 0o700 });
-  const lxcpath = opts.lxcpath ?? join(storage, 'containers');
+  // Run flags override the config file (a board image configures the agent in agent.json).
+  const lxcpath = opts.lxcpath ?? config.lxcpath ?? join(storage, 'containers');
   await mkdir(lxcpath, { recursive: true });
 
   // --- store
@@ -195,21 +197,60 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
   };
 
   let reportSoon: () => void = () => {};
+  const pollMs = opts.pollMs ?? 1_000;
+  const goalTimeoutMs = opts.goalTimeoutMs ?? 120_000;
+  // The one restart mechanism: every instance the engine creates is supervised (restart
+  // policies, crash loops, health checks), during updates and between them. Instances of an
+  // earlier agent process are adopted (same init pid) when the engine observes them at start.
+  const supervisor = new Supervisor({
+    runtime,
+    pollIntervalMs: pollMs,
+    held: (i) => containers.isHeld(i),
+    onChange: () => reportSoon(),
+  });
+  const engineContainers = new SupervisedContainers({
+    runtime,
+    supervisor,
+    objects,
+    volumes: new VolumeStore(storage),
+    revisionNumber: (id) => revisions.numberOf(id),
+    clock: systemClock,
+    goalTimeoutMs,
+    pollMs,
+  });
+
+  // Garbage collection after every update that ends (and at start): in the runner, so it
+  // never overlaps an update step and sees the journal as the step left it.
+  let collecting = false;
+  const collectGarbageSoon = (why: string) => {
+    if (collecting) return;
+    collecting = true;
+    void runner
+      .run('gc', () =>
+        collectUnreferenced({
+          objects,
+          revisions: revisionStore,
+          current: () => ledger.current(),
+          update: () => engine.snapshot.update,
+          numberOf: (id) => revisions.numberOf(id),
+        }),
+      )
+      .then(
+        (r) => {
+          if (r.deleted.length > 0) log.info(`gc (${why}): ${r.deleted.length} unreferenced objects deleted`);
+        },
+        (e: Error) => log.warn(`gc (${why}) skipped: ${e.message}`),
+      )
+      .finally(() => (collecting = false));
+  };
+
   const engine = new UpdateEngine(
     {
       files,
       revisions,
       objects: objectStorePort(objects, storage),
       downloader: new OriginDownloader(objects, remoteDownloader),
-      containers: new RuntimeContainers({
-        runtime,
-        objects,
-        volumes: new VolumeStore(storage),
-        revisionNumber: (id) => revisions.numberOf(id),
-        clock: systemClock,
-        goalTimeoutMs: opts.goalTimeoutMs ?? 120_000,
-        pollMs: opts.pollMs ?? 1_000,
-      }),
+      containers: engineContainers,
       boot,
       // The engine stops driving once this resolves; the reboot itself runs after, since it
       // stops the engine (which waits for the handler that called this).
@@ -225,6 +266,8 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
         progressLog.record(p);
         publishProgress(p);
         reportSoon();
+        // An update ended (committed, failed or rolled back): what it no longer needs can go.
+        if (p.state === 'idle') collectGarbageSoon(`update ${p.updateId} ${p.status}`);
       },
       log: (level, msg) => log[level](msg),
     },
@@ -234,8 +277,8 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
       crashHook: crashHookFromEnv(opts.crashAt),
       settings: {
         gate: {
-          goalTimeoutMs: opts.goalTimeoutMs ?? 120_000,
-          pollMs: opts.pollMs ?? 1_000,
+          goalTimeoutMs,
+          pollMs,
           hubTimeoutMs: 120_000,
         },
         ...(opts.spaceReserveBytes !== undefined ? { spaceReserveBytes: opts.spaceReserveBytes } : {}),
@@ -340,6 +383,7 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
   // leftovers of a crash, brings the committed revision up or finishes/rolls back the update.
   const engineStarted = engine.start().then(() => {
     engineReady.done = true;
+    collectGarbageSoon('start');
   });
 
   // --- the link
@@ -349,6 +393,7 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
         config,
         agentVersion: AGENT_VERSION,
         logger: log,
+        ...(config.hardwareId !== undefined ? { hardwareId: async () => config.hardwareId as string } : {}),
         ...(await readBootId().then((id) => (id ? { bootId: id } : {}))),
         handlers: {
           onTarget: async (target) => {
@@ -373,25 +418,6 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
     if (!lifetime.signal.aborted) log.error(`hub link failed: ${e.message}`);
   });
 
-  // --- restart policies between updates.
-  const keeper = new RestartKeeper({
-    runtime,
-    runner,
-    committed: async () => (await ledger.current().catch(() => null))?.committed.revision ?? null,
-    policyOf: async (revision, container) => {
-      const rev = await revisions.get(revision);
-      return rev ? (effectiveManifest(rev).containers[container]?.restart ?? null) : null;
-    },
-    idle: () => engineReady.done && engine.state === 'idle' && !rebooting,
-    held: (instance) => containers.isHeld(instance),
-    log: (level, msg) => log[level](msg),
-    onChange: () => reportSoon(),
-  });
-  const keeperTimer = setInterval(
-    () => void keeper.tick().catch((e: Error) => log.warn(`restart keeper: ${e.message}`)),
-    1_000,
-  );
-
   // --- reports: periodic, and soon after any change.
   const sources: ReportSources = {
     board: config.board,
@@ -402,7 +428,7 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
     containers,
     boot,
     updateState: () => engine.state,
-    restartsOf: (instance) => keeper.stateOf(instance),
+    restartsOf: (instance) => engineContainers.stateOf(instance),
   };
   let lastKey = '';
   let lastSent = 0;
@@ -462,12 +488,13 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
   // --- watchdog: petted from a timer on the event loop, so a stalled loop stops the pets.
   let stopPetting: () => void = () => {};
   let watchdog: Watchdog | null = null;
-  if (opts.watchdog) {
+  const watchdogConfig = opts.watchdog ?? config.watchdog;
+  if (watchdogConfig) {
     watchdog = Watchdog.open(
-      opts.watchdog.device,
-      opts.watchdog.timeoutSeconds !== undefined ? { timeoutSeconds: opts.watchdog.timeoutSeconds } : {},
+      watchdogConfig.device,
+      watchdogConfig.timeoutSeconds !== undefined ? { timeoutSeconds: watchdogConfig.timeoutSeconds } : {},
     );
-    stopPetting = watchdog.petWhileAlive(opts.watchdog.intervalMs);
+    stopPetting = watchdog.petWhileAlive(watchdogConfig.intervalMs);
   }
 
   // Each shutdown phase is bounded: a reboot must not wait on a hub that does not answer, and
@@ -492,9 +519,11 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
       lifetime.abort(new Error('agent stopping'));
       clearInterval(reportTimer);
       clearInterval(logTimer);
-      clearInterval(keeperTimer);
       await bounded('api close', 2_000, () => api.close());
       await bounded('update engine stop', 10_000, () => engine.stop());
+      // Before reboot() stops the containers: a supervisor still watching would restart the
+      // "always" ones. Detached, the containers keep running for the next agent to adopt.
+      await bounded('supervisor detach', 2_000, () => supervisor.detach());
       await bounded('link stop', 6_000, async () => {
         await linkStarted;
         const l = link;

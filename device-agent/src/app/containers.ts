@@ -109,7 +109,7 @@ export class Containers {
     return this.held.has(instance);
   }
 
-  /** Wire form for reports; `restartsOf` comes from the restart keeper. */
+  /** Wire form for reports; `restartsOf` comes from the supervised containers (SupervisedContainers.stateOf). */
   static wire(
     list: readonly ContainerInfo[],
     restartsOf: (instance: string) => { restarts: number; crashLoop: boolean } = () => ({

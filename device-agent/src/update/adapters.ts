@@ -353,6 +353,9 @@ export class SupervisedContainers extends InstanceFactory implements Containers 
   }
 
   async health(names: readonly string[]): Promise<InstanceHealth[]> {
+    // A fresh observation, not the loop's last one: the gate must not commit a workload that
+    // exited since the supervisor last looked.
+    await this.sup.refresh(names);
     const out: InstanceHealth[] = [];
     for (const name of names) {
       const st = this.sup.statusOf(name);
@@ -370,7 +373,7 @@ export class SupervisedContainers extends InstanceFactory implements Containers 
     return out;
   }
 
-  /** For reports (same shape as the restart keeper's): restarts since creation, crash loop. */
+  /** For reports: restarts since creation, crash loop. */
   stateOf(instance: string): { restarts: number; crashLoop: boolean } {
     const st = this.sup.statusOf(instance);
     return { restarts: st?.totalRestarts ?? 0, crashLoop: st?.state === 'crash-loop' };
