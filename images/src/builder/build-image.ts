@@ -17,7 +17,13 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build as esbuild } from 'esbuild';
 import type { BoardDefinition } from '@fleet/board-support';
-import { BOOT_CONTROL_ENTRY, boardDir, fwEnvConfigFor, mkimageScript } from '@fleet/board-support';
+import {
+  BOOT_CONTROL_ENTRY,
+  boardDir,
+  fwEnvConfigFor,
+  mkimageScript,
+  partitionDevice,
+} from '@fleet/board-support';
 import { UbootEnvStore, abStateToEnv, formatFwEnvConfig } from '@fleet/board-support/boot';
 import { parseAgentConfig } from '@fleet/protocol';
 import type { AgentConfigInput, TrustRoot } from '@fleet/protocol';
@@ -134,6 +140,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     board: board.name,
     storageDir: '/storage',
     bootControl: 'uboot-env',
+    // The uboot-env backend's devices come from the board definition, like the boot script's.
+    uboot: {
+      slotA: partitionDevice(board, 'rootfs-a'),
+      slotB: partitionDevice(board, 'rootfs-b'),
+      fwEnvConfig: '/etc/fw_env.config',
+    },
   };
   const agentConfig = parseAgentConfig(agentConfigInput);
   if (!agentConfig.ok) {
@@ -262,7 +274,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   await writeFile(etc('passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   await writeFile(etc('group'), 'root:x:0:\n');
   await writeFile(etc('fleet/rcS'), rcS(board), { mode: 0o755 });
-  await writeFile(etc('fleet/agent-run'), agentRun(board), { mode: 0o755 });
+  await writeFile(etc('fleet/agent-run'), agentRun(), { mode: 0o755 });
   await writeFile(etc('fleet/rc-shutdown'), rcShutdown(), { mode: 0o755 });
   await writeFile(etc('fleet/udhcpc.script'), udhcpcScript(), { mode: 0o755 });
   await writeFile(etc('fleet/release'), `${release}\n`);

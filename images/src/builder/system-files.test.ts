@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseBoardDefinition } from '@fleet/board-support';
 import qemu from '../../../board-support/boards/qemu-aarch64/board.json' with { type: 'json' };
-import rpi from '../../../board-support/boards/raspberrypi4-64/board.json' with { type: 'json' };
 import { agentRun, rcS, udhcpcScript } from './system-files.js';
 
 function board(json: unknown) {
@@ -11,22 +10,14 @@ function board(json: unknown) {
 }
 
 describe('agent-run', () => {
-  it("starts the bundled agent with the uboot-env backend on the board's slot partitions", () => {
-    const script = agentRun(board(qemu));
-    expect(script).toContain(
-      '/usr/bin/node /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json',
+  it('starts the bundled agent with the config on the data partition', () => {
+    expect(agentRun()).toContain(
+      '/usr/bin/node /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json\n',
     );
-    expect(script).toContain('--slot-a /dev/vda2 --slot-b /dev/vda3 --fw-env-config /etc/fw_env.config');
-    // A line continuation, not a literal backslash pair, joins the two lines.
-    expect(script).toMatch(/agent\.json \\\n {4}--slot-a/);
-  });
-
-  it('follows the board definition (Raspberry Pi: mmcblk0p2/p3)', () => {
-    expect(agentRun(board(rpi))).toContain('--slot-a /dev/mmcblk0p2 --slot-b /dev/mmcblk0p3');
   });
 
   it('idles instead of crash-looping when the image has no agent', () => {
-    expect(agentRun(board(qemu))).toMatch(/no agent at \/opt\/fleet\/agent\/fleet-agent\.mjs"\nexec sleep/);
+    expect(agentRun()).toMatch(/no agent at \/opt\/fleet\/agent\/fleet-agent\.mjs"\nexec sleep/);
   });
 });
 

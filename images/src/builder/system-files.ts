@@ -101,18 +101,15 @@ esac
 
 /**
  * The agent under busybox init's respawn: the bundle from device-agent (fleet-agent.mjs and
- * its native addon, cross-built for the board), the config on the data partition, the
- * uboot-env boot backend on the board's slot partitions and the fw_env.config beside it.
+ * its native addon, cross-built for the board) with the config on the data partition, which
+ * names the uboot-env backend, the board's slot partitions and /etc/fw_env.config.
  */
-export function agentRun(board: BoardDefinition): string {
-  const slotA = partitionDevice(board, 'rootfs-a');
-  const slotB = partitionDevice(board, 'rootfs-b');
+export function agentRun(): string {
   return `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 if [ -f /opt/fleet/agent/fleet-agent.mjs ] && [ -f /etc/fleet/agent.json ]; then
   echo "FLEET: agent starting"
-  /usr/bin/node /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json \\
-    --slot-a ${slotA} --slot-b ${slotB} --fw-env-config /etc/fw_env.config
+  /usr/bin/node /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json
   status=$?
   echo "FLEET: agent exited status=$status"
   # respawn after a pause: a crash loop must not spin the CPU

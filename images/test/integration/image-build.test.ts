@@ -161,6 +161,7 @@ describe('fleet-image build (qemu-aarch64)', () => {
       board: 'qemu-aarch64',
       storageDir: '/storage',
       bootControl: 'uboot-env',
+      uboot: { slotA: '/dev/vda2', slotB: '/dev/vda3', fwEnvConfig: '/etc/fw_env.config' },
     });
   });
 });

@@ -1,7 +1,6 @@
 // The fixture shared by the qemu end-to-end test and `pnpm torture:qemu`: a hub on the host
 // with a release key, a fleet and a claim token; a qemu-aarch64 image built for it (agent
 // bundle, trust root, hub at 10.0.2.2); system releases published from slot images.
-import { existsSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,10 +72,10 @@ export interface QemuFleet {
 
 export async function prepareQemuFleet(dir: string, log: (m: string) => void = () => {}): Promise<QemuFleet> {
   const board = JSON.parse(await readFile(BOARD_JSON, 'utf8')) as QemuBoard;
-  if (!existsSync(join(REPO, 'device-agent/dist/bundle/fleet-agent.mjs'))) {
-    log('building the agent bundle');
-    await run('pnpm', ['--filter', '@fleet/device-agent', 'bundle'], { cwd: REPO });
-  }
+  // Always from the current source: a bundle left from an older checkout may not parse the
+  // agent config this image writes (protocol AgentConfig is a strict object).
+  log('building the agent bundle');
+  await run('pnpm', ['--filter', '@fleet/device-agent', 'bundle'], { cwd: REPO });
   log('starting the hub');
   const hub = await startQemuHub();
   try {
