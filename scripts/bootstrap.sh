@@ -25,7 +25,7 @@ APT_PACKAGES=(
   lxc busybox-static squashfs-tools erofs-utils umoci skopeo docker-registry crun runc
   u-boot-tools mtools dosfstools genimage bmap-tools fdisk e2fsprogs qemu-system-arm u-boot-qemu
   qemu-user-static binfmt-support ipxe-qemu kmod cpio zstd xz-utils chromium hyperfine iproute2 uidmap
-  mosquitto mosquitto-clients postgresql python3 make g++ attr openssl util-linux coreutils libubootenv-tool g++-aarch64-linux-gnu g++-aarch64-linux-gnu
+  mosquitto mosquitto-clients postgresql python3 make g++ attr openssl util-linux coreutils libubootenv-tool g++-aarch64-linux-gnu
 )
 # arm64 .debs (kernel, busybox, firmware) are fetched with `apt-get download <pkg>:arm64` by the
 # image builder; the Raspberry Pi firmware lives in Debian's non-free-firmware component.
