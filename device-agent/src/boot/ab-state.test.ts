@@ -14,7 +14,10 @@ describe('A/B state in the U-Boot environment', () => {
       bootcount: 'a',
       bootlimit: 'c',
     });
-    expect(ab.abStateFromEnv({ bootcount: 'a', bootlimit: '0xc' })).toMatchObject({ bootcount: 10, bootlimit: 12 });
+    expect(ab.abStateFromEnv({ bootcount: 'a', bootlimit: '0xc' })).toMatchObject({
+      bootcount: 10,
+      bootlimit: 12,
+    });
   });
 
   it.each([
@@ -41,17 +44,38 @@ describe('boot script semantics', () => {
       state = run.state;
     }
     expect(slots).toEqual(['B', 'B', 'B', 'A', 'A']);
-    expect(state).toEqual({ bootSlot: 'A', upgradeAvailable: false, bootcount: 4, bootlimit: 3, fallbackFrom: 'B' });
-    expect(ab.verdictOf(state, 'A')).toEqual({ bootedSlot: 'A', triedSlot: 'B', fellBack: true, bootcount: 4 });
+    expect(state).toEqual({
+      bootSlot: 'A',
+      upgradeAvailable: false,
+      bootcount: 4,
+      bootlimit: 3,
+      fallbackFrom: 'B',
+    });
+    expect(ab.verdictOf(state, 'A')).toEqual({
+      bootedSlot: 'A',
+      triedSlot: 'B',
+      fellBack: true,
+      bootcount: 4,
+    });
   });
 });
 
 describe('transitions', () => {
   it('arm, boot, verify, commit', () => {
     const armed = ab.armTryBoot(committedA, 'A', 'B');
-    expect(ab.verdictOf(armed, 'A')).toEqual({ bootedSlot: 'A', fellBack: false, bootcount: 0, armedSlot: 'B' });
+    expect(ab.verdictOf(armed, 'A')).toEqual({
+      bootedSlot: 'A',
+      fellBack: false,
+      bootcount: 0,
+      armedSlot: 'B',
+    });
     const booted = ab.runBootScript(armed);
-    expect(ab.verdictOf(booted.state, 'B')).toEqual({ bootedSlot: 'B', triedSlot: 'B', fellBack: false, bootcount: 1 });
+    expect(ab.verdictOf(booted.state, 'B')).toEqual({
+      bootedSlot: 'B',
+      triedSlot: 'B',
+      fellBack: false,
+      bootcount: 1,
+    });
     const { state, result } = ab.commit(booted.state, 'B');
     expect(result).toEqual({ slot: 'B', changed: true });
     expect(state).toEqual({ bootSlot: 'B', upgradeAvailable: false, bootcount: 0, bootlimit: 3 });
@@ -65,7 +89,9 @@ describe('transitions', () => {
     expect(ab.runBootScript(state).slot).toBe('A');
     expect(ab.verdictOf(state, 'A')).toMatchObject({ triedSlot: 'B', fellBack: true });
     // After the rollback is decided, committing B (not rebooted yet) would undo it.
-    expect(() => ab.commit(state, 'B')).toThrow('slot A is selected for the next boot but the running slot is B: reboot first');
+    expect(() => ab.commit(state, 'B')).toThrow(
+      'slot A is selected for the next boot but the running slot is B: reboot first',
+    );
   });
 
   it('rollback before the reboot cancels the arm without a reboot', () => {
@@ -77,12 +103,18 @@ describe('transitions', () => {
   it('refuses what would break the fallback', () => {
     const armed = ab.armTryBoot(committedA, 'A', 'B');
     const onTrial = ab.runBootScript(armed).state;
-    expect(() => ab.armTryBoot(committedA, 'A', 'A')).toThrow('cannot try-boot slot A: it is the running slot');
-    expect(() => ab.armTryBoot(onTrial, 'B', 'A')).toThrow('slot B is itself on trial: commit or roll back first');
+    expect(() => ab.armTryBoot(committedA, 'A', 'A')).toThrow(
+      'cannot try-boot slot A: it is the running slot',
+    );
+    expect(() => ab.armTryBoot(onTrial, 'B', 'A')).toThrow(
+      'slot B is itself on trial: commit or roll back first',
+    );
     expect(() => ab.rollback(committedA, 'A')).toThrow('nothing to roll back: slot A is committed');
     expect(() => ab.commit(armed, 'A')).toThrow('reboot first');
     expect(() => ab.assertInstallable(committedA, 'A', 'A')).toThrow('it is the running slot');
-    expect(() => ab.assertInstallable(onTrial, 'B', 'A')).toThrow('it is the fallback of slot B on trial; commit first');
+    expect(() => ab.assertInstallable(onTrial, 'B', 'A')).toThrow(
+      'it is the fallback of slot B on trial; commit first',
+    );
     expect(() => ab.assertInstallable(armed, 'A', 'B')).toThrow('it is armed for the next boot');
     expect(() => ab.assertInstallable(committedA, 'A', 'B')).not.toThrow();
   });

@@ -27,7 +27,10 @@ function parseHex(value: string | undefined, name: string, fallback: number): nu
   if (value === undefined || value === '') return fallback;
   const text = value.replace(/^0x/i, '');
   if (!/^[0-9a-f]+$/i.test(text)) {
-    throw new BootControlError('state-invalid', `${name}=${JSON.stringify(value)} is not a hexadecimal number`);
+    throw new BootControlError(
+      'state-invalid',
+      `${name}=${JSON.stringify(value)} is not a hexadecimal number`,
+    );
   }
   return Number.parseInt(text, 16);
 }
@@ -36,12 +39,18 @@ function parseHex(value: string | undefined, name: string, fallback: number): nu
 export function abStateFromEnv(env: EnvVars): AbState {
   const slot = Slot.safeParse(env.boot_slot ?? 'A');
   if (!slot.success) {
-    throw new BootControlError('state-invalid', `boot_slot=${JSON.stringify(env.boot_slot)} is neither A nor B`);
+    throw new BootControlError(
+      'state-invalid',
+      `boot_slot=${JSON.stringify(env.boot_slot)} is neither A nor B`,
+    );
   }
   const fallback = env.fallback_from;
   const fallbackSlot = fallback === undefined || fallback === '' ? undefined : Slot.safeParse(fallback);
   if (fallbackSlot && !fallbackSlot.success) {
-    throw new BootControlError('state-invalid', `fallback_from=${JSON.stringify(fallback)} is neither A nor B`);
+    throw new BootControlError(
+      'state-invalid',
+      `fallback_from=${JSON.stringify(fallback)} is neither A nor B`,
+    );
   }
   const ua = env.upgrade_available ?? '0';
   if (ua !== '0' && ua !== '1' && ua !== '') {
@@ -79,7 +88,10 @@ export function runBootScript(state: AbState): { slot: Slot; state: AbState } {
   if (bootcount > state.bootlimit) {
     const slot = otherSlot(state.bootSlot);
     // bootcount is kept so verifyBoot can report how many boots the failed slot had.
-    return { slot, state: { ...state, bootSlot: slot, upgradeAvailable: false, bootcount, fallbackFrom: state.bootSlot } };
+    return {
+      slot,
+      state: { ...state, bootSlot: slot, upgradeAvailable: false, bootcount, fallbackFrom: state.bootSlot },
+    };
   }
   return { slot: state.bootSlot, state: { ...state, bootcount } };
 }
@@ -103,7 +115,10 @@ export function armTryBoot(state: AbState, bootedSlot: Slot, slot: Slot): AbStat
     throw new BootControlError('slot-busy', `cannot try-boot slot ${slot}: it is the running slot`);
   }
   if (state.upgradeAvailable && state.bootSlot === bootedSlot) {
-    throw new BootControlError('slot-busy', `slot ${bootedSlot} is itself on trial: commit or roll back first`);
+    throw new BootControlError(
+      'slot-busy',
+      `slot ${bootedSlot} is itself on trial: commit or roll back first`,
+    );
   }
   const { fallbackFrom: _dropped, ...rest } = state;
   return { ...rest, bootSlot: slot, upgradeAvailable: true, bootcount: 0 };
@@ -120,12 +135,18 @@ export function commit(state: AbState, bootedSlot: Slot): { state: AbState; resu
   }
   const changed = state.upgradeAvailable || state.fallbackFrom !== undefined || state.bootcount !== 0;
   const { fallbackFrom: _dropped, ...rest } = state;
-  return { state: { ...rest, bootSlot: bootedSlot, upgradeAvailable: false, bootcount: 0 }, result: { slot: bootedSlot, changed } };
+  return {
+    state: { ...rest, bootSlot: bootedSlot, upgradeAvailable: false, bootcount: 0 },
+    result: { slot: bootedSlot, changed },
+  };
 }
 
 export function rollback(state: AbState, bootedSlot: Slot): { state: AbState; result: RollbackResult } {
   if (!state.upgradeAvailable) {
-    throw new BootControlError('nothing-to-roll-back', `nothing to roll back: slot ${bootedSlot} is committed`);
+    throw new BootControlError(
+      'nothing-to-roll-back',
+      `nothing to roll back: slot ${bootedSlot} is committed`,
+    );
   }
   if (state.bootSlot !== bootedSlot) {
     // Armed but not booted yet: cancelling the arm is enough, the running slot stays.
@@ -148,9 +169,15 @@ export function assertInstallable(state: AbState, bootedSlot: Slot, slot: Slot):
     throw new BootControlError('slot-busy', `cannot install into slot ${slot}: it is the running slot`);
   }
   if (state.upgradeAvailable && state.bootSlot === bootedSlot) {
-    throw new BootControlError('slot-busy', `cannot install into slot ${slot}: it is the fallback of slot ${bootedSlot} on trial; commit first`);
+    throw new BootControlError(
+      'slot-busy',
+      `cannot install into slot ${slot}: it is the fallback of slot ${bootedSlot} on trial; commit first`,
+    );
   }
   if (state.upgradeAvailable && state.bootSlot === slot) {
-    throw new BootControlError('slot-busy', `cannot install into slot ${slot}: it is armed for the next boot; roll back the arm first`);
+    throw new BootControlError(
+      'slot-busy',
+      `cannot install into slot ${slot}: it is armed for the next boot; roll back the arm first`,
+    );
   }
 }

@@ -4,7 +4,14 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import * as ab from './ab-state.js';
 import { BootControlError } from './boot-control.js';
-import type { BootControl, BootVerdict, CommitResult, InstallOptions, InstallResult, RollbackResult } from './boot-control.js';
+import type {
+  BootControl,
+  BootVerdict,
+  CommitResult,
+  InstallOptions,
+  InstallResult,
+  RollbackResult,
+} from './boot-control.js';
 import { writeAndVerify } from './install.js';
 import { Slot } from './slot.js';
 
@@ -81,7 +88,10 @@ export class FileBootControl implements BootControl {
     try {
       text = await readFile(this.options.statePath, 'utf8');
     } catch (error) {
-      throw new BootControlError('state-invalid', `cannot read boot state ${this.options.statePath}: ${(error as Error).message}`);
+      throw new BootControlError(
+        'state-invalid',
+        `cannot read boot state ${this.options.statePath}: ${(error as Error).message}`,
+      );
     }
     let json: unknown;
     try {
@@ -91,7 +101,10 @@ export class FileBootControl implements BootControl {
     }
     const parsed = FileBootState.safeParse(json);
     if (!parsed.success) {
-      throw new BootControlError('state-invalid', `boot state ${this.options.statePath} is invalid: ${parsed.error.issues.map((i) => `$.${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new BootControlError(
+        'state-invalid',
+        `boot state ${this.options.statePath} is invalid: ${parsed.error.issues.map((i) => `$.${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     return parsed.data;
   }
@@ -110,20 +123,30 @@ export class FileBootControl implements BootControl {
    * Power on. Each boot of a slot in `failingSlots` stands for a kernel that never reaches
    * userspace (the watchdog resets the board), so the script runs again, as on hardware.
    */
-  async simulateBoot(options: { failingSlots?: readonly Slot[]; maxBoots?: number } = {}): Promise<SimulatedBoot> {
+  async simulateBoot(
+    options: { failingSlots?: readonly Slot[]; maxBoots?: number } = {},
+  ): Promise<SimulatedBoot> {
     const failing = new Set(options.failingSlots ?? []);
     const maxBoots = options.maxBoots ?? 100;
     let state = await this.readState();
     let failedBoots = 0;
     for (;;) {
       const run = ab.runBootScript(ab.abStateFromEnv(state.env));
-      state = { ...state, env: ab.abStateToEnv(run.state, state.env), bootedSlot: run.slot, boots: state.boots + 1 };
+      state = {
+        ...state,
+        env: ab.abStateToEnv(run.state, state.env),
+        bootedSlot: run.slot,
+        boots: state.boots + 1,
+      };
       // The script saves the env before booting the kernel: persist before "booting".
       await this.writeState(state);
       if (!failing.has(run.slot)) return { slot: run.slot, failedBoots };
       failedBoots += 1;
       if (failedBoots >= maxBoots) {
-        throw new BootControlError('state-invalid', `no slot reached userspace in ${maxBoots} boots (both slots failing)`);
+        throw new BootControlError(
+          'state-invalid',
+          `no slot reached userspace in ${maxBoots} boots (both slots failing)`,
+        );
       }
     }
   }
@@ -174,5 +197,8 @@ export class FileBootControl implements BootControl {
 }
 
 export function defaultFileBootPaths(root: string): FileBootControlOptions {
-  return { statePath: join(root, 'boot-state.json'), slotTargets: { A: join(root, 'slot-a.img'), B: join(root, 'slot-b.img') } };
+  return {
+    statePath: join(root, 'boot-state.json'),
+    slotTargets: { A: join(root, 'slot-a.img'), B: join(root, 'slot-b.img') },
+  };
 }

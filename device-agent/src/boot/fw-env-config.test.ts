@@ -3,7 +3,9 @@ import { formatFwEnvConfig, parseFwEnvConfig } from './fw-env-config.js';
 
 describe('fw_env.config', () => {
   it('parses two redundant copies with hex and decimal numbers and comments', () => {
-    const config = parseFwEnvConfig('# device offset size\n/dev/vda 0x100000 0x4000\n/dev/vda 1064960 16384 # second\n');
+    const config = parseFwEnvConfig(
+      '# device offset size\n/dev/vda 0x100000 0x4000\n/dev/vda 1064960 16384 # second\n',
+    );
     expect(config.copies).toEqual([
       { device: '/dev/vda', offset: 0x100000, size: 0x4000 },
       { device: '/dev/vda', offset: 0x104000, size: 0x4000 },

@@ -13,9 +13,16 @@ export interface FwEnvConfig {
 }
 
 function parseNumber(text: string, what: string, lineNo: number): number {
-  const value = /^0x[0-9a-f]+$/i.test(text) ? Number.parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN;
+  const value = /^0x[0-9a-f]+$/i.test(text)
+    ? Number.parseInt(text.slice(2), 16)
+    : /^\d+$/.test(text)
+      ? Number(text)
+      : NaN;
   if (!Number.isSafeInteger(value)) {
-    throw new BootControlError('config-invalid', `fw_env.config line ${lineNo}: ${what} ${JSON.stringify(text)} is not a number`);
+    throw new BootControlError(
+      'config-invalid',
+      `fw_env.config line ${lineNo}: ${what} ${JSON.stringify(text)} is not a number`,
+    );
   }
   return value;
 }
@@ -33,7 +40,10 @@ export function parseFwEnvConfig(text: string): FwEnvConfig {
     const cols = line.split(/\s+/);
     const lineNo = index + 1;
     if (cols.length < 3) {
-      throw new BootControlError('config-invalid', `fw_env.config line ${lineNo}: expected "<device> <offset> <size>", got ${JSON.stringify(raw)}`);
+      throw new BootControlError(
+        'config-invalid',
+        `fw_env.config line ${lineNo}: expected "<device> <offset> <size>", got ${JSON.stringify(raw)}`,
+      );
     }
     copies.push({
       device: cols[0] ?? '',
@@ -42,14 +52,24 @@ export function parseFwEnvConfig(text: string): FwEnvConfig {
     });
   });
   if (copies.length === 0 || copies.length > 2) {
-    throw new BootControlError('config-invalid', `fw_env.config must list 1 or 2 environment copies, found ${copies.length}`);
+    throw new BootControlError(
+      'config-invalid',
+      `fw_env.config must list 1 or 2 environment copies, found ${copies.length}`,
+    );
   }
   const [first, second] = copies;
   if (first && second) {
     if (first.size !== second.size) {
-      throw new BootControlError('config-invalid', `redundant copies differ in size (${first.size} vs ${second.size})`);
+      throw new BootControlError(
+        'config-invalid',
+        `redundant copies differ in size (${first.size} vs ${second.size})`,
+      );
     }
-    if (first.device === second.device && first.offset < second.offset + second.size && second.offset < first.offset + first.size) {
+    if (
+      first.device === second.device &&
+      first.offset < second.offset + second.size &&
+      second.offset < first.offset + first.size
+    ) {
       throw new BootControlError('config-invalid', 'redundant copies overlap');
     }
   }
@@ -58,6 +78,7 @@ export function parseFwEnvConfig(text: string): FwEnvConfig {
 
 export function formatFwEnvConfig(config: FwEnvConfig): string {
   return (
-    config.copies.map((c) => `${c.device}\t0x${c.offset.toString(16)}\t0x${c.size.toString(16)}`).join('\n') + '\n'
+    config.copies.map((c) => `${c.device}\t0x${c.offset.toString(16)}\t0x${c.size.toString(16)}`).join('\n') +
+    '\n'
   );
 }

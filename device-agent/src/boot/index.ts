@@ -1,6 +1,13 @@
 export * from './boot-control.js';
 export * from './slot.js';
-export { AB_VARS, DEFAULT_BOOTLIMIT, abStateFromEnv, abStateToEnv, runBootScript, verdictOf } from './ab-state.js';
+export {
+  AB_VARS,
+  DEFAULT_BOOTLIMIT,
+  abStateFromEnv,
+  abStateToEnv,
+  runBootScript,
+  verdictOf,
+} from './ab-state.js';
 export type { AbState } from './ab-state.js';
 export * from './uboot-env-codec.js';
 export * from './fw-env-config.js';

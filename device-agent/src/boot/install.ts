@@ -12,7 +12,10 @@ const CHUNK = 1 << 20;
 function normaliseDigest(digest: string): string {
   const hex = digest.startsWith('sha256:') ? digest.slice(7) : digest;
   if (!/^[0-9a-f]{64}$/.test(hex)) {
-    throw new BootControlError('install-failed', `expected digest ${JSON.stringify(digest)} is not sha256:<64 hex>`);
+    throw new BootControlError(
+      'install-failed',
+      `expected digest ${JSON.stringify(digest)} is not sha256:<64 hex>`,
+    );
   }
   return `sha256:${hex}`;
 }
@@ -25,7 +28,10 @@ export async function targetCapacity(target: string): Promise<number | undefined
   const name = basename(await realpath(target));
   const sectors = await readFile(`/sys/class/block/${name}/size`, 'utf8').catch(() => undefined);
   if (sectors === undefined) {
-    throw new BootControlError('install-failed', `cannot read the size of block device ${target} from /sys/class/block/${name}/size`);
+    throw new BootControlError(
+      'install-failed',
+      `cannot read the size of block device ${target} from /sys/class/block/${name}/size`,
+    );
   }
   return Number(sectors.trim()) * 512;
 }
@@ -44,7 +50,13 @@ async function* chunksOf(source: string | Readable): AsyncGenerator<Buffer> {
 async function dropBufferCache(device: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     execFile('blockdev', ['--flushbufs', device], (error, _stdout, stderr) => {
-      if (error) reject(new BootControlError('verify-failed', `blockdev --flushbufs ${device} failed: ${stderr.trim() || error.message}`));
+      if (error)
+        reject(
+          new BootControlError(
+            'verify-failed',
+            `blockdev --flushbufs ${device} failed: ${stderr.trim() || error.message}`,
+          ),
+        );
       else resolve();
     });
   });
@@ -91,7 +103,10 @@ export async function writeAndVerify(
   }
   const digest = `sha256:${hash.digest('hex')}`;
   if (expected && digest !== expected) {
-    throw new BootControlError('verify-failed', `image digest ${digest} differs from the expected ${expected}`);
+    throw new BootControlError(
+      'verify-failed',
+      `image digest ${digest} differs from the expected ${expected}`,
+    );
   }
   if (capacity !== undefined) await dropBufferCache(target);
   const readBack = await digestRange(target, written, options.signal);

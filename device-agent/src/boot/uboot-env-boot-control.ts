@@ -2,7 +2,14 @@ import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import * as ab from './ab-state.js';
 import { BootControlError } from './boot-control.js';
-import type { BootControl, BootVerdict, CommitResult, InstallOptions, InstallResult, RollbackResult } from './boot-control.js';
+import type {
+  BootControl,
+  BootVerdict,
+  CommitResult,
+  InstallOptions,
+  InstallResult,
+  RollbackResult,
+} from './boot-control.js';
 import { writeAndVerify } from './install.js';
 import { Slot } from './slot.js';
 import type { UbootEnvStore } from './uboot-env-store.js';
@@ -31,7 +38,10 @@ export interface UbootEnvBootControlOptions {
 export async function bootedSlotFromProcCmdline(path = '/proc/cmdline'): Promise<Slot> {
   const slot = slotFromCmdline(await readFile(path, 'utf8'));
   if (!slot) {
-    throw new BootControlError('state-invalid', `${path} has no ${SLOT_CMDLINE_PARAM}=A|B: not booted by the fleet boot script`);
+    throw new BootControlError(
+      'state-invalid',
+      `${path} has no ${SLOT_CMDLINE_PARAM}=A|B: not booted by the fleet boot script`,
+    );
   }
   return slot;
 }

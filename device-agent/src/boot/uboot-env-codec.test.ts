@@ -1,7 +1,13 @@
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chooseCurrentCopy, decodeEnvCopy, encodeEnvCopy, nextFlag, parsePrintenv } from './uboot-env-codec.js';
+import {
+  chooseCurrentCopy,
+  decodeEnvCopy,
+  encodeEnvCopy,
+  nextFlag,
+  parsePrintenv,
+} from './uboot-env-codec.js';
 import type { DecodeResult } from './uboot-env-codec.js';
 
 const redundant = { size: 0x4000, redundant: true };
@@ -49,14 +55,20 @@ describe('U-Boot env codec', () => {
   });
 
   it('rejects a short buffer', () => {
-    expect(decodeEnvCopy(Buffer.alloc(100), redundant)).toEqual({ ok: false, error: 'copy is 100 bytes, expected 16384' });
+    expect(decodeEnvCopy(Buffer.alloc(100), redundant)).toEqual({
+      ok: false,
+      error: 'copy is 100 bytes, expected 16384',
+    });
   });
 
   it('decodes data padded with 0xff after the terminator (mkenvimage default padding)', () => {
     const buf = Buffer.alloc(64, 0xff);
     buf.write('x=1\0\0', 4, 'latin1');
     buf.writeUInt32LE(crc32(buf.subarray(4)), 0);
-    expect(decodeEnvCopy(buf, { size: 64, redundant: false })).toEqual({ ok: true, value: { vars: { x: '1' } } });
+    expect(decodeEnvCopy(buf, { size: 64, redundant: false })).toEqual({
+      ok: true,
+      value: { vars: { x: '1' } },
+    });
   });
 
   it('refuses an environment that does not fit, naming both sizes', () => {
@@ -102,7 +114,10 @@ describe('choosing the current redundant copy (U-Boot env_import_redund)', () =>
 
 describe('parsePrintenv', () => {
   it('splits at the first "=" and keeps "=" in values', () => {
-    expect(parsePrintenv('a=1\nbootargs=console=ttyAMA0 root=/dev/vda2\n')).toEqual({ a: '1', bootargs: 'console=ttyAMA0 root=/dev/vda2' });
+    expect(parsePrintenv('a=1\nbootargs=console=ttyAMA0 root=/dev/vda2\n')).toEqual({
+      a: '1',
+      bootargs: 'console=ttyAMA0 root=/dev/vda2',
+    });
   });
 });
 
@@ -112,21 +127,31 @@ describe('a torn write of the non-current copy (power cut during a save)', () =>
     const oldVars = { boot_slot: 'A', upgrade_available: '0', bootcount: '0', bootlimit: '3' };
     const newVars = { boot_slot: 'B', upgrade_available: '1', bootcount: '0', bootlimit: '3' };
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: layout.size }), fc.boolean(), (flag, tear, staleWasValid) => {
-        const current = encodeEnvCopy(oldVars, layout, flag);
-        // The copy being overwritten held an older env (or garbage); the new bytes stop at `tear`.
-        const stale = staleWasValid ? encodeEnvCopy({ boot_slot: 'A', bootcount: '7' }, layout, (flag + 255) % 256) : Buffer.alloc(layout.size, 0xa5);
-        const written = encodeEnvCopy(newVars, layout, nextFlag(flag));
-        const torn = Buffer.concat([written.subarray(0, tear), stale.subarray(tear)]);
-        for (const order of [[current, torn], [torn, current]] as const) {
-          const decoded = [decodeEnvCopy(order[0], layout), decodeEnvCopy(order[1], layout)] as const;
-          const index = chooseCurrentCopy(decoded);
-          expect(index).toBeDefined();
-          const chosen = decoded[index ?? 0];
-          const vars = chosen.ok ? chosen.value.vars : undefined;
-          expect(tear === layout.size ? [newVars] : [oldVars, newVars]).toContainEqual(vars);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: layout.size }),
+        fc.boolean(),
+        (flag, tear, staleWasValid) => {
+          const current = encodeEnvCopy(oldVars, layout, flag);
+          // The copy being overwritten held an older env (or garbage); the new bytes stop at `tear`.
+          const stale = staleWasValid
+            ? encodeEnvCopy({ boot_slot: 'A', bootcount: '7' }, layout, (flag + 255) % 256)
+            : Buffer.alloc(layout.size, 0xa5);
+          const written = encodeEnvCopy(newVars, layout, nextFlag(flag));
+          const torn = Buffer.concat([written.subarray(0, tear), stale.subarray(tear)]);
+          for (const order of [
+            [current, torn],
+            [torn, current],
+          ] as const) {
+            const decoded = [decodeEnvCopy(order[0], layout), decodeEnvCopy(order[1], layout)] as const;
+            const index = chooseCurrentCopy(decoded);
+            expect(index).toBeDefined();
+            const chosen = decoded[index ?? 0];
+            const vars = chosen.ok ? chosen.value.vars : undefined;
+            expect(tear === layout.size ? [newVars] : [oldVars, newVars]).toContainEqual(vars);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -34,7 +34,10 @@ function headerSize(layout: EnvLayout): number {
 
 function checkLayout(layout: EnvLayout): void {
   if (!Number.isInteger(layout.size) || layout.size < 16) {
-    throw new BootControlError('config-invalid', `env size must be an integer >= 16 bytes, got ${layout.size}`);
+    throw new BootControlError(
+      'config-invalid',
+      `env size must be an integer >= 16 bytes, got ${layout.size}`,
+    );
   }
 }
 
@@ -63,7 +66,10 @@ export function encodeEnvCopy(vars: EnvVars, layout: EnvLayout, flag = 0): Buffe
   // One more NUL ends the list; an empty env is just "\0\0".
   const needed = Math.max(payload.length + 1, 2);
   if (needed > dataSize) {
-    throw new BootControlError('env-too-large', `environment needs ${needed} bytes but the data area holds ${dataSize}`);
+    throw new BootControlError(
+      'env-too-large',
+      `environment needs ${needed} bytes but the data area holds ${dataSize}`,
+    );
   }
   const out = Buffer.alloc(layout.size, 0);
   payload.copy(out, header);

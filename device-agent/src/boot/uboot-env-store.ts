@@ -64,7 +64,10 @@ export class UbootEnvStore {
         try {
           return decodeEnvCopy(await readRegion(loc), this.layout);
         } catch (error) {
-          return { ok: false as const, error: `cannot read ${loc.device}@0x${loc.offset.toString(16)}: ${(error as Error).message}` };
+          return {
+            ok: false as const,
+            error: `cannot read ${loc.device}@0x${loc.offset.toString(16)}: ${(error as Error).message}`,
+          };
         }
       }),
     );
@@ -82,7 +85,10 @@ export class UbootEnvStore {
     if (index === undefined) {
       const errA = a.ok ? '' : a.error;
       const errB = b.ok ? '' : b.error;
-      throw new BootControlError('env-invalid', `both U-Boot environment copies are invalid (copy 1: ${errA}; copy 2: ${errB})`);
+      throw new BootControlError(
+        'env-invalid',
+        `both U-Boot environment copies are invalid (copy 1: ${errA}; copy 2: ${errB})`,
+      );
     }
     const chosen = index === 0 ? a : b;
     const other = index === 0 ? b : a;
@@ -124,7 +130,9 @@ export class UbootEnvStore {
    */
   async initialize(vars: EnvVars): Promise<void> {
     await Promise.all(
-      this.config.copies.map((loc, i) => writeRegion(loc, encodeEnvCopy(vars, this.layout, this.layout.redundant ? (i === 0 ? 1 : 0) : 0))),
+      this.config.copies.map((loc, i) =>
+        writeRegion(loc, encodeEnvCopy(vars, this.layout, this.layout.redundant ? (i === 0 ? 1 : 0) : 0)),
+      ),
     );
   }
 }

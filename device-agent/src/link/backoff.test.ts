@@ -10,7 +10,9 @@ describe('Backoff', () => {
 
   it('draws each delay from [base/2, base] (equal jitter)', () => {
     const low = new Backoff({ initialMs: 1000, maxMs: 8000, random: () => 0 });
-    expect([low.next(), low.next(), low.next(), low.next(), low.next()]).toEqual([500, 1000, 2000, 4000, 4000]);
+    expect([low.next(), low.next(), low.next(), low.next(), low.next()]).toEqual([
+      500, 1000, 2000, 4000, 4000,
+    ]);
     const mid = new Backoff({ initialMs: 1000, maxMs: 8000, random: () => 0.5 });
     expect(mid.next()).toBe(750);
   });

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { AgentConfigError, parseAgentConfigText } from './config.js';
 
 const PATH = '/etc/fleet/agent.json';
-const good = { hubUrl: 'https://hub.example.org', claimToken: 'claim-0123456789abcdef', board: 'qemu-aarch64' };
+const good = {
+  hubUrl: 'https://hub.example.org',
+  claimToken: 'claim-0123456789abcdef',
+  board: 'qemu-aarch64',
+};
 
 function fails(text: string): AgentConfigError {
   try {
@@ -31,7 +35,9 @@ describe('agent config', () => {
   it('names the file and each bad field by its JSON path', () => {
     const e = fails(JSON.stringify({ ...good, hubUrl: 'not a url', intervals: { telemetryMs: 5 } }));
     expect(e.message).toContain(PATH);
-    expect(e.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['$.hubUrl', '$.intervals.telemetryMs']));
+    expect(e.issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['$.hubUrl', '$.intervals.telemetryMs']),
+    );
     expect(e.message).toContain('$.intervals.telemetryMs');
   });
 

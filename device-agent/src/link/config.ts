@@ -40,7 +40,11 @@ export async function loadAgentConfig(path: string): Promise<AgentConfig> {
     text = await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new AgentConfigError(path, [{ path: '$', code, message: (e as Error).message }], `cannot read agent config ${path}: ${(e as Error).message}`);
+    throw new AgentConfigError(
+      path,
+      [{ path: '$', code, message: (e as Error).message }],
+      `cannot read agent config ${path}: ${(e as Error).message}`,
+    );
   }
   return parseAgentConfigText(path, text);
 }

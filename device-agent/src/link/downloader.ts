@@ -12,7 +12,10 @@ import type { LinkLogger } from './logger.js';
 export class DownloadError extends Error {
   override readonly name = 'DownloadError';
   constructor(
-    readonly reason: Extract<ReasonCode, 'insufficient-space' | 'download-failed' | 'digest-mismatch' | 'object-missing' | 'cancelled'>,
+    readonly reason: Extract<
+      ReasonCode,
+      'insufficient-space' | 'download-failed' | 'digest-mismatch' | 'object-missing' | 'cancelled'
+    >,
     message: string,
     readonly digest?: Digest,
   ) {
@@ -92,7 +95,11 @@ export class ObjectDownloader {
     for (const o of objects) {
       const prev = unique.get(o.digest);
       if (prev && prev.size !== o.size) {
-        throw new DownloadError('download-failed', `${o.digest} is listed with two sizes (${prev.size} and ${o.size})`, o.digest);
+        throw new DownloadError(
+          'download-failed',
+          `${o.digest} is listed with two sizes (${prev.size} and ${o.size})`,
+          o.digest,
+        );
       }
       unique.set(o.digest, o);
     }
@@ -147,13 +154,17 @@ export class ObjectDownloader {
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.concurrency ?? 3, missing.length) }, worker));
     if (signal?.aborted) {
-      throw new DownloadError('cancelled', `download cancelled: ${signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted')}`);
+      throw new DownloadError(
+        'cancelled',
+        `download cancelled: ${signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted')}`,
+      );
     }
     if (failure !== null) {
       if (failure instanceof DownloadError && failure.reason === 'insufficient-space') {
         // A full data partition endangers the running apps: give the space back rather than
         // keep partial files for a resume.
-        for (const o of missing) if (!outcome.fetched.includes(o.digest)) await unlink(this.partialPath(o.digest)).catch(() => {});
+        for (const o of missing)
+          if (!outcome.fetched.includes(o.digest)) await unlink(this.partialPath(o.digest)).catch(() => {});
       }
       logger.error(`download failed: ${(failure as Error).message}`);
       throw failure;
@@ -193,7 +204,10 @@ export class ObjectDownloader {
     progress: { set(d: Digest, n: number): void; received(n: number): void },
   ): Promise<void> {
     const { logger } = this.opts;
-    const backoff = new Backoff({ ...(this.opts.backoff ?? { initialMs: 1_000, maxMs: 60_000 }), ...(this.opts.random ? { random: this.opts.random } : {}) });
+    const backoff = new Backoff({
+      ...(this.opts.backoff ?? { initialMs: 1_000, maxMs: 60_000 }),
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+    });
     const maxAttempts = this.opts.maxAttempts ?? 5;
     const maxCorrupt = this.opts.maxCorruptRefetches ?? 2;
     const path = this.partialPath(ref.digest);
@@ -210,7 +224,11 @@ export class ObjectDownloader {
         attempts = e.progressed ? 1 : attempts + 1;
         if (e.progressed) backoff.reset();
         if (attempts >= maxAttempts) {
-          throw new DownloadError('download-failed', `${ref.digest}: ${e.message} (gave up after ${attempts} attempts without progress)`, ref.digest);
+          throw new DownloadError(
+            'download-failed',
+            `${ref.digest}: ${e.message} (gave up after ${attempts} attempts without progress)`,
+            ref.digest,
+          );
         }
         const delay = backoff.next();
         logger.warn(`download of ${ref.digest} failed: ${e.message}; retrying in ${delay} ms`);
@@ -221,7 +239,11 @@ export class ObjectDownloader {
         try {
           await this.opts.commit(ref.digest, path);
         } catch (e) {
-          throw new DownloadError('download-failed', `${ref.digest}: the object store refused it: ${(e as Error).message}`, ref.digest);
+          throw new DownloadError(
+            'download-failed',
+            `${ref.digest}: the object store refused it: ${(e as Error).message}`,
+            ref.digest,
+          );
         }
         return;
       }
@@ -236,7 +258,9 @@ export class ObjectDownloader {
           ref.digest,
         );
       }
-      logger.warn(`${ref.digest} arrived corrupt (hashed to sha256:${hex}); fetching it again (${corrupt}/${maxCorrupt})`);
+      logger.warn(
+        `${ref.digest} arrived corrupt (hashed to sha256:${hex}); fetching it again (${corrupt}/${maxCorrupt})`,
+      );
     }
   }
 
@@ -279,11 +303,19 @@ export class ObjectDownloader {
     const status = res.statusCode ?? 0;
     if (status === 404) {
       res.resume();
-      throw new DownloadError('object-missing', `${ref.digest}: the server has no such object (404 at ${url})`, ref.digest);
+      throw new DownloadError(
+        'object-missing',
+        `${ref.digest}: the server has no such object (404 at ${url})`,
+        ref.digest,
+      );
     }
     if (status === 401 || status === 403) {
       res.resume();
-      throw new DownloadError('download-failed', `${ref.digest}: the server refused our credentials (${status})`, ref.digest);
+      throw new DownloadError(
+        'download-failed',
+        `${ref.digest}: the server refused our credentials (${status})`,
+        ref.digest,
+      );
     }
     if (status === 416) {
       // Our prefix does not fit the server's object: start over.
@@ -293,15 +325,24 @@ export class ObjectDownloader {
     }
     let start: number;
     if (status === 200) {
-      if (have > 0) this.opts.logger.info(`server ignored the Range request for ${ref.digest}; downloading it from the start`);
+      if (have > 0)
+        this.opts.logger.info(
+          `server ignored the Range request for ${ref.digest}; downloading it from the start`,
+        );
       start = 0;
     } else if (status === 206 && have > 0) {
       const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
-      const ok = cr && Number(cr[1]) === have && Number(cr[2]) === ref.size - 1 && (cr[3] === '*' || Number(cr[3]) === ref.size);
+      const ok =
+        cr &&
+        Number(cr[1]) === have &&
+        Number(cr[2]) === ref.size - 1 &&
+        (cr[3] === '*' || Number(cr[3]) === ref.size);
       if (!ok) {
         res.destroy();
         await truncate(path, 0);
-        throw new TransientError(`server answered bytes=${have}- with Content-Range "${res.headers['content-range'] ?? ''}"; restarting from zero`);
+        throw new TransientError(
+          `server answered bytes=${have}- with Content-Range "${res.headers['content-range'] ?? ''}"; restarting from zero`,
+        );
       }
       start = have;
     } else {
@@ -327,7 +368,9 @@ export class ObjectDownloader {
         if (written + chunk.length > expected) {
           res.destroy();
           await fh.truncate(start);
-          throw new TransientError(`server sent more than the ${expected} bytes of ${ref.digest} it owed (size ${ref.size}); discarding this response`);
+          throw new TransientError(
+            `server sent more than the ${expected} bytes of ${ref.digest} it owed (size ${ref.size}); discarding this response`,
+          );
         }
         let off = 0;
         while (off < chunk.length) {
@@ -342,15 +385,25 @@ export class ObjectDownloader {
       await fh.datasync();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
-        throw new DownloadError('insufficient-space', `disk full while writing ${path} (${start + written} of ${ref.size} bytes): ${(e as Error).message}`, ref.digest);
+        throw new DownloadError(
+          'insufficient-space',
+          `disk full while writing ${path} (${start + written} of ${ref.size} bytes): ${(e as Error).message}`,
+          ref.digest,
+        );
       }
       if (e instanceof TransientError || e instanceof DownloadError || signal.aborted) throw e;
-      throw new TransientError(`connection lost after ${written} of ${expected} bytes of ${ref.digest}: ${(e as Error).message}`, written > 0);
+      throw new TransientError(
+        `connection lost after ${written} of ${expected} bytes of ${ref.digest}: ${(e as Error).message}`,
+        written > 0,
+      );
     } finally {
       await fh.close();
     }
     if (written < expected) {
-      throw new TransientError(`response ended after ${written} of ${expected} bytes of ${ref.digest}`, written > 0);
+      throw new TransientError(
+        `response ended after ${written} of ${expected} bytes of ${ref.digest}`,
+        written > 0,
+      );
     }
     return hash.digest('hex');
   }
@@ -368,7 +421,8 @@ async function fileSize(path: string): Promise<number> {
 async function hashPrefix(path: string, bytes: number): Promise<Hash> {
   const hash = createHash('sha256');
   if (bytes === 0) return hash;
-  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 }))
+    hash.update(chunk as Buffer);
   return hash;
 }
 

@@ -33,7 +33,8 @@ export class HttpError extends Error {
 export function httpOpen(url: string, opts: HttpRequestOptions = {}): Promise<IncomingMessage> {
   const u = new URL(url);
   const isHttps = u.protocol === 'https:';
-  if (!isHttps && u.protocol !== 'http:') return Promise.reject(new HttpError(`unsupported URL scheme ${u.protocol} in ${url}`, false));
+  if (!isHttps && u.protocol !== 'http:')
+    return Promise.reject(new HttpError(`unsupported URL scheme ${u.protocol} in ${url}`, false));
   const headers: OutgoingHttpHeaders = { ...opts.headers };
   if (opts.basicAuth) {
     headers.authorization = `Basic ${Buffer.from(`${opts.basicAuth.username}:${opts.basicAuth.password}`).toString('base64')}`;
@@ -53,16 +54,26 @@ export function httpOpen(url: string, opts: HttpRequestOptions = {}): Promise<In
         ...(isHttps && opts.ca !== undefined ? { ca: opts.ca } : {}),
       },
       (res) => {
-        if (opts.idleTimeoutMs) res.setTimeout(opts.idleTimeoutMs, () => res.destroy(new HttpError(`no data from ${u.host} for ${opts.idleTimeoutMs} ms`, true)));
+        if (opts.idleTimeoutMs)
+          res.setTimeout(opts.idleTimeoutMs, () =>
+            res.destroy(new HttpError(`no data from ${u.host} for ${opts.idleTimeoutMs} ms`, true)),
+          );
         resolve(res);
       },
     );
     if (opts.idleTimeoutMs) {
-      req.setTimeout(opts.idleTimeoutMs, () => req.destroy(new HttpError(`no answer from ${u.host} within ${opts.idleTimeoutMs} ms`, true)));
+      req.setTimeout(opts.idleTimeoutMs, () =>
+        req.destroy(new HttpError(`no answer from ${u.host} within ${opts.idleTimeoutMs} ms`, true)),
+      );
     }
     req.on('error', (e) => {
       if (e.name === 'AbortError') reject(opts.signal?.reason instanceof Error ? opts.signal.reason : e);
-      else reject(e instanceof HttpError ? e : new HttpError(`${opts.method ?? 'GET'} ${u.origin}${u.pathname} failed: ${e.message}`, true));
+      else
+        reject(
+          e instanceof HttpError
+            ? e
+            : new HttpError(`${opts.method ?? 'GET'} ${u.origin}${u.pathname} failed: ${e.message}`, true),
+        );
     });
     req.end(opts.body);
   });

@@ -45,9 +45,13 @@ export class IdentityStore {
       try {
         privateKey = createPrivateKey(existing);
       } catch (e) {
-        throw new Error(`device key ${this.keyPath} is unreadable (${(e as Error).message}); move it away to generate a new identity`, { cause: e });
+        throw new Error(
+          `device key ${this.keyPath} is unreadable (${(e as Error).message}); move it away to generate a new identity`,
+          { cause: e },
+        );
       }
-      if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`device key ${this.keyPath} is ${privateKey.asymmetricKeyType}, not ed25519`);
+      if (privateKey.asymmetricKeyType !== 'ed25519')
+        throw new Error(`device key ${this.keyPath} is ${privateKey.asymmetricKeyType}, not ed25519`);
       return { privateKey, publicKeyBase64: rawPublicKeyBase64(createPublicKey(privateKey)) };
     }
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -75,13 +79,17 @@ export class IdentityStore {
     try {
       const r = parseProvisionResponse(JSON.parse(text));
       if (r.ok && isDeviceId(r.value.deviceId)) return r.value;
-      problem = r.ok ? `deviceId ${JSON.stringify(r.value.deviceId)} is not a valid device id` : r.error.message;
+      problem = r.ok
+        ? `deviceId ${JSON.stringify(r.value.deviceId)} is not a valid device id`
+        : r.error.message;
     } catch (e) {
       problem = `not JSON: ${(e as Error).message}`;
     }
     const aside = `${this.credentialsPath}.corrupt-${Date.now()}`;
     await rename(this.credentialsPath, aside);
-    onCorrupt?.(`credentials ${this.credentialsPath} are invalid (${problem}); moved to ${aside}, provisioning again`);
+    onCorrupt?.(
+      `credentials ${this.credentialsPath} are invalid (${problem}); moved to ${aside}, provisioning again`,
+    );
     return null;
   }
 

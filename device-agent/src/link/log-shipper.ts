@@ -44,7 +44,8 @@ export class LogShipper {
   private readonly maxBuffered: number;
 
   constructor(private readonly opts: LogShipperOptions) {
-    if (!(opts.linesPerSecond >= 1)) throw new RangeError(`linesPerSecond must be >= 1, got ${opts.linesPerSecond}`);
+    if (!(opts.linesPerSecond >= 1))
+      throw new RangeError(`linesPerSecond must be >= 1, got ${opts.linesPerSecond}`);
     this.now = opts.now ?? Date.now;
     this.tokens = opts.linesPerSecond;
     this.lastRefill = this.now();
@@ -84,7 +85,10 @@ export class LogShipper {
     const t = this.now();
     const elapsed = Math.max(0, t - this.lastRefill);
     this.lastRefill = t;
-    this.tokens = Math.min(this.opts.linesPerSecond, this.tokens + (elapsed / 1000) * this.opts.linesPerSecond);
+    this.tokens = Math.min(
+      this.opts.linesPerSecond,
+      this.tokens + (elapsed / 1000) * this.opts.linesPerSecond,
+    );
   }
 
   /** Publishes everything buffered, in batches; concurrent calls share one flush. */

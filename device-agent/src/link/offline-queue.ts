@@ -84,14 +84,24 @@ export class OfflineQueue {
   /** Times the live entries were rewritten into one segment since open (a metric; tests use it). */
   compactions = 0;
   /** Entries dropped or coalesced since open, by kind. */
-  readonly evictedByKind: Record<QueueKind, number> = { report: 0, progress: 0, ack: 0, telemetry: 0, logs: 0 };
+  readonly evictedByKind: Record<QueueKind, number> = {
+    report: 0,
+    progress: 0,
+    ack: 0,
+    telemetry: 0,
+    logs: 0,
+  };
 
   private constructor(private readonly opts: OfflineQueueOptions) {
-    this.segmentBytes = Math.max(4096, Math.min(opts.segmentBytes ?? Math.floor(opts.maxBytes / 8), opts.maxBytes));
+    this.segmentBytes = Math.max(
+      4096,
+      Math.min(opts.segmentBytes ?? Math.floor(opts.maxBytes / 8), opts.maxBytes),
+    );
   }
 
   static async open(opts: OfflineQueueOptions): Promise<OfflineQueue> {
-    if (!(opts.maxBytes >= 4096)) throw new RangeError(`offline queue maxBytes must be >= 4096, got ${opts.maxBytes}`);
+    if (!(opts.maxBytes >= 4096))
+      throw new RangeError(`offline queue maxBytes must be >= 4096, got ${opts.maxBytes}`);
     const q = new OfflineQueue(opts);
     await q.load();
     return q;
@@ -185,13 +195,24 @@ export class OfflineQueue {
     for (const n of numbers) {
       const buf = await readFile(join(dir, segmentName(n)));
       const { records, validBytes, problem } = decodeSegment(buf);
-      if (problem) logger.warn(`offline queue: ${segmentName(n)}: ${problem}; ignoring its last ${buf.length - validBytes} bytes`);
+      if (problem)
+        logger.warn(
+          `offline queue: ${segmentName(n)}: ${problem}; ignoring its last ${buf.length - validBytes} bytes`,
+        );
       this.segments.set(n, { number: n, bytes: buf.length, live: 0 });
       for (const r of records) {
         maxSeq = Math.max(maxSeq, r.seq);
         if (r.op === 'remove') removed.add(r.seq);
         // The same seq in a later segment is a copy made by compaction: keep the later one.
-        else appended.set(r.seq, { seq: r.seq, kind: r.kind, key: r.key, payload: r.payload, segment: n, recordBytes: 0 });
+        else
+          appended.set(r.seq, {
+            seq: r.seq,
+            kind: r.kind,
+            key: r.key,
+            payload: r.payload,
+            segment: n,
+            recordBytes: 0,
+          });
       }
     }
     const seqs = [...appended.keys()].filter((s) => !removed.has(s)).sort((a, b) => a - b);
@@ -204,7 +225,8 @@ export class OfflineQueue {
     this.nextSeq = maxSeq + 1;
     await this.openNewSegment((numbers.at(-1) ?? 0) + 1);
     await this.collectDeadSegments();
-    if (this.live.size > 0) logger.info(`offline queue: ${this.live.size} entries waiting from before`, { bytes: this.liveBytes });
+    if (this.live.size > 0)
+      logger.info(`offline queue: ${this.live.size} entries waiting from before`, { bytes: this.liveBytes });
   }
 
   private async openNewSegment(n: number): Promise<void> {
@@ -220,7 +242,9 @@ export class OfflineQueue {
     const seq = this.nextSeq;
     const record = encodeRecord({ op: 'append', seq, kind, key, payload });
     if (record.length > this.opts.maxBytes) {
-      throw new QueueFullError(`a ${kind} entry of ${record.length} bytes is larger than the whole offline queue (${this.opts.maxBytes} bytes)`);
+      throw new QueueFullError(
+        `a ${kind} entry of ${record.length} bytes is larger than the whole offline queue (${this.opts.maxBytes} bytes)`,
+      );
     }
     let evicted = 0;
     if (this.diskBytes + record.length > this.opts.maxBytes) {
@@ -259,7 +283,12 @@ export class OfflineQueue {
     let done = 0;
     try {
       while (done < record.length) {
-        const { bytesWritten } = await this.active.fh.write(record, done, record.length - done, seg.bytes + done);
+        const { bytesWritten } = await this.active.fh.write(
+          record,
+          done,
+          record.length - done,
+          seg.bytes + done,
+        );
         done += bytesWritten;
       }
       if (durable) await this.active.fh.datasync();
@@ -286,7 +315,11 @@ export class OfflineQueue {
     }
   }
 
-  private async makeRoom(kind: QueueKind, key: string, need: number): Promise<{ fits: boolean; evicted: number }> {
+  private async makeRoom(
+    kind: QueueKind,
+    key: string,
+    need: number,
+  ): Promise<{ fits: boolean; evicted: number }> {
     const max = this.opts.maxBytes;
     await this.compact();
     const fits = () => this.liveBytes + need <= max;
@@ -313,7 +346,10 @@ export class OfflineQueue {
       }
     }
     if (evicted > 0) {
-      this.opts.logger.warn(`offline queue full (${max} bytes): dropped or coalesced ${evicted} older entries`, { ...this.evictedByKind });
+      this.opts.logger.warn(
+        `offline queue full (${max} bytes): dropped or coalesced ${evicted} older entries`,
+        { ...this.evictedByKind },
+      );
       await this.compact();
     }
     if (fits()) return { fits: true, evicted };
@@ -335,7 +371,8 @@ export class OfflineQueue {
     let bytes: number;
     try {
       const parts: Buffer[] = [];
-      for (const e of this.live.values()) parts.push(encodeRecord({ op: 'append', seq: e.seq, kind: e.kind, key: e.key, payload: e.payload }));
+      for (const e of this.live.values())
+        parts.push(encodeRecord({ op: 'append', seq: e.seq, kind: e.kind, key: e.key, payload: e.payload }));
       const all = Buffer.concat(parts);
       await fh.writeFile(all);
       bytes = all.length;

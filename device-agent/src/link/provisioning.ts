@@ -73,7 +73,8 @@ export class Provisioner {
     };
     const valid = parseProvisionRequest(request);
     // Our own request failing our own schema is a bug or a bad config value: retrying cannot help.
-    if (!valid.ok) throw new ProvisioningImpossibleError(`provisioning request would be invalid: ${valid.error.message}`);
+    if (!valid.ok)
+      throw new ProvisioningImpossibleError(`provisioning request would be invalid: ${valid.error.message}`);
     const ca = config.tls?.caFile ? await readFile(config.tls.caFile) : undefined;
 
     for (;;) {
@@ -88,14 +89,21 @@ export class Provisioner {
       }
       const delay = r.kind === 'refused' ? this.refusedBackoff.next() : this.backoff.next();
       if (r.kind === 'refused') this.backoff.reset();
-      logger[r.kind === 'refused' ? 'error' : 'warn'](`provisioning ${r.kind}: ${r.message}; retrying in ${Math.round(delay / 1000)} s`, {
-        hubUrl: config.hubUrl,
-      });
+      logger[r.kind === 'refused' ? 'error' : 'warn'](
+        `provisioning ${r.kind}: ${r.message}; retrying in ${Math.round(delay / 1000)} s`,
+        {
+          hubUrl: config.hubUrl,
+        },
+      );
       await sleep(delay, signal);
     }
   }
 
-  private async attempt(request: ProvisionRequest, ca: Buffer | undefined, signal?: AbortSignal): Promise<Attempt> {
+  private async attempt(
+    request: ProvisionRequest,
+    ca: Buffer | undefined,
+    signal?: AbortSignal,
+  ): Promise<Attempt> {
     // Appended, not resolved: a hub behind a path prefix (https://host/fleet) keeps its prefix.
     const url = `${this.opts.config.hubUrl.replace(/\/+$/, '')}${PROVISION_PATH}`;
     const timeout = AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000);
@@ -114,24 +122,45 @@ export class Provisioner {
       body = await readBody(res, 64 * 1024);
     } catch (e) {
       if (signal?.aborted) throw e;
-      if (isAbortError(e)) return { kind: 'failed', message: `no answer from ${url} within ${this.opts.requestTimeoutMs ?? 30_000} ms` };
-      return { kind: 'failed', message: e instanceof HttpError ? e.message : `POST ${url}: ${(e as Error).message}` };
+      if (isAbortError(e))
+        return {
+          kind: 'failed',
+          message: `no answer from ${url} within ${this.opts.requestTimeoutMs ?? 30_000} ms`,
+        };
+      return {
+        kind: 'failed',
+        message: e instanceof HttpError ? e.message : `POST ${url}: ${(e as Error).message}`,
+      };
     }
     if (status >= 400 && status < 500) {
-      return { kind: 'refused', message: `hub answered ${status} ${describeBody(body)} (bad or expired claim token?)` };
+      return {
+        kind: 'refused',
+        message: `hub answered ${status} ${describeBody(body)} (bad or expired claim token?)`,
+      };
     }
-    if (status !== 200 && status !== 201) return { kind: 'failed', message: `hub answered ${status} ${describeBody(body)}` };
+    if (status !== 200 && status !== 201)
+      return { kind: 'failed', message: `hub answered ${status} ${describeBody(body)}` };
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch {
-      return { kind: 'failed', message: `hub answered ${status} with a body that is not JSON: ${describeBody(body)}` };
+      return {
+        kind: 'failed',
+        message: `hub answered ${status} with a body that is not JSON: ${describeBody(body)}`,
+      };
     }
     const parsed = parseProvisionResponse(json);
-    if (!parsed.ok) return { kind: 'failed', message: `hub answered with an invalid ProvisionResponse: ${parsed.error.message}` };
+    if (!parsed.ok)
+      return {
+        kind: 'failed',
+        message: `hub answered with an invalid ProvisionResponse: ${parsed.error.message}`,
+      };
     // Topics and broker user names are built from the id: one we cannot use is as bad as none.
     if (!isDeviceId(parsed.value.deviceId)) {
-      return { kind: 'failed', message: `hub answered with deviceId ${JSON.stringify(parsed.value.deviceId)}, which is not a valid device id` };
+      return {
+        kind: 'failed',
+        message: `hub answered with deviceId ${JSON.stringify(parsed.value.deviceId)}, which is not a valid device id`,
+      };
     }
     return { kind: 'ok', credentials: parsed.value };
   }

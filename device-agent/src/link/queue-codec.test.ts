@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeSegment, encodeRecord, QUEUE_KINDS, type AppendRecord, type QueueRecord } from './queue-codec.js';
+import {
+  decodeSegment,
+  encodeRecord,
+  QUEUE_KINDS,
+  type AppendRecord,
+  type QueueRecord,
+} from './queue-codec.js';
 
 const append = (seq: number, payload = `payload-${seq}`): AppendRecord => ({
   op: 'append',
@@ -12,7 +18,11 @@ const append = (seq: number, payload = `payload-${seq}`): AppendRecord => ({
 
 describe('queue record framing', () => {
   it('round-trips appends and removes in order', () => {
-    const recs: QueueRecord[] = [append(1), { op: 'remove', seq: 1 }, { ...append(2), kind: 'telemetry', key: '' }];
+    const recs: QueueRecord[] = [
+      append(1),
+      { op: 'remove', seq: 1 },
+      { ...append(2), kind: 'telemetry', key: '' },
+    ];
     const buf = Buffer.concat(recs.map(encodeRecord));
     const out = decodeSegment(buf);
     expect(out.problem).toBeUndefined();
@@ -29,7 +39,10 @@ describe('queue record framing', () => {
         key: fc.string({ maxLength: 40 }),
         payload: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
       }),
-      fc.record({ op: fc.constant('remove' as const), seq: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }) }),
+      fc.record({
+        op: fc.constant('remove' as const),
+        seq: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      }),
     );
     fc.assert(
       fc.property(fc.array(rec, { maxLength: 20 }), (recs) => {

@@ -54,7 +54,8 @@ export function encodeRecord(r: QueueRecord): Buffer {
     body.writeUInt8(OP_REMOVE, 0);
     body.writeBigUInt64LE(BigInt(r.seq), 1);
   }
-  if (body.length > MAX_BODY_BYTES) throw new RangeError(`queue record of ${body.length} bytes exceeds ${MAX_BODY_BYTES}`);
+  if (body.length > MAX_BODY_BYTES)
+    throw new RangeError(`queue record of ${body.length} bytes exceeds ${MAX_BODY_BYTES}`);
   const head = Buffer.alloc(FRAME_HEADER_BYTES);
   head.writeUInt32LE(body.length, 0);
   head.writeUInt32LE(crc32(body), 4);
@@ -74,12 +75,15 @@ export function decodeSegment(buf: Buffer): DecodedSegment {
   let off = 0;
   const stop = (problem: string): DecodedSegment => ({ records, validBytes: off, problem });
   while (off < buf.length) {
-    if (buf.length - off < FRAME_HEADER_BYTES) return stop(`torn frame header at byte ${off} (${buf.length - off} bytes left)`);
+    if (buf.length - off < FRAME_HEADER_BYTES)
+      return stop(`torn frame header at byte ${off} (${buf.length - off} bytes left)`);
     const len = buf.readUInt32LE(off);
     const crc = buf.readUInt32LE(off + 4);
     if (len === 0 || len > MAX_BODY_BYTES) return stop(`impossible frame length ${len} at byte ${off}`);
     if (off + FRAME_HEADER_BYTES + len > buf.length) {
-      return stop(`torn frame at byte ${off}: ${len} bytes announced, ${buf.length - off - FRAME_HEADER_BYTES} present`);
+      return stop(
+        `torn frame at byte ${off}: ${len} bytes announced, ${buf.length - off - FRAME_HEADER_BYTES} present`,
+      );
     }
     const body = buf.subarray(off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + len);
     if (crc32(body) !== crc) return stop(`checksum mismatch in frame at byte ${off}`);

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { cpuPercent, hottest, parseLoadavg, parseMeminfo, parseProcStat, parseThermalTemp, parseUptime } from './telemetry.js';
+import {
+  cpuPercent,
+  hottest,
+  parseLoadavg,
+  parseMeminfo,
+  parseProcStat,
+  parseThermalTemp,
+  parseUptime,
+} from './telemetry.js';
 
 // Captured on the development VM (Linux 6.1, 2 CPUs) and on a Raspberry Pi style board.
 const STAT_A = `cpu  44510 0 11365 93958 414 0 173 55 0 0
@@ -30,7 +38,10 @@ Cached:            80000 kB
 
 describe('/proc/stat', () => {
   it('sums the aggregate line and counts iowait as idle', () => {
-    expect(parseProcStat(STAT_A)).toEqual({ total: 44510 + 11365 + 93958 + 414 + 173 + 55, idle: 93958 + 414 });
+    expect(parseProcStat(STAT_A)).toEqual({
+      total: 44510 + 11365 + 93958 + 414 + 173 + 55,
+      idle: 93958 + 414,
+    });
   });
 
   it('gives the busy share between two readings', () => {
@@ -60,7 +71,10 @@ describe('/proc/meminfo', () => {
   });
 
   it('falls back to MemFree + Buffers + Cached on kernels before 3.14', () => {
-    expect(parseMeminfo(MEMINFO_OLD_KERNEL)).toEqual({ totalBytes: 506264 * 1024, availableBytes: 200000 * 1024 });
+    expect(parseMeminfo(MEMINFO_OLD_KERNEL)).toEqual({
+      totalBytes: 506264 * 1024,
+      availableBytes: 200000 * 1024,
+    });
   });
 
   it('refuses text without MemTotal', () => {

@@ -18,7 +18,8 @@ export function parseProcStat(text: string): CpuTimes {
   const line = text.split('\n').find((l) => /^cpu\s/.test(l));
   if (!line) throw new Error('/proc/stat has no aggregate "cpu" line');
   const f = line.trim().split(/\s+/).slice(1).map(Number);
-  if (f.length < 4 || f.some((n) => !Number.isFinite(n) || n < 0)) throw new Error(`/proc/stat cpu line is malformed: "${line}"`);
+  if (f.length < 4 || f.some((n) => !Number.isFinite(n) || n < 0))
+    throw new Error(`/proc/stat cpu line is malformed: "${line}"`);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
   return { total: user + nice + system + idle + iowait + irq + softirq + steal, idle: idle + iowait };
 }
@@ -46,7 +47,8 @@ export function parseMeminfo(text: string): MemInfo {
   }
   const total = kb.get('MemTotal');
   if (total === undefined) throw new Error('/proc/meminfo has no MemTotal');
-  const available = kb.get('MemAvailable') ?? (kb.get('MemFree') ?? 0) + (kb.get('Buffers') ?? 0) + (kb.get('Cached') ?? 0);
+  const available =
+    kb.get('MemAvailable') ?? (kb.get('MemFree') ?? 0) + (kb.get('Buffers') ?? 0) + (kb.get('Cached') ?? 0);
   return { totalBytes: total * 1024, availableBytes: Math.min(available, total) * 1024 };
 }
 
@@ -183,7 +185,11 @@ export class TelemetrySampler {
    * Samples every `intervalMs` until the signal aborts, handing each sample to `publish`.
    * A failed sample is logged and skipped; the loop never dies of one bad read.
    */
-  async run(intervalMs: number, publish: (s: TelemetrySample) => Promise<void>, signal: AbortSignal): Promise<void> {
+  async run(
+    intervalMs: number,
+    publish: (s: TelemetrySample) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
     await this.sample().catch(() => {}); // prime the CPU counter
     while (!signal.aborted) {
       try {

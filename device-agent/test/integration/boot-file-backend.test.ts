@@ -35,7 +35,12 @@ describe('file BootControl', () => {
     expect(await readFile(join(dir, 'slot-b.img'), 'utf8')).toBe('new root filesystem');
     await agent().armTryBoot('B');
     expect(await agent().simulateBoot()).toEqual({ slot: 'B', failedBoots: 0 });
-    expect(await agent().verifyBoot()).toEqual({ bootedSlot: 'B', triedSlot: 'B', fellBack: false, bootcount: 1 });
+    expect(await agent().verifyBoot()).toEqual({
+      bootedSlot: 'B',
+      triedSlot: 'B',
+      fellBack: false,
+      bootcount: 1,
+    });
     expect(await agent().commit()).toEqual({ slot: 'B', changed: true });
     expect(await agent().simulateBoot()).toEqual({ slot: 'B', failedBoots: 0 });
     expect(await agent().verifyBoot()).toEqual({ bootedSlot: 'B', fellBack: false, bootcount: 0 });
@@ -45,7 +50,12 @@ describe('file BootControl', () => {
     await agent().ensureInitialized(3);
     await agent().armTryBoot('B');
     expect(await agent().simulateBoot({ failingSlots: ['B'] })).toEqual({ slot: 'A', failedBoots: 3 });
-    expect(await agent().verifyBoot()).toEqual({ bootedSlot: 'A', triedSlot: 'B', fellBack: true, bootcount: 4 });
+    expect(await agent().verifyBoot()).toEqual({
+      bootedSlot: 'A',
+      triedSlot: 'B',
+      fellBack: true,
+      bootcount: 4,
+    });
     expect(await agent().commit()).toEqual({ slot: 'A', changed: true });
     expect(await agent().verifyBoot()).toEqual({ bootedSlot: 'A', fellBack: false, bootcount: 0 });
   });
@@ -65,7 +75,12 @@ describe('file BootControl', () => {
     await agent().simulateBoot();
     expect(await agent().rollback()).toEqual({ nextSlot: 'A', rebootRequired: true });
     expect((await agent().simulateBoot()).slot).toBe('A');
-    expect(await agent().verifyBoot()).toEqual({ bootedSlot: 'A', triedSlot: 'B', fellBack: true, bootcount: 1 });
+    expect(await agent().verifyBoot()).toEqual({
+      bootedSlot: 'A',
+      triedSlot: 'B',
+      fellBack: true,
+      bootcount: 1,
+    });
   });
 
   it('both slots failing is an error, not an endless loop', async () => {
@@ -80,7 +95,10 @@ describe('file BootControl', () => {
     const { statePath } = defaultFileBootPaths(dir);
     await writeFile(statePath, '{"spec":');
     await expect(agent().verifyBoot()).rejects.toThrow(`boot state ${statePath} is not JSON`);
-    await writeFile(statePath, JSON.stringify({ spec: 'fleet-file-boot@1', env: {}, bootedSlot: 'C', boots: 0 }));
+    await writeFile(
+      statePath,
+      JSON.stringify({ spec: 'fleet-file-boot@1', env: {}, bootedSlot: 'C', boots: 0 }),
+    );
     await expect(agent().armTryBoot('B')).rejects.toThrow(/is invalid: \$\.bootedSlot: /);
     expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ bootedSlot: 'C' });
     await expect(agent().verifyBoot()).rejects.toThrow();

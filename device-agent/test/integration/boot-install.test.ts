@@ -38,7 +38,11 @@ describe('slot install onto a block device', () => {
     const { device, backing } = await loopDevice(8 << 20);
     const image = Buffer.alloc(3 << 20);
     for (let i = 0; i < image.length; i += 4096) image.writeUInt32LE(i, i);
-    const result = await writeAndVerify(Readable.from([image.subarray(0, 1 << 20), image.subarray(1 << 20)]), device, { expectedDigest: sha(image) });
+    const result = await writeAndVerify(
+      Readable.from([image.subarray(0, 1 << 20), image.subarray(1 << 20)]),
+      device,
+      { expectedDigest: sha(image) },
+    );
     expect(result).toEqual({ bytes: image.length, digest: sha(image) });
     expect((await readFile(backing)).subarray(0, image.length).equals(image)).toBe(true);
   });
@@ -47,9 +51,13 @@ describe('slot install onto a block device', () => {
     const { device } = await loopDevice(1 << 20);
     const image = join(dir, 'big.img');
     await writeFile(image, Buffer.alloc(2 << 20, 1));
-    await expect(writeAndVerify(image, device)).rejects.toThrow(`image is ${2 << 20} bytes but ${device} holds ${1 << 20}`);
+    await expect(writeAndVerify(image, device)).rejects.toThrow(
+      `image is ${2 << 20} bytes but ${device} holds ${1 << 20}`,
+    );
     // A stream has no size up front: the write stops at the end of the device.
-    await expect(writeAndVerify(Readable.from([Buffer.alloc(2 << 20, 1)]), device)).rejects.toThrow(`image exceeds ${device}: more than ${1 << 20} bytes`);
+    await expect(writeAndVerify(Readable.from([Buffer.alloc(2 << 20, 1)]), device)).rejects.toThrow(
+      `image exceeds ${device}: more than ${1 << 20} bytes`,
+    );
   });
 });
 
@@ -63,15 +71,17 @@ describe('slot install aborts and bad input', () => {
       controller.abort();
       yield Buffer.alloc(1 << 20);
     }
-    await expect(control.install(Readable.from(chunks()), 'B', { signal: controller.signal })).rejects.toThrow(/abort/i);
+    await expect(
+      control.install(Readable.from(chunks()), 'B', { signal: controller.signal }),
+    ).rejects.toThrow(/abort/i);
     expect(await control.verifyBoot()).toEqual({ bootedSlot: 'A', fellBack: false, bootcount: 0 });
   });
 
   it('rejects a malformed expected digest before writing', async () => {
     const target = join(dir, 'slot.img');
-    await expect(writeAndVerify(Readable.from([Buffer.from('x')]), target, { expectedDigest: 'md5:abc' })).rejects.toThrow(
-      'expected digest "md5:abc" is not sha256:<64 hex>',
-    );
+    await expect(
+      writeAndVerify(Readable.from([Buffer.from('x')]), target, { expectedDigest: 'md5:abc' }),
+    ).rejects.toThrow('expected digest "md5:abc" is not sha256:<64 hex>');
     await expect(readFile(target)).rejects.toThrow('ENOENT');
   });
 });

@@ -90,7 +90,12 @@ describe('uboot-env store against fw_printenv / fw_setenv', () => {
     if (!c1 || !c2) throw new Error('config');
     const handle = await open(disk, 'r+');
     await handle.write(encodeEnvCopy({ v: 'old' }, { size: SIZE, redundant: true }, 254), 0, SIZE, c1.offset);
-    await handle.write(encodeEnvCopy({ v: 'current' }, { size: SIZE, redundant: true }, 255), 0, SIZE, c2.offset);
+    await handle.write(
+      encodeEnvCopy({ v: 'current' }, { size: SIZE, redundant: true }, 255),
+      0,
+      SIZE,
+      c2.offset,
+    );
     await handle.close();
     const store = new UbootEnvStore(config);
     expect(await store.read()).toMatchObject({ vars: { v: 'current' }, current: 1, flag: 255 });
@@ -117,8 +122,12 @@ describe('uboot-env store against fw_printenv / fw_setenv', () => {
     await corruptCopy(0);
     await corruptCopy(1);
     const before = await readFile(disk);
-    await expect(store.read()).rejects.toThrow(/^both U-Boot environment copies are invalid \(copy 1: bad CRC.*; copy 2: bad CRC.*\)$/);
-    await expect(store.write({ boot_slot: 'B' })).rejects.toThrow('both U-Boot environment copies are invalid');
+    await expect(store.read()).rejects.toThrow(
+      /^both U-Boot environment copies are invalid \(copy 1: bad CRC.*; copy 2: bad CRC.*\)$/,
+    );
+    await expect(store.write({ boot_slot: 'B' })).rejects.toThrow(
+      'both U-Boot environment copies are invalid',
+    );
     expect((await readFile(disk)).equals(before)).toBe(true);
   });
 
@@ -134,7 +143,9 @@ describe('uboot-env store against fw_printenv / fw_setenv', () => {
 
   it('an unreadable device is an error naming it', async () => {
     const store = new UbootEnvStore({ copies: [{ device: join(dir, 'missing'), offset: 0, size: SIZE }] });
-    await expect(store.read()).rejects.toThrow(/U-Boot environment is invalid: cannot read .*missing@0x0: ENOENT/);
+    await expect(store.read()).rejects.toThrow(
+      /U-Boot environment is invalid: cannot read .*missing@0x0: ENOENT/,
+    );
   });
 
   it('reads its configuration from an fw_env.config file', async () => {
@@ -147,9 +158,16 @@ describe('uboot-env store against fw_printenv / fw_setenv', () => {
 describe('UbootEnvBootControl', () => {
   async function setup() {
     const store = new UbootEnvStore(config);
-    await store.initialize({ boot_slot: 'A', upgrade_available: '0', bootcount: '0', bootlimit: '3', bootdelay: '0' });
+    await store.initialize({
+      boot_slot: 'A',
+      upgrade_available: '0',
+      bootcount: '0',
+      bootlimit: '3',
+      bootdelay: '0',
+    });
     const cmdline = join(dir, 'cmdline');
-    const boot = async (slot: Slot) => writeFile(cmdline, `console=ttyAMA0 root=/dev/vda2 fleet.slot=${slot}\n`);
+    const boot = async (slot: Slot) =>
+      writeFile(cmdline, `console=ttyAMA0 root=/dev/vda2 fleet.slot=${slot}\n`);
     await boot('A');
     const slotTargets = { A: join(dir, 'slot-a.img'), B: join(dir, 'slot-b.img') };
     const control = new UbootEnvBootControl({
@@ -169,12 +187,22 @@ describe('UbootEnvBootControl', () => {
     expect((await readFile(slotTargets.B)).equals(image)).toBe(true);
 
     await control.armTryBoot('B');
-    expect(await printenv()).toMatchObject({ boot_slot: 'B', upgrade_available: '1', bootcount: '0', bootdelay: '0' });
+    expect(await printenv()).toMatchObject({
+      boot_slot: 'B',
+      upgrade_available: '1',
+      bootcount: '0',
+      bootdelay: '0',
+    });
 
     // What boot.cmd does on power-on, done here with fw_setenv as a stand-in for U-Boot.
     await setenv('bootcount', '1');
     await boot('B');
-    expect(await control.verifyBoot()).toEqual({ bootedSlot: 'B', triedSlot: 'B', fellBack: false, bootcount: 1 });
+    expect(await control.verifyBoot()).toEqual({
+      bootedSlot: 'B',
+      triedSlot: 'B',
+      fellBack: false,
+      bootcount: 1,
+    });
     expect(await control.commit()).toEqual({ slot: 'B', changed: true });
     expect(await printenv()).toMatchObject({ boot_slot: 'B', upgrade_available: '0', bootcount: '0' });
     expect(await control.commit()).toEqual({ slot: 'B', changed: false });
@@ -188,14 +216,21 @@ describe('UbootEnvBootControl', () => {
     await setenv('upgrade_available', '0');
     await setenv('bootcount', '4');
     await setenv('fallback_from', 'B');
-    expect(await control.verifyBoot()).toEqual({ bootedSlot: 'A', triedSlot: 'B', fellBack: true, bootcount: 4 });
+    expect(await control.verifyBoot()).toEqual({
+      bootedSlot: 'A',
+      triedSlot: 'B',
+      fellBack: true,
+      bootcount: 4,
+    });
     await control.commit();
     expect(await printenv()).not.toHaveProperty('fallback_from');
   });
 
   it('refuses to install into the running slot and rejects a wrong digest', async () => {
     const { control } = await setup();
-    await expect(control.install(Readable.from([Buffer.from('x')]), 'A')).rejects.toThrow('cannot install into slot A: it is the running slot');
+    await expect(control.install(Readable.from([Buffer.from('x')]), 'A')).rejects.toThrow(
+      'cannot install into slot A: it is the running slot',
+    );
     await expect(
       control.install(Readable.from([Buffer.from('x')]), 'B', { expectedDigest: `sha256:${'0'.repeat(64)}` }),
     ).rejects.toThrow(/^image digest sha256:[0-9a-f]{64} differs from the expected sha256:0{64}$/);
@@ -209,6 +244,8 @@ describe('UbootEnvBootControl', () => {
     await store.initialize({});
     const cmdline = join(dir, 'cmdline');
     await writeFile(cmdline, 'console=ttyAMA0\n');
-    await expect(bootedSlotFromProcCmdline(cmdline)).rejects.toThrow('has no fleet.slot=A|B: not booted by the fleet boot script');
+    await expect(bootedSlotFromProcCmdline(cmdline)).rejects.toThrow(
+      'has no fleet.slot=A|B: not booted by the fleet boot script',
+    );
   });
 });

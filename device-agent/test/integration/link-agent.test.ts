@@ -52,7 +52,12 @@ describe('the whole link, as main.ts wires it', () => {
       intervals: { telemetryMs: 1_000, logFlushMs: 100 },
     });
     const t = deviceTopics(deviceId);
-    const obs = await Observer.connect(broker.url, `obs-${deviceId}`, [t.report, t.telemetry, t.logs, t.presence]);
+    const obs = await Observer.connect(broker.url, `obs-${deviceId}`, [
+      t.report,
+      t.telemetry,
+      t.logs,
+      t.presence,
+    ]);
     const logger = recordingLogger();
     const link = await AgentLink.start({
       config,
@@ -68,8 +73,12 @@ describe('the whole link, as main.ts wires it', () => {
       await waitFor('connected', () => link.session.connected);
       await link.session.publish('report', aReport(7));
       link.logs.push({ source: 'web', stream: 'stdout', text: 'hello from the container' });
-      await waitFor('report, telemetry and logs', () =>
-        obs.decoded(t.report, 'report').length > 0 && obs.decoded(t.telemetry, 'telemetry').length > 0 && obs.decoded(t.logs, 'logs').length > 0,
+      await waitFor(
+        'report, telemetry and logs',
+        () =>
+          obs.decoded(t.report, 'report').length > 0 &&
+          obs.decoded(t.telemetry, 'telemetry').length > 0 &&
+          obs.decoded(t.logs, 'logs').length > 0,
       );
       expect(obs.decoded(t.report, 'report')[0]?.body.configVersion).toBe(7);
       const sample = obs.decoded(t.telemetry, 'telemetry')[0]?.body.samples[0];
@@ -78,13 +87,22 @@ describe('the whole link, as main.ts wires it', () => {
       expect(sample?.cpuPercent).toBeGreaterThanOrEqual(0);
       expect(sample?.cpuPercent).toBeLessThanOrEqual(100);
       expect(sample?.uptimeSeconds).toBeGreaterThan(0);
-      expect(obs.decoded(t.logs, 'logs')[0]?.body.lines[0]).toMatchObject({ source: 'web', text: 'hello from the container' });
-      expect(obs.decoded(t.presence, 'presence').at(-1)?.body).toMatchObject({ state: 'online', bootId: 'b-1' });
+      expect(obs.decoded(t.logs, 'logs')[0]?.body.lines[0]).toMatchObject({
+        source: 'web',
+        text: 'hello from the container',
+      });
+      expect(obs.decoded(t.presence, 'presence').at(-1)?.body).toMatchObject({
+        state: 'online',
+        bootId: 'b-1',
+      });
     } finally {
       await link.stop();
       hub.close();
     }
-    await waitFor('graceful offline presence', () => obs.decoded(t.presence, 'presence').at(-1)?.body.state === 'offline');
+    await waitFor(
+      'graceful offline presence',
+      () => obs.decoded(t.presence, 'presence').at(-1)?.body.state === 'offline',
+    );
     await obs.close();
   });
 });
@@ -98,7 +116,12 @@ describe('telemetry sampler on the real machine', () => {
     await writeFile(join(sys, 'class/thermal/thermal_zone0/temp'), '45000\n');
     await writeFile(join(sys, 'class/thermal/thermal_zone1/temp'), '61500\n');
     await writeFile(join(sys, 'class/thermal/cooling_device0/cur_state'), '3\n');
-    const sampler = new TelemetrySampler({ source: hostTelemetrySource(), storageDir: work, sysRoot: sys, logger: recordingLogger() });
+    const sampler = new TelemetrySampler({
+      source: hostTelemetrySource(),
+      storageDir: work,
+      sysRoot: sys,
+      logger: recordingLogger(),
+    });
     const first = await sampler.sample();
     // Burn a little CPU so the second sample has something to measure.
     const until = Date.now() + 200;
@@ -113,7 +136,12 @@ describe('telemetry sampler on the real machine', () => {
     expect(second.diskUsedBytes).toBeLessThanOrEqual(second.diskTotalBytes);
     expect(second.load1).toBeGreaterThanOrEqual(0);
     // Without a thermal class (most VMs) there is simply no temperature.
-    const none = await new TelemetrySampler({ source: hostTelemetrySource(), storageDir: work, sysRoot: join(work, 'nosys'), logger: recordingLogger() }).sample();
+    const none = await new TelemetrySampler({
+      source: hostTelemetrySource(),
+      storageDir: work,
+      sysRoot: join(work, 'nosys'),
+      logger: recordingLogger(),
+    }).sample();
     expect(none.temperatureC).toBeUndefined();
   });
 });

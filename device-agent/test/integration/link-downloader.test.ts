@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { digestHex, type Digest, type ObjectRef } from '@fleet/protocol';
-import { DownloadError, ObjectDownloader, type DownloadProgress, type ObjectDownloaderOptions } from '../../src/link/downloader.js';
+import {
+  DownloadError,
+  ObjectDownloader,
+  type DownloadProgress,
+  type ObjectDownloaderOptions,
+} from '../../src/link/downloader.js';
 import { recordingLogger } from './helpers/link-fixtures.js';
 
 const AUTH = { username: 'dev-1', password: 'pw-1' };
@@ -42,12 +47,19 @@ class ObjectServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const m = /\/api\/v1\/objects\/sha256\/([0-9a-f]{64})$/.exec(req.url ?? '');
     const hex = m?.[1] ?? '';
-    this.requests.push({ hex, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
+    this.requests.push({
+      hex,
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+      ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
+    });
     const n = this.requests.filter((r) => r.hex === hex).length;
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
     res.on('close', () => this.active--);
-    if (req.headers.authorization !== `Basic ${Buffer.from(`${AUTH.username}:${AUTH.password}`).toString('base64')}`) {
+    if (
+      req.headers.authorization !==
+      `Basic ${Buffer.from(`${AUTH.username}:${AUTH.password}`).toString('base64')}`
+    ) {
       res.writeHead(401).end();
       return;
     }
@@ -69,7 +81,10 @@ function serveRange(req: IncomingMessage, res: ServerResponse, data: Buffer): vo
       res.writeHead(416, { 'content-range': `bytes */${data.length}` }).end();
       return;
     }
-    res.writeHead(206, { 'content-length': data.length - start, 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` });
+    res.writeHead(206, {
+      'content-length': data.length - start,
+      'content-range': `bytes ${start}-${data.length - 1}/${data.length}`,
+    });
     res.end(data.subarray(start));
     return;
   }
@@ -142,7 +157,9 @@ describe('object downloader against a real HTTP server', () => {
     await writeFile(join(store, digestHex(already.ref.digest)), already.data);
     const seen: DownloadProgress[] = [];
     const { dl } = downloader();
-    const out = await dl.download([...objs.map((o) => o.ref), already.ref, objs[0]!.ref], baseUrl, { onProgress: (p) => seen.push(p) });
+    const out = await dl.download([...objs.map((o) => o.ref), already.ref, objs[0]!.ref], baseUrl, {
+      onProgress: (p) => seen.push(p),
+    });
 
     expect(out.present).toEqual([already.ref.digest]);
     expect(new Set(out.fetched)).toEqual(new Set(objs.map((o) => o.ref.digest)));
@@ -212,7 +229,12 @@ describe('object downloader against a real HTTP server', () => {
         return true;
       }
       if (req.headers.range) {
-        res.writeHead(206, { 'content-length': data.length - 10, 'content-range': `bytes 10-${data.length - 1}/${data.length}` }).end(data.subarray(10));
+        res
+          .writeHead(206, {
+            'content-length': data.length - 10,
+            'content-range': `bytes 10-${data.length - 1}/${data.length}`,
+          })
+          .end(data.subarray(10));
         return true;
       }
       return false;
@@ -263,7 +285,10 @@ describe('object downloader against a real HTTP server', () => {
     const p = anObject(150_000);
     serve(p);
     server.requests.length = 0;
-    server.behave = (_req, res, data) => (res.writeHead(200, { 'content-length': data.length }).end(corrupt(data)), true);
+    server.behave = (_req, res, data) => (
+      res.writeHead(200, { 'content-length': data.length }).end(corrupt(data)),
+      true
+    );
     const e = await failure(downloader({ maxCorruptRefetches: 2 }).dl.download([p.ref], baseUrl));
     expect(e.reason).toBe('digest-mismatch');
     expect(e.digest).toBe(p.ref.digest);
@@ -277,7 +302,9 @@ describe('object downloader against a real HTTP server', () => {
     const e404 = await failure(downloader().dl.download([o.ref], baseUrl));
     expect(e404.reason).toBe('object-missing');
     serve(o);
-    const e401 = await failure(downloader({ auth: { username: 'dev-1', password: 'wrong' } }).dl.download([o.ref], baseUrl));
+    const e401 = await failure(
+      downloader({ auth: { username: 'dev-1', password: 'wrong' } }).dl.download([o.ref], baseUrl),
+    );
     expect(e401.reason).toBe('download-failed');
     expect(e401.message).toMatch(/refused our credentials \(401\)/);
   });
@@ -330,7 +357,12 @@ describe('object downloader on a small tmpfs (2 MiB)', () => {
     const objs = [anObject(1_200_000), anObject(1_000_000)];
     serve(...objs);
     const { dl } = downloader({ dir: join(mnt, 'partial'), reserveBytes: 64 * 1024 });
-    const e = await failure(dl.download(objs.map((o) => o.ref), baseUrl));
+    const e = await failure(
+      dl.download(
+        objs.map((o) => o.ref),
+        baseUrl,
+      ),
+    );
     expect(e.reason).toBe('insufficient-space');
     const s = await statfs(mnt);
     const free = s.bavail * s.bsize;

@@ -28,20 +28,28 @@ class FakeHubProvisioning {
   handler = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    if (req.method !== 'POST' || req.url !== this.path || req.headers['content-type'] !== 'application/json') {
+    if (
+      req.method !== 'POST' ||
+      req.url !== this.path ||
+      req.headers['content-type'] !== 'application/json'
+    ) {
       res.writeHead(404).end();
       return;
     }
     const parsed = parseProvisionRequest(JSON.parse(Buffer.concat(chunks).toString()));
     if (!parsed.ok) {
       this.invalid.push(parsed.error.message);
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ message: parsed.error.message }));
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ message: parsed.error.message }));
       return;
     }
     this.requests.push(parsed.value);
     const a = this.script.length > 1 ? this.script.shift() : this.script[0];
     if (!a || a === 'hang') return; // never answers
-    res.writeHead(a.status, { 'content-type': 'application/json' }).end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body));
+    res
+      .writeHead(a.status, { 'content-type': 'application/json' })
+      .end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body));
   };
 }
 
@@ -106,7 +114,13 @@ describe('provisioning client against a test double of POST /api/v1/provision', 
     expect(fake.invalid).toEqual([]);
     expect(fake.requests).toHaveLength(3);
     const req = fake.requests[0] as ProvisionRequest;
-    expect(req).toMatchObject({ claimToken: 'claim-token-0123456789', hardwareId: 'hw-serial-42', board: 'qemu-aarch64', agentVersion: '0.1.0', name: 'bench-unit-1' });
+    expect(req).toMatchObject({
+      claimToken: 'claim-token-0123456789',
+      hardwareId: 'hw-serial-42',
+      board: 'qemu-aarch64',
+      agentVersion: '0.1.0',
+      name: 'bench-unit-1',
+    });
     // The public key sent is the one stored; the private key never left the device.
     const id = new IdentityStore(storage);
     expect((await readFile(id.publicKeyPath, 'utf8')).trim()).toBe(req.publicKey);
@@ -115,7 +129,11 @@ describe('provisioning client against a test double of POST /api/v1/provision', 
     expect(await mode(id.credentialsPath)).toBe(0o600);
     expect(await mode(id.dir)).toBe(0o700);
     expect(JSON.parse(await readFile(id.credentialsPath, 'utf8'))).toEqual(credentials());
-    expect(logger.lines.some((l) => l.level === 'error' && l.message.includes('401') && l.message.includes('claim token expired'))).toBe(true);
+    expect(
+      logger.lines.some(
+        (l) => l.level === 'error' && l.message.includes('401') && l.message.includes('claim token expired'),
+      ),
+    ).toBe(true);
     expect(logger.lines.some((l) => l.level === 'warn' && l.message.includes('503'))).toBe(true);
 
     // Already provisioned: no request at all.
@@ -176,8 +194,12 @@ describe('provisioning client against a test double of POST /api/v1/provision', 
 
   it('refuses to start provisioning without a claim token, naming what is missing', async () => {
     const { url } = await hub([{ status: 200, body: credentials() }]);
-    await expect(provisioner(url, { claimToken: null }).p.ensureProvisioned()).rejects.toThrow(ProvisioningImpossibleError);
-    await expect(provisioner(url, { claimToken: null }).p.ensureProvisioned()).rejects.toThrow(/no claimToken/);
+    await expect(provisioner(url, { claimToken: null }).p.ensureProvisioned()).rejects.toThrow(
+      ProvisioningImpossibleError,
+    );
+    await expect(provisioner(url, { claimToken: null }).p.ensureProvisioned()).rejects.toThrow(
+      /no claimToken/,
+    );
   });
 
   it('moves corrupt credentials aside and provisions again', async () => {
@@ -188,14 +210,21 @@ describe('provisioning client against a test double of POST /api/v1/provision', 
     const { p, logger } = provisioner(url);
     expect((await p.ensureProvisioned()).deviceId).toBe('dev-0003');
     expect(fake.requests).toHaveLength(1);
-    expect(logger.lines.some((l) => l.level === 'error' && /credentials .* are invalid .*moved to/.test(l.message))).toBe(true);
+    expect(
+      logger.lines.some(
+        (l) => l.level === 'error' && /credentials .* are invalid .*moved to/.test(l.message),
+      ),
+    ).toBe(true);
   });
 
   it('talks TLS to the hub only with the pinned CA', async () => {
     const pki = await makeTestPki();
     try {
       const fake = new FakeHubProvisioning([{ status: 200, body: credentials('dev-tls') }]);
-      const server = createHttpsServer({ cert: await readFile(pki.cert), key: await readFile(pki.key) }, (req, res) => void fake.handler(req, res));
+      const server = createHttpsServer(
+        { cert: await readFile(pki.cert), key: await readFile(pki.key) },
+        (req, res) => void fake.handler(req, res),
+      );
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       servers.push({ close: () => (server.closeAllConnections(), server.close()) });
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -203,7 +232,9 @@ describe('provisioning client against a test double of POST /api/v1/provision', 
       const wrong = provisioner(url, { caFile: pki.otherCa });
       const ac = new AbortController();
       const run = wrong.p.ensureProvisioned(ac.signal);
-      await waitFor('certificate error', () => wrong.logger.lines.some((l) => /certificate/i.test(l.message)));
+      await waitFor('certificate error', () =>
+        wrong.logger.lines.some((l) => /certificate/i.test(l.message)),
+      );
       ac.abort(new Error('stop'));
       await expect(run).rejects.toThrow('stop');
       expect(fake.requests).toHaveLength(0);
@@ -224,7 +255,10 @@ describe('agent config file', () => {
 
   it('loads a real file with defaults applied', async () => {
     const path = join(storage, 'agent.json');
-    await writeFile(path, JSON.stringify({ hubUrl: 'http://127.0.0.1:3000', board: 'qemu-aarch64', storageDir: storage }));
+    await writeFile(
+      path,
+      JSON.stringify({ hubUrl: 'http://127.0.0.1:3000', board: 'qemu-aarch64', storageDir: storage }),
+    );
     const c = await loadAgentConfig(path);
     expect(c.storageDir).toBe(storage);
     expect(c.intervals.logFlushMs).toBe(2_000);

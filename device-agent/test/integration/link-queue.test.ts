@@ -106,11 +106,24 @@ describe('offline queue on disk', () => {
       expect(await filesBytes()).toBeLessThanOrEqual(max);
     }
     const left = texts(q);
-    expect(left.filter((t) => t.startsWith('p'))).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9']);
+    expect(left.filter((t) => t.startsWith('p'))).toEqual([
+      'p0',
+      'p1',
+      'p2',
+      'p3',
+      'p4',
+      'p5',
+      'p6',
+      'p7',
+      'p8',
+      'p9',
+    ]);
     const telemetry = left.filter((t) => t.startsWith('t'));
     // What survives is the newest telemetry, still in order.
     expect(telemetry.at(-1)).toBe('t79');
-    expect(telemetry).toEqual(Array.from({ length: telemetry.length }, (_, i) => `t${80 - telemetry.length + i}`));
+    expect(telemetry).toEqual(
+      Array.from({ length: telemetry.length }, (_, i) => `t${80 - telemetry.length + i}`),
+    );
     expect(telemetry.length).toBeLessThan(80);
     expect(q.evictedByKind.telemetry).toBe(80 - telemetry.length);
     await q.close();
@@ -162,17 +175,22 @@ describe('offline queue on disk', () => {
 
   it('refuses an entry larger than the whole queue with a clear error', async () => {
     const q = await open(8192, 4096);
-    await expect(q.append('report', 'report', Buffer.alloc(10_000))).rejects.toThrow(/larger than the whole offline queue/);
+    await expect(q.append('report', 'report', Buffer.alloc(10_000))).rejects.toThrow(
+      /larger than the whole offline queue/,
+    );
     await q.close();
   });
 });
 
 describe('offline queue against a model (property, real files)', () => {
-  it('after any sequence of appends, removes and restarts, holds exactly the model\'s entries in order', async () => {
+  it("after any sequence of appends, removes and restarts, holds exactly the model's entries in order", async () => {
     type Op = { op: 'append'; n: number } | { op: 'remove'; pick: number } | { op: 'reopen' };
     const ops = fc.array(
       fc.oneof(
-        { weight: 5, arbitrary: fc.record({ op: fc.constant('append' as const), n: fc.integer({ min: 0, max: 400 }) }) },
+        {
+          weight: 5,
+          arbitrary: fc.record({ op: fc.constant('append' as const), n: fc.integer({ min: 0, max: 400 }) }),
+        },
         { weight: 3, arbitrary: fc.record({ op: fc.constant('remove' as const), pick: fc.nat() }) },
         { weight: 1, arbitrary: fc.record({ op: fc.constant('reopen' as const) }) },
       ),
@@ -186,7 +204,8 @@ describe('offline queue against a model (property, real files)', () => {
         // Progress and acks without keys are never evicted: the model is a FIFO with removals, and
         // an append may only be refused when the live entries plus the new one truly exceed 8 KiB.
         const MAX = 8 * 1024;
-        const openQ = () => OfflineQueue.open({ dir: d, maxBytes: MAX, segmentBytes: 4096, logger: recordingLogger() });
+        const openQ = () =>
+          OfflineQueue.open({ dir: d, maxBytes: MAX, segmentBytes: 4096, logger: recordingLogger() });
         let q = await openQ();
         const model: { seq: number; text: string }[] = [];
         for (const o of list) {

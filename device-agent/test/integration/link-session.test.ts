@@ -51,10 +51,20 @@ interface Agent {
 
 async function startAgent(
   deviceId: string,
-  opts: { protocolVersion?: 4 | 5; url?: string; ca?: string; onCommand?: (c: Command) => Promise<CommandResult>; start?: boolean } = {},
+  opts: {
+    protocolVersion?: 4 | 5;
+    url?: string;
+    ca?: string;
+    onCommand?: (c: Command) => Promise<CommandResult>;
+    start?: boolean;
+  } = {},
 ): Promise<Agent> {
-  const logger = recordingLogger(process.env.LINK_ECHO === "1");
-  const queue = await OfflineQueue.open({ dir: join(work, deviceId, 'queue'), maxBytes: 1024 * 1024, logger });
+  const logger = recordingLogger(process.env.LINK_ECHO === '1');
+  const queue = await OfflineQueue.open({
+    dir: join(work, deviceId, 'queue'),
+    maxBytes: 1024 * 1024,
+    logger,
+  });
   const targets: Target[] = [];
   const commands: Command[] = [];
   const handlers: LinkHandlers = {
@@ -84,9 +94,18 @@ async function startAgent(
   return { session, queue, logger, targets, commands };
 }
 
-async function observe(deviceId: string, kinds: (keyof ReturnType<typeof deviceTopics>)[], protocolVersion: 4 | 5 = 5): Promise<Observer> {
+async function observe(
+  deviceId: string,
+  kinds: (keyof ReturnType<typeof deviceTopics>)[],
+  protocolVersion: 4 | 5 = 5,
+): Promise<Observer> {
   const t = deviceTopics(deviceId);
-  const o = await Observer.connect(broker.url, `obs-${deviceId}`, kinds.map((k) => t[k]), protocolVersion);
+  const o = await Observer.connect(
+    broker.url,
+    `obs-${deviceId}`,
+    kinds.map((k) => t[k]),
+    protocolVersion,
+  );
   cleanups.push(() => o.close());
   return o;
 }
@@ -103,7 +122,8 @@ function payload<K extends 'target' | 'command'>(kind: K, body: unknown): Buffer
   return enc.value.payload;
 }
 
-const markers = (o: Observer, id: string) => o.decoded(deviceTopics(id).report, 'report').map((m) => m.body.configVersion);
+const markers = (o: Observer, id: string) =>
+  o.decoded(deviceTopics(id).report, 'report').map((m) => m.body.configVersion);
 const uniqueMarkers = (o: Observer, id: string) => {
   const seen = new Set<string>();
   return o
@@ -139,7 +159,11 @@ describe('link session on a real Mosquitto', () => {
     const id = nextDeviceId();
     const t = deviceTopics(id);
     const hub = await hubClient();
-    const first: Target = { updateId: 'u-1', release: aRelease(), objectBaseUrl: 'http://127.0.0.1:1/api/v1/objects' } as Target;
+    const first: Target = {
+      updateId: 'u-1',
+      release: aRelease(),
+      objectBaseUrl: 'http://127.0.0.1:1/api/v1/objects',
+    } as Target;
     await hub.publishAsync(t.target, payload('target', first), { qos: 1, retain: true });
 
     const agent = await startAgent(id);
@@ -147,9 +171,18 @@ describe('link session on a real Mosquitto', () => {
     expect(agent.targets[0]?.updateId).toBe('u-1');
     expect(agent.targets[0]?.release.sequence).toBe(1);
 
-    await hub.publishAsync(t.target, Buffer.from('{"v":1,"kind":"target","body":{"updateId":""}}'), { qos: 1, retain: true });
-    await waitFor('invalid target logged', () => agent.logger.lines.some((l) => l.level === 'error' && l.message.startsWith('invalid target dropped')));
-    const second = { ...first, updateId: 'u-2', release: aRelease({ sequence: 2, version: '1.1.0', release: '1.1.0' }) };
+    await hub.publishAsync(t.target, Buffer.from('{"v":1,"kind":"target","body":{"updateId":""}}'), {
+      qos: 1,
+      retain: true,
+    });
+    await waitFor('invalid target logged', () =>
+      agent.logger.lines.some((l) => l.level === 'error' && l.message.startsWith('invalid target dropped')),
+    );
+    const second = {
+      ...first,
+      updateId: 'u-2',
+      release: aRelease({ sequence: 2, version: '1.1.0', release: '1.1.0' }),
+    };
     await hub.publishAsync(t.target, payload('target', second), { qos: 1, retain: true });
     await waitFor('second target', () => agent.targets.length === 2);
 
@@ -168,13 +201,32 @@ describe('link session on a real Mosquitto', () => {
     const t = deviceTopics(id);
     const obs = await observe(id, ['ack']);
     const agent = await startAgent(id, {
-      onCommand: async (c) => (c.name === 'reboot' ? { ok: false, message: 'reboot refused in test' } : { ok: true, message: 'restarted' }),
+      onCommand: async (c) =>
+        c.name === 'reboot'
+          ? { ok: false, message: 'reboot refused in test' }
+          : { ok: true, message: 'restarted' },
     });
     await waitFor('connect', () => agent.session.connected);
     const hub = await hubClient();
-    await hub.publishAsync(t.command, payload('command', { commandId: 'c-1', name: 'restart-container', container: 'web' }), { qos: 1 });
+    await hub.publishAsync(
+      t.command,
+      payload('command', { commandId: 'c-1', name: 'restart-container', container: 'web' }),
+      { qos: 1 },
+    );
     await hub.publishAsync(t.command, payload('command', { commandId: 'c-2', name: 'reboot' }), { qos: 1 });
-    await hub.publishAsync(t.command, Buffer.from(JSON.stringify({ v: 1, kind: 'command', id: crypto.randomUUID(), time: new Date().toISOString(), body: { commandId: 'c-3', name: 'self-destruct' } })), { qos: 1 });
+    await hub.publishAsync(
+      t.command,
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          kind: 'command',
+          id: crypto.randomUUID(),
+          time: new Date().toISOString(),
+          body: { commandId: 'c-3', name: 'self-destruct' },
+        }),
+      ),
+      { qos: 1 },
+    );
 
     const acks = () => obs.decoded(t.ack, 'ack').map((m) => `${m.body.commandId}:${m.body.status}`);
     await waitFor('five acks', () => acks().length >= 5);
@@ -196,7 +248,9 @@ describe('link session on a real Mosquitto', () => {
     await waitFor('first connect', () => first.session.connected);
     await first.session.stop();
     const hub = await hubClient();
-    await hub.publishAsync(t.command, payload('command', { commandId: 'while-away', name: 'upload-logs' }), { qos: 1 });
+    await hub.publishAsync(t.command, payload('command', { commandId: 'while-away', name: 'upload-logs' }), {
+      qos: 1,
+    });
 
     const second = await startAgent(id);
     await waitFor('command delivered from the session', () => second.commands.length === 1);
@@ -221,7 +275,16 @@ describe('link session on a real Mosquitto', () => {
     const agent = await startAgent(id);
     await waitFor('connect', () => agent.session.connected);
     const sample = (n: number) => ({
-      samples: [{ time: new Date(1_700_000_000_000 + n * 1000).toISOString(), cpuPercent: n, memUsedBytes: 1, memTotalBytes: 2, diskUsedBytes: 1, diskTotalBytes: 2 }],
+      samples: [
+        {
+          time: new Date(1_700_000_000_000 + n * 1000).toISOString(),
+          cpuPercent: n,
+          memUsedBytes: 1,
+          memTotalBytes: 2,
+          diskUsedBytes: 1,
+          diskTotalBytes: 2,
+        },
+      ],
     });
     await agent.session.publishTelemetry(sample(1));
     expect(agent.queue.length).toBe(0); // not written to flash while online
@@ -231,18 +294,32 @@ describe('link session on a real Mosquitto', () => {
     await agent.session.publishTelemetry(sample(3));
     expect(agent.queue.length).toBe(2);
     await broker.start();
-    await waitFor('3 samples', () => new Set(obs.decoded(t.telemetry, 'telemetry').map((m) => m.id)).size >= 3);
+    await waitFor(
+      '3 samples',
+      () => new Set(obs.decoded(t.telemetry, 'telemetry').map((m) => m.id)).size >= 3,
+    );
     // The observer's own QoS 1 session may see a copy after the broker restart: dedup by id (the hub's job).
-    const byId = new Map(obs.decoded(t.telemetry, 'telemetry').map((m) => [m.id, m.body.samples[0]?.cpuPercent]));
+    const byId = new Map(
+      obs.decoded(t.telemetry, 'telemetry').map((m) => [m.id, m.body.samples[0]?.cpuPercent]),
+    );
     expect([...byId.values()]).toEqual([1, 2, 3]);
   });
 });
 
 describe('link session in a child process (power-cut behaviour)', () => {
-  function spawnAgent(id: string, queueDir: string): { child: ChildProcess; events: Record<string, unknown>[]; send(cmd: object): void } {
+  function spawnAgent(
+    id: string,
+    queueDir: string,
+  ): { child: ChildProcess; events: Record<string, unknown>[]; send(cmd: object): void } {
     const child = spawn(
       process.execPath,
-      ['--conditions=fleet-source', '--import', 'tsx', join(here, 'helpers', 'link-agent-child.ts'), JSON.stringify({ deviceId: id, url: broker.url, clientId: id, queueDir })],
+      [
+        '--conditions=fleet-source',
+        '--import',
+        'tsx',
+        join(here, 'helpers', 'link-agent-child.ts'),
+        JSON.stringify({ deviceId: id, url: broker.url, clientId: id, queueDir }),
+      ],
       { cwd: agentDir, stdio: ['pipe', 'pipe', 'inherit'] },
     );
     const events: Record<string, unknown>[] = [];
@@ -268,16 +345,23 @@ describe('link session in a child process (power-cut behaviour)', () => {
     const a = spawnAgent(id, join(work, id, 'queue'));
     await waitFor('child connected', () => a.events.some((e) => e.event === 'connected'), 60_000);
     const obs = await observe(id, ['presence']);
-    await waitFor('retained online presence', () => obs.decoded(t.presence, 'presence').some((m) => m.body.state === 'online'));
+    await waitFor('retained online presence', () =>
+      obs.decoded(t.presence, 'presence').some((m) => m.body.state === 'online'),
+    );
     expect(obs.decoded(t.presence, 'presence')[0]?.retain).toBe(true);
 
     a.child.kill('SIGKILL');
-    await waitFor('offline presence', () => obs.decoded(t.presence, 'presence').some((m) => m.body.state === 'offline'));
+    await waitFor('offline presence', () =>
+      obs.decoded(t.presence, 'presence').some((m) => m.body.state === 'offline'),
+    );
     const offline = obs.decoded(t.presence, 'presence').find((m) => m.body.state === 'offline');
     expect(offline?.body.agentVersion).toBe('0.1.0');
     // Retained: a hub that subscribes later still learns the device is offline.
     const late = await observe(id, ['presence']);
-    await waitFor('late subscriber sees offline', () => late.decoded(t.presence, 'presence').at(-1)?.body.state === 'offline');
+    await waitFor(
+      'late subscriber sees offline',
+      () => late.decoded(t.presence, 'presence').at(-1)?.body.state === 'offline',
+    );
   });
 
   it('reports queued by an agent killed while offline are delivered in order by the next agent process', async () => {
@@ -308,7 +392,9 @@ describe('TLS with a pinned CA', () => {
   beforeAll(async () => {
     const p = await makeTestPki();
     pki = p.dir;
-    tlsBroker = await TestMosquitto.create({ listenerLines: [`cafile ${p.ca}`, `certfile ${p.cert}`, `keyfile ${p.key}`] });
+    tlsBroker = await TestMosquitto.create({
+      listenerLines: [`cafile ${p.ca}`, `certfile ${p.cert}`, `keyfile ${p.key}`],
+    });
   });
   afterAll(async () => {
     await tlsBroker?.destroy();
@@ -322,8 +408,13 @@ describe('TLS with a pinned CA', () => {
     await good.session.publish('report', aReport(1));
     await waitFor('report over TLS', () => good.queue.length === 0);
 
-    const bad = await startAgent(nextDeviceId(), { url, ca: await readFile(join(pki, 'other-ca.pem'), 'utf8') });
-    await waitFor('certificate error logged', () => bad.logger.lines.some((l) => /certificate/i.test(l.message)));
+    const bad = await startAgent(nextDeviceId(), {
+      url,
+      ca: await readFile(join(pki, 'other-ca.pem'), 'utf8'),
+    });
+    await waitFor('certificate error logged', () =>
+      bad.logger.lines.some((l) => /certificate/i.test(l.message)),
+    );
     expect(bad.session.connected).toBe(false);
   });
 });
@@ -346,7 +437,9 @@ describe('the embedded broker (aedes 1.2.0, no MQTT 5)', () => {
     const agent = await startAgent(id, { url });
     await waitFor('connected after the fallback', () => agent.session.connected);
     expect(agent.session.mqttProtocolVersion).toBe(4);
-    expect(agent.logger.lines.some((l) => /refused MQTT 5; continuing with MQTT 3.1.1/.test(l.message))).toBe(true);
+    expect(agent.logger.lines.some((l) => /refused MQTT 5; continuing with MQTT 3.1.1/.test(l.message))).toBe(
+      true,
+    );
     for (const i of range(0, 3)) await agent.session.publish('report', aReport(i));
     await waitFor('3 reports through aedes', () => uniqueMarkers(obs, id).length >= 3);
     expect(uniqueMarkers(obs, id)).toEqual(range(0, 3));
@@ -361,7 +454,12 @@ describe('a broker that refuses a message (MQTT 5 PUBACK 0x87)', () => {
     const acl = join(aclDir, 'acl');
     // The agent (user = its device id) may do everything on its topics except publish reports;
     // the anonymous observer may read.
-    const rules = [`topic read ${t.report}`, ...(['progress', 'presence', 'target', 'command', 'ack'] as const).map((k) => `topic readwrite ${t[k]}`)];
+    const rules = [
+      `topic read ${t.report}`,
+      ...(['progress', 'presence', 'target', 'command', 'ack'] as const).map(
+        (k) => `topic readwrite ${t[k]}`,
+      ),
+    ];
     await writeFile(acl, [...rules, `user ${id}`, ...rules, ''].join('\n'));
     const strict = await TestMosquitto.create({ listenerLines: [`acl_file ${acl}`] });
     cleanups.push(async () => {
@@ -381,8 +479,15 @@ describe('a broker that refuses a message (MQTT 5 PUBACK 0x87)', () => {
       percent: 10,
     };
     await agent.session.publish('progress', progress);
-    await waitFor('progress delivered behind the refused report', () => obs.decoded(t.progress, 'progress').length === 1);
+    await waitFor(
+      'progress delivered behind the refused report',
+      () => obs.decoded(t.progress, 'progress').length === 1,
+    );
     await waitFor('queue empty', () => agent.queue.length === 0);
-    expect(agent.logger.lines.some((l) => l.level === 'error' && /broker rejected queued report .*Not authorized/.test(l.message))).toBe(true);
+    expect(
+      agent.logger.lines.some(
+        (l) => l.level === 'error' && /broker rejected queued report .*Not authorized/.test(l.message),
+      ),
+    ).toBe(true);
   });
 });
