@@ -136,7 +136,8 @@ await writeFile(
 await chmod(join(binDir, 'hubctl'), 0o755);
 
 // --- fleet, claim token, release key, demo releases -------------------------------------------
-const BOARD = `local-${process.arch === 'arm64' ? 'arm64' : 'x86_64'}`;
+// A PC is a board too: the name follows protocol's board name rule ([a-z0-9-]).
+const BOARD = `local-${process.arch === 'arm64' ? 'arm64' : 'amd64'}`;
 const platform = process.arch === 'arm64' ? 'linux/arm64' : 'linux/amd64';
 const json = async <T>(schema: z.ZodType<T>, ...args: string[]) =>
   schema.parse(JSON.parse(await hubctl(...args, '--json')));
@@ -159,6 +160,8 @@ if (existsSync(demoState)) {
     'create',
     '--fleet',
     'demo',
+    '--name',
+    'local demo devices',
     '--max-uses',
     '100',
   );

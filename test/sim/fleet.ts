@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { parseProvisionResponse, type ProvisionRequest } from '@fleet/protocol';
 import { deviceSeed, seededRng } from './rng.js';
 import { SimulatedDevice, type DeviceCredentials, type SimEvent } from './simulated-device.js';
@@ -60,6 +60,24 @@ export async function pool<T, R>(
   return out;
 }
 
+/** The request a fresh device sends: a new ed25519 key of its own, raw public key in base64. */
+export function provisionRequest(
+  claimToken: string,
+  hardwareId: string,
+  board: string,
+  agentVersion: string,
+): ProvisionRequest {
+  const { publicKey } = generateKeyPairSync('ed25519');
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return {
+    claimToken,
+    hardwareId,
+    publicKey: der.subarray(der.length - 32).toString('base64'),
+    board,
+    agentVersion,
+  };
+}
+
 /** Provisions one simulated device through the hub's real provisioning endpoint. */
 export async function provision(
   hubUrl: string,
@@ -68,15 +86,7 @@ export async function provision(
   board: string,
   agentVersion: string,
 ): Promise<DeviceCredentials> {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const der = createPublicKey(publicKey).export({ type: 'spki', format: 'der' });
-  const body: ProvisionRequest = {
-    claimToken,
-    hardwareId,
-    publicKey: der.subarray(der.length - 32).toString('base64'),
-    board,
-    agentVersion,
-  };
+  const body = provisionRequest(claimToken, hardwareId, board, agentVersion);
   const res = await fetch(new URL('/api/v1/provision', hubUrl), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

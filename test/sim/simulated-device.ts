@@ -55,6 +55,8 @@ export class SimulatedDevice {
   private revision: RevisionRef | null = null;
   private readonly objects = new Set<Digest>();
   private readonly failed = new Set<Digest>();
+  /** Every revision committed here; a real agent keeps them for rollback. */
+  private readonly committed = new Map<Digest, RevisionRef>();
   private updating: { updateId: string; abort: AbortController } | undefined;
   private telemetryTimer: NodeJS.Timeout | undefined;
   private configVersion = 0;
@@ -237,6 +239,7 @@ export class SimulatedDevice {
     const plan = planUpdate(
       {
         revision: this.revision,
+        committed: this.committed,
         objects: this.objects,
         failedRevisions: this.failed,
         board: this.opts.board,
@@ -258,6 +261,7 @@ export class SimulatedDevice {
     }
     if (plan.outcome === 'succeeded') {
       this.revision = plan.revision;
+      this.committed.set(plan.revision.digest, plan.revision);
       this.stats.succeeded++;
     } else if (plan.outcome === 'rolled-back') {
       this.failed.add(plan.revision.digest);

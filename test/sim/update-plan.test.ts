@@ -28,6 +28,7 @@ const target = (over: Partial<Target> = {}): Target =>
   Target.parse({ updateId: 'u1', release: release(), objectBaseUrl: 'http://h/o', ...over });
 const device = (over: Partial<DeviceUpdateView> = {}): DeviceUpdateView => ({
   revision: null,
+  committed: new Map(),
   objects: new Set(),
   failedRevisions: new Set(),
   board: 'qemu-aarch64',
@@ -109,6 +110,15 @@ describe('planUpdate', () => {
       reason: 'sequence-not-newer',
     });
     const current = { digest: manifestDigest(release()), version: '1.0.0', sequence: 5 };
+    // Going back to a revision committed here before is an operator's rollback, not a replay.
+    expect(
+      planUpdate(
+        device({ revision: newer, committed: new Map([[current.digest, current]]) }),
+        target(),
+        DEFAULT_BEHAVIOUR,
+        seededRng(1),
+      ).outcome,
+    ).toBe('succeeded');
     expect(planUpdate(device({ revision: current }), target(), DEFAULT_BEHAVIOUR, seededRng(1)).outcome).toBe(
       'already-current',
     );

@@ -1,4 +1,5 @@
 import {
+  checkSequence,
   manifestDigest,
   manifestObjects,
   type Digest,
@@ -35,6 +36,8 @@ export const DEFAULT_BEHAVIOUR: UpdateBehaviour = {
 
 export interface DeviceUpdateView {
   revision: RevisionRef | null;
+  /** Revisions committed here before and still stored, by digest. */
+  committed: ReadonlyMap<Digest, RevisionRef>;
   objects: ReadonlySet<Digest>;
   failedRevisions: ReadonlySet<Digest>;
   board: string;
@@ -94,12 +97,14 @@ export function planUpdate(
   if (device.failedRevisions.has(digest) && !target.force) {
     return refuse('revision-failed-before', 'this revision failed here before; deploy with force to retry');
   }
-  if (device.revision && target.release.sequence <= device.revision.sequence) {
-    return refuse(
-      'sequence-not-newer',
-      `sequence ${target.release.sequence} is not above ${device.revision.sequence}`,
-    );
-  }
+  // The agent's anti-rollback rule, from protocol: strictly newer, or a revision this device
+  // committed before and still stores (an operator's rollback).
+  const seq = checkSequence({
+    committed: device.revision?.sequence ?? null,
+    candidate: target.release.sequence,
+    storedCommitted: [...device.committed.values()].map((r) => r.sequence),
+  });
+  if (!seq.ok) return refuse(seq.error.reason, seq.error.message);
 
   const steps: UpdatePlan['steps'] = [];
   const downloadMs = (bytes / behaviour.downloadBytesPerSecond) * 1000;
