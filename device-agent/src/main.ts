@@ -386,14 +386,15 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
     collectGarbageSoon('start');
   });
 
-  // --- the link
+  // --- the link. A configured hardware id replaces the board's (several agents on one PC).
+  const hardwareId = config.hardwareId;
   const linkStarted = (async () => {
     const started = await AgentLink.start(
       {
         config,
         agentVersion: AGENT_VERSION,
         logger: log,
-        ...(config.hardwareId !== undefined ? { hardwareId: async () => config.hardwareId as string } : {}),
+        ...(hardwareId !== undefined ? { hardwareId: async () => hardwareId } : {}),
         ...(await readBootId().then((id) => (id ? { bootId: id } : {}))),
         handlers: {
           onTarget: async (target) => {
