@@ -151,7 +151,8 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
   });
   const runtime = new LxcRuntime({ lxc, starter, lxcpath, bridge, consoleLogMaxBytes: 1 << 20 });
   const runner = new ExclusiveRunner();
-  const containers = new Containers(runtime, runner, lxcpath);
+  // The supervisor is built below (it needs `containers.isHeld`); looked up when a command runs.
+  const containers: Containers = new Containers(runtime, runner, lxcpath, (): Supervisor => supervisor);
   const { boot, simulated } = await bootControlOf(config, opts);
 
   // --- the link comes up in the background: provisioning may wait for the hub for a long

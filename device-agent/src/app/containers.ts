@@ -29,6 +29,14 @@ const STATE: Record<RuntimeState, ContainerState> = {
   frozen: 'frozen',
 };
 
+/** The supervisor's operator calls (structurally), for instances it supervises. */
+export interface SupervisedOps {
+  has(instance: string): boolean;
+  startContainer(instance: string): Promise<void>;
+  stopContainer(instance: string): Promise<void>;
+  restartContainer(instance: string): Promise<void>;
+}
+
 export class ContainerNotFound extends Error {
   override readonly name = 'ContainerNotFound';
 }
@@ -42,7 +50,15 @@ export class Containers {
     private readonly runtime: ContainerRuntime,
     private readonly runner: ExclusiveRunner,
     private readonly lxcpath: string,
+    // Operator commands on a supervised instance go through the supervisor, so its policy
+    // never sees the operator's stop as a crash to restart (or races the operator's start).
+    private readonly supervisor: () => SupervisedOps | null = () => null,
   ) {}
+
+  private supervising(instance: string): SupervisedOps | null {
+    const sup = this.supervisor();
+    return sup?.has(instance) ? sup : null;
+  }
 
   /** Every container of ours, without running health checks (cheap: used for change detection). */
   async list(): Promise<ContainerInfo[]> {
@@ -143,14 +159,30 @@ export class Containers {
   async start(name: string, signal?: AbortSignal): Promise<ContainerInfo> {
     const c = await this.resolve(name);
     this.held.delete(c.instance);
-    await this.runner.run(`api:start:${c.instance}`, () => this.runtime.start(c.instance, signal), signal);
+    await this.runner.run(
+      `api:start:${c.instance}`,
+      async () => {
+        const sup = this.supervising(c.instance);
+        if (sup) await sup.startContainer(c.instance);
+        else await this.runtime.start(c.instance, signal);
+      },
+      signal,
+    );
     return this.resolve(c.instance);
   }
 
   async stop(name: string, signal?: AbortSignal): Promise<ContainerInfo> {
     const c = await this.resolve(name);
     this.held.add(c.instance);
-    await this.runner.run(`api:stop:${c.instance}`, () => this.runtime.stop(c.instance), signal);
+    await this.runner.run(
+      `api:stop:${c.instance}`,
+      async () => {
+        const sup = this.supervising(c.instance);
+        if (sup) await sup.stopContainer(c.instance);
+        else await this.runtime.stop(c.instance);
+      },
+      signal,
+    );
     return this.resolve(c.instance);
   }
 
@@ -160,6 +192,8 @@ export class Containers {
     await this.runner.run(
       `api:restart:${c.instance}`,
       async () => {
+        const sup = this.supervising(c.instance);
+        if (sup) return sup.restartContainer(c.instance);
         const st = await this.runtime.state(c.instance);
         if (st.state === 'running' || st.state === 'frozen' || st.state === 'starting')
           await this.runtime.stop(c.instance);
