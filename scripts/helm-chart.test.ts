@@ -613,8 +613,15 @@ const variant: Obj = {
   extraEnv: [{ name: 'HUB_LOG_RETENTION_DAYS', value: '7' }],
 };
 
-const byKind = (docs: Rendered[], kind: string) =>
-  docs.filter((d) => d.doc.kind === kind).map((d) => d.doc as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are checked by schema above, then read freely
+type Manifest = Record<string, any>;
+const byKind = (docs: Rendered[], kind: string): Manifest[] =>
+  docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
+function one(docs: Rendered[], kind: string): Manifest {
+  const found = byKind(docs, kind);
+  if (found.length !== 1) throw new Error(`expected one ${kind}, rendered ${found.length}`);
+  return found[0]!;
+}
 
 function checkChart(
   docs: Rendered[],
@@ -624,10 +631,10 @@ function checkChart(
   const names = docs.map((d) => `${String(d.doc.kind)}/${String((d.doc.metadata as Obj).name)}`);
   expect(new Set(names).size).toBe(names.length);
 
-  const [deploy] = byKind(docs, 'Deployment');
-  const [job] = byKind(docs, 'Job');
-  const [service] = byKind(docs, 'Service');
-  const [pdb] = byKind(docs, 'PodDisruptionBudget');
+  const deploy = one(docs, 'Deployment');
+  const job = one(docs, 'Job');
+  const service = one(docs, 'Service');
+  const pdb = one(docs, 'PodDisruptionBudget');
   const [pvc] = byKind(docs, 'PersistentVolumeClaim');
   const secretDocs = byKind(docs, 'Secret');
   expect(deploy.spec.replicas).toBe(values.replicas);
@@ -690,7 +697,7 @@ function checkChart(
     expect(mqttSettingsFromEnv(env, config)).toMatchObject({ mode: 'mosquitto', hubUsername: 'fleet-hub' });
   }
   if (values.ingress) {
-    const [ingress] = byKind(docs, 'Ingress');
+    const ingress = one(docs, 'Ingress');
     const backend = ingress.spec.rules[0].http.paths[0].backend.service;
     expect(backend.name).toBe(service.metadata.name);
     expect(service.spec.ports.map((p: { name: string }) => p.name)).toContain(backend.port.name);
@@ -760,9 +767,9 @@ describe('deploy/helm/fleet-hub', () => {
   it('renders a variant: ingress with TLS, 3 replicas, first admin, extra env', () => {
     const docs = renderChart(variant);
     checkChart(docs, { replicas: 3, ingress: true, ownSecret: true });
-    const secret = byKind(docs, 'Secret')[0];
+    const secret = one(docs, 'Secret');
     expect(secret.stringData).toMatchObject({ HUB_ADMIN_EMAIL: 'ops@example.test' });
-    const ingress = byKind(docs, 'Ingress')[0];
+    const ingress = one(docs, 'Ingress');
     expect(ingress.spec.tls[0]).toEqual({ hosts: ['hub.example.test'], secretName: 'hub-tls' });
   });
 
@@ -775,9 +782,9 @@ describe('deploy/helm/fleet-hub', () => {
       podDisruptionBudget: { enabled: false },
     });
     expect(docs.map((d) => d.doc.kind).sort()).toEqual(['Deployment', 'Job', 'Service']);
-    const deploy = byKind(docs, 'Deployment')[0];
+    const deploy = one(docs, 'Deployment');
     expect(deploy.spec.template.spec.containers[0].envFrom[0].secretRef.name).toBe('fleet-hub-credentials');
-    expect(byKind(docs, 'Job')[0].spec.template.spec.containers[0].envFrom[0].secretRef.name).toBe(
+    expect(one(docs, 'Job').spec.template.spec.containers[0].envFrom[0].secretRef.name).toBe(
       'fleet-hub-credentials',
     );
     expect(deploy.spec.template.spec.volumes[0].persistentVolumeClaim.claimName).toBe('fleet-objects');
