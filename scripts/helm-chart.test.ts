@@ -2,7 +2,7 @@
 // package) and checks every manifest, so the chart cannot rot. The renderer accepts exactly the
 // Go-template subset documented in the chart's README and refuses anything else, so a template
 // that uses more fails here instead of rendering differently from helm.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -673,7 +673,9 @@ function checkChart(
   const migrate = job.spec.template.spec.containers[0];
   expect(migrate.image).toBe(hub.image);
   expect(migrate.envFrom).toEqual(hub.envFrom);
-  expect(migrate.command.join(' ')).toContain('hub/dist/database/migration-runner.js');
+  // The Job runs the hub's migrate-only entry point; its source must exist.
+  expect(migrate.command).toEqual(['node', '/app/hub/dist/scripts/migrate.js']);
+  expect(existsSync(new URL('../hub/src/scripts/migrate.ts', import.meta.url))).toBe(true);
   for (const s of secretDocs) {
     expect(s.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
     expect(Number(s.metadata.annotations['helm.sh/hook-weight'])).toBeLessThan(
