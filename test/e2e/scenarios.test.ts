@@ -81,7 +81,12 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleet-scenarios-'));
   broker = await startDynsecMosquitto();
   db = await createDatabase(PG_ADMIN, 'scenarios');
-  hub = await HubProcess.start({ databaseUrl: db.url, broker, dir });
+  hub = await HubProcess.start({
+    databaseUrl: db.url,
+    broker,
+    dir,
+    extra: { MQTT_CLIENT_ID: 'scenario-hub', MQTT_SESSION_EXPIRY_SECONDS: '3600' },
+  });
   api = await Api.login(hub);
   releases = await registerReleases(api, ['1.0.0', '2.0.0']);
 });
@@ -172,6 +177,40 @@ describe('fleet scenarios on a real hub, broker and database', () => {
     expect(devices.every((d) => d.currentRevision?.digest === v1.digest)).toBe(true);
     await wait('every final state at the hub', async () =>
       (await fleetDevices(api, fleet.id)).every((d) => d.currentRevisionDigest === v1.digest && d.online),
+    );
+  });
+
+  it('hub restart (SIGTERM, start again on the same database) during a rollout: the rollout continues and completes', async () => {
+    const [v1] = releases as [RegisteredRelease];
+    const fleet = await createFleet(api, 'hub-restart');
+    const devices = await provisionDevices(hub, fleet.claimToken, {
+      prefix: 'hub',
+      count: 20,
+      seed: 31,
+      behaviour: slow(),
+      // As the real agent does: a device's state reaches a hub that missed its progress.
+      reportIntervalMs: 2000,
+    });
+    fleets.push(devices);
+    await wait('every device reported', async () => (await fleetDevices(api, fleet.id)).length === 20);
+    const id = await startRollout(api, '1.0.0', 'hub-restart');
+    const mid = await wait('rollout under way', async () => {
+      const r = await rollout(api, id);
+      return (r.counts.succeeded ?? 0) >= 2 ? r : null;
+    });
+    expect(mid.counts.succeeded).toBeLessThan(20);
+    await hub.stop();
+    expect(await hub.ready()).toBe(false);
+    await hub.start();
+    const done = await wait(
+      'rollout completed after the hub restart',
+      inState(api, id, 'completed'),
+      120_000,
+    );
+    expect(done.counts.succeeded).toBe(20);
+    expect(devices.every((d) => d.currentRevision?.digest === v1.digest)).toBe(true);
+    await wait('every final state at the hub', async () =>
+      (await fleetDevices(api, fleet.id)).every((d) => d.currentRevisionDigest === v1.digest),
     );
   });
 

@@ -31,6 +31,8 @@ export interface SimulatedDeviceOptions {
   behaviour: UpdateBehaviour;
   rng: Rng;
   telemetryIntervalMs: number;
+  /** Periodic reports, as the real agent sends every `intervals.reportMs`; 0 or absent: only on change. */
+  reportIntervalMs?: number;
   /** Bytes the simulated storage holds. */
   storageBytes: number;
   /** Called on every event worth counting (for load reports). */
@@ -59,6 +61,7 @@ export class SimulatedDevice {
   private readonly committed = new Map<Digest, RevisionRef>();
   private updating: { updateId: string; abort: AbortController } | undefined;
   private telemetryTimer: NodeJS.Timeout | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
   private configVersion = 0;
   private cpu = 5;
   private killed = false;
@@ -96,6 +99,11 @@ export class SimulatedDevice {
     this.client.on('connect', () => void this.announce());
     await this.client.subscribeAsync([this.topics.target, this.topics.command], { qos: 1 });
     await this.announce();
+    const reportMs = this.opts.reportIntervalMs ?? 0;
+    if (reportMs > 0) {
+      clearInterval(this.reportTimer);
+      this.reportTimer = setInterval(() => void this.sendReport().catch(() => {}), reportMs);
+    }
     if (this.opts.telemetryIntervalMs > 0) {
       // Start at a random phase so thousands of devices do not sample in lockstep.
       const first = this.opts.rng() * this.opts.telemetryIntervalMs;
@@ -111,6 +119,7 @@ export class SimulatedDevice {
     this.updating?.abort.abort();
     clearTimeout(this.telemetryTimer);
     clearInterval(this.telemetryTimer);
+    clearInterval(this.reportTimer);
     const client = this.client;
     if (!client || this.killed) return;
     if (client.connected) {
@@ -131,6 +140,7 @@ export class SimulatedDevice {
     this.updating?.abort.abort();
     clearTimeout(this.telemetryTimer);
     clearInterval(this.telemetryTimer);
+    clearInterval(this.reportTimer);
     this.client?.stream.destroy();
     this.client?.end(true);
   }

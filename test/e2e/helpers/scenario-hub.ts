@@ -148,6 +148,8 @@ export interface HubEnv {
   databaseUrl: string;
   broker: DynsecMosquitto;
   dir: string;
+  /** Extra environment, e.g. MQTT_CLIENT_ID and MQTT_SESSION_EXPIRY_SECONDS for a persistent session. */
+  extra?: Record<string, string>;
 }
 
 /** One hub process; `restart()` is SIGTERM, wait for exit, start again on the same port and database. */
@@ -176,7 +178,9 @@ export class HubProcess {
       HUB_DATA_DIR: join(e.dir, 'hub'),
       HUB_ADMIN_EMAIL: 'admin@example.com',
       HUB_ADMIN_PASSWORD: 'scenario-admin-password',
-      HUB_LOG_LEVEL: 'warn',
+      // More detail when a scenario is being investigated.
+      HUB_LOG_LEVEL: process.env.FLEET_SCENARIO_HUB_LOG_LEVEL ?? 'warn',
+      ...e.extra,
     };
   }
 
@@ -328,6 +332,7 @@ export async function provisionDevices(
     count: number;
     seed: number;
     behaviour: UpdateBehaviour;
+    reportIntervalMs?: number;
     onEvent?: (e: SimEvent) => void;
   },
 ): Promise<SimulatedDevice[]> {
@@ -342,6 +347,7 @@ export async function provisionDevices(
       behaviour: opts.behaviour,
       rng: seededRng(deviceSeed(opts.seed, i)),
       telemetryIntervalMs: 0,
+      ...(opts.reportIntervalMs ? { reportIntervalMs: opts.reportIntervalMs } : {}),
       storageBytes: 8 * 1024 ** 3,
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     });
