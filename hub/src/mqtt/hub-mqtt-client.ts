@@ -68,6 +68,9 @@ const FATAL_CONNACK_CODES = new Set([1, 2, 4, 5, 0x80, 0x81, 0x82, 0x84, 0x85, 0
 export class HubMqttClient {
   readonly #client: MqttClient;
   readonly #listeners = new Set<MqttMessageListener>();
+  /** Resolves when the first listener is added; see #dispatch. */
+  readonly #firstListener: Promise<void>;
+  #listenerAdded: () => void = () => undefined;
   readonly #logger: MqttLogger;
   #connected = false;
   #closing = false;
@@ -75,6 +78,7 @@ export class HubMqttClient {
   private constructor(client: MqttClient, logger: MqttLogger) {
     this.#client = client;
     this.#logger = logger;
+    this.#firstListener = new Promise<void>((resolve) => (this.#listenerAdded = resolve));
     client.on('connect', () => {
       if (!this.#connected) this.#logger.log(`mqtt connected to ${this.#describe()}`);
       this.#connected = true;
@@ -168,6 +172,7 @@ export class HubMqttClient {
 
   addListener(listener: MqttMessageListener): () => void {
     this.#listeners.add(listener);
+    this.#listenerAdded();
     return () => this.#listeners.delete(listener);
   }
 
@@ -230,6 +235,11 @@ export class HubMqttClient {
   }
 
   async #dispatch(topic: string, payload: Buffer, meta: MqttMessageMeta): Promise<void> {
+    // A persistent session's queued messages (kept by the broker while the hub was down) arrive
+    // right after CONNACK, before ingest has attached its listener. Acknowledging them with
+    // nobody listening would lose them, so the first packet (and, through handleMessage, every
+    // packet after it) waits for the first listener.
+    if (this.#listeners.size === 0) await this.#firstListener;
     for (const listener of this.#listeners) {
       try {
         await listener(topic, payload, meta);
