@@ -7,7 +7,7 @@
 // Needs root (LXC), umoci, Postgres on 127.0.0.1:5432, mosquitto with its dynsec plugin.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -290,12 +290,33 @@ afterAll(async () => {
     await new Promise((r) => hub.once('exit', r));
   }
   await broker?.stop();
+  // Agents leave their containers running by design (they are not their parents): stop them,
+  // then release the mounts under the test directory before removing it.
+  if (dir) await stopContainersUnder(dir);
   if (dbName)
     await exec('psql', [PG_ADMIN, '-q', '-c', `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`]).catch(
       () => {},
     );
   if (dir) await rm(dir, { recursive: true, force: true });
 }, 120_000);
+
+async function stopContainersUnder(root: string): Promise<void> {
+  const devices = join(root, 'devices');
+  const names = await readdir(devices).catch(() => [] as string[]);
+  for (const d of names) {
+    const lxcpath = join(devices, d, 'storage', 'containers');
+    const { stdout } = await exec('lxc-ls', ['-P', lxcpath, '-1']).catch(() => ({ stdout: '' }));
+    for (const n of stdout.split(/\s+/).filter(Boolean)) {
+      await exec('lxc-stop', ['-P', lxcpath, '-n', n, '-k']).catch(() => {});
+    }
+  }
+  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await exec('umount', ['-l', m]).catch(() => {});
+}
 
 describe(`rollouts on ${AGENTS} real agents`, () => {
   it('a good release goes through every phase and completes', async () => {
