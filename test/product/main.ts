@@ -4,7 +4,7 @@
 // a few real fleet-agents running real LXC containers, each with its own storage and, as root,
 // its own network namespace. Running it again reuses everything; Ctrl-C stops everything.
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -47,8 +47,8 @@ if (existsSync(pidFile)) {
   const pid = Number(await readFile(pidFile, 'utf8'));
   let alive: boolean;
   try {
-    process.kill(pid, 0);
-    alive = true;
+    // Only a real pid: kill(0, 0) would probe our own process group and always succeed.
+    alive = Number.isInteger(pid) && pid > 1 && process.kill(pid, 0);
   } catch {
     alive = false;
   }
@@ -230,7 +230,9 @@ for (let i = 1; i <= opts.devices; i++) {
   );
   const agentArgs = [agentBin, 'run', '--config', configPath];
   const [cmd, args] = net
-    ? ['ip', ['netns', 'exec', net.namespaceOf(i), process.execPath, ...agentArgs]]
+    ? // nsenter, not `ip netns exec`: the latter remounts /sys, which hides /sys/fs/cgroup from
+      // liblxc and every container start aborts.
+      ['nsenter', [`--net=/run/netns/${net.namespaceOf(i)}`, process.execPath, ...agentArgs]]
     : [process.execPath, agentArgs];
   const startAgent = (): ManagedProcess => {
     const p: ManagedProcess = new ManagedProcess(`device ${i}`, cmd, args, {
@@ -270,8 +272,10 @@ console.log(`
   Ctrl-C stops everything.
 `);
 
-process.once('SIGINT', () => void shutdown('stopping', 0));
-process.once('SIGTERM', () => void shutdown('stopping', 0));
+// `on`, not `once`: a second Ctrl-C during shutdown must not kill us half-way and leave the
+// hub and devices behind (shutdown() runs once anyway).
+process.on('SIGINT', () => void shutdown('stopping', 0));
+process.on('SIGTERM', () => void shutdown('stopping', 0));
 
 async function shutdown(why: string, code: number): Promise<never> {
   if (shuttingDown) return new Promise(() => {});
@@ -281,14 +285,18 @@ async function shutdown(why: string, code: number): Promise<never> {
   for (const c of children.filter((c) => c !== hub)) await c.stop();
   for (let i = 1; i <= opts.devices; i++) {
     const lxcpath = join(demo, 'devices', `dev-${i}`, 'storage', 'containers');
-    const names = (await run('lxc-ls', ['-P', lxcpath, '--running']).catch(() => ''))
+    // LXC's command socket is an abstract unix socket, private to the network namespace the
+    // container's monitor runs in: talk to it from the device's namespace.
+    const inDevice = (cmd: string, args: string[]) =>
+      net ? run('nsenter', [`--net=/run/netns/${net.namespaceOf(i)}`, cmd, ...args]) : run(cmd, args);
+    const names = (await inDevice('lxc-ls', ['-P', lxcpath, '--running']).catch(() => ''))
       .split(/\s+/)
       .filter(Boolean);
-    for (const n of names) await run('lxc-stop', ['-P', lxcpath, '-n', n, '-k']).catch(() => {});
+    for (const n of names) await inDevice('lxc-stop', ['-P', lxcpath, '-n', n, '-k']).catch(() => {});
   }
   await hub.stop(40_000);
   if (net) await net.tearDown(opts.devices);
-  await writeFile(pidFile, '').catch(() => {});
+  await rm(pidFile, { force: true }).catch(() => {});
   process.exit(code);
 }
 

@@ -65,14 +65,16 @@ export async function run(
     const c = spawn(command, args, {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      // stdin only when there is input: a command that exits without reading it (ip, lxc-ls)
+      // would otherwise fail our write with EPIPE.
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     c.once('error', reject);
-    c.once('exit', (code) =>
+    c.once('close', (code) =>
       code === 0
         ? resolve(out)
         : reject(
@@ -81,6 +83,9 @@ export async function run(
             ),
           ),
     );
-    c.stdin.end(opts.input ?? '');
+    if (c.stdin) {
+      c.stdin.on('error', () => {}); // the exit status tells what happened
+      c.stdin.end(opts.input);
+    }
   });
 }
