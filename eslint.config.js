@@ -26,6 +26,7 @@ export const boundaries = [
       'device-agent/src/link/**',
       'hub/src/mqtt/**',
       'test/sim/**',
+      'test/support/mqtt-client.ts',
       '**/test/integration/**',
       'test/e2e/**',
       '*/bench/**',

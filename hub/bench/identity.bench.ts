@@ -19,7 +19,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from 'mqtt';
+import { connect } from '../test/integration/helpers/mqtt-client.js';
 import { brokerUsernameFor } from '../src/devices/broker-authority.js';
 import { certificateAclFile, certificateListenerConfig } from '../src/mqtt/certificate-acl.js';
 import { CertificateBrokerAuthority } from '../src/mqtt/certificate-broker-authority.js';

@@ -19,7 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import mqtt from 'mqtt';
+import mqtt from '../test/integration/helpers/mqtt-client.js';
 import pg from 'pg';
 import {
   deviceTopics,

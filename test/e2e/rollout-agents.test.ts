@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { allDevicesFilter, decodeMessage } from '@fleet/protocol';
-import mqtt from 'mqtt';
+import mqtt from '../support/mqtt-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemoImage } from '../product/demo-image.js';
 import { freePort } from '../support/mosquitto.js';

@@ -1,7 +1,7 @@
 // The simulator against a real Mosquitto: a hub-side observer sees protocol-valid messages
 // from every simulated device, updates finish with the configured failure rate, and a killed
 // device's LWT marks it offline.
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connectAsync, type MqttClient } from '../support/mqtt-client.js';
 import {
   allDevicesFilter,
   decodeMessage,

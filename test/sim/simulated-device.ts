@@ -1,4 +1,4 @@
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { connectAsync, type IClientOptions, type MqttClient } from '../support/mqtt-client.js';
 import {
   decodeMessage,
   deviceTopics,

@@ -17,7 +17,7 @@ import {
   type Target,
 } from '@fleet/protocol';
 import { aContainer, aRelease } from '@fleet/protocol/testing';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connectAsync, type MqttClient } from './helpers/mqtt-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   agentCommand,

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { connect } from 'mqtt';
+import { connect } from './helpers/mqtt-client.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createServer as createTcpServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Aedes } from 'aedes';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connectAsync, type MqttClient } from './helpers/mqtt-client.js';
 import { deviceTopics, encodeMessage, type Command, type Target } from '@fleet/protocol';
 import { aRelease } from '@fleet/protocol/testing';
 import { OfflineQueue } from '../../src/link/offline-queue.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { topics, type Report } from '@fleet/protocol';
-import mqtt from 'mqtt';
+import mqtt from './helpers/mqtt-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceRepository } from '../../src/devices/device.repository.js';
 import { DevicesService } from '../../src/devices/device.service.js';

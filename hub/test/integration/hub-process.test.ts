@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeMessage, topics } from '@fleet/protocol';
-import mqtt from 'mqtt';
+import mqtt from './helpers/mqtt-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const HUB = fileURLToPath(new URL('../../', import.meta.url));

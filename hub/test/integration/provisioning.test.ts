@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import mqtt from 'mqtt';
+import mqtt from './helpers/mqtt-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHub, type TestHub } from './support/hub-harness.js';
 

@@ -24,7 +24,7 @@ import {
   type UplinkKind,
 } from '@fleet/protocol';
 import { aContainer, aRelease } from '@fleet/protocol/testing';
-import mqtt from 'mqtt';
+import mqtt from './helpers/mqtt-client.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';

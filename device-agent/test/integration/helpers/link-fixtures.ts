@@ -1,4 +1,4 @@
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connectAsync, type MqttClient } from './mqtt-client.js';
 import { decodeMessage, type MessageBodyInput, type UplinkKind } from '@fleet/protocol';
 import type { LinkLogger } from '../../../src/link/logger.js';
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type MqttClient } from './mqtt-client.js';
 
 export interface Received {
   topic: string;
