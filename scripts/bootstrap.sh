@@ -34,7 +34,9 @@ if [ "$(id -u)" = 0 ]; then
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then dpkg --add-architecture arm64; need_update=1; fi
   if ! grep -rqs 'non-free-firmware' /etc/apt/sources.list /etc/apt/sources.list.d/; then
     # Same mirror as the machine's own Debian sources: add only the component.
-    uri=$(grep -hoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -v security | head -1 | awk '{print $2}')
+    # `|| true`: grep exits 2 when one of the files is missing (Debian 12 has only the
+    # deb822 file), and with pipefail + set -e that would end the script silently.
+    uri=$({ grep -hoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true; } | grep -v security | head -1 | awk '{print $2}')
     [ -n "$uri" ] || die "cannot find this machine's Debian mirror in /etc/apt/sources.list*"
     printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
       >/etc/apt/sources.list.d/fleet-non-free-firmware.sources
