@@ -10,3 +10,4 @@ export * from './provisioning.js';
 export * from './board.js';
 export * from './mqtt/topics.js';
 export * from './mqtt/messages.js';
+export * from './api/index.js';
