@@ -20,6 +20,7 @@ import { AgentLink } from './link/agent-link.js';
 import { loadAgentConfig } from './link/config.js';
 import type { LinkLogger } from './link/logger.js';
 import type { CommandResult } from './link/session.js';
+import { ProgressThrottle } from './link/progress-throttle.js';
 import { BridgeNetwork } from './runtime/network/bridge.js';
 import { Liblxc } from './runtime/lxc/liblxc.js';
 import { LxcRuntime } from './runtime/lxc/lxc-runtime.js';
@@ -171,6 +172,8 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
     }
     link.session.publish('progress', p).catch((e: Error) => log.warn(`progress not queued: ${e.message}`));
   };
+  // The hub gets state changes and about one message a second; the local progress log gets all.
+  const hubProgress = new ProgressThrottle(publishProgress);
 
   let requestExit: (code: number) => void = () => {};
   const exit = new Promise<number>((resolve) => (requestExit = resolve));
@@ -265,7 +268,7 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
       clock: systemClock,
       report: (p) => {
         progressLog.record(p);
-        publishProgress(p);
+        hubProgress.push(p);
         reportSoon();
         // An update ended (committed, failed or rolled back): what it no longer needs can go.
         if (p.state === 'idle') collectGarbageSoon(`update ${p.updateId} ${p.status}`);
