@@ -259,8 +259,13 @@ export class ApiServer {
       ...(r.plainHttp ? { registry: { plainHttp: true } } : {}),
       signal: this.closing.signal,
     });
+    let pin: { until: string };
     try {
-      await this.d.objects.adoptFile(out.rootfs.digest, out.rootfsFile);
+      // Pinned: no revision references the object until a release uses it, and GC would
+      // delete it after the next update (store/pins.ts).
+      ({ pin } = await this.d.objects.importFile(out.rootfs.digest, out.rootfsFile, {
+        reason: `import-image ${r.ref}`,
+      }));
     } finally {
       await rm(out.rootfsFile, { force: true });
     }
@@ -273,6 +278,8 @@ export class ApiServer {
       // The image's VOLUME paths: the release decides their names and persistence.
       imageVolumes: out.volumes,
       platform: out.platform,
+      // Kept until a kept revision uses the rootfs or this time passes (unused imports expire).
+      pinnedUntil: pin.until,
     };
   }
 }

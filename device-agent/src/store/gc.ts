@@ -19,21 +19,29 @@ export interface GcResult {
 }
 
 /**
- * Deletes every object no kept revision references. `keep` lists the revision numbers to
- * keep (current, try, the last good one...): the caller decides; revisions not in it are not
- * deleted here, but their objects are no longer protected. A manifest that cannot be read is
- * an error: deleting objects while unsure what is referenced could destroy a rollback target.
+ * Deletes every object no kept revision references and no live pin holds (pins.ts; pins of
+ * objects a kept revision now references, and expired ones, are dropped here). `keep` lists
+ * the revision numbers to keep (current, try, the last good one...): the caller decides;
+ * revisions not in it are not deleted here, but their objects are no longer protected. A
+ * manifest or pin file that cannot be read is an error: deleting objects while unsure what is
+ * referenced could destroy a rollback target or an import.
  */
 export async function collectGarbage(
   objects: ObjectStore,
   revisions: RevisionStore,
   keep: readonly number[],
   extraRoots: readonly Digest[] = [],
+  now: number = Date.now(),
 ): Promise<GcResult> {
   const manifests: RevisionManifest[] = [];
   for (const n of [...new Set(keep)].sort((a, b) => a - b)) manifests.push(await revisions.read(n));
-  const protectedSet = new Set<string>(extraRoots);
-  const plan = planGc(manifests, await objects.list()).filter((d) => !protectedSet.has(d));
-  for (const d of plan) await objects.delete(d);
-  return { deleted: plan, keptRevisions: [...new Set(keep)].sort((a, b) => a - b) };
+  const referenced = new Set<string>();
+  for (const m of manifests) for (const o of manifestObjects(m)) referenced.add(o.digest);
+  return objects.exclusive(async () => {
+    const all = await objects.list();
+    const protectedSet = new Set<string>([...extraRoots, ...(await objects.pins.live(now, referenced))]);
+    const plan = planGc(manifests, all).filter((d) => !protectedSet.has(d));
+    for (const d of plan) await objects.delete(d);
+    return { deleted: plan, keptRevisions: [...new Set(keep)].sort((a, b) => a - b) };
+  });
 }

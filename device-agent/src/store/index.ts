@@ -3,5 +3,6 @@ export { ObjectStore, type StoredObject, type PutOptions } from './object-store.
 export { RevisionStore } from './revision-store.js';
 export { VolumeStore, type VolumeMount } from './volumes.js';
 export { planGc, collectGarbage, type GcResult } from './gc.js';
+export { ObjectPins, DEFAULT_PIN_TTL_MS, type Pin } from './pins.js';
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { fsyncDir, writeFileAtomic } from './durable.js';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { errnoCode, fsyncDir } from './durable.js';
 import { StoreError } from './errors.js';
+import { ObjectPins, type Pin } from './pins.js';
 
 export interface StoredObject {
   digest: Digest;
@@ -29,10 +30,40 @@ const HEX = /^[0-9a-f]{64}$/;
 export class ObjectStore {
   readonly objectsDir: string;
   readonly tmpDir: string;
+  /** Objects GC keeps although no revision references them yet (imports); see pins.ts. */
+  readonly pins: ObjectPins;
+  private gate: Promise<unknown> = Promise.resolve();
 
   constructor(readonly root: string) {
     this.objectsDir = join(root, 'objects', 'sha256');
     this.tmpDir = join(root, 'objects', 'tmp');
+    this.pins = new ObjectPins(root);
+  }
+
+  /**
+   * Runs `fn` after every earlier exclusive job of this store: GC's list-decide-delete and a
+   * pinned import never interleave (GC must not delete an object between its pin and its
+   * adoption, nor decide on a pin list read before the pin was written).
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.gate.then(fn, fn);
+    this.gate = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * adoptFile for an object nothing references yet (`import-image`): pinned first (see
+   * pins.ts), so GC keeps it until a kept revision uses it or the pin expires.
+   */
+  importFile(
+    digest: Digest,
+    path: string,
+    pin: { reason: string; ttlMs?: number },
+  ): Promise<{ object: StoredObject; pin: Pin }> {
+    return this.exclusive(async () => {
+      const p = await this.pins.pin(digest, pin);
+      return { object: await this.adoptFile(digest, path), pin: p };
+    });
   }
 
   /** Creates the directories and removes temp files a crash or power cut left behind. */

@@ -314,6 +314,14 @@ describe('fleet-agent (real process, real LXC, real Mosquitto)', () => {
       expect([...fragment.start.entrypoint, ...fragment.start.cmd].join(' ')).toContain('httpd');
       const stored = await readFile(join(storage, 'objects', 'sha256', fragment.rootfs.digest.slice(7)));
       expect(stored.length).toBe(fragment.rootfs.size);
+      // Pinned: no revision uses it yet, and the agent's GC must not delete it.
+      expect(Date.parse((fragment as unknown as { pinnedUntil: string }).pinnedUntil)).toBeGreaterThan(
+        Date.now(),
+      );
+      const pins = JSON.parse(await readFile(join(storage, 'objects', 'pins.json'), 'utf8')) as {
+        pins: Record<string, unknown>;
+      };
+      expect(Object.keys(pins.pins)).toContain(fragment.rootfs.digest);
       fragments.push(fragment.rootfs.digest);
     }
     // The same image from two sources is the same object (deterministic conversion).

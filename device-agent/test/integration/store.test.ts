@@ -288,4 +288,58 @@ describe('collectGarbage', () => {
     await expect(collectGarbage(objects, revs, [5])).rejects.toThrow('revision 5 has no manifest');
     expect(await objects.list()).toEqual([digestOf(a)]);
   });
+
+  it('keeps an imported (pinned) object until a kept revision uses it, then lets it age out with that revision', async () => {
+    const objects = new ObjectStore(root);
+    const revs = new RevisionStore(root);
+    await objects.init();
+    await revs.init();
+    const img = Buffer.from('imported rootfs');
+    const file = join(root, 'import.sqfs');
+    await fs.writeFile(file, img);
+    const { pin } = await objects.importFile(digestOf(img), file, { reason: 'import-image oci:/x' });
+    expect(Date.parse(pin.until)).toBeGreaterThan(Date.now());
+    // No revision references it: GC keeps it (before pins it was deleted here).
+    expect((await collectGarbage(objects, revs, [])).deleted).toEqual([]);
+    expect(await objects.has(digestOf(img))).toBe(true);
+    // A release uses it and its revision is kept: the pin has done its job and is dropped...
+    await revs.write(1, revision({ web: digestOf(img) }));
+    expect((await collectGarbage(objects, revs, [1])).deleted).toEqual([]);
+    expect(await objects.pins.list()).toEqual([]);
+    // ...so once that revision is no longer kept, the object goes like any other.
+    expect((await collectGarbage(objects, revs, [])).deleted).toEqual([digestOf(img)]);
+  });
+
+  it('drops an expired pin and deletes the unused import', async () => {
+    const objects = new ObjectStore(root);
+    const revs = new RevisionStore(root);
+    await objects.init();
+    await revs.init();
+    const img = Buffer.from('never used');
+    const file = join(root, 'import.sqfs');
+    await fs.writeFile(file, img);
+    await objects.importFile(digestOf(img), file, { reason: 'test', ttlMs: 60_000 });
+    expect((await collectGarbage(objects, revs, [], [], Date.now() + 59_000)).deleted).toEqual([]);
+    expect((await collectGarbage(objects, revs, [], [], Date.now() + 61_000)).deleted).toEqual([
+      digestOf(img),
+    ]);
+    expect(await objects.pins.list()).toEqual([]);
+  });
+
+  it('refuses to collect when the pin file is damaged, deleting nothing', async () => {
+    const objects = new ObjectStore(root);
+    const revs = new RevisionStore(root);
+    await objects.init();
+    await revs.init();
+    const a = Buffer.from('a');
+    await objects.put(digestOf(a), Readable.from([a]));
+    await fs.writeFile(objects.pins.file, '{"spec":"fleet-object-pins@1","pins":{"x":{"until":"soon"}}');
+    await expect(collectGarbage(objects, revs, [])).rejects.toThrow(/pins\.json: not JSON/);
+    await fs.writeFile(objects.pins.file, '{"spec":"fleet-object-pins@1","pins":{"x":{"until":"soon"}}}');
+    await expect(collectGarbage(objects, revs, [])).rejects.toThrow(/pins\.json: .*until/s);
+    expect(await objects.list()).toEqual([digestOf(a)]);
+    await expect(objects.pins.pin('sha256:nothex' as Digest, { reason: 'x' })).rejects.toThrow(
+      /pin "sha256:nothex"/,
+    );
+  });
 });
