@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import type { BrokerAuthority } from '../devices/broker-authority.js';
 import { DeviceCertificates } from '../pki/device-certificates.js';
 import type { DeviceCertificateIssuer } from '../provisioning/device-certificate-issuer.js';
@@ -6,7 +6,7 @@ import { BrokerCredentialStore } from './broker-credential-file.js';
 import { CertificateBrokerAuthority } from './certificate-broker-authority.js';
 import { DevicePublisher } from './device-publisher.js';
 import { openDynsecClient } from './dynsec-client.js';
-import { EmbeddedBroker } from './embedded-broker.js';
+import { EmbeddedBroker, type EmbeddedCertificateListener } from './embedded-broker.js';
 import { HubMqttClient, type MqttLogger } from './hub-mqtt-client.js';
 import { MosquittoBrokerAuthority } from './mosquitto-authority.js';
 import type { MqttSettings } from './mqtt-settings.js';
@@ -49,19 +49,69 @@ export class BrokerConnection {
     logger: MqttLogger,
     signal?: AbortSignal,
   ): Promise<BrokerConnection> {
-    const credentials = await BrokerCredentialStore.open(settings.credentialFile);
     // The hub is the embedded broker's only operator: its password lives for this process only.
     const hub = { username: `fleet-hub-${randomUUID()}`, password: randomBytes(32).toString('base64url') };
+    const cert = settings.certificate;
+    // Set once the broker listens: the PKI (opened first, the listener needs the CA) reloads it.
+    const started: { broker?: EmbeddedBroker } = {};
+    let certificates: DeviceCertificates | undefined;
+    let tls: EmbeddedCertificateListener | undefined;
+    let deviceTlsUrl: URL | undefined;
+    if (cert !== undefined) {
+      certificates = await DeviceCertificates.open(
+        {
+          dir: cert.pkiDir,
+          crlFile: cert.crlFile,
+          certDays: cert.certDays,
+          ...(cert.caCertFile !== undefined ? { caCertFile: cert.caCertFile } : {}),
+          ...(cert.caKeyFile !== undefined ? { caKeyFile: cert.caKeyFile } : {}),
+          // The broker re-reads the CRL itself; before it exists it reads the file at start.
+          reloadBroker: async () => started.broker?.reloadCrl(),
+        },
+        logger,
+      );
+      // The device URL's host must be in the server certificate (devices check it against the
+      // hub CA): the given TLS URL, else HUB_MQTT_PUBLIC_URL's host with the TLS port.
+      const publicHost =
+        settings.publicUrl !== undefined ? new URL(settings.publicUrl).hostname : '127.0.0.1';
+      deviceTlsUrl = new URL(cert.deviceUrl ?? `mqtts://${publicHost}:${cert.tlsPort}`);
+      const server = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const hosts = [
+        ...new Set([
+          deviceTlsUrl.hostname.replace(/^\[|\]$/g, ''),
+          '127.0.0.1',
+          'localhost',
+          ...cert.serverNames,
+        ]),
+      ];
+      tls = {
+        host: settings.host,
+        port: cert.tlsPort,
+        ca: certificates.ca.certificate,
+        // Issued at every start: nothing to renew or keep; devices trust the CA, not this key.
+        serverCertificate: certificates.ca.issueServerCertificate({
+          hosts,
+          publicKey: server.publicKey,
+          days: 365,
+        }).pem,
+        serverKey: server.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        crlFile: cert.crlFile,
+      };
+    }
     const broker = await EmbeddedBroker.start(
       {
         host: settings.host,
         port: settings.port,
-        credentials,
+        // Certificate mode admits no password devices (a CRL could not revoke them).
+        ...(tls === undefined
+          ? { credentials: await BrokerCredentialStore.open(settings.credentialFile) }
+          : { certificates: tls }),
         hubUsername: hub.username,
         hubPassword: hub.password,
       },
       logger,
     );
+    started.broker = broker;
     let session: HubMqttClient;
     try {
       session = await HubMqttClient.connect(
@@ -73,11 +123,25 @@ export class BrokerConnection {
       await broker.close();
       throw error;
     }
-    const deviceUrl = settings.publicUrl ?? `mqtt://127.0.0.1:${broker.port}`;
-    return new BrokerConnection('embedded', session, broker, new DevicePublisher(session), deviceUrl, [
-      () => session.close(),
-      () => broker.close(),
-    ]);
+    let deviceUrl = settings.publicUrl ?? `mqtt://127.0.0.1:${broker.port}`;
+    let authority: BrokerAuthority = broker;
+    let issuer: CertificateBrokerAuthority | undefined;
+    if (certificates !== undefined && deviceTlsUrl !== undefined) {
+      // Port 0 (tests): hand out the port the listener got.
+      if (cert?.deviceUrl === undefined) deviceTlsUrl.port = String(broker.tlsPort);
+      deviceUrl = deviceTlsUrl.toString().replace(/\/$/, '');
+      issuer = new CertificateBrokerAuthority(certificates, broker);
+      authority = issuer;
+    }
+    return new BrokerConnection(
+      'embedded',
+      session,
+      authority,
+      new DevicePublisher(session),
+      deviceUrl,
+      [() => session.close(), () => broker.close()],
+      issuer,
+    );
   }
 
   static async #openMosquitto(

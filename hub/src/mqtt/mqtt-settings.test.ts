@@ -109,8 +109,50 @@ describe('mqttSettingsFromEnv', () => {
         ),
       ).toThrow(/HUB_DEVICE_IDENTITY must be password or certificate/);
     });
-    test('is refused on the embedded broker', () => {
-      expect(() => mqttSettingsFromEnv(base, { dataDir: 'd' })).toThrow(/needs Mosquitto/);
+    test('on the embedded broker: a TLS listener on 8884, the CRL in the PKI dir, no Mosquitto variables', () => {
+      expect(
+        mqttSettingsFromEnv({ HUB_DEVICE_IDENTITY: 'certificate' }, { dataDir: '/var/lib/hub' }),
+      ).toMatchObject({
+        mode: 'embedded',
+        certificate: {
+          tlsPort: 8884,
+          pkiDir: '/var/lib/hub/pki',
+          crlFile: '/var/lib/hub/pki/crl.pem',
+          serverNames: [],
+          certDays: 3650,
+        },
+      });
+      expect(
+        mqttSettingsFromEnv(
+          {
+            HUB_DEVICE_IDENTITY: 'certificate',
+            MQTT_EMBEDDED_TLS_PORT: '9884',
+            HUB_MQTT_DEVICE_TLS_URL: 'mqtts://hub.example:9884',
+            HUB_MQTT_TLS_SERVER_NAMES: 'hub.lan, 10.0.0.5',
+          },
+          { dataDir: 'd' },
+        ),
+      ).toMatchObject({
+        certificate: {
+          tlsPort: 9884,
+          deviceUrl: 'mqtts://hub.example:9884',
+          serverNames: ['hub.lan', '10.0.0.5'],
+        },
+      });
+    });
+    test('on the embedded broker: names a bad TLS port or a non-TLS device URL', () => {
+      expect(() =>
+        mqttSettingsFromEnv(
+          { HUB_DEVICE_IDENTITY: 'certificate', MQTT_EMBEDDED_TLS_PORT: 'x' },
+          { dataDir: 'd' },
+        ),
+      ).toThrow(/MQTT_EMBEDDED_TLS_PORT/);
+      expect(() =>
+        mqttSettingsFromEnv(
+          { HUB_DEVICE_IDENTITY: 'certificate', HUB_MQTT_DEVICE_TLS_URL: 'mqtt://h:1' },
+          { dataDir: 'd' },
+        ),
+      ).toThrow(/HUB_MQTT_DEVICE_TLS_URL: must be an mqtts/);
     });
   });
 });

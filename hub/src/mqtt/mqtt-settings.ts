@@ -19,6 +19,29 @@ export const CertificateIdentitySettings = z.object({
 export type CertificateIdentitySettings = z.infer<typeof CertificateIdentitySettings>;
 
 /**
+ * Certificate identity on the embedded broker (decision 0053): aedes gets a TLS listener whose
+ * server certificate the hub CA issues at every start; it reads and watches the CRL itself.
+ */
+export const EmbeddedCertificateSettings = z.object({
+  /** 8884, not 8883: beside a system Mosquitto's TLS port, as 1884 is beside 1883. */
+  tlsPort: z.coerce.number().int().min(0).max(65535).default(8884),
+  /** Handed to devices; default mqtts://<HUB_MQTT_PUBLIC_URL's host, else 127.0.0.1>:<tlsPort>. */
+  deviceUrl: z
+    .string()
+    .regex(/^(mqtts|ssl|tls):\/\//, { error: 'must be an mqtts:// (TLS) URL' })
+    .optional(),
+  /** Extra names/addresses for the listener's server certificate (the device URL's host is in it). */
+  serverNames: z.array(z.string().min(1)).default([]),
+  pkiDir: z.string().min(1),
+  caCertFile: z.string().min(1).optional(),
+  caKeyFile: z.string().min(1).optional(),
+  /** Default `<pkiDir>/crl.pem`. */
+  crlFile: z.string().min(1),
+  certDays: z.coerce.number().int().min(1).max(36500).default(3650),
+});
+export type EmbeddedCertificateSettings = z.infer<typeof EmbeddedCertificateSettings>;
+
+/**
  * How the hub reaches its broker. `embedded` (no MQTT_URL): aedes in the hub's process.
  * `mosquitto`: an external Mosquitto 2.0 with the dynamic security plugin, which the hub drives
  * as a dynsec admin (docs/broker.md).
@@ -32,6 +55,8 @@ export const MqttSettings = z.discriminatedUnion('mode', [
     credentialFile: z.string().min(1),
     /** URL handed to devices at provisioning; defaults to mqtt://127.0.0.1:<port>. */
     publicUrl: z.url().optional(),
+    /** Present when HUB_DEVICE_IDENTITY=certificate (decision 0053). */
+    certificate: EmbeddedCertificateSettings.optional(),
   }),
   z.object({
     mode: z.literal('mosquitto'),
@@ -68,6 +93,8 @@ const ENV_NAMES: Record<string, string> = {
   crlFile: 'HUB_CRL_FILE',
   brokerPidFile: 'HUB_BROKER_PID_FILE',
   certDays: 'HUB_DEVICE_CERT_DAYS',
+  tlsPort: 'MQTT_EMBEDDED_TLS_PORT',
+  serverNames: 'HUB_MQTT_TLS_SERVER_NAMES',
 };
 
 /** Reads the broker settings from the environment; throws naming each bad variable. */
@@ -81,25 +108,35 @@ export function mqttSettingsFromEnv(
     throw new Error(
       `invalid broker configuration: HUB_DEVICE_IDENTITY must be password or certificate, not ${JSON.stringify(identity)}`,
     );
-  if (identity === 'certificate' && config.mqttUrl === undefined) {
-    throw new Error(
-      'invalid broker configuration: HUB_DEVICE_IDENTITY=certificate needs Mosquitto (MQTT_URL); the embedded broker has no certificate listener',
-    );
-  }
+  const pkiDir = pick(env.HUB_PKI_DIR) ?? join(config.dataDir, 'pki');
+  const common = {
+    pkiDir,
+    caCertFile: pick(env.HUB_CA_CERT_FILE),
+    caKeyFile: pick(env.HUB_CA_KEY_FILE),
+    certDays: pick(env.HUB_DEVICE_CERT_DAYS),
+  };
+  const defined = (o: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   const certificate =
-    identity === 'certificate'
-      ? Object.fromEntries(
-          Object.entries({
+    identity !== 'certificate'
+      ? undefined
+      : config.mqttUrl === undefined
+        ? defined({
+            ...common,
+            tlsPort: pick(env.MQTT_EMBEDDED_TLS_PORT),
             deviceUrl: pick(env.HUB_MQTT_DEVICE_TLS_URL),
-            pkiDir: pick(env.HUB_PKI_DIR) ?? join(config.dataDir, 'pki'),
-            caCertFile: pick(env.HUB_CA_CERT_FILE),
-            caKeyFile: pick(env.HUB_CA_KEY_FILE),
+            serverNames: pick(env.HUB_MQTT_TLS_SERVER_NAMES)
+              ?.split(',')
+              .map((n) => n.trim())
+              .filter(Boolean),
+            crlFile: pick(env.HUB_CRL_FILE) ?? join(pkiDir, 'crl.pem'),
+          })
+        : defined({
+            ...common,
+            deviceUrl: pick(env.HUB_MQTT_DEVICE_TLS_URL),
             crlFile: pick(env.HUB_CRL_FILE),
             brokerPidFile: pick(env.HUB_BROKER_PID_FILE),
-            certDays: pick(env.HUB_DEVICE_CERT_DAYS),
-          }).filter(([, v]) => v !== undefined),
-        )
-      : undefined;
+          });
   const raw =
     config.mqttUrl === undefined
       ? {
@@ -108,6 +145,7 @@ export function mqttSettingsFromEnv(
           port: pick(env.MQTT_EMBEDDED_PORT),
           credentialFile: join(config.dataDir, 'broker-credentials.json'),
           publicUrl: config.mqttPublicUrl,
+          certificate,
         }
       : {
           mode: 'mosquitto',

@@ -6,6 +6,7 @@ import {
   randomBytes,
   randomUUID,
   sign,
+  verify,
   X509Certificate,
   type KeyObject,
 } from 'node:crypto';
@@ -307,6 +308,65 @@ export class CertificateAuthority {
     const der = sequence(tbs, this.#algorithm.id, bitString(sign(this.#algorithm.digest, tbs, this.#key)));
     return pem('X509 CRL', der);
   }
+}
+
+/** What a CRL says, once its signature and issuer are checked against the CA. */
+export interface CrlContents {
+  thisUpdate: Date;
+  /** Revoked serials, upper-case hex without leading zeros (as `normalizeSerial`). */
+  serials: Set<string>;
+}
+
+/** Serial spelling both sides agree on: upper-case hex without leading zeros. */
+export function normalizeSerial(hex: string): string {
+  return hex.toUpperCase().replace(/^0+(?=.)/, '');
+}
+
+/**
+ * Reads a CRL (PEM or DER) issued by `ca`: checks that the issuer is the CA's subject and that the
+ * CA's key signed it, and returns its thisUpdate and revoked serials. For a broker that applies
+ * CRLs itself (the embedded one): a CRL it cannot verify must not change whom it admits.
+ */
+export function readCrl(crl: string | Buffer, ca: X509Certificate): CrlContents {
+  const der = typeof crl === 'string' ? crlDer(crl) : crl;
+  const outer = readTlv(der, 0);
+  const [tbs, algorithm, signature] = children(der, outer);
+  if (tbs === undefined || algorithm === undefined || signature?.tag !== 0x03)
+    throw new Error('malformed CRL');
+  const fields = children(der, tbs);
+  const offset = fields[0]?.tag === 0x02 ? 1 : 0; // optional version
+  const issuer = fields[offset + 1];
+  if (issuer === undefined || !der.subarray(issuer.start, issuer.end).equals(subjectNameDer(ca.raw)))
+    throw new Error('the CRL was not issued by the hub CA (issuer differs)');
+  const algorithmDer = der.subarray(algorithm.start, algorithm.end);
+  const digest = algorithmDer.equals(sequence(objectIdentifier(OID.ed25519)))
+    ? null
+    : algorithmDer.equals(sequence(objectIdentifier(OID.ecdsaWithSha256))) ||
+        algorithmDer.equals(sequence(objectIdentifier(OID.sha256WithRsa), nullValue()))
+      ? 'sha256'
+      : undefined;
+  if (digest === undefined) throw new Error('unsupported CRL signature algorithm');
+  // BIT STRING: first content byte is the unused-bit count (0 for signatures).
+  const sig = der.subarray(signature.contentStart + 1, signature.end);
+  if (!verify(digest, der.subarray(tbs.start, tbs.end), ca.publicKey, sig))
+    throw new Error('the CRL signature does not verify with the hub CA key');
+  const serials = new Set<string>();
+  // After thisUpdate: an optional nextUpdate (a time), then the optional revoked list (a SEQUENCE).
+  for (const field of fields.slice(offset + 3)) {
+    if (field.tag !== 0x30) continue;
+    for (const entry of children(der, field)) {
+      const [serial] = children(der, entry);
+      if (serial?.tag !== 0x02) throw new Error('malformed CRL entry');
+      serials.add(normalizeSerial(der.subarray(serial.contentStart, serial.end).toString('hex')));
+    }
+  }
+  return { thisUpdate: crlThisUpdate(der), serials };
+}
+
+function crlDer(pemText: string): Buffer {
+  const b64 = /-----BEGIN X509 CRL-----([^-]+)-----END X509 CRL-----/.exec(pemText)?.[1];
+  if (b64 === undefined) throw new Error('not a PEM CRL');
+  return Buffer.from(b64.replace(/\s+/g, ''), 'base64');
 }
 
 /** thisUpdate of a DER CRL (the hub publishes CRLs with strictly later times than the last). */

@@ -25,6 +25,11 @@ export interface DeviceCertificatesOptions {
   crlFile: string;
   /** Mosquitto's `pid_file`: the hub sends SIGHUP after writing the CRL (same host only). */
   brokerPidFile?: string;
+  /**
+   * How the broker learns of a new CRL instead of the pid file: the embedded broker re-reads it
+   * itself (it also watches the file).
+   */
+  reloadBroker?: () => Promise<void>;
   /** Device certificate lifetime. */
   certDays: number;
   /** CRL nextUpdate distance: a broker keeps using an expired CRL only if told not to check. */
@@ -95,6 +100,11 @@ export class DeviceCertificates {
 
   get crlFile(): string {
     return this.opts.crlFile;
+  }
+
+  /** The PKI directory (CA unless given, issuance and revocation logs). */
+  get dir(): string {
+    return this.opts.dir;
   }
 
   static async open(opts: DeviceCertificatesOptions, logger: PkiLogger): Promise<DeviceCertificates> {
@@ -242,6 +252,7 @@ export class DeviceCertificates {
   }
 
   async #reloadBroker(): Promise<void> {
+    if (this.opts.reloadBroker !== undefined) return this.opts.reloadBroker();
     if (this.opts.brokerPidFile === undefined) {
       this.logger.warn(
         `CRL written to ${this.opts.crlFile}; no HUB_BROKER_PID_FILE: the broker must be reloaded (SIGHUP) to refuse revoked devices`,

@@ -16,7 +16,7 @@ import { HUB_SHARE_GROUP, MosquittoBrokerAuthority } from '../../../src/mqtt/mos
 import { certificateAclFile, certificateListenerConfig } from '../../../src/mqtt/certificate-acl.js';
 import { CertificateBrokerAuthority } from '../../../src/mqtt/certificate-broker-authority.js';
 import { DeviceCertificates } from '../../../src/pki/device-certificates.js';
-import { startMosquitto, type MosquittoInstance } from './mosquitto.js';
+import { startMosquitto } from './mosquitto.js';
 
 /** Collects log lines instead of printing them; tests read them to check what was reported. */
 export class RecordingLogger implements MqttLogger {
@@ -134,9 +134,13 @@ export async function startAedesUnderTest(): Promise<BrokerUnderTest> {
   };
 }
 
-/** Mosquitto with a second listener for certificate devices (HUB_DEVICE_IDENTITY=certificate). */
+/**
+ * A broker with a certificate listener (HUB_DEVICE_IDENTITY=certificate): Mosquitto with a second
+ * listener, or the embedded aedes with its TLS listener.
+ */
 export interface CertificateBrokerUnderTest {
-  instance: MosquittoInstance;
+  kind: 'mosquitto' | 'aedes';
+  protocolVersion: MqttProtocolVersion;
   tlsUrl: string;
   /** The hub CA (PEM) devices and the test trust for the broker's server certificate. */
   caPem: string;
@@ -186,6 +190,7 @@ export async function startMosquittoCertificateUnderTest(): Promise<CertificateB
   });
   if (certificates === undefined || instance.tlsUrl === undefined)
     throw new Error('TLS listener was not set up');
+  const certs = certificates;
   const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
   const admin = await HubMqttClient.connect(
     {
@@ -199,13 +204,14 @@ export async function startMosquittoCertificateUnderTest(): Promise<CertificateB
   );
   const dynsec = await openDynsecClient(admin, { timeoutMs: 5000 });
   await new MosquittoBrokerAuthority(dynsec).ensureHubIdentity(hub.username, hub.password);
-  const authority = new CertificateBrokerAuthority(certificates, dynsec);
+  const authority = new CertificateBrokerAuthority(certs, dynsec);
   const hubs: HubMqttClient[] = [];
   return {
-    instance,
+    kind: 'mosquitto',
+    protocolVersion: 5,
     tlsUrl: instance.tlsUrl,
-    caPem: certificates.caCertificatePem,
-    certificates,
+    caPem: certs.caCertificatePem,
+    certificates: certs,
     authority,
     ingestFilter: (kind) => sharedFilter(HUB_SHARE_GROUP, kind),
     async connectHub(log = logger) {
@@ -227,6 +233,82 @@ export async function startMosquittoCertificateUnderTest(): Promise<CertificateB
       dynsec.close();
       await admin.close(true);
       await instance.stop();
+      await rm(pkiDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The embedded aedes in certificate mode, wired as the hub wires it (BrokerConnection): the hub CA
+ * issues the TLS listener's certificate, the CRL lives in the PKI dir, and revocations are applied
+ * by the broker re-reading it.
+ */
+export async function startAedesCertificateUnderTest(): Promise<
+  CertificateBrokerUnderTest & { embedded: EmbeddedBroker }
+> {
+  const pkiDir = await mkdtemp(join(tmpdir(), 'fleet-pki-'));
+  const logger = new RecordingLogger();
+  const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
+  const ref: { broker?: EmbeddedBroker } = {};
+  const certificates = await DeviceCertificates.open(
+    {
+      dir: pkiDir,
+      crlFile: join(pkiDir, 'crl.pem'),
+      certDays: 30,
+      reloadBroker: async () => ref.broker?.reloadCrl(),
+    },
+    logger,
+  );
+  const server = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const started = await EmbeddedBroker.start(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      hubUsername: hub.username,
+      hubPassword: hub.password,
+      certificates: {
+        host: '127.0.0.1',
+        port: 0,
+        ca: certificates.ca.certificate,
+        serverCertificate: certificates.ca.issueServerCertificate({
+          hosts: ['127.0.0.1', 'localhost'],
+          publicKey: server.publicKey,
+          days: 30,
+        }).pem,
+        serverKey: server.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        crlFile: join(pkiDir, 'crl.pem'),
+      },
+    },
+    logger,
+  );
+  ref.broker = started;
+  const hubs: HubMqttClient[] = [];
+  return {
+    kind: 'aedes',
+    embedded: started,
+    protocolVersion: 4,
+    tlsUrl: started.tlsUrl,
+    caPem: certificates.caCertificatePem,
+    certificates,
+    authority: new CertificateBrokerAuthority(certificates, started),
+    ingestFilter: (kind) => allDevicesFilter(kind),
+    async connectHub(log = logger) {
+      const c = await HubMqttClient.connect(
+        {
+          url: started.url,
+          ...hub,
+          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
+          protocolVersion: 4,
+          reconnectPeriodMs: 200,
+        },
+        log,
+      );
+      hubs.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of hubs) await c.close(true);
+      await started.close();
       await rm(pkiDir, { recursive: true, force: true });
     },
   };
