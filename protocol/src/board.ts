@@ -101,11 +101,24 @@ export const BoardDefinition = z
     bootPartitionFiles: z.array(BoardBootFile).default([]),
     /** Text files generated into the boot partition from the definition. */
     bootPartitionText: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string()).default({}),
+    /**
+     * The board's hardware watchdog: its images configure the agent to pet it (AgentConfig
+     * watchdog); the driver module belongs in kernel.modules. The reset comes after the
+     * driver's full timeout (two stages of timeoutSeconds on the i6300esb).
+     */
+    watchdog: z
+      .object({
+        device: z.string().startsWith('/dev/'),
+        timeoutSeconds: z.number().int().min(1).max(3600),
+      })
+      .optional(),
     qemu: z
       .object({
         machine: z.string(),
         cpu: z.string(),
         memoryMiB: z.number().int().positive(),
+        /** Extra emulated devices, one `-device` each (e.g. the i6300esb watchdog on PCI). */
+        devices: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.,=-]*$/)).default([]),
       })
       .optional(),
   })
