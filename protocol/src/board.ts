@@ -103,8 +103,8 @@ export const BoardDefinition = z
     bootPartitionText: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string()).default({}),
     /**
      * The board's hardware watchdog: its images configure the agent to pet it (AgentConfig
-     * watchdog); the driver module belongs in kernel.modules. The reset comes after the
-     * driver's full timeout (two stages of timeoutSeconds on the i6300esb).
+     * watchdog); the driver module belongs in kernel.modules. The board resets
+     * timeoutSeconds after the last pet.
      */
     watchdog: z
       .object({
