@@ -44,8 +44,136 @@ describe('revision manifest', () => {
     expect(r.ok && r.value.capabilities.drop).toEqual(['SYS_ADMIN', 'NET_RAW']);
   });
 
+  it('accepts published ports on a bridge container, tcp by default, and leaves specs without ports as they were', () => {
+    const r = parseContainerSpec(
+      aContainer({
+        network: 'bridge',
+        ports: [
+          { host: 8080, container: 80 },
+          { host: 5353, container: 53, protocol: 'udp' },
+        ],
+      }),
+    );
+    expect(r.ok && r.value.ports).toEqual([
+      { host: 8080, container: 80, protocol: 'tcp' },
+      { host: 5353, container: 53, protocol: 'udp' },
+    ]);
+    // No `ports` key at all when none are given: a spec's canonical JSON (and so its instance
+    // name) is the same as before the field existed.
+    const plain = parseContainerSpec(aContainer());
+    expect(plain.ok && 'ports' in plain.value).toBe(false);
+    // The same port number over tcp and udp is two mappings.
+    const both = parseContainerSpec(
+      aContainer({
+        network: 'bridge',
+        ports: [
+          { host: 53, container: 53 },
+          { host: 53, container: 53, protocol: 'udp' },
+        ],
+      }),
+    );
+    expect(both.ok).toBe(true);
+  });
+
   // Each malformed manifest must be refused with an error naming the JSON path of the problem.
   const malformed: [string, unknown, string, RegExp][] = [
+    [
+      'ports on a host-network container',
+      aRevision({
+        containers: { web: aContainer({ network: 'host', ports: [{ host: 80, container: 80 }] }) },
+      }),
+      '$.containers.web.ports',
+      /need network "bridge"/,
+    ],
+    [
+      'ports on a container without network',
+      aRevision({ containers: { web: aContainer({ ports: [{ host: 80, container: 80 }] }) } }),
+      '$.containers.web.ports',
+      /need network "bridge"/,
+    ],
+    [
+      'port 0',
+      aRevision({
+        containers: { web: aContainer({ network: 'bridge', ports: [{ host: 0, container: 80 }] }) },
+      }),
+      '$.containers.web.ports[0].host',
+      /./,
+    ],
+    [
+      'port above 65535',
+      aRevision({
+        containers: { web: aContainer({ network: 'bridge', ports: [{ host: 80, container: 65_536 }] }) },
+      }),
+      '$.containers.web.ports[0].container',
+      /./,
+    ],
+    [
+      'fractional port',
+      aRevision({
+        containers: { web: aContainer({ network: 'bridge', ports: [{ host: 80.5, container: 80 }] }) },
+      }),
+      '$.containers.web.ports[0].host',
+      /./,
+    ],
+    [
+      'unknown port protocol',
+      aRevision({
+        containers: {
+          web: aContainer({
+            network: 'bridge',
+            ports: [{ host: 80, container: 80, protocol: 'sctp' as 'tcp' }],
+          }),
+        },
+      }),
+      '$.containers.web.ports[0].protocol',
+      /./,
+    ],
+    [
+      'unknown key in a port',
+      aRevision({
+        containers: {
+          web: aContainer({
+            network: 'bridge',
+            ports: [{ host: 80, container: 80, hostIp: '0.0.0.0' } as never],
+          }),
+        },
+      }),
+      '$.containers.web.ports[0]',
+      /hostIp/,
+    ],
+    [
+      'empty ports list',
+      aRevision({ containers: { web: aContainer({ network: 'bridge', ports: [] }) } }),
+      '$.containers.web.ports',
+      /./,
+    ],
+    [
+      'a host port twice in one container',
+      aRevision({
+        containers: {
+          web: aContainer({
+            network: 'bridge',
+            ports: [
+              { host: 80, container: 80 },
+              { host: 80, container: 8080 },
+            ],
+          }),
+        },
+      }),
+      '$.containers.web.ports[1].host',
+      /duplicates ports\[0\] \(80\/tcp\)/,
+    ],
+    [
+      'a host port published by two containers',
+      aRevision({
+        containers: {
+          api: aContainer({ network: 'bridge', ports: [{ host: 80, container: 80 }] }),
+          web: aContainer({ network: 'bridge', ports: [{ host: 80, container: 8080 }] }),
+        },
+      }),
+      '$.containers.web.ports[0].host',
+      /80\/tcp is already published by container "api"/,
+    ],
     ['not an object', 'hello', '$', /object/i],
     [
       'wrong spec',

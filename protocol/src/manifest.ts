@@ -116,6 +116,20 @@ export type Resources = z.output<typeof Resources>;
 export const NetworkMode = z.enum(['none', 'host', 'bridge']);
 export type NetworkMode = z.infer<typeof NetworkMode>;
 
+const Port = z.number().int().min(1).max(65_535);
+
+/**
+ * A host port forwarded to a `bridge` container's address (DNAT, like Docker's `ports`). The
+ * agent switches it to a new instance atomically once that one accepts connections, which is
+ * what lets a `hand-over` update lose no request (decision 0023).
+ */
+export const PortMapping = z.strictObject({
+  host: Port,
+  container: Port,
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+});
+export type PortMapping = z.output<typeof PortMapping>;
+
 export const ContainerGroup = z.enum(['platform', 'app']);
 export type ContainerGroup = z.infer<typeof ContainerGroup>;
 
@@ -136,6 +150,10 @@ export const ContainerSpec = z
     health: HealthCheck.optional(),
     resources: Resources.default({}),
     network: NetworkMode.default('none'),
+    // Optional without a default on purpose: a default `[]` would enter every spec's canonical
+    // JSON, change every instance name (reconcile/instance.ts) and restart every container of a
+    // device when its agent is updated.
+    ports: z.array(PortMapping).min(1).optional(),
     capabilities: z
       .strictObject({ drop: z.array(Capability).default([]), keep: z.array(Capability).default([]) })
       .default({ drop: [], keep: [] }),
@@ -186,6 +204,25 @@ export const ContainerSpec = z
           });
         }
       });
+    });
+    if (c.ports && c.network !== 'bridge') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ports'],
+        message: `need network "bridge" (a "${c.network}" container has no address of its own to forward to)`,
+      });
+    }
+    const published = new Map<string, number>();
+    c.ports?.forEach((p, i) => {
+      const key = `${p.host}/${p.protocol}`;
+      const first = published.get(key);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ports', i, 'host'],
+          message: `duplicates ports[${first}] (${key})`,
+        });
+      else published.set(key, i);
     });
     const devices = new Set<string>();
     c.devices.forEach((d, i) => {
@@ -241,6 +278,22 @@ function checkRevision(m: { containers: Record<string, ContainerSpec> }, ctx: z.
       });
     }
     hostnames.set(host, name);
+  }
+  // A host port forwards to one container.
+  const ports = new Map<string, string>();
+  for (const [name, c] of Object.entries(m.containers)) {
+    c.ports?.forEach((p, i) => {
+      const key = `${p.host}/${p.protocol}`;
+      const other = ports.get(key);
+      if (other !== undefined && other !== name) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['containers', name, 'ports', i, 'host'],
+          message: `${key} is already published by container "${other}"`,
+        });
+      }
+      ports.set(key, name);
+    });
   }
 }
 
