@@ -22,6 +22,7 @@ import type { LinkLogger } from './link/logger.js';
 import type { CommandResult } from './link/session.js';
 import { ProgressThrottle } from './link/progress-throttle.js';
 import { BridgeNetwork } from './runtime/network/bridge.js';
+import { NftPortPublisher } from './runtime/network/ports.js';
 import { Liblxc } from './runtime/lxc/liblxc.js';
 import { LxcRuntime } from './runtime/lxc/lxc-runtime.js';
 import { ExecStarter, StarterClient, type Starter } from './runtime/lxc/starter.js';
@@ -221,6 +222,8 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
     clock: systemClock,
     goalTimeoutMs,
     pollMs,
+    // Published ports of bridge containers: nftables DNAT switched atomically (decision 0023).
+    ports: new NftPortPublisher(bridge),
   });
 
   // Garbage collection after every update that ends (and at start): in the runner, so it

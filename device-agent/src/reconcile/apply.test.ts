@@ -17,6 +17,7 @@ function recorder(failOn?: string) {
     'prepare-volumes': async (s) => rec(s),
     create: async (s) => rec(s),
     start: async (s) => rec(s),
+    publish: async (s) => rec(s),
     'wait-goals': async (s) => rec(s),
   };
   return { log, executors };

@@ -17,9 +17,9 @@ describe('plan', () => {
     const steps = plan(null, aRevision({ containers: { web: web1, net } }), opts);
     expect(summary(steps)).toEqual([
       'create net',
+      'create web',
       'start net',
       'wait-goals platform',
-      'create web',
       'start web',
       'wait-goals app',
     ]);
@@ -37,16 +37,19 @@ describe('plan', () => {
     ['env', aContainer({ start: { entrypoint: ['/bin/httpd'], env: { A: '1' } } })],
     ['memory limit', aContainer({ resources: { memoryBytes: '64M' } })],
   ])(
-    'replaces a container whose %s changed, stop old then start new (default strategy)',
+    'replaces a container whose %s changed: new defined first, then stop old, start new, remove old (default strategy)',
     (_what, changed) => {
       const steps = plan(
         aRevision({ containers: { web: web1, net } }),
         aRevision({ containers: { web: changed, net } }),
         opts,
       );
-      expect(summary(steps)).toEqual(['stop web', 'remove web', 'create web', 'start web', 'wait-goals app']);
-      expect(steps[0]).toMatchObject({ instance: instanceName('web', web1) });
-      expect(steps[2]).toMatchObject({ instance: instanceName('web', changed), revision: 'r2' });
+      // Only stop + start are in the outage: the definition is written while the old one serves.
+      expect(summary(steps)).toEqual(['create web', 'stop web', 'start web', 'wait-goals app', 'remove web']);
+      expect(steps[0]).toMatchObject({ instance: instanceName('web', changed), revision: 'r2' });
+      expect(steps[1]).toMatchObject({ instance: instanceName('web', web1) });
+      expect(steps[2]).toMatchObject({ instance: instanceName('web', changed) });
+      expect(steps[4]).toMatchObject({ instance: instanceName('web', web1) });
     },
   );
 
@@ -58,16 +61,16 @@ describe('plan', () => {
       opts,
     );
     expect(summary(steps)).toEqual([
-      'stop web',
-      'remove web',
-      'stop net',
-      'remove net',
       'create net',
+      'create web',
+      'stop web',
+      'stop net',
       'start net',
       'wait-goals platform',
-      'create web',
       'start web',
       'wait-goals app',
+      'remove web',
+      'remove net',
     ]);
   });
 
@@ -87,13 +90,81 @@ describe('plan', () => {
     const unbounded = aContainer({ rootfs: { digest: digestOf('c'), size: 1 } });
     const cur = aRevision({ containers: { web: web1 } });
     const o = { ...opts, strategy: 'hand-over' as const, spareMemoryBytes: 256 * 1024 * 1024 };
-    expect(summary(plan(cur, aRevision({ containers: { web: big } }), o))[0]).toBe('stop web');
-    expect(summary(plan(cur, aRevision({ containers: { web: unbounded } }), o))[0]).toBe('stop web');
+    // Stop-start: the old instance stops before the new one starts.
+    expect(summary(plan(cur, aRevision({ containers: { web: big } }), o))[1]).toBe('stop web');
+    expect(summary(plan(cur, aRevision({ containers: { web: unbounded } }), o))[1]).toBe('stop web');
     const small = aContainer({
       rootfs: { digest: digestOf('c'), size: 1 },
       resources: { memoryBytes: '64M' },
     });
-    expect(summary(plan(cur, aRevision({ containers: { web: small } }), o))[0]).toBe('create web');
+    expect(summary(plan(cur, aRevision({ containers: { web: small } }), o))[1]).toBe('start web');
+  });
+
+  describe('published ports', () => {
+    const ports = [{ host: 8080, container: 80, protocol: 'tcp' as const }];
+    const p1 = aContainer({ network: 'bridge', ports });
+    const p2 = aContainer({ network: 'bridge', ports, rootfs: { digest: digestOf('e'), size: 1 } });
+    const obs = (spec: typeof p1, running: boolean, published: string[]) => ({
+      container: 'web',
+      instance: instanceName('web', spec),
+      group: 'app' as const,
+      running,
+      stopTimeoutMs: 1000,
+      published,
+    });
+
+    it('stop-start publishes the new instance right after its start; the stop does not drain', () => {
+      const steps = plan(
+        aRevision({ containers: { web: p1 } }),
+        aRevision({ containers: { web: p2 } }),
+        opts,
+      );
+      expect(summary(steps)).toEqual([
+        'create web',
+        'stop web',
+        'start web',
+        'publish web',
+        'wait-goals app',
+        'remove web',
+      ]);
+      expect(steps[3]).toMatchObject({ instance: instanceName('web', p2), ports });
+      expect(steps[1]).not.toHaveProperty('drain');
+    });
+
+    it('hand-over switches the ports once the new instance reached its goal, then drains and stops the old', () => {
+      const steps = plan(aRevision({ containers: { web: p1 } }), aRevision({ containers: { web: p2 } }), {
+        ...opts,
+        strategy: 'hand-over',
+      });
+      expect(summary(steps)).toEqual([
+        'create web',
+        'start web',
+        'wait-goals app',
+        'publish web',
+        'stop web',
+        'remove web',
+      ]);
+      expect(steps[3]).toMatchObject({ instance: instanceName('web', p2) });
+      expect(steps[4]).toMatchObject({ instance: instanceName('web', p1), drain: true });
+    });
+
+    it('gives a running instance its ports back when they point elsewhere (crash after a switch), before stopping the other', () => {
+      const observed = [obs(p1, true, []), obs(p2, true, ['8080/tcp'])];
+      const steps = plan(null, aRevision({ containers: { web: p1 } }), { revision: 'r1', observed });
+      expect(summary(steps)).toEqual(['publish web', 'stop web', 'remove web']);
+      expect(steps[0]).toMatchObject({ instance: instanceName('web', p1) });
+      expect(steps[1]).toMatchObject({ instance: instanceName('web', p2) });
+    });
+
+    it('plans nothing for a running instance that holds its ports', () => {
+      const observed = [obs(p1, true, ['8080/tcp'])];
+      expect(plan(null, aRevision({ containers: { web: p1 } }), { revision: 'r1', observed })).toEqual([]);
+      // Unknown (no publisher observed): taken as right, nothing planned either.
+      const unknown = [{ ...obs(p1, true, []), published: undefined }];
+      expect(
+        plan(null, aRevision({ containers: { web: p1 } }), { revision: 'r1', observed: unknown }),
+      ).toEqual([]);
+    });
   });
 
   it('keepOld stops replaced instances but keeps their definitions for a fast rollback', () => {
@@ -101,7 +172,7 @@ describe('plan', () => {
       ...opts,
       keepOld: true,
     });
-    expect(summary(steps)).toEqual(['stop web', 'create web', 'start web', 'wait-goals app']);
+    expect(summary(steps)).toEqual(['create web', 'stop web', 'start web', 'wait-goals app']);
   });
 
   it('prepares volumes before creating a container that has them', () => {
@@ -147,9 +218,10 @@ describe('plan', () => {
       },
     ];
     const steps = plan(null, old, { revision: 'r1', observed });
-    expect(summary(steps)).toEqual(['stop web', 'remove web', 'create web', 'start web', 'wait-goals app']);
-    expect(steps[0]).toMatchObject({ instance: instanceName('web', web2) });
-    expect(steps[2]).toMatchObject({ instance: instanceName('web', web1) });
+    expect(summary(steps)).toEqual(['create web', 'stop web', 'start web', 'wait-goals app', 'remove web']);
+    expect(steps[0]).toMatchObject({ instance: instanceName('web', web1) });
+    expect(steps[1]).toMatchObject({ instance: instanceName('web', web2) });
+    expect(steps[4]).toMatchObject({ instance: instanceName('web', web2) });
   });
 
   it('removes leftover stopped instances nobody wants (orphans after a crash)', () => {
@@ -176,8 +248,9 @@ describe('plan', () => {
       'prepare-volumes': noop,
       create: noop,
       start: noop,
+      publish: noop,
     };
-    expect(Object.keys(partial)).toHaveLength(5);
+    expect(Object.keys(partial)).toHaveLength(6);
   });
 });
 

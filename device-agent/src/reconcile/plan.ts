@@ -14,6 +14,8 @@ export interface ObservedInstance {
   readonly group: ContainerGroup;
   readonly running: boolean;
   readonly stopTimeoutMs: number;
+  /** Keys (`8080/tcp`) of the host ports pointing at it now; absent: unknown, taken as right. */
+  readonly published?: readonly string[];
 }
 
 export interface PlanOptions {
@@ -62,8 +64,9 @@ function observedFrom(current: Pick<RevisionManifest, 'containers'> | null): Obs
 /**
  * Pure: the steps that take the device from `current` (or what `opts.observed` reports) to
  * `target`. Containers whose spec did not change (rootfs digest, config vars and all) are not
- * touched. Stops go app group first, starts platform group first, each group waiting for its
- * status goals before the next starts.
+ * touched. New definitions come first, then stops (app group first), starts (platform group
+ * first, each group waiting for its status goals before the next starts), hand-over stops, and
+ * removals last.
  */
 export function plan(
   current: Pick<RevisionManifest, 'containers'> | null,
@@ -97,35 +100,62 @@ export function plan(
   }
 
   const steps: Step[] = [];
-  const stopAndMaybeRemove = (list: readonly ObservedInstance[]) => {
+  const stop = (list: readonly ObservedInstance[], drain: boolean) => {
     // Reverse group order: apps go down before the platform they depend on.
     for (const group of [...GROUP_ORDER].reverse()) {
-      for (const o of list.filter((x) => x.group === group)) {
-        if (o.running) {
-          steps.push({
-            action: 'stop',
-            container: o.container,
-            instance: o.instance,
-            group,
-            timeoutMs: o.stopTimeoutMs,
-          });
-        }
-        if (!opts.keepOld) steps.push({ action: 'remove', container: o.container, instance: o.instance });
+      for (const o of list.filter((x) => x.group === group && x.running)) {
+        steps.push({
+          action: 'stop',
+          container: o.container,
+          instance: o.instance,
+          group,
+          timeoutMs: o.stopTimeoutMs,
+          ...(drain ? { drain } : {}),
+        });
       }
     }
   };
+  const publish = (w: Wanted) => {
+    if (w.spec.ports)
+      steps.push({ action: 'publish', container: w.container, instance: w.instance, ports: w.spec.ports });
+  };
+  // Containers whose replacement takes over from a running old instance (hand-over): their
+  // ports switch only after the group reached its goals, right before the old one stops.
+  const handedOver = new Set(obsolete.filter((o) => handOver.has(o.instance)).map((o) => o.container));
 
-  stopAndMaybeRemove(obsolete.filter((o) => o.running && !handOver.has(o.instance)));
-
+  // Everything that does not need the old instance gone comes before its stop: volumes and the
+  // new definitions (instance names differ, so old and new never collide). An update's outage
+  // is then only stop + start, and a spec the runtime refuses fails with the old still running.
   for (const group of GROUP_ORDER) {
-    const starting = toStart.filter((w) => w.spec.group === group);
-    for (const w of starting) {
+    for (const w of toStart.filter((x) => x.spec.group === group)) {
       const ref = { container: w.container, instance: w.instance };
       if (w.spec.volumes.length > 0) {
         steps.push({ action: 'prepare-volumes', ...ref, revision: opts.revision, volumes: w.spec.volumes });
       }
       steps.push({ action: 'create', ...ref, revision: opts.revision, spec: w.spec });
-      steps.push({ action: 'start', ...ref, group });
+    }
+  }
+
+  // A running instance that keeps running but whose host ports point elsewhere (a crash
+  // between a hand-over's switch and its stop) gets them back before anything else stops.
+  const observedById = new Map(actual.map((a) => [a.instance, a]));
+  for (const w of wanted) {
+    const o = observedById.get(w.instance);
+    if (!o?.running || !w.spec.ports || o.published === undefined) continue;
+    const have = new Set(o.published);
+    if (w.spec.ports.some((p) => !have.has(`${p.host}/${p.protocol}`))) publish(w);
+  }
+
+  stop(
+    obsolete.filter((o) => !handOver.has(o.instance)),
+    false,
+  );
+
+  for (const group of GROUP_ORDER) {
+    const starting = toStart.filter((w) => w.spec.group === group);
+    for (const w of starting) {
+      steps.push({ action: 'start', container: w.container, instance: w.instance, group });
+      if (!handedOver.has(w.container)) publish(w);
     }
     if (starting.length > 0) {
       steps.push({
@@ -140,11 +170,19 @@ export function plan(
     }
   }
 
-  stopAndMaybeRemove(obsolete.filter((o) => handOver.has(o.instance)));
-  // Instances that were already stopped: nothing to stop, only their definitions to drop.
+  for (const w of toStart) if (handedOver.has(w.container)) publish(w);
+  stop(
+    obsolete.filter((o) => handOver.has(o.instance)),
+    true,
+  );
+  // Definitions go last, outside the outage (unmount, delete the writable layer), whether the
+  // instance was stopped above or before this plan (crash leftovers). keepOld keeps them for a
+  // fast rollback; they are removed after the commit.
   if (!opts.keepOld) {
-    for (const o of obsolete.filter((x) => !x.running)) {
-      steps.push({ action: 'remove', container: o.container, instance: o.instance });
+    for (const group of [...GROUP_ORDER].reverse()) {
+      for (const o of obsolete.filter((x) => x.group === group)) {
+        steps.push({ action: 'remove', container: o.container, instance: o.instance });
+      }
     }
   }
   return steps;

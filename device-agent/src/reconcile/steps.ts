@@ -1,7 +1,7 @@
 // Plans are data (CONVENTIONS 5): a plan is a list of steps, each a plain object, and apply()
 // runs them through an executor map whose type names every action, so adding an action without
 // an executor is a compile error (the idea of balena-supervisor's composition-step.ts).
-import type { ContainerGroup, ContainerSpec, VolumeSpec } from '@fleet/protocol';
+import type { ContainerGroup, ContainerSpec, PortMapping, VolumeSpec } from '@fleet/protocol';
 
 /** One container of a revision as it exists on the device: a name and the hash of its spec. */
 export interface InstanceRef {
@@ -13,8 +13,17 @@ export interface InstanceRef {
 
 /** The arguments of each action. */
 export interface StepArgs {
-  /** Stop a running instance (stop signal, timeout, kill). Its definition stays for a rollback. */
-  stop: InstanceRef & { readonly group: ContainerGroup; readonly timeoutMs: number };
+  /**
+   * Stop a running instance (stop signal, timeout, kill). Its definition stays for a rollback.
+   * Host ports still pointing at it are taken away first (new connections are refused at once
+   * rather than sent to an address that stopped answering). `drain`: wait (bounded) until the
+   * connections it accepted before are closed; hand-over sets it after switching the ports.
+   */
+  stop: InstanceRef & {
+    readonly group: ContainerGroup;
+    readonly timeoutMs: number;
+    readonly drain?: boolean;
+  };
   /** Delete an instance's definition and writable layer (volumes are not touched). */
   remove: InstanceRef;
   /** Make sure every volume of the container exists (permanent ones are reused, never reset). */
@@ -22,6 +31,8 @@ export interface StepArgs {
   /** Define the instance in the runtime (idempotent). */
   create: InstanceRef & { readonly revision: string; readonly spec: ContainerSpec };
   start: InstanceRef & { readonly group: ContainerGroup };
+  /** Once the instance accepts connections, point its host ports at it (one atomic switch). */
+  publish: InstanceRef & { readonly ports: readonly PortMapping[] };
   /** Block until every listed instance reached its status goal, or fail (crash loop, timeout). */
   'wait-goals': {
     readonly group: ContainerGroup;
@@ -43,5 +54,6 @@ export const STEP_ACTIONS = [
   'prepare-volumes',
   'create',
   'start',
+  'publish',
   'wait-goals',
 ] as const satisfies readonly StepAction[];

@@ -19,8 +19,10 @@ import {
   specHash,
   type Executors,
   type ObservedInstance,
+  type Step,
 } from '../reconcile/index.js';
 import type { ContainerRuntime, CreateRequest, VolumeSource } from '../runtime/container-runtime.js';
+import { drainConnections, type PortPublisher } from '../runtime/network/ports.js';
 import type { ObjectStore as StoreObjects } from '../store/object-store.js';
 import type { RevisionStore as StoreRevisionStore } from '../store/revision-store.js';
 import type { VolumeStore } from '../store/volumes.js';
@@ -142,6 +144,10 @@ export interface RuntimeContainersOptions {
    * in every instance. Default: the volume store's root, which is the storage dir in main.ts.
    */
   readonly locksRoot?: string;
+  /** Host ports of `bridge` containers (runtime/network/ports.ts); without it `ports` fail. */
+  readonly ports?: PortPublisher;
+  /** Longest wait for a handed-over instance's connections to close before its stop (5 s). */
+  readonly drainMaxMs?: number;
 }
 
 class GoalFailure extends Error {
@@ -210,6 +216,7 @@ abstract class InstanceFactory {
   protected observed(
     c: Awaited<ReturnType<ContainerRuntime['list']>>[number],
     running: boolean,
+    published: ReadonlyMap<string, string[]> | null,
   ): ObservedInstance {
     return {
       container: c.labels[LABEL_CONTAINER] as string,
@@ -217,7 +224,31 @@ abstract class InstanceFactory {
       group: c.labels[LABEL_GROUP] === 'platform' ? 'platform' : 'app',
       running,
       stopTimeoutMs: Number(c.labels[LABEL_STOP_TIMEOUT] ?? 10_000),
+      ...(published ? { published: published.get(c.name) ?? [] } : {}),
     };
+  }
+
+  /** Who holds which host port now (null without a port publisher: the plan takes it as right). */
+  protected async publishedPorts(): Promise<ReadonlyMap<string, string[]> | null> {
+    return this.o.ports ? this.o.ports.published() : null;
+  }
+
+  protected async publish(s: Step<'publish'>, signal: AbortSignal): Promise<void> {
+    if (!this.o.ports)
+      throw new Error(`${s.container} publishes ports but this agent has no port publisher (bridge)`);
+    await this.o.ports.publish(s.instance, s.ports, { timeoutMs: this.o.goalTimeoutMs, signal });
+  }
+
+  /**
+   * Before a stop: host ports still pointing at the instance go (new connections are refused
+   * at once instead of waiting on a stopped address); after a hand-over's switch, the
+   * connections it already accepted may finish first (bounded), so none is cut.
+   */
+  protected async beforeStop(s: Step<'stop'>): Promise<void> {
+    await this.o.ports?.unpublish(s.instance);
+    if (!s.drain || !this.o.ports) return;
+    const pid = (await this.o.runtime.state(s.instance)).initPid;
+    if (pid !== null) await drainConnections(pid, Math.min(s.timeoutMs, this.o.drainMaxMs ?? 5_000));
   }
 
   /** Runtime state plus the spec's exec health check, run now (instances nobody supervises). */
@@ -250,9 +281,12 @@ abstract class InstanceFactory {
 export class RuntimeContainers extends InstanceFactory implements Containers {
   async observe(): Promise<ObservedInstance[]> {
     const list = await this.o.runtime.list();
+    const published = await this.publishedPorts();
     return list
       .filter((c) => c.labels[LABEL_CONTAINER] !== undefined)
-      .map((c) => this.observed(c, c.state === 'running' || c.state === 'starting' || c.state === 'frozen'));
+      .map((c) =>
+        this.observed(c, c.state === 'running' || c.state === 'starting' || c.state === 'frozen', published),
+      );
   }
 
   async health(names: readonly string[]): Promise<InstanceHealth[]> {
@@ -263,11 +297,14 @@ export class RuntimeContainers extends InstanceFactory implements Containers {
 
   readonly executors: Executors = {
     stop: async (s) => {
+      await this.beforeStop(s);
       await this.o.runtime.stop(s.instance, { timeoutMs: s.timeoutMs });
     },
     remove: async (s) => {
+      await this.o.ports?.unpublish(s.instance);
       await this.o.runtime.remove(s.instance);
     },
+    publish: (s, signal) => this.publish(s, signal),
     'prepare-volumes': async (s) => {
       await this.volumeSources(s.container, s.revision, s.volumes);
     },
@@ -329,12 +366,13 @@ export class SupervisedContainers extends InstanceFactory implements Containers 
 
   async observe(): Promise<ObservedInstance[]> {
     const out: ObservedInstance[] = [];
+    const published = await this.publishedPorts();
     for (const c of await this.o.runtime.list()) {
       if (c.labels[LABEL_CONTAINER] === undefined) continue;
       const up = c.state === 'running' || c.state === 'starting' || c.state === 'frozen';
       if (up && !this.sup.has(c.name)) await this.adopt(c.name, c.labels);
       const st = this.sup.statusOf(c.name);
-      out.push(this.observed(c, st ? wantedUp(st) : up));
+      out.push(this.observed(c, st ? wantedUp(st) : up, published));
     }
     return out;
   }
@@ -380,8 +418,15 @@ export class SupervisedContainers extends InstanceFactory implements Containers 
   }
 
   readonly executors: Executors = {
-    stop: (s) => this.sup.stop(s.instance, s.timeoutMs),
-    remove: (s) => this.sup.remove(s.instance),
+    stop: async (s) => {
+      await this.beforeStop(s);
+      await this.sup.stop(s.instance, s.timeoutMs);
+    },
+    remove: async (s) => {
+      await this.o.ports?.unpublish(s.instance);
+      await this.sup.remove(s.instance);
+    },
+    publish: (s, signal) => this.publish(s, signal),
     'prepare-volumes': async (s) => {
       await this.volumeSources(s.container, s.revision, s.volumes);
     },

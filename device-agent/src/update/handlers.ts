@@ -78,6 +78,8 @@ function stepReason(e: unknown): { reason: ReasonCode; message: string } {
       'prepare-volumes': 'install-failed',
       create: 'install-failed',
       start: 'container-start-failed',
+      // The new instance never accepted connections on a published port.
+      publish: 'status-goal-timeout',
       'wait-goals': 'status-goal-timeout',
     };
     return { reason: byAction[e.step.action], message: e.message };
@@ -103,12 +105,26 @@ async function reconcileTo(
     strategy: ctx.update?.target.strategy ?? 'stop-start',
     ...(spare !== undefined ? { spareMemoryBytes: spare } : {}),
   });
-  await apply(steps, ctx.deps.containers.executors, ctx.signal, {
-    onStep: (s, i, n) =>
-      ctx.progress(progressBase + (10 * i) / Math.max(1, n), {
-        message: `${s.action} ${'instance' in s ? s.instance : s.group}`,
-      }),
-  });
+  // Step timings in the log: an update's outage is the time between a stop and the next start,
+  // and this is where it shows on a device (the downtime benchmark reads it too).
+  const timings: string[] = [];
+  let last: { label: string; at: number } | null = null;
+  const lap = () => {
+    if (last) timings.push(`${last.label} ${Math.round(performance.now() - last.at)} ms`);
+  };
+  try {
+    await apply(steps, ctx.deps.containers.executors, ctx.signal, {
+      onStep: (s, i, n) => {
+        lap();
+        const label = `${s.action} ${'instance' in s ? s.instance : s.group}`;
+        last = { label, at: performance.now() };
+        ctx.progress(progressBase + (10 * i) / Math.max(1, n), { message: label });
+      },
+    });
+  } finally {
+    lap();
+    if (timings.length > 0) ctx.deps.log?.('info', `steps: ${timings.join(', ')}`);
+  }
 }
 
 function committedSlot(current: Current | null, update: JournalUpdate | null): Slot | undefined {

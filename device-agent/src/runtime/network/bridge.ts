@@ -69,6 +69,16 @@ export class BridgeNetwork {
     return { addressCidr: `${ip}/${ipam.prefix}`, gateway: ipam.gateway };
   }
 
+  /** The address `container` holds, without allocating one (null when it has none). */
+  async addressOf(container: string): Promise<string | null> {
+    return (await this.load()).snapshot()[container] ?? null;
+  }
+
+  /** Every allocation: container -> address. */
+  async allocations(): Promise<Record<string, string>> {
+    return (await this.load()).snapshot();
+  }
+
   async release(container: string): Promise<void> {
     const ipam = await this.load();
     ipam.release(container);

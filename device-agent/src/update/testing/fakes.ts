@@ -155,6 +155,9 @@ export class FakeContainers implements Containers {
     'prepare-volumes': async (s) => {
       this.log.push(`prepare-volumes ${s.instance}`);
     },
+    publish: async (s) => {
+      this.log.push(`publish ${s.instance}`);
+    },
     create: async (s) => {
       this.log.push(`create ${s.instance}`);
       if (!this.instances.has(s.instance)) {
