@@ -22,6 +22,10 @@ describe('board definition schema', () => {
     expect(parsed.value.partitions.map((p) => p.size)).toEqual([64 << 20, 384 << 20, 384 << 20, 640 << 20]);
     expect(partitionNumber(parsed.value, 'rootfs-b')).toBe(3);
     expect(partitionDevice(parsed.value, 'data')).toBe('/dev/vda4');
+    // The emulated board has a hardware watchdog (qemu's i6300esb) whose driver the initramfs loads.
+    expect(parsed.value.watchdog).toEqual({ device: '/dev/watchdog', timeoutSeconds: 60 });
+    expect(parsed.value.qemu?.devices).toEqual(['i6300esb']);
+    expect(parsed.value.kernel.modules).toContain('i6300esb');
   });
 
   it('parses byte sizes', () => {
@@ -76,6 +80,23 @@ describe('board definition schema', () => {
         (b as { architecture: string }).architecture = 'riscv64';
       },
       '$.architecture',
+    ],
+    [
+      'a watchdog outside /dev',
+      (b: BoardDefinitionInput) => (b.watchdog = { device: '/tmp/wd', timeoutSeconds: 30 }),
+      '$.watchdog.device',
+    ],
+    [
+      'a watchdog timeout of 0 s',
+      (b: BoardDefinitionInput) => (b.watchdog = { device: '/dev/watchdog', timeoutSeconds: 0 }),
+      '$.watchdog.timeoutSeconds',
+    ],
+    [
+      'a qemu device carrying a second argument',
+      (b: BoardDefinitionInput) => {
+        if (b.qemu) b.qemu.devices = ['i6300esb -snapshot'];
+      },
+      '$.qemu.devices[0]',
     ],
   ])('rejects %s with the JSON path', (_what, change, issue) => {
     const parsed = parseBoardDefinition(aBoard(change));

