@@ -25,7 +25,7 @@ import { BridgeNetwork } from './runtime/network/bridge.js';
 import { NftPortPublisher } from './runtime/network/ports.js';
 import { Liblxc } from './runtime/lxc/liblxc.js';
 import { LxcRuntime } from './runtime/lxc/lxc-runtime.js';
-import { ExecStarter, StarterClient, type Starter } from './runtime/lxc/starter.js';
+import { HelperStarter, StarterClient, type Starter } from './runtime/lxc/starter.js';
 import { ObjectStore } from './store/object-store.js';
 import { RevisionStore } from './store/revision-store.js';
 import { VolumeStore } from './store/volumes.js';
@@ -141,10 +141,10 @@ export async function startAgent(opts: RunOptions): Promise<AgentHandle> {
 
   // --- runtime
   const lxc = Liblxc.load();
-  // The C helper keeps each container's monitor a fork of a tiny process; the koffi starter
-  // process is the fallback where the helper was not built.
+  // The C helper (one long-lived process) keeps each container's monitor a fork of a tiny
+  // process; the koffi starter process is the fallback where the helper was not built.
   const starter: Starter = existsSync(lxcStartHelperPath)
-    ? new ExecStarter(lxcStartHelperPath)
+    ? new HelperStarter(lxcStartHelperPath)
     : new StarterClient();
   const bridge = new BridgeNetwork({
     name: 'fleet0',

@@ -1,5 +1,5 @@
 /*
- * fleet-lxc-start: start one LXC container through liblxc's API, daemonized, then exit.
+ * fleet-lxc-start: start LXC containers through liblxc's API, daemonized.
  *
  * liblxc's start() forks its caller; the fork becomes the container's `[lxc monitor]` and
  * keeps a copy-on-write image of the caller for the container's whole life, inherits its
@@ -10,18 +10,35 @@
  * the command line from the agent's single layout table (device-agent/src/runtime/lxc/layout.ts),
  * whose version check has already run in the agent against the same library.
  *
- * usage: fleet-lxc-start --layout is_defined=80,is_running=96,init_pid=120,start=136,want_daemonize=160
- *                        <lxcpath> <name> -- <argv...>
- * prints the init pid on success (exit 0); a reason on stderr otherwise (exit 1 or 2).
+ * One shot:
+ *   fleet-lxc-start --layout is_defined=80,is_running=96,init_pid=120,start=136,want_daemonize=160
+ *                   <lxcpath> <name> -- <argv...>
+ *   prints the init pid on success (exit 0); a reason on stderr otherwise (exit 1 or 2).
+ *
+ * Served (what the agent runs, runtime/lxc/starter.ts HelperStarter):
+ *   fleet-lxc-start --layout ... --serve
+ *   One process for the agent's lifetime: liblxc is loaded once, and each start costs a fork of
+ *   this small process instead of the agent spawning a program (a fork of the whole Node
+ *   process, an exec, dynamic linking of liblxc and five libraries; measured in docs/runtime.md).
+ *   Requests on stdin, each field terminated by a NUL byte (argv may hold any other byte):
+ *     <id> <lxcpath> <name> <argc> <argv[0]> ... <argv[argc-1]>
+ *   Each request is served by a forked child, so starts run in parallel and only that child,
+ *   never this process, is moved into the container's monitor cgroups (it exits right after).
+ *   The child answers with one line on stdout, written with a single write(2) (atomic on a pipe):
+ *     <id> ok <init pid>\n      or      <id> err <reason>\n
+ *   EOF on stdin (the agent closed it or died) ends the server; children in flight finish.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef void *(*new_fn)(const char *, const char *);
 typedef int (*put_fn)(void *);
@@ -54,13 +71,131 @@ static int parse_layout(const char *spec, struct layout *l) {
 
 #define METHOD(c, off) (*(void **)((char *)(c) + (off)))
 
+struct lxc_api {
+  struct layout l;
+  new_fn container_new;
+  put_fn container_put;
+};
+
+/* Start one container; 0 and the init pid on success, else 1 and a reason in err. */
+static int start_one(const struct lxc_api *api, const char *lxcpath, const char *name, char *const argv[],
+                     pid_t *pid, char *err, size_t errlen) {
+  const struct layout *l = &api->l;
+  void *c = api->container_new(name, lxcpath);
+  if (!c) {
+    snprintf(err, errlen, "lxc_container_new(%s, %s) failed", name, lxcpath);
+    return 1;
+  }
+  int rc = 1;
+  if (!((bool_fn)METHOD(c, l->is_defined))(c)) {
+    snprintf(err, errlen, "container %s has no config under %s", name, lxcpath);
+  } else if (((bool_fn)METHOD(c, l->is_running))(c)) {
+    snprintf(err, errlen, "container %s is already running", name);
+  } else {
+    ((daemonize_fn)METHOD(c, l->want_daemonize))(c, true);
+    if (((start_fn)METHOD(c, l->start))(c, 0, argv)) {
+      *pid = ((pid_fn)METHOD(c, l->init_pid))(c);
+      rc = 0;
+    } else {
+      snprintf(err, errlen, "liblxc start() returned false");
+    }
+  }
+  api->container_put(c);
+  return rc;
+}
+
+static void reap(int sig) {
+  (void)sig;
+  int saved = errno;
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+  errno = saved;
+}
+
+/* One line, one write(2): replies of parallel children never interleave (PIPE_BUF is 4096). */
+static void reply(const char *id, int rc, pid_t pid, const char *err) {
+  char line[1024];
+  int n = rc == 0 ? snprintf(line, sizeof(line), "%s ok %d\n", id, (int)pid)
+                  : snprintf(line, sizeof(line), "%s err %s\n", id, err);
+  if (n < 0) return;
+  if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1, line[n - 1] = '\n';
+  for (int i = 0; i < n - 1; i++)
+    if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
+  ssize_t w;
+  do w = write(STDOUT_FILENO, line, (size_t)n);
+  while (w < 0 && errno == EINTR);
+}
+
+/* Reads one NUL-terminated field into *field; -1 at EOF. */
+static ssize_t field_of(char **field, size_t *cap) {
+  return getdelim(field, cap, '\0', stdin);
+}
+
+static int serve(const struct lxc_api *api) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = reap;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGCHLD, &sa, NULL);
+
+  char *id = NULL, *lxcpath = NULL, *name = NULL, *count = NULL;
+  size_t id_cap = 0, lxcpath_cap = 0, name_cap = 0, count_cap = 0;
+  for (;;) {
+    if (field_of(&id, &id_cap) < 0) break; /* EOF between requests: the agent is done */
+    if (field_of(&lxcpath, &lxcpath_cap) < 0 || field_of(&name, &name_cap) < 0 ||
+        field_of(&count, &count_cap) < 0) {
+      fprintf(stderr, "truncated request %s\n", id);
+      return 2;
+    }
+    char *end = NULL;
+    long argc = strtol(count, &end, 10);
+    if (*count == '\0' || *end != '\0' || argc < 1 || argc > 4096) {
+      /* The stream cannot be resynchronised after a bad count: stop, the agent respawns us. */
+      fprintf(stderr, "bad argc \"%s\" in request %s\n", count, id);
+      return 2;
+    }
+    char **args = calloc((size_t)argc + 1, sizeof(char *));
+    size_t cap = 0;
+    long got = 0;
+    for (; got < argc; got++, cap = 0)
+      if (field_of(&args[got], &cap) < 0) break;
+    if (got == argc) {
+      fflush(stderr);
+      pid_t child = fork();
+      if (child == 0) {
+        /* liblxc waits for its own children: no inherited handler in the way. */
+        signal(SIGCHLD, SIG_DFL);
+        char err[512] = "";
+        pid_t pid = 0;
+        int rc = start_one(api, lxcpath, name, args, &pid, err, sizeof(err));
+        reply(id, rc, pid, err);
+        _exit(rc);
+      }
+      if (child < 0) {
+        char err[128];
+        snprintf(err, sizeof(err), "fork: %s", strerror(errno));
+        reply(id, 1, 0, err);
+      }
+    }
+    for (long i = 0; i < argc; i++) free(args[i]);
+    free(args);
+    if (got != argc) {
+      fprintf(stderr, "truncated request %s\n", id);
+      return 2;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 6 || strcmp(argv[1], "--layout") != 0 || strcmp(argv[5], "--") != 0 || argc < 7) {
-    fprintf(stderr, "usage: %s --layout k=off,... <lxcpath> <name> -- <argv...>\n", argv[0]);
+  bool served = argc == 4 && strcmp(argv[1], "--layout") == 0 && strcmp(argv[3], "--serve") == 0;
+  if (!served && (argc < 7 || strcmp(argv[1], "--layout") != 0 || strcmp(argv[5], "--") != 0)) {
+    fprintf(stderr, "usage: %s --layout k=off,... (--serve | <lxcpath> <name> -- <argv...>)\n", argv[0]);
     return 2;
   }
-  struct layout l;
-  if (parse_layout(argv[2], &l) != 0) {
+  struct lxc_api api;
+  if (parse_layout(argv[2], &api.l) != 0) {
     fprintf(stderr, "bad --layout: %s\n", argv[2]);
     return 2;
   }
@@ -70,27 +205,20 @@ int main(int argc, char **argv) {
 
   void *lib = dlopen("liblxc.so.1", RTLD_NOW);
   if (!lib) { fprintf(stderr, "cannot load liblxc.so.1: %s\n", dlerror()); return 1; }
-  new_fn container_new = (new_fn)dlsym(lib, "lxc_container_new");
-  put_fn container_put = (put_fn)dlsym(lib, "lxc_container_put");
-  if (!container_new || !container_put) { fprintf(stderr, "liblxc.so.1 lacks lxc_container_new/put\n"); return 1; }
-
-  const char *lxcpath = argv[3], *name = argv[4];
-  void *c = container_new(name, lxcpath);
-  if (!c) { fprintf(stderr, "lxc_container_new(%s, %s) failed\n", name, lxcpath); return 1; }
-  int rc = 1;
-  if (!((bool_fn)METHOD(c, l.is_defined))(c)) {
-    fprintf(stderr, "container %s has no config under %s\n", name, lxcpath);
-  } else if (((bool_fn)METHOD(c, l.is_running))(c)) {
-    fprintf(stderr, "container %s is already running\n", name);
-  } else {
-    ((daemonize_fn)METHOD(c, l.want_daemonize))(c, true);
-    if (((start_fn)METHOD(c, l.start))(c, 0, &argv[6])) {
-      printf("%d\n", (int)((pid_fn)METHOD(c, l.init_pid))(c));
-      rc = 0;
-    } else {
-      fprintf(stderr, "liblxc start() returned false\n");
-    }
+  api.container_new = (new_fn)dlsym(lib, "lxc_container_new");
+  api.container_put = (put_fn)dlsym(lib, "lxc_container_put");
+  if (!api.container_new || !api.container_put) {
+    fprintf(stderr, "liblxc.so.1 lacks lxc_container_new/put\n");
+    return 1;
   }
-  container_put(c);
-  return rc;
+  if (served) return serve(&api);
+
+  char err[512] = "";
+  pid_t pid = 0;
+  if (start_one(&api, argv[3], argv[4], &argv[6], &pid, err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  printf("%d\n", (int)pid);
+  return 0;
 }

@@ -4,6 +4,7 @@ export { BridgeNetwork, type BridgeOptions } from './network/bridge.js';
 export { Liblxc, LxcContainer, LxcError, type LxcState } from './lxc/liblxc.js';
 export {
   ExecStarter,
+  HelperStarter,
   StarterClient,
   defaultStarterCommand,
   type Starter,

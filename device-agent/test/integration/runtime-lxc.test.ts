@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BridgeNetwork } from '../../src/runtime/network/bridge.js';
 import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
 import { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
-import { ExecStarter, StarterClient } from '../../src/runtime/lxc/starter.js';
+import { ExecStarter, HelperStarter, StarterClient } from '../../src/runtime/lxc/starter.js';
 import { lxcStartHelperPath } from '@fleet/native';
 import type { CreateRequest } from '../../src/runtime/container-runtime.js';
 import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
@@ -565,6 +565,54 @@ describe('LxcRuntime', () => {
       }).start('helper1'),
     ).rejects.toThrow(/start helper \/nonexistent\/fleet-lxc-start is missing/);
     await viaHelper.remove('helper1');
+  });
+
+  it('starts through one long-lived C helper (what main.ts uses): parallel starts, helper outside container cgroups, respawned after it died', async () => {
+    const served = new HelperStarter(lxcStartHelperPath);
+    const viaServed = new LxcRuntime({ lxc, starter: served, lxcpath: runtime.lxcpath });
+    const names = ['served1', 'served2', 'served3'];
+    for (const n of names) await viaServed.create(req(n, { start: sh(`echo ${n} up; sleep 100`) }));
+    const started = await Promise.all(names.map((n) => viaServed.start(n)));
+    const helper = served.pid!;
+    for (const [i, st] of started.entries()) {
+      expect(st).toMatchObject({ name: names[i], state: 'running' });
+      expect((await runtime.state(names[i]!)).initPid).toBe(st.initPid);
+      const status = await readFile(`/proc/${st.initPid}/status`, 'utf8');
+      expect(BigInt(`0x${/SigIgn:\s+([0-9a-f]+)/.exec(status)?.[1]}`) & 0x1001000n).toBe(0n);
+      // The container's monitor is not a child of the helper (nor of us): adoption works.
+      const monitorPid = Number(
+        (await readFile(`/proc/${st.initPid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1],
+      );
+      const monitorParent = Number(
+        (await readFile(`/proc/${monitorPid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1],
+      );
+      expect([helper, process.pid]).not.toContain(monitorParent);
+    }
+    await waitFor('output', async () => (await viaServed.logs('served3')).includes('served3 up'));
+    // One helper for every start; it never lands in a container's cgroups (its children do).
+    expect(served.pid).toBe(helper);
+    const home = await readFile(`/proc/${helper}/cgroup`, 'utf8');
+    expect(home).not.toMatch(/lxc\.(monitor|payload)/);
+    await expect(viaServed.start('served1')).rejects.toThrow(/served1 is already running/);
+    await expect(served.start(runtime.lxcpath, 'nosuch', ['/bin/true'])).rejects.toThrow(
+      /container nosuch has no config under/,
+    );
+    await expect(served.start(runtime.lxcpath, 'served1', ['/bin/echo', 'a\0b'])).rejects.toThrow(/NUL byte/);
+    // Killed helper: the next start spawns a new one.
+    process.kill(helper, 'SIGKILL');
+    await waitFor('helper gone', async () => served.pid === undefined);
+    await viaServed.kill('served1');
+    expect((await viaServed.start('served1')).state).toBe('running');
+    expect(served.pid).not.toBe(helper);
+    // Closing the helper leaves the containers running.
+    await served.close();
+    for (const n of names) expect((await runtime.state(n)).state).toBe('running');
+    for (const n of names) await viaServed.remove(n);
+    const missing = new HelperStarter('/nonexistent/fleet-lxc-start');
+    await expect(missing.start(runtime.lxcpath, 'served1', ['/bin/true'])).rejects.toThrow(
+      /start helper \/nonexistent\/fleet-lxc-start is missing/,
+    );
+    await missing.close();
   });
 
   it('runs from a prepared rootfs directory as well, and redefines a stopped container cleanly', async () => {

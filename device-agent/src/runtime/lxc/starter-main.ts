@@ -6,7 +6,12 @@ import koffi from 'koffi';
 import { createInterface } from 'node:readline';
 import { CgroupHome } from './cgroup-home.js';
 import { Liblxc } from './liblxc.js';
-import { StartRequest, type StartReply, type StarterHello } from './starter-protocol.js';
+import {
+  parseStartRequest,
+  type StartReply,
+  type StartRequest,
+  type StarterHello,
+} from './starter-protocol.js';
 
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
@@ -27,7 +32,7 @@ function send(msg: StartReply | StarterHello): void {
 async function handle(lxc: Liblxc, home: CgroupHome, line: string): Promise<void> {
   let req: StartRequest;
   try {
-    req = StartRequest.parse(JSON.parse(line));
+    req = parseStartRequest(JSON.parse(line));
   } catch (err) {
     const id = (() => {
       try {

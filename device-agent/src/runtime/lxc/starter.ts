@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { methodOffset } from './layout.js';
-import { StartReply, StarterHello } from './starter-protocol.js';
+import { parseStartReply, parseStarterHello, type StarterHello } from './starter-protocol.js';
 
 export interface StarterCommand {
   readonly command: string;
@@ -40,34 +40,44 @@ export interface Starter {
   close(): Promise<void>;
 }
 
+/** The function-pointer offsets the C helper needs, from our single layout table. */
+function helperLayoutArg(): string {
+  return (['is_defined', 'is_running', 'init_pid', 'start', 'want_daemonize'] as const)
+    .map((m) => `${m}=${methodOffset(m)}`)
+    .join(',');
+}
+
+function missingHelper(path: string): StarterError {
+  return new StarterError(`start helper ${path} is missing (build @fleet/native)`);
+}
+
 /**
- * Starts each container by running the `fleet-lxc-start` C helper (built with @fleet/native):
- * a fresh tiny process per start, so the monitor copies almost nothing. The helper gets the
- * function-pointer offsets from our layout table (it has no liblxc headers either).
+ * Starts each container by running the `fleet-lxc-start` C helper (built with @fleet/native)
+ * once per start: a fresh tiny process per start, so the monitor copies almost nothing. The
+ * helper gets the function-pointer offsets from our layout table (it has no liblxc headers
+ * either). HelperStarter does the same through one long-lived helper, without the spawn.
  */
 export class ExecStarter implements Starter {
   constructor(private readonly helperPath: string) {}
 
   start(lxcpath: string, name: string, argv: readonly string[]): Promise<number | null> {
-    const layout = (['is_defined', 'is_running', 'init_pid', 'start', 'want_daemonize'] as const)
-      .map((m) => `${m}=${methodOffset(m)}`)
-      .join(',');
     return new Promise((resolve, reject) => {
-      execFile(this.helperPath, ['--layout', layout, lxcpath, name, '--', ...argv], (err, stdout, stderr) => {
-        if (err) {
-          const why = stderr.trim() || err.message;
-          reject(
-            new StarterError(
+      execFile(
+        this.helperPath,
+        ['--layout', helperLayoutArg(), lxcpath, name, '--', ...argv],
+        (err, stdout, stderr) => {
+          if (err) {
+            reject(
               (err as NodeJS.ErrnoException).code === 'ENOENT'
-                ? `start helper ${this.helperPath} is missing (build @fleet/native)`
-                : why,
-            ),
-          );
-          return;
-        }
-        const pid = Number(stdout.trim());
-        resolve(Number.isInteger(pid) && pid > 0 ? pid : null);
-      });
+                ? missingHelper(this.helperPath)
+                : new StarterError(stderr.trim() || err.message),
+            );
+            return;
+          }
+          const pid = Number(stdout.trim());
+          resolve(Number.isInteger(pid) && pid > 0 ? pid : null);
+        },
+      );
     });
   }
 
@@ -79,6 +89,113 @@ export class ExecStarter implements Starter {
 interface Pending {
   resolve: (pid: number | null) => void;
   reject: (err: Error) => void;
+}
+
+/**
+ * One long-lived `fleet-lxc-start --serve` process (spawned on first use, again after it
+ * died): the agent writes a request on its stdin, the helper forks a child that calls liblxc's
+ * start() and answers on stdout. Same monitors as ExecStarter (forks of a small C process,
+ * default signal dispositions, the helper never enters a monitor cgroup), without spawning a
+ * program from Node for every start: that spawn (fork of the agent, exec, dynamic linking of
+ * liblxc) was the largest part of a start's cost on a loaded machine (docs/runtime.md).
+ * Starts run in parallel (one child each). The helper is unref'd while idle, so it never keeps
+ * the agent's process alive; closing its stdin (close(), or the agent dying) ends it.
+ */
+export class HelperStarter implements Starter {
+  private child: ChildProcess | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stderrTail = '';
+
+  constructor(private readonly helperPath: string) {}
+
+  /** Pid of the helper process (for tests and diagnostics), once spawned. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(lxcpath: string, name: string, argv: readonly string[]): Promise<number | null> {
+    const fields = [lxcpath, name, ...argv];
+    if (argv.length === 0) return Promise.reject(new StarterError('start: argv must name a program'));
+    // Fields travel NUL-terminated; C strings cannot hold a NUL anyway.
+    const bad = fields.find((f) => f.includes('\0'));
+    if (bad !== undefined)
+      return Promise.reject(new StarterError(`start: argument contains a NUL byte: ${JSON.stringify(bad)}`));
+    const child = this.ensure();
+    const id = this.nextId++;
+    return new Promise<number | null>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.setRef(child, true);
+      child.stdin!.write([String(id), lxcpath, name, String(argv.length), ...argv].join('\0') + '\0');
+    });
+  }
+
+  private setRef(child: ChildProcess, on: boolean): void {
+    for (const h of [child, child.stdin, child.stdout, child.stderr] as const) {
+      const r = h as unknown as { ref?: () => void; unref?: () => void } | null;
+      if (on) r?.ref?.();
+      else r?.unref?.();
+    }
+  }
+
+  private settle(id: number, fn: (p: Pending) => void): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    fn(p);
+    if (this.pending.size === 0 && this.child) this.setRef(this.child, false);
+  }
+
+  private ensure(): ChildProcess {
+    if (this.child) return this.child;
+    const child = spawn(this.helperPath, ['--layout', helperLayoutArg(), '--serve'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.stderrTail = '';
+    let spawnError: Error | null = null;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /^(\d+) (ok (\d+)|err (.*))$/.exec(line);
+      if (!m) return;
+      const pid = m[3] !== undefined ? Number(m[3]) : null;
+      this.settle(Number(m[1]), (p) =>
+        m[3] !== undefined
+          ? p.resolve(pid !== null && pid > 0 ? pid : null)
+          : p.reject(new StarterError(m[4] ?? 'start failed')),
+      );
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
+    });
+    // EPIPE when the helper died with requests unwritten: 'exit' rejects them.
+    child.stdin!.on('error', () => undefined);
+    child.on('error', (err) => {
+      spawnError =
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? missingHelper(this.helperPath)
+          : new StarterError(`cannot spawn start helper: ${err.message}`);
+    });
+    child.on('close', (code, sig) => {
+      const err =
+        spawnError ??
+        new StarterError(
+          `start helper exited (${sig ?? code})${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`,
+        );
+      if (this.child === child) this.child = null;
+      for (const id of [...this.pending.keys()]) this.settle(id, (p) => p.reject(err));
+    });
+    return child;
+  }
+
+  /** Close stdin and wait for the helper to exit (starts in flight finish first). */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const closed = new Promise<void>((r) => child.once('close', () => r()));
+    this.setRef(child, true);
+    child.stdin?.end();
+    await closed;
+  }
 }
 
 /** One long-lived starter process, spawned on first use and again after it dies. */
@@ -127,20 +244,20 @@ export class StarterClient implements Starter {
           return;
         }
         if (!hello) {
-          const h = StarterHello.safeParse(msg);
-          if (h.success) {
+          const h = parseStarterHello(msg);
+          if (h) {
             hello = true;
-            resolveHello(h.data);
+            resolveHello(h);
           }
           return;
         }
-        const r = StartReply.safeParse(msg);
-        if (!r.success) return;
-        const p = this.pending.get(r.data.id);
+        const r = parseStartReply(msg);
+        if (!r) return;
+        const p = this.pending.get(r.id);
         if (!p) return;
-        this.pending.delete(r.data.id);
-        if (r.data.ok) p.resolve(r.data.initPid ?? null);
-        else p.reject(new StarterError(r.data.error ?? 'start failed'));
+        this.pending.delete(r.id);
+        if (r.ok) p.resolve(r.initPid ?? null);
+        else p.reject(new StarterError(r.error ?? 'start failed'));
       });
       child.stderr!.on('data', (d: Buffer) => {
         this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
