@@ -1,13 +1,15 @@
 // Issue #6 end to end on real parts: the hub (its own process) on Postgres and Mosquitto with
-// dynamic security, five real fleet-agents (each its own process and storage directory) running
-// real LXC containers converted from OCI images by `hubctl release create`, and hubctl driving
+// dynamic security, five real fleet-agents (each its own process, storage directory and, as root,
+// network namespace reaching the hub and broker over a bridge, as the product runs them:
+// test/support/netns.ts) running real LXC containers converted from OCI images by
+// `hubctl release create`, and hubctl driving
 // the rollouts: a good release through every phase; a release whose health check fails pauses
 // at the canary, which is back on its previous release; rollback returns every device to its
 // last good revision; the dry run's bytes equal what the agents then download.
 // Needs root (LXC), umoci, Postgres on 127.0.0.1:5432, mosquitto with its dynsec plugin.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,14 @@ import mqtt from '../support/mqtt-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemoImage } from '../product/demo-image.js';
 import { freePort } from '../support/mosquitto.js';
+import {
+  deviceNetwork,
+  links,
+  namespaces,
+  releaseMounts,
+  stopContainers,
+  type DeviceNetwork,
+} from '../support/netns.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = pathToFileURL(createRequire(join(REPO, 'hub/package.json')).resolve('tsx')).href;
@@ -36,8 +46,35 @@ interface DynsecMosquitto {
 const { startMosquitto } = (await import(
   /* @vite-ignore */ join(REPO, 'hub/test/integration/helpers/mosquitto.ts')
 )) as {
-  startMosquitto(): Promise<DynsecMosquitto>;
+  startMosquitto(opts?: { extraListenHosts?: string[] }): Promise<DynsecMosquitto>;
 };
+
+// Each agent in its own network namespace when root (it is: LXC needs it). Names carry our pid
+// so a run killed before its cleanup is swept by the next one; the /24 differs per pid too.
+const NET_ID = `e${process.pid}`;
+const net: DeviceNetwork | undefined =
+  process.getuid?.() === 0 ? deviceNetwork({ id: NET_ID, subnet: `10.214.${process.pid % 250}` }) : undefined;
+
+/** Removes the networks of earlier runs of this test whose process is gone. */
+async function sweepStaleNetworks(): Promise<void> {
+  const pids = new Set<number>();
+  for (const n of await namespaces()) {
+    const m = /^fleet-e(\d+)-\d+$/.exec(n);
+    if (m) pids.add(Number(m[1]));
+  }
+  for (const l of await links()) {
+    const m = /^fleete(\d+)0$/.exec(l);
+    if (m) pids.add(Number(m[1]));
+  }
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      await deviceNetwork({ id: `e${pid}`, subnet: '10.214.0' }).tearDown();
+    }
+  }
+}
 
 let dir: string;
 let dbName: string;
@@ -134,13 +171,20 @@ async function releaseFile(version: string, healthy: boolean): Promise<string> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleet-rollout-e2e-'));
-  broker = await startMosquitto();
+  if (net) {
+    await sweepStaleNetworks();
+    await net.setUp(AGENTS);
+  }
+  // Devices reach the broker and the hub at the bridge's address.
+  const deviceHost = net?.hostAddress ?? '127.0.0.1';
+  broker = await startMosquitto(net ? { extraListenHosts: [net.hostAddress] } : {});
   dbName = `rollout_e2e_${randomBytes(4).toString('hex')}`;
   await exec('psql', [PG_ADMIN, '-q', '-c', `CREATE DATABASE ${dbName}`]);
   const dbUrl = new URL(PG_ADMIN);
   dbUrl.pathname = `/${dbName}`;
   const port = await freePort();
   hubUrl = `http://127.0.0.1:${port}`;
+  const deviceHubUrl = `http://${deviceHost}:${port}`;
   const { DATABASE_URL: _d, MQTT_URL: _m, HUBCTL_URL: _u, HUBCTL_TOKEN: _t, ...rest } = process.env;
   hub = spawn(process.execPath, ['--conditions=fleet-source', '--import', 'tsx', 'src/main.ts'], {
     cwd: join(REPO, 'hub'),
@@ -152,8 +196,9 @@ beforeAll(async () => {
       MQTT_ADMIN_PASSWORD: broker.admin.password,
       MQTT_HUB_PASSWORD: hubPassword,
       HUB_PORT: String(port),
-      HUB_HOST: '127.0.0.1',
-      HUB_PUBLIC_URL: hubUrl,
+      HUB_HOST: deviceHost === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0',
+      HUB_PUBLIC_URL: deviceHubUrl,
+      HUB_MQTT_PUBLIC_URL: broker.url.replace('127.0.0.1', deviceHost),
       HUB_DATA_DIR: join(dir, 'hub'),
       HUB_ADMIN_EMAIL: 'admin@example.com',
       HUB_ADMIN_PASSWORD: 'e2e-admin-password',
@@ -233,7 +278,7 @@ beforeAll(async () => {
     await writeFile(
       config,
       JSON.stringify({
-        hubUrl,
+        hubUrl: deviceHubUrl,
         claimToken: claim.token,
         board: BOARD,
         name: `e2e-${i}`,
@@ -244,32 +289,30 @@ beforeAll(async () => {
         intervals: { telemetryMs: 30_000, reportMs: 10_000, logFlushMs: 2_000 },
       }),
     );
+    // Each agent is a board of its own: its network namespace (entered with nsenter, as the
+    // product does), and a private mount namespace where /etc/machine-id (the hardware id the
+    // agent reads on a PC) is the board's. The config's `hardwareId` says the same, for an agent
+    // that honours it.
+    const [cmd, args] = inDevice(i, 'unshare', [
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount --bind "$0" /etc/machine-id && shift && exec "$@"',
+      machineId,
+      process.execPath,
+      process.execPath,
+      '--conditions=fleet-source',
+      '--import',
+      TSX,
+      join(REPO, 'device-agent/src/cli/bin.ts'),
+      'run',
+      '--config',
+      config,
+    ]);
     const a = {
-      // Each agent is a board of its own: a private mount namespace where /etc/machine-id (the
-      // hardware id the agent reads on a PC) is the board's. The config's `hardwareId` says the
-      // same, for an agent that honours it.
-      proc: spawn(
-        'unshare',
-        [
-          '--mount',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          'mount --bind "$0" /etc/machine-id && shift && exec "$@"',
-          machineId,
-          process.execPath,
-          process.execPath,
-          '--conditions=fleet-source',
-          '--import',
-          TSX,
-          join(REPO, 'device-agent/src/cli/bin.ts'),
-          'run',
-          '--config',
-          config,
-        ],
-        { cwd: home, env: rest, stdio: ['ignore', 'pipe', 'pipe'] },
-      ),
+      proc: spawn(cmd, args, { cwd: home, env: rest, stdio: ['ignore', 'pipe', 'pipe'] }),
       out: '',
     };
     a.proc.stdout!.on('data', (b: Buffer) => (a.out += b.toString()));
@@ -279,46 +322,58 @@ beforeAll(async () => {
   await until(`${AGENTS} devices online`, async () => (await devices()).length === AGENTS, 180_000);
 }, 600_000);
 
+const inDevice = (i: number, command: string, args: string[]): [string, string[]] =>
+  net ? net.command(i, command, args) : [command, args];
+
+// Everything below runs even when a test or beforeAll failed half-way; each step on its own.
 afterAll(async () => {
+  const step = async (what: string, f: () => Promise<unknown>) =>
+    f().catch((e: Error) => console.error(`rollout-agents cleanup: ${what}: ${e.message}`));
   for (const a of agents) if (a.proc.exitCode === null) a.proc.kill('SIGTERM');
   await Promise.all(
     agents.map((a) => (a.proc.exitCode !== null ? null : new Promise((r) => a.proc.once('exit', r)))),
   );
-  await observer?.endAsync().catch(() => {});
+  await step('observer', async () => observer?.endAsync());
   if (hub && hub.exitCode === null) {
     hub.kill('SIGTERM');
     await new Promise((r) => hub.once('exit', r));
   }
-  await broker?.stop();
-  // Agents leave their containers running by design (they are not their parents): stop them,
-  // then release the mounts under the test directory before removing it.
-  if (dir) await stopContainersUnder(dir);
+  await step('broker', async () => broker?.stop());
+  // Agents leave their containers running by design (they are not their parents): stop them
+  // from inside each device's namespace (LXC's command socket is per network namespace), then
+  // release the mounts under the test directory before removing it.
+  if (dir) {
+    const devicesDir = join(dir, 'devices');
+    for (const d of await readdir(devicesDir).catch(() => [] as string[])) {
+      const i = Number(/^dev-(\d+)$/.exec(d)?.[1]);
+      await step(`containers of ${d}`, () =>
+        stopContainers(join(devicesDir, d, 'storage', 'containers'), net?.namespaceOf(i)),
+      );
+    }
+    await step('mounts', () => releaseMounts(dir));
+  }
+  await step('network', async () => net?.tearDown());
   if (dbName)
-    await exec('psql', [PG_ADMIN, '-q', '-c', `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`]).catch(
-      () => {},
+    await step('database', () =>
+      exec('psql', [PG_ADMIN, '-q', '-c', `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`]),
     );
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) await step('directory', () => rm(dir, { recursive: true, force: true }));
 }, 120_000);
 
-async function stopContainersUnder(root: string): Promise<void> {
-  const devices = join(root, 'devices');
-  const names = await readdir(devices).catch(() => [] as string[]);
-  for (const d of names) {
-    const lxcpath = join(devices, d, 'storage', 'containers');
-    const { stdout } = await exec('lxc-ls', ['-P', lxcpath, '-1']).catch(() => ({ stdout: '' }));
-    for (const n of stdout.split(/\s+/).filter(Boolean)) {
-      await exec('lxc-stop', ['-P', lxcpath, '-n', n, '-k']).catch(() => {});
-    }
-  }
-  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => m.startsWith(`${root}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await exec('umount', ['-l', m]).catch(() => {});
-}
-
 describe(`rollouts on ${AGENTS} real agents`, () => {
+  it('each agent runs in its own network namespace, reaching the hub over the bridge', async () => {
+    expect(net, 'runs as root, so agents get network namespaces').toBeDefined();
+    const own = new Set<string>();
+    for (const a of agents) {
+      // The agent's process is the last of nsenter → unshare → sh → node (each execs the next).
+      own.add(await readlinkNs(a.proc.pid));
+    }
+    expect(own.size).toBe(AGENTS);
+    expect(own.has(await readlinkNs(process.pid))).toBe(false);
+    const ids = new Set((await devices()).map((d) => d.id));
+    expect(ids.size).toBe(AGENTS);
+  });
+
   it('a good release goes through every phase and completes', async () => {
     const r = await hubctl(
       'deploy',
@@ -397,7 +452,7 @@ describe(`rollouts on ${AGENTS} real agents`, () => {
       '--wait',
     );
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('rollout broken is paused: failure-threshold: 1 of 1 devices failed');
+    expect(r.stderr).toContain('rollout broken is paused: failure-threshold: 1 of 1 devices rolled-back');
     const shown = JSON.parse(await ok('rollouts', 'show', 'broken', '--devices', '--json')) as {
       devices: Array<{ deviceId: string; state: string; reason: string | null }>;
     };
@@ -435,3 +490,8 @@ describe(`rollouts on ${AGENTS} real agents`, () => {
     expect(counted.state).toBe('rolled-back');
   });
 });
+
+async function readlinkNs(pid: number | undefined): Promise<string> {
+  if (pid === undefined) throw new Error('no pid');
+  return readlink(`/proc/${pid}/ns/net`);
+}

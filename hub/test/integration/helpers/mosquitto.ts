@@ -76,7 +76,13 @@ async function waitForPort(port: number, child: ChildProcess, signal: AbortSigna
 /** Extra config for a second, TLS listener; returns its lines (files inside `dir`, chowned with it). */
 export type TlsListenerSetup = (dir: string, port: number) => Promise<{ lines: string; files: string[] }>;
 
-export async function startMosquitto(opts: { tls?: TlsListenerSetup } = {}): Promise<MosquittoInstance> {
+export async function startMosquitto(
+  opts: {
+    tls?: TlsListenerSetup;
+    /** More addresses for the plain listener, same port (devices in network namespaces reach a bridge's). */
+    extraListenHosts?: string[];
+  } = {},
+): Promise<MosquittoInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'fleet-mosquitto-'));
   const port = await freePort();
   const tlsPort = opts.tls !== undefined ? await freePort() : undefined;
@@ -89,6 +95,7 @@ export async function startMosquitto(opts: { tls?: TlsListenerSetup } = {}): Pro
   const conf = [
     'per_listener_settings false',
     `listener ${port} 127.0.0.1`,
+    ...(opts.extraListenHosts ?? []).map((h) => `listener ${port} ${h}`),
     'allow_anonymous false',
     `plugin ${DYNSEC_PLUGIN}`,
     `plugin_opt_config_file ${dynsecFile}`,
