@@ -221,7 +221,7 @@ async function waitAccepting(
  * whose local port is one it listens on (so its own outgoing connections do not count). From
  * /proc/<pid>/net/tcp{,6}, which show that process's namespace.
  */
-export async function acceptedConnections(pid: number): Promise<number> {
+export async function acceptedConnections(pid: number, onlyPorts?: readonly number[]): Promise<number> {
   const rows: string[][] = [];
   for (const f of ['tcp', 'tcp6']) {
     const text = await readFile(`/proc/${pid}/net/${f}`, 'utf8').catch(() => '');
@@ -231,7 +231,10 @@ export async function acceptedConnections(pid: number): Promise<number> {
     }
   }
   const port = (addr: string | undefined) => addr?.slice(addr.lastIndexOf(':') + 1) ?? '';
-  const listening = new Set(rows.filter((c) => c[3] === '0A').map((c) => port(c[1])));
+  const only = onlyPorts && new Set(onlyPorts.map((p) => p.toString(16).toUpperCase().padStart(4, '0')));
+  const listening = new Set(
+    rows.filter((c) => c[3] === '0A' && (!only || only.has(port(c[1])))).map((c) => port(c[1])),
+  );
   return rows.filter((c) => c[3] === '01' && listening.has(port(c[1]))).length;
 }
 
