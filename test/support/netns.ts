@@ -88,8 +88,11 @@ export function deviceNetwork(opts: DeviceNetworkOptions): DeviceNetwork {
       await ip('link', 'set', bridge, 'up');
       for (let i = 1; i <= count; i++) {
         const name = ns(i);
-        if (!(await namespaces()).includes(name)) await ip('netns', 'add', name);
         if (!(await exists('link', 'show', veth(i)))) {
+          // A namespace without its host veth (left by a crash, or by an older naming) may still
+          // hold an eth0: start it afresh rather than fail on the name.
+          if ((await namespaces()).includes(name)) await ip('netns', 'del', name);
+          await ip('netns', 'add', name);
           await ip('link', 'add', veth(i), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name);
           await ip('link', 'set', veth(i), 'master', bridge);
           await sh(...inside(i, 'ip', ['addr', 'add', `${opts.subnet}.${10 + i}/24`, 'dev', 'eth0']));
