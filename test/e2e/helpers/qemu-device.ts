@@ -35,6 +35,34 @@ export async function sha256Hex(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** sha256 (hex) of `length` bytes of a file from `offset`: a slot partition inside a disk image. */
+export async function sha256Range(path: string, offset: number, length: number): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { start: offset, end: offset + length - 1 }))
+    hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The A/B boot env of a powered-off disk image, as U-Boot will read it: `fw_printenv` over the
+ * board's two redundant copies inside the image file (libubootenv picks the valid, newer one).
+ */
+export async function readBootEnv(
+  disk: string,
+  bootState: { envSize: string; offsets: string[] },
+  scratch: string,
+): Promise<Record<string, string>> {
+  const config = join(scratch, `fw_env-${process.pid}-${Date.now()}.config`);
+  await writeFile(config, bootState.offsets.map((o) => `${disk} ${o} ${bootState.envSize}\n`).join(''));
+  const { stdout } = await run('fw_printenv', ['-c', config]);
+  return Object.fromEntries(
+    stdout
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
 /** Edit a file inside an ext4 image (no mount): debugfs rm + write. */
 export async function replaceFileInExt4(
   image: string,
@@ -86,9 +114,11 @@ export class QemuDevice {
       this.options.network === false
         ? ['-nic', 'none']
         : ['-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0,romfile='];
+    // stdin is the serial line (-nographic): `type()` talks to the guest's console shell.
     const child = spawn('qemu-system-aarch64', this.options.qemuArgs(this.options.disk, extra), {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin!.on('error', () => {}); // qemu gone (a cut or a reset) while typing
     this.child = child;
     const onData = (b: Buffer) => (this.logs[index] += b.toString('latin1'));
     child.stdout!.on('data', onData);
@@ -120,6 +150,19 @@ export class QemuDevice {
     await gone;
     this.cutting = false;
     if (!stayOff) this.powerOn();
+  }
+
+  /** Type on the serial console of the running boot (false when it is powered off). */
+  type(text: string): boolean {
+    const stdin = this.child?.stdin;
+    if (!stdin || stdin.destroyed) return false;
+    stdin.write(text);
+    return true;
+  }
+
+  /** Serial output of boot `n` (1-based). */
+  bootLog(n: number): string {
+    return this.logs[n - 1] ?? '';
   }
 
   async stop(): Promise<void> {

@@ -14,9 +14,10 @@ const BOARD_JSON = join(REPO, 'board-support/boards/qemu-aarch64/board.json');
 export interface QemuBoard {
   name: string;
   bootloader: { source: { kind: string; path?: string } };
-  qemu: { machine: string; cpu: string; memoryMiB: number };
+  qemu: { machine: string; cpu: string; memoryMiB: number; devices?: string[] };
+  watchdog?: { device: string; timeoutSeconds: number };
   partitions: { role: string }[];
-  bootState: { bootlimit: number };
+  bootState: { bootlimit: number; envSize: string; offsets: string[] };
 }
 
 export interface HubDevice {
@@ -34,6 +35,8 @@ export interface HubUpdateEvent {
   status: string;
   state: string;
   releaseVersion: string;
+  /** installing: 60 at its start, 60-75 while bytes go into the slot, then armed. */
+  percent: number;
   reason: string | null;
   message: string | null;
   failedBootLog: string | null;
@@ -55,7 +58,11 @@ export interface QemuFleet {
   qemuArgs(disk: string, extra: string[]): string[];
   /** A slot image: the factory root filesystem with its /etc/fleet/release (and optionally a garbage kernel). */
   variant(out: string, release: string, opts?: { brokenKernel?: boolean }): Promise<string>;
-  /** Object uploaded, signed manifest registered, a rollout to these devices started. */
+  /** Object uploaded and signed manifest registered (no rollout). */
+  publishRelease(rootfs: string, version: string, sequence: number): Promise<ReleaseManifest>;
+  /** A rollout of a registered release to these devices; `force` resends it where it failed. */
+  startRollout(version: string, deviceIds: string[], opts?: { force?: boolean }): Promise<void>;
+  /** publishRelease, then startRollout. */
   publishSystemRelease(
     rootfs: string,
     version: string,
@@ -132,6 +139,7 @@ export async function prepareQemuFleet(dir: string, log: (m: string) => void = (
         board.bootloader.source.path ?? '',
         '-drive',
         `file=${disk},if=virtio,format=raw`,
+        ...(board.qemu.devices ?? []).flatMap((d) => ['-device', d]),
         ...extra,
       ],
       async variant(dest, release, opts = {}) {
@@ -141,7 +149,7 @@ export async function prepareQemuFleet(dir: string, log: (m: string) => void = (
           await replaceFileInExt4(dest, '/boot/Image', Buffer.alloc(4 * 1024 * 1024, 0x5a), dir);
         return dest;
       },
-      async publishSystemRelease(slotImage, version, sequence, deviceIds) {
+      async publishRelease(slotImage, version, sequence) {
         const rel = join(dir, `release-${version}`);
         await fleetImage([
           'release-rootfs',
@@ -165,13 +173,21 @@ export async function prepareQemuFleet(dir: string, log: (m: string) => void = (
           throw new Error(`release-rootfs wrote an object that is not ${hex}`);
         await hub.putObject(object, hex);
         await api('POST', '/releases', m);
+        return m;
+      },
+      async startRollout(version, deviceIds, opts = {}) {
         await api('POST', '/rollouts', {
           release: version,
           fleet: fleetName,
           deviceIds,
           deviceBakeSeconds: 5,
           deviceTimeoutSeconds: 1800,
+          force: opts.force ?? false,
         });
+      },
+      async publishSystemRelease(slotImage, version, sequence, deviceIds) {
+        const m = await fleet.publishRelease(slotImage, version, sequence);
+        await fleet.startRollout(version, deviceIds);
         return m;
       },
       async abortRollouts() {
