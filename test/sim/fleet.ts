@@ -21,7 +21,14 @@ export interface FleetOptions {
    */
   identity:
     | { kind: 'hub'; hubUrl: string; claimToken: string }
-    | { kind: 'anonymous'; mqttUrl: string; idPrefix: string };
+    | { kind: 'anonymous'; mqttUrl: string; idPrefix: string }
+    /**
+     * Devices already in the hub's database sharing one broker login (benchmarks at 10k devices:
+     * provisioning each through Mosquitto's dynamic security costs minutes, docs/broker.md).
+     */
+    | { kind: 'shared'; mqttUrl: string; username: string; password: string; deviceIds: readonly string[] };
+  /** Periodic reports, as the agent sends every `intervals.reportMs` (absent: only on change). */
+  reportIntervalMs?: number;
   onEvent?: (e: SimEvent) => void;
 }
 
@@ -114,18 +121,27 @@ export class FleetSimulator {
 
   async start(): Promise<void> {
     const o = this.opts;
-    const indexes = Array.from({ length: o.count }, (_, i) => i);
+    const identity = o.identity;
+    const count = identity.kind === 'shared' ? identity.deviceIds.length : o.count;
+    const indexes = Array.from({ length: count }, (_, i) => i);
     await pool(indexes, o.concurrency, async (i) => {
-      const credentials =
-        o.identity.kind === 'hub'
+      const credentials: DeviceCredentials =
+        identity.kind === 'hub'
           ? await provision(
-              o.identity.hubUrl,
-              o.identity.claimToken,
+              identity.hubUrl,
+              identity.claimToken,
               `sim-${o.seed}-${i}`,
               o.board,
               o.agentVersion,
             )
-          : { deviceId: `${o.identity.idPrefix}${i}`, mqttUrl: o.identity.mqttUrl };
+          : identity.kind === 'shared'
+            ? {
+                deviceId: identity.deviceIds[i]!,
+                mqttUrl: identity.mqttUrl,
+                username: identity.username,
+                password: identity.password,
+              }
+            : { deviceId: `${identity.idPrefix}${i}`, mqttUrl: identity.mqttUrl };
       const device = new SimulatedDevice({
         credentials,
         board: o.board,
@@ -134,6 +150,7 @@ export class FleetSimulator {
         behaviour: o.behaviour,
         rng: seededRng(deviceSeed(o.seed, i)),
         telemetryIntervalMs: o.telemetryIntervalMs,
+        ...(o.reportIntervalMs !== undefined ? { reportIntervalMs: o.reportIntervalMs } : {}),
         storageBytes: o.storageBytes,
         ...(o.onEvent ? { onEvent: o.onEvent } : {}),
       });

@@ -114,6 +114,13 @@ export class SimulatedDevice {
     }
   }
 
+  /** Stops the periodic telemetry and reports; the session stays up. */
+  stopPeriodic(): void {
+    clearTimeout(this.telemetryTimer);
+    clearInterval(this.telemetryTimer);
+    clearInterval(this.reportTimer);
+  }
+
   /** Clean stop: presence offline, then disconnect. */
   async stop(): Promise<void> {
     this.updating?.abort.abort();
@@ -192,12 +199,21 @@ export class SimulatedDevice {
     });
   }
 
-  private async sendTelemetry(): Promise<void> {
+  /**
+   * `count` telemetry messages at once (a device catching up, or a load test), one sample each,
+   * dated 1 ms apart up to now so that no two collide on the hub's (device, time) key.
+   */
+  async burstTelemetry(count: number): Promise<void> {
+    const now = Date.now();
+    for (let i = count - 1; i >= 0; i--) await this.sendTelemetry(now - i);
+  }
+
+  private async sendTelemetry(at = Date.now()): Promise<void> {
     this.cpu = Math.min(100, Math.max(0, this.cpu + (this.opts.rng() - 0.5) * 10));
     await this.publish('telemetry', {
       samples: [
         {
-          time: new Date().toISOString(),
+          time: new Date(at).toISOString(),
           cpuPercent: Math.round(this.cpu * 10) / 10,
           memUsedBytes: 200 * 1024 * 1024 + Math.floor(this.opts.rng() * 50 * 1024 * 1024),
           memTotalBytes: 1024 * 1024 * 1024,
