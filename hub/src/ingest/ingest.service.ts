@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   allDevicesFilter,
   decodeMessage,
@@ -44,7 +45,12 @@ export const DEFAULT_INGEST_OPTIONS: IngestOptions = {
   telemetry: { capacity: 100_000, maxBatch: 1_000, flushIntervalMs: 250, retryDelayMs: 1_000, writers: 2 },
   // Log lines get their ids in arrival order: one writer keeps a device's lines in sequence.
   logs: { capacity: 200_000, maxBatch: 2_000, flushIntervalMs: 500, retryDelayMs: 1_000, writers: 1 },
-  maxInFlight: 64,
+  // At most as many as the hub's Prisma pool has connections (PrismaPg: pg's default of 10),
+  // less two for the API and the rollout engine. More only queue inside Prisma, where an
+  // interactive transaction (a report) fails after waiting 2 s for a connection: with 64, 10k
+  // devices connecting at once on a busy machine lost reports that way (docs/scale.md). Beyond
+  // this, admission waits and the MQTT session stops reading: the backpressure of decision 0051.
+  maxInFlight: 8,
   recordRetryDelaysMs: [100, 1_000, 5_000],
   recentIds: 50_000,
   invalidLogIntervalMs: 60_000,
@@ -77,7 +83,7 @@ export class IngestService {
   readonly #telemetry: BoundedBatchQueue<TelemetryRow>;
   readonly #logs: BoundedBatchQueue<LogRow>;
   readonly #lastInvalidLog = new Map<string, { at: number; suppressed: number }>();
-  readonly #closing = new AbortController();
+  readonly #closing = abortController(); // one listener per record waiting to retry
   #detach: (() => void) | undefined;
   #filters: string[] = [];
   #session: IngestSession | undefined;
@@ -280,6 +286,13 @@ const DEDUPLICATED: ReadonlySet<UplinkKind> = new Set(['progress', 'ack', 'telem
 
 function isUplink(kind: string): kind is UplinkKind {
   return (UPLINK_KINDS as readonly string[]).includes(kind);
+}
+
+/** A controller whose signal takes any number of listeners (no MaxListenersExceededWarning). */
+function abortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
