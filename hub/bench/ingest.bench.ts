@@ -33,6 +33,7 @@ import { TelemetryRepository } from '../src/telemetry/telemetry.repository.js';
 import { TelemetryService } from '../src/telemetry/telemetry.service.js';
 import { startMosquitto } from '../test/integration/helpers/mosquitto.js';
 import { sampleAt as sampleFrom, type PublisherConfig } from './ingest-publishers.js';
+import { PhaseMeter } from './scale-proc.js';
 
 const run = promisify(execFile);
 const [devicesArg, messagesArg, samplesArg] = process.argv.slice(2).map(Number);
@@ -161,7 +162,27 @@ async function main(): Promise<void> {
     };
     await expectLine('ready');
 
-    // 1. The hub's path: every device publishes all its messages (QoS 1) at once.
+    // 1. The hub's path: every device publishes all its messages (QoS 1) at once. Each
+    // process's CPU is read from /proc: the hub (this process), the publishers, the broker and
+    // this database's Postgres backends share the same 2 cores.
+    const sqlPids = new pg.Client({ connectionString: dbUrl });
+    await sqlPids.connect();
+    const meter = new PhaseMeter(
+      {
+        hub: () => [process.pid],
+        publishers: () => [child.pid!],
+        mosquitto: async () => [Number((await readFile(mosquitto.pidFile, 'utf8')).trim())],
+        postgres: async () =>
+          (
+            await sqlPids.query<{ pid: number }>(
+              'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+              [dbName],
+            )
+          ).rows.map((r) => r.pid),
+      },
+      ['hub'],
+    );
+    await meter.start();
     const written = () => metrics.rowsWritten.get({ kind: 'telemetry' });
     const start = performance.now();
     child.stdin!.write('go\n');
@@ -180,6 +201,8 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 5));
     }
     const ingestSeconds = (performance.now() - start) / 1000;
+    const processes = await meter.stop();
+    await sqlPids.end();
     const publishedAll = await publishedDone;
     const published = JSON.parse(await readFile(publisherConfig.publishedFile, 'utf8')) as Record<
       string,
@@ -263,6 +286,8 @@ async function main(): Promise<void> {
         },
         rowsDropped: dropped,
         rowsWritten: batches,
+        /** CPU of each process while ingesting (% of one core; the machine has 2) and the hub's peak RSS. */
+        processes,
       },
       hubBatchWritesOnly: {
         seconds: insertSeconds,
