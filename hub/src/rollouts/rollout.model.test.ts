@@ -21,12 +21,14 @@ import {
   type RolloutDeviceState,
 } from './rollout.model.js';
 
+// Failures are `failed` unless the test says which states they are.
 const counts = (over: Partial<PhaseCounts>): PhaseCounts => ({
   total: 10,
   pending: 0,
   inFlight: 0,
   succeeded: 10,
   failures: 0,
+  byFailure: { failed: over.failures ?? 0, 'rolled-back': 0, 'timed-out': 0 },
   ...over,
 });
 const thresholds = { maxFailurePercent: 5, minSuccessPercent: 95 };
@@ -150,7 +152,14 @@ describe('state tables', () => {
       'rolled-back',
       'timed-out',
     ];
-    expect(countPhase(s)).toEqual({ total: 8, pending: 1, inFlight: 3, succeeded: 1, failures: 3 });
+    expect(countPhase(s)).toEqual({
+      total: 8,
+      pending: 1,
+      inFlight: 3,
+      succeeded: 1,
+      failures: 3,
+      byFailure: { failed: 1, 'rolled-back': 1, 'timed-out': 1 },
+    });
   });
 });
 
@@ -159,6 +168,27 @@ describe('decidePhase', () => {
     const d = decide({ counts: counts({ succeeded: 0, inFlight: 9, failures: 1 }) });
     expect(d).toMatchObject({ kind: 'pause', reason: 'failure-threshold' });
     expect(d.kind === 'pause' && d.message).toContain('1 of 10 devices failed (10%), above the 5% allowed');
+  });
+
+  it('the pause reason names the failure states as the counts do', () => {
+    // A device whose own health gate failed and which went back is counted `rolled-back`: the
+    // reason must not call it failed.
+    const canary = decide({ counts: countPhase(['rolled-back']) });
+    expect(canary.kind === 'pause' && canary.message).toBe(
+      '1 of 1 devices rolled-back (100%), above the 5% allowed',
+    );
+    const mixed = decide({
+      counts: countPhase([
+        'rolled-back',
+        'failed',
+        'timed-out',
+        'timed-out',
+        ...Array<'succeeded'>(6).fill('succeeded'),
+      ]),
+    });
+    expect(mixed.kind === 'pause' && mixed.message).toBe(
+      '4 of 10 devices failed, rolled-back or timed-out (40%: 1 failed, 1 rolled-back, 2 timed-out), above the 5% allowed',
+    );
   });
 
   it('a canary of one that fails pauses the rollout', () => {
@@ -224,7 +254,7 @@ describe('dispatch cap, deadlines, health', () => {
     );
   });
 
-  it('a device that fell back or crash-loops after success fails the health gate; one not yet reported is not judged', () => {
+  it('a device that fell back (rolled-back) or crash-loops (failed) after success fails the health gate; one not yet reported is not judged', () => {
     const v = (over: Partial<Parameters<typeof healthVerdict>[0]>) =>
       healthVerdict({
         releaseDigest: 'sha256:a',
@@ -236,12 +266,15 @@ describe('dispatch cap, deadlines, health', () => {
     expect(v({})).toEqual({ verdict: 'healthy' });
     expect(v({ currentDigest: 'sha256:b' })).toEqual({ verdict: 'unknown' });
     expect(v({ currentDigest: null })).toEqual({ verdict: 'unknown' });
+    // Fell back: it runs its previous revision again, so it is rolled back, not failed.
     expect(v({ currentDigest: 'sha256:b', failedRevisions: ['sha256:a'] })).toMatchObject({
       verdict: 'unhealthy',
+      state: 'rolled-back',
       reason: expect.stringContaining('fell back'),
     });
     expect(v({ containerStates: ['crash-loop'] })).toMatchObject({
       verdict: 'unhealthy',
+      state: 'failed',
       reason: expect.stringContaining('crash-loop'),
     });
   });

@@ -39,8 +39,9 @@ export const ROLLOUT_TRANSITIONS: Readonly<Record<RolloutState, readonly Rollout
 /**
  * Allowed device transitions. Progress can skip states (a device that already held every object
  * goes from dispatched straight to installing; a lost message skips one). `timed-out` is not
- * final: a slow device that reports later is counted for what it did. `succeeded → failed` is
- * the hub-side health gate during the phase's bake (the device fell back or crash-loops);
+ * final: a slow device that reports later is counted for what it did. `succeeded → failed` and
+ * `succeeded → rolled-back` are the hub-side health gate during the phase's bake (crash loop;
+ * fell back);
  * `dispatched → pending` is an abort that withdrew a target the device had not started.
  */
 export const DEVICE_TRANSITIONS: Readonly<Record<RolloutDeviceState, readonly RolloutDeviceState[]>> = {
@@ -90,7 +91,16 @@ export const IN_FLIGHT: readonly RolloutDeviceState[] = [
 ];
 /** Counted against the parallel download cap: the device may be fetching objects. */
 export const DOWNLOADING: readonly RolloutDeviceState[] = ['dispatched', 'downloading'];
-export const FAILURES: readonly RolloutDeviceState[] = ['failed', 'rolled-back', 'timed-out'];
+/**
+ * The outcomes that count against `maxFailurePercent`, kept apart in counts and reasons:
+ * `failed` the device did not take the release, or runs it badly, and did not go back (refused,
+ * download or install failed, the hub's health gate saw crash-looping or unhealthy containers);
+ * `rolled-back` the device tried the release and is back on the one it ran before (its own
+ * health gate or boot failed, or an operator rollback); `timed-out` nothing heard for the deadline.
+ */
+export const FAILURE_STATES = ['failed', 'rolled-back', 'timed-out'] as const;
+export type FailureState = (typeof FAILURE_STATES)[number];
+export const FAILURES: readonly RolloutDeviceState[] = FAILURE_STATES;
 export const TERMINAL: readonly RolloutDeviceState[] = ['succeeded', ...FAILURES];
 
 /** What a device's reported update status means for its rollout device state. */
@@ -199,7 +209,9 @@ export interface PhaseCounts {
   pending: number;
   inFlight: number;
   succeeded: number;
+  /** Devices in any of FAILURE_STATES; `byFailure` says which, with the same words as counts. */
   failures: number;
+  byFailure: Record<FailureState, number>;
 }
 
 export interface Thresholds {
@@ -218,14 +230,37 @@ export type PhaseDecision =
   | { kind: 'complete' };
 
 export function countPhase(states: readonly RolloutDeviceState[]): PhaseCounts {
-  const c: PhaseCounts = { total: states.length, pending: 0, inFlight: 0, succeeded: 0, failures: 0 };
+  const c: PhaseCounts = {
+    total: states.length,
+    pending: 0,
+    inFlight: 0,
+    succeeded: 0,
+    failures: 0,
+    byFailure: { failed: 0, 'rolled-back': 0, 'timed-out': 0 },
+  };
   for (const s of states) {
     if (s === 'pending') c.pending++;
     else if (IN_FLIGHT.includes(s)) c.inFlight++;
     else if (s === 'succeeded') c.succeeded++;
-    else c.failures++;
+    else {
+      c.failures++;
+      c.byFailure[s as FailureState]++;
+    }
   }
   return c;
+}
+
+/**
+ * "1 rolled-back", "3 failed, rolled-back or timed-out (…: 1 failed, 1 rolled-back, 1
+ * timed-out)": the pause reason names the device states exactly as the rollout's counts do, so
+ * an operator never reads "failed" for devices counted `rolled-back`.
+ */
+function describeFailures(c: PhaseCounts): { what: string; detail: string } {
+  const kinds = FAILURE_STATES.filter((k) => c.byFailure[k] > 0);
+  const what =
+    kinds.length <= 1 ? (kinds[0] ?? 'failed') : `${kinds.slice(0, -1).join(', ')} or ${kinds.at(-1)!}`;
+  const detail = kinds.length <= 1 ? '' : `: ${kinds.map((k) => `${c.byFailure[k]} ${k}`).join(', ')}`;
+  return { what, detail };
 }
 
 /**
@@ -246,10 +281,11 @@ export function decidePhase(input: {
   const { counts, thresholds } = input;
   const fresh = Math.max(0, counts.failures - input.acknowledgedFailures);
   if (counts.total > 0 && (fresh * 100) / counts.total > thresholds.maxFailurePercent) {
+    const { what, detail } = describeFailures(counts);
     return {
       kind: 'pause',
       reason: 'failure-threshold',
-      message: `${counts.failures} of ${counts.total} devices failed (${fmtPct((counts.failures * 100) / counts.total)}), above the ${thresholds.maxFailurePercent}% allowed`,
+      message: `${counts.failures} of ${counts.total} devices ${what} (${fmtPct((counts.failures * 100) / counts.total)}${detail}), above the ${thresholds.maxFailurePercent}% allowed`,
     };
   }
   if (counts.pending > 0 || counts.inFlight > 0) return { kind: 'continue' };
@@ -293,8 +329,9 @@ export function isStuck(input: { lastActivityAt: Date; deadlineSeconds: number; 
 export const UNHEALTHY_CONTAINER_STATES: readonly string[] = ['crash-loop', 'unhealthy'];
 
 /**
- * The hub-side health check of a device that reported success, during its phase's bake. It
- * judges only on evidence: a report of the release with a container in crash loop or unhealthy,
+ * The hub-side health check of a device that reported success, during its phase's bake (a
+ * device that fell back is `rolled-back`, one running the release badly `failed`). It judges
+ * only on evidence: a report of the release with a container in crash loop or unhealthy,
  * or the release among the device's failed revisions (it fell back). A device whose report still
  * shows another revision has not reported since its commit: `unknown`, judged at a later step.
  */
@@ -303,16 +340,21 @@ export function healthVerdict(input: {
   currentDigest: string | null;
   failedRevisions: readonly string[];
   containerStates: readonly string[];
-}): { verdict: 'healthy' } | { verdict: 'unknown' } | { verdict: 'unhealthy'; reason: string } {
+}):
+  | { verdict: 'healthy' }
+  | { verdict: 'unknown' }
+  | { verdict: 'unhealthy'; state: 'failed' | 'rolled-back'; reason: string } {
   if (input.failedRevisions.includes(input.releaseDigest)) {
+    // It went back to another revision on its own: rolled back, as the agent would report it.
     return {
       verdict: 'unhealthy',
+      state: 'rolled-back',
       reason: `the device fell back from the release (now ${input.currentDigest ?? 'none'})`,
     };
   }
   if (input.currentDigest !== input.releaseDigest) return { verdict: 'unknown' };
   const bad = input.containerStates.filter((s) => UNHEALTHY_CONTAINER_STATES.includes(s));
   if (bad.length > 0)
-    return { verdict: 'unhealthy', reason: `containers ${bad.join(', ')} after the update` };
+    return { verdict: 'unhealthy', state: 'failed', reason: `containers ${bad.join(', ')} after the update` };
   return { verdict: 'healthy' };
 }

@@ -471,7 +471,11 @@ describe('rollouts with simulated devices', () => {
     });
     expect(created.status).toBe(201);
     const paused = await waitState(created.body.id, 'paused');
-    expect(paused.stateReason).toMatch(/^failure-threshold: 1 of 1 devices failed/);
+    // The canary's own health gate failed and it went back: counted rolled-back, and the pause
+    // reason says so in the same words (it used to say "1 of 1 devices failed").
+    expect(paused.stateReason).toMatch(/^failure-threshold: 1 of 1 devices rolled-back \(100%\)/);
+    expect(paused.counts['rolled-back']).toBe(1);
+    expect(paused.counts.failed ?? 0).toBe(0);
     const rows = await deviceRows(created.body.id);
     const tried = rows.filter((r) => r.dispatch_count > 0);
     expect(tried).toHaveLength(1);
