@@ -1,6 +1,5 @@
 // @fleet/hubctl as a library: the hub client and the release-file mapping, for tests and tools.
 export { HubClient, hubError, hintFor, type HubClientOptions } from './hub/hub-client.js';
-export * from './hub/hub-types.js';
 export {
   parseReleaseFile,
   manifestInput,

@@ -1,3 +1,4 @@
+import type { ClaimToken, Device, Fleet } from '@fleet/protocol';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../commands/index.js';
@@ -5,14 +6,14 @@ import { fakeContext } from '../testing/fake-context.js';
 import { UsageError } from './errors.js';
 import { flagName, runCli } from './program.js';
 
-const FLEET = {
+const FLEET: Fleet = {
   id: '6b1f6a52-3a51-4f4f-9f55-0c6b8f0c1c11',
   name: 'lab',
   description: '',
   createdAt: '2026-01-01T00:00:00.000Z',
   deviceCount: 0,
 };
-const TOKEN = {
+const TOKEN: ClaimToken = {
   id: '1d7c1c9e-7c0b-4d35-9a77-5b3d0a1f2e11',
   fleetId: FLEET.id,
   name: 'x',
@@ -150,7 +151,8 @@ describe('command-line parsing', () => {
   });
 
   it('resolves a fleet name to its id for the device list and follows every page', async () => {
-    const device = (n: number) => ({
+    // Typed with the hub's shape, so that a fixture cannot drift from what the hub sends.
+    const device = (n: number): Device => ({
       id: `00000000-0000-4000-8000-00000000000${n}`,
       fleetId: FLEET.id,
       name: `d${n}`,
@@ -161,10 +163,12 @@ describe('command-line parsing', () => {
       online: true,
       lastSeenAt: FLEET.createdAt,
       currentRelease: null,
+      currentRevisionDigest: null,
       currentSequence: null,
       updateState: 'idle',
       updateStatus: null,
       updateReason: null,
+      failedRevisions: [],
       createdAt: FLEET.createdAt,
       decommissionedAt: null,
     });

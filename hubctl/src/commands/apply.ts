@@ -1,18 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { Phase } from '@fleet/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { HubctlError } from '../cli/errors.js';
 import { Tag, Uuid } from './inputs.js';
-import {
-  DurationText,
-  PercentText,
-  phasesFrom,
-  progressLine,
-  rolloutsApi,
-  type Phase,
-} from './rollouts-api.js';
+import { DurationText, PercentText, phasesFrom, progressLine, rolloutsApi } from './rollouts-api.js';
 
 const Duration = z.union([z.number().int().nonnegative(), DurationText]);
 const Percent = z.union([z.number().min(0).max(100), PercentText]);

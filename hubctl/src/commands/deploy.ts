@@ -1,3 +1,9 @@
+import {
+  FINAL_ROLLOUT_STATES,
+  type DryRunReport,
+  type RolloutDetail,
+  type RolloutSpecRequest,
+} from '@fleet/protocol';
 import cliProgress from 'cli-progress';
 import { z } from 'zod';
 import { defineCommand, type CommandContext } from '../cli/command.js';
@@ -6,15 +12,11 @@ import { bytes, table } from '../cli/format.js';
 import { FleetRef, IntText, Tag, Uuid } from './inputs.js';
 import {
   DurationText,
-  FINAL_STATES,
   PercentText,
   phasesFrom,
   progressLine,
   rolloutsApi,
-  type DryRunReport,
-  type RolloutDetail,
   type RolloutsApi,
-  type RolloutSpecBody,
 } from './rollouts-api.js';
 
 export const DeployInput = z.object({
@@ -40,7 +42,7 @@ export const DeployInput = z.object({
 });
 export type DeployInput = z.infer<typeof DeployInput>;
 
-export function specOf(input: DeployInput): RolloutSpecBody {
+export function specOf(input: DeployInput): RolloutSpecRequest {
   return {
     ...(input.name ? { name: input.name } : {}),
     release: input.release,
@@ -127,7 +129,7 @@ export async function follow(
         ctx.stderr.write(`${line}\n`);
       }
       last = line;
-      if ((FINAL_STATES as readonly string[]).includes(r.state) || r.state === 'paused') return r;
+      if ((FINAL_ROLLOUT_STATES as readonly string[]).includes(r.state) || r.state === 'paused') return r;
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(resolve, pollMs);
         ctx.signal.addEventListener(

@@ -1,3 +1,4 @@
+import type { HubEvent } from '@fleet/protocol';
 import { describe, expect, it } from 'vitest';
 import { HubctlError } from '../cli/errors.js';
 import { runCli } from '../cli/program.js';
@@ -8,8 +9,17 @@ const ID = '6b1f6a52-3a51-4f4f-9f55-0c6b8f0c1c11';
 const T1 = '2026-11-30T10:00:00.000Z';
 const T2 = '2026-11-30T10:00:01.000Z';
 
-const event = (lines: object[]) =>
-  `event: device.logs\ndata: ${JSON.stringify({ type: 'device.logs', at: T2, deviceId: ID, data: { lines } })}\n\n`;
+const event = (lines: object[]) => {
+  const e: HubEvent = {
+    type: 'device.logs',
+    at: T2,
+    scope: 'logs',
+    minRole: 'viewer',
+    deviceId: ID,
+    data: { lines },
+  };
+  return `event: device.logs\ndata: ${JSON.stringify(e)}\n\n`;
+};
 
 describe('devices logs', () => {
   it('prints recent lines oldest first', async () => {

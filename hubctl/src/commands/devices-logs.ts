@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineCommand, type CommandContext } from '../cli/command.js';
 import { HubctlError } from '../cli/errors.js';
-import { LiveLogLine, type HubEvent } from '../hub/hub-types.js';
+import { LiveLogLine, type HubEvent } from '@fleet/protocol';
 import { IntText, Uuid } from './inputs.js';
 
 export const DevicesLogsInput = z.object({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { table, when } from '../cli/format.js';
-import type { Device } from '../hub/hub-types.js';
+import type { Device } from '@fleet/protocol';
 import { FleetRef, IntText, Tag } from './inputs.js';
 
 export const DevicesLsInput = z.object({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { table, when } from '../cli/format.js';
-import type { ReleaseSummary } from '../hub/hub-types.js';
+import type { ReleaseSummary } from '@fleet/protocol';
 import { IntText } from './inputs.js';
 
 export default defineCommand({

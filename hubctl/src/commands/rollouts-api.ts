@@ -2,132 +2,27 @@
 // and `env ...` commands (not a command itself). HubClient keeps its token private and has no
 // generic request method, so these routes get their own small client here, authenticated the
 // same way (HUBCTL_URL + HUBCTL_TOKEN, or the stored login) and failing with the same errors.
+import {
+  ApplyRolloutResult,
+  ConfigChangeResult,
+  ConfigVariableList,
+  DryRunReport,
+  EffectiveConfig,
+  Page,
+  parseApiResponse,
+  RolloutDetail,
+  RolloutDevice,
+  totalOf,
+  type Phase,
+  type RolloutAction,
+  type RolloutSpecRequest,
+} from '@fleet/protocol';
 import { z } from 'zod';
 import type { CommandContext } from '../cli/command.js';
 import { HubctlError, HubUnreachableError } from '../cli/errors.js';
-import { hubError } from '../hub/hub-client.js';
+import { hubError, unexpectedAnswer } from '../hub/hub-client.js';
 
-const When = z.string();
-const Counts = z.record(z.string(), z.number());
-
-export const Phase = z.union([
-  z.object({ count: z.number(), bakeSeconds: z.number() }),
-  z.object({ percent: z.number(), bakeSeconds: z.number() }),
-]);
-export type Phase = z.infer<typeof Phase>;
-
-export const RolloutDetail = z.object({
-  id: z.string(),
-  name: z.string().nullable(),
-  releaseId: z.string(),
-  releaseVersion: z.string(),
-  fleetId: z.string(),
-  fleetName: z.string(),
-  tags: z.array(z.string()),
-  deviceIds: z.array(z.string()),
-  phases: z.array(Phase),
-  maxFailurePercent: z.number(),
-  minSuccessPercent: z.number(),
-  deviceTimeoutSeconds: z.number(),
-  maxParallel: z.number(),
-  deviceBakeSeconds: z.number(),
-  force: z.boolean(),
-  state: z.string(),
-  stateReason: z.string().nullable(),
-  currentPhase: z.number(),
-  createdAt: When,
-  createdBy: z.string(),
-  finishedAt: When.nullable(),
-  counts: Counts,
-  phaseCounts: z.array(z.object({ phase: z.number(), total: z.number(), counts: Counts })),
-});
-export type RolloutDetail = z.infer<typeof RolloutDetail>;
-
-export const RolloutDevice = z.object({
-  deviceId: z.string(),
-  deviceName: z.string(),
-  phase: z.number(),
-  state: z.string(),
-  reason: z.string().nullable(),
-  dispatchedAt: When.nullable(),
-  finishedAt: When.nullable(),
-});
-export type RolloutDevice = z.infer<typeof RolloutDevice>;
-
-export const DryRunReport = z.object({
-  release: z.object({ id: z.string(), version: z.string(), sequence: z.number(), bytes: z.number() }),
-  fleetId: z.string(),
-  summary: z.object({
-    devices: z.number(),
-    eligible: z.number(),
-    downloadBytes: z.number(),
-    alreadyCurrent: z.number(),
-    insufficientSpace: z.number(),
-    incompatibleBoard: z.number(),
-    agentTooOld: z.number(),
-    failedBefore: z.number(),
-    unknownInventory: z.number(),
-    phaseSizes: z.array(z.number()),
-  }),
-  devices: z.array(
-    z.object({
-      deviceId: z.string(),
-      name: z.string(),
-      board: z.string(),
-      agentVersion: z.string(),
-      online: z.boolean(),
-      currentRelease: z.string().nullable(),
-      downloadBytes: z.number(),
-      freeBytes: z.number().nullable(),
-      eligible: z.boolean(),
-      problems: z.array(z.string()),
-    }),
-  ),
-});
-export type DryRunReport = z.infer<typeof DryRunReport>;
-
-export const ConfigVariableList = z.object({
-  scopeType: z.enum(['fleet', 'device']),
-  scopeId: z.string(),
-  version: z.number(),
-  variables: z.array(
-    z.object({
-      container: z.string(),
-      name: z.string(),
-      value: z.string(),
-      updatedAt: When,
-      updatedBy: z.string(),
-    }),
-  ),
-  delivered: z.number().optional(),
-  waiting: z.number().optional(),
-});
-export type ConfigVariableList = z.infer<typeof ConfigVariableList>;
-
-export const EffectiveConfig = z.object({
-  deviceId: z.string(),
-  config: z.record(z.string(), z.record(z.string(), z.string())),
-  configVersion: z.number(),
-});
-export type EffectiveConfig = z.infer<typeof EffectiveConfig>;
-
-/** The body of POST /rollouts, dry run and apply (hub's RolloutSpec). */
-export interface RolloutSpecBody {
-  name?: string;
-  release: string;
-  fleet: string;
-  tags?: string[];
-  deviceIds?: string[];
-  phases?: Phase[];
-  maxFailurePercent?: number;
-  minSuccessPercent?: number;
-  deviceTimeoutSeconds?: number;
-  maxParallel?: number;
-  deviceBakeSeconds?: number;
-  force?: boolean;
-}
-
-export type RolloutAction = 'pause' | 'resume' | 'abort' | 'rollback';
+// The shapes are the hub's, from @fleet/protocol (api/rollouts.ts, api/config.ts).
 
 export class RolloutsApi {
   constructor(
@@ -172,36 +67,21 @@ export class RolloutsApi {
       // not JSON: the text is the message
     }
     if (res.status >= 400) throw hubError(res.status, method, `/api/v1${path}`, parsed);
-    const r = schema.safeParse(parsed);
-    if (!r.success) {
-      throw new HubctlError(
-        `${method} /api/v1${path}: unexpected answer from the hub (${r.error.issues
-          .slice(0, 3)
-          .map((i) => `${i.path.join('.') || '$'}: ${i.message}`)
-          .join('; ')})`,
-        'hubctl and the hub may be of different versions',
-      );
-    }
-    return { status: res.status, data: r.data };
+    const what = `${method} /api/v1${path}`;
+    const r = parseApiResponse(what, schema, parsed);
+    if (!r.ok) throw unexpectedAnswer(what, r.error);
+    return { status: res.status, data: r.value };
   }
 
-  async create(spec: RolloutSpecBody): Promise<RolloutDetail> {
+  async create(spec: RolloutSpecRequest): Promise<RolloutDetail> {
     return (await this.request(RolloutDetail, 'POST', '/rollouts', spec)).data;
   }
-  async dryRun(spec: RolloutSpecBody): Promise<DryRunReport> {
+  async dryRun(spec: RolloutSpecRequest): Promise<DryRunReport> {
     return (await this.request(DryRunReport, 'POST', '/rollouts/dry-run', spec)).data;
   }
-  async apply(
-    name: string,
-    spec: Omit<RolloutSpecBody, 'name'>,
-  ): Promise<{ outcome: 'created' | 'updated' | 'unchanged'; rollout: RolloutDetail }> {
+  async apply(name: string, spec: Omit<RolloutSpecRequest, 'name'>): Promise<ApplyRolloutResult> {
     return (
-      await this.request(
-        z.object({ outcome: z.enum(['created', 'updated', 'unchanged']), rollout: RolloutDetail }),
-        'PUT',
-        `/rollouts/by-name/${encodeURIComponent(name)}`,
-        spec,
-      )
+      await this.request(ApplyRolloutResult, 'PUT', `/rollouts/by-name/${encodeURIComponent(name)}`, spec)
     ).data;
   }
   async list(q: {
@@ -209,15 +89,9 @@ export class RolloutsApi {
     state?: string;
     limit?: number;
     cursor?: string;
-  }): Promise<{ items: RolloutDetail[]; nextCursor: string | null }> {
+  }): Promise<Page<RolloutDetail>> {
     const qs = queryString(q);
-    return (
-      await this.request(
-        z.object({ items: z.array(RolloutDetail), nextCursor: z.string().nullable() }),
-        'GET',
-        `/rollouts?${qs.toString()}`,
-      )
-    ).data;
+    return (await this.request(Page(RolloutDetail), 'GET', `/rollouts?${qs.toString()}`)).data;
   }
   async get(idOrName: string): Promise<RolloutDetail> {
     return (await this.request(RolloutDetail, 'GET', `/rollouts/${encodeURIComponent(idOrName)}`)).data;
@@ -225,11 +99,11 @@ export class RolloutsApi {
   async devices(
     idOrName: string,
     q: { state?: string; limit?: number; cursor?: string },
-  ): Promise<{ items: RolloutDevice[]; nextCursor: string | null }> {
+  ): Promise<Page<RolloutDevice>> {
     const qs = queryString(q);
     return (
       await this.request(
-        z.object({ items: z.array(RolloutDevice), nextCursor: z.string().nullable() }),
+        Page(RolloutDevice),
         'GET',
         `/rollouts/${encodeURIComponent(idOrName)}/devices?${qs.toString()}`,
       )
@@ -267,10 +141,10 @@ export class RolloutsApi {
     container: string,
     name: string,
     value: string,
-  ): Promise<ConfigVariableList> {
+  ): Promise<ConfigChangeResult> {
     return (
       await this.request(
-        ConfigVariableList,
+        ConfigChangeResult,
         'PUT',
         `${this.scopePath(scope)}/${encodeURIComponent(container)}/${encodeURIComponent(name)}`,
         { value },
@@ -281,10 +155,10 @@ export class RolloutsApi {
     scope: { fleet?: string | undefined; device?: string | undefined },
     container: string,
     name: string,
-  ): Promise<ConfigVariableList> {
+  ): Promise<ConfigChangeResult> {
     return (
       await this.request(
-        ConfigVariableList,
+        ConfigChangeResult,
         'DELETE',
         `${this.scopePath(scope)}/${encodeURIComponent(container)}/${encodeURIComponent(name)}`,
       )
@@ -347,10 +221,8 @@ export function phasesFrom(text: string, bakeSeconds: number): Phase[] {
 
 /** One line of a rollout's progress. */
 export function progressLine(r: RolloutDetail): string {
-  const c = (k: string) => r.counts[k] ?? 0;
-  const total = Object.values(r.counts).reduce((a, b) => a + b, 0);
+  const c = (k: keyof RolloutDetail['counts']) => r.counts[k];
+  const total = totalOf(r.counts);
   const failed = c('failed') + c('rolled-back') + c('timed-out');
   return `${r.state}${r.stateReason ? ` (${r.stateReason})` : ''}, phase ${r.currentPhase + 1}/${r.phases.length}: ${c('succeeded')}/${total} succeeded, ${c('dispatched') + c('downloading') + c('installing') + c('testing')} updating, ${failed} failed, ${c('pending')} pending`;
 }
-
-export const FINAL_STATES = ['completed', 'aborted', 'rolled-back'] as const;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { fields, table, when } from '../cli/format.js';
-import { rolloutsApi, type Phase } from './rollouts-api.js';
+import { ROLLOUT_DEVICE_STATES, type Phase } from '@fleet/protocol';
+import { rolloutsApi } from './rollouts-api.js';
 
 const phaseText = (p: Phase) =>
   `${'count' in p ? `${p.count}` : `${p.percent}%`}${p.bakeSeconds ? ` (bake ${p.bakeSeconds}s)` : ''}`;
@@ -44,23 +45,13 @@ export default defineCommand({
       ['created', `${when(r.createdAt)} by ${r.createdBy}`],
       ['finished', when(r.finishedAt)],
     ]);
-    const states = [
-      'pending',
-      'dispatched',
-      'downloading',
-      'installing',
-      'testing',
-      'succeeded',
-      'failed',
-      'rolled-back',
-      'timed-out',
-    ];
+    const states = ROLLOUT_DEVICE_STATES;
     const phases = table(
       ['PHASE', 'DEVICES', ...states.map((s) => s.toUpperCase())],
       r.phaseCounts.map((p) => [
         String(p.phase + 1),
         String(p.total),
-        ...states.map((s) => String(p.counts[s] ?? 0)),
+        ...states.map((s) => String(p.counts[s])),
       ]),
     );
     if (!input.devices) return { data: r, text: `${head}\n${phases}` };

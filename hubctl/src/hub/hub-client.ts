@@ -1,25 +1,34 @@
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { z } from 'zod';
-import { HubRequestError, HubUnreachableError, HubctlError, type FieldIssue } from '../cli/errors.js';
-import { parseSseStream } from './sse.js';
 import {
+  ApiErrorBody,
+  BulkTagResult,
   ClaimToken,
   Device,
   DeviceCommand,
   DeviceDetail,
   Fleet,
-  HubErrorBody,
-  HubEvent,
   NewClaimToken,
   Page,
-  Principal,
+  parseApiResponse,
+  parseHubEvent,
   Release,
   ReleaseSummary,
   SigningKeyRecord,
   StoredLogLine,
-} from './hub-types.js';
+  UserPrincipal,
+  type BulkTagRequest,
+  type CreateClaimTokenRequest,
+  type CreateCommandRequest,
+  type CreateFleetRequest,
+  type CreateKeyRequest,
+  type HubEvent,
+  type ProtocolError,
+} from '@fleet/protocol';
+import type { z } from 'zod';
+import { HubRequestError, HubUnreachableError, HubctlError, type FieldIssue } from '../cli/errors.js';
+import { parseSseStream } from './sse.js';
 
 export interface HubClientOptions {
   baseUrl: string;
@@ -48,7 +57,8 @@ export function hintFor(status: number, method: string, path: string): string | 
 
 /** Turns a hub error response into an error naming every bad field. */
 export function hubError(status: number, method: string, path: string, body: unknown): HubRequestError {
-  const parsed = HubErrorBody.safeParse(body);
+  // Lenient on purpose: a proxy's error page or an older hub's body still yields its message.
+  const parsed = ApiErrorBody.partial().safeParse(body);
   let message = `HTTP ${status}`;
   let issues: FieldIssue[] = [];
   if (parsed.success) {
@@ -62,9 +72,21 @@ export function hubError(status: number, method: string, path: string, body: unk
   return new HubRequestError(status, method, path, message, issues, hintFor(status, method, path));
 }
 
+/** The error for a 2xx answer that does not have the shape @fleet/protocol gives the route. */
+export function unexpectedAnswer(what: string, error: ProtocolError): HubctlError {
+  const issues = error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path}: ${i.message}`)
+    .join('; ');
+  return new HubctlError(
+    `${what}: unexpected answer from the hub (${issues})`,
+    'hubctl and the hub may be of different versions',
+  );
+}
+
 /**
  * Typed client for the hub's /api/v1 (Bearer API token). Every answer is validated with the
- * schemas of hub-types.ts, so a hub that answers something else fails here, loudly, instead of
+ * hub's response schemas from @fleet/protocol (api/), so a hub that answers something else fails here, loudly, instead of
  * printing undefined further down.
  */
 export class HubClient {
@@ -143,21 +165,14 @@ export class HubClient {
     const data: unknown = await res.json().catch(() => {
       throw new HubctlError(`${method} /api/v1${path}: the hub's answer is not JSON`);
     });
-    const r = schema.safeParse(data);
-    if (!r.success) {
-      throw new HubctlError(
-        `${method} /api/v1${path}: unexpected answer from the hub (${r.error.issues
-          .slice(0, 3)
-          .map((i) => `${i.path.join('.') || '$'}: ${i.message}`)
-          .join('; ')})`,
-        'hubctl and the hub may be of different versions',
-      );
-    }
-    return r.data;
+    const what = `${method} /api/v1${path}`;
+    const r = parseApiResponse(what, schema, data);
+    if (!r.ok) throw unexpectedAnswer(what, r.error);
+    return r.value;
   }
 
-  whoami(): Promise<Principal> {
-    return this.#json(Principal, 'GET', '/auth/me');
+  whoami(): Promise<UserPrincipal> {
+    return this.#json(UserPrincipal, 'GET', '/auth/me');
   }
 
   listFleets(): Promise<Fleet[]> {
@@ -166,14 +181,11 @@ export class HubClient {
   getFleet(idOrName: string): Promise<Fleet> {
     return this.#json(Fleet, 'GET', `/fleets/${encodeURIComponent(idOrName)}`);
   }
-  createFleet(body: { name: string; description?: string }): Promise<Fleet> {
+  createFleet(body: CreateFleetRequest): Promise<Fleet> {
     return this.#json(Fleet, 'POST', '/fleets', { body });
   }
 
-  createClaimToken(
-    fleet: string,
-    body: { name: string; tags?: string[]; maxUses?: number; expiresInHours?: number },
-  ): Promise<NewClaimToken> {
+  createClaimToken(fleet: string, body: CreateClaimTokenRequest): Promise<NewClaimToken> {
     return this.#json(NewClaimToken, 'POST', `/fleets/${encodeURIComponent(fleet)}/claim-tokens`, { body });
   }
   listClaimTokens(fleet: string): Promise<ClaimToken[]> {
@@ -197,10 +209,10 @@ export class HubClient {
   getDevice(id: string): Promise<DeviceDetail> {
     return this.#json(DeviceDetail, 'GET', `/devices/${encodeURIComponent(id)}`);
   }
-  tagDevices(body: { deviceIds: string[]; add: string[]; remove: string[] }): Promise<{ updated: number }> {
-    return this.#json(z.object({ updated: z.number() }), 'POST', '/devices/tags', { body });
+  tagDevices(body: BulkTagRequest): Promise<BulkTagResult> {
+    return this.#json(BulkTagResult, 'POST', '/devices/tags', { body });
   }
-  sendCommand(id: string, body: { kind: 'reboot' }): Promise<DeviceCommand> {
+  sendCommand(id: string, body: CreateCommandRequest): Promise<DeviceCommand> {
     return this.#json(DeviceCommand, 'POST', `/devices/${encodeURIComponent(id)}/commands`, { body });
   }
   deviceLogs(id: string, query: { source?: string; limit?: number; q?: string; from?: string }) {
@@ -219,18 +231,13 @@ export class HubClient {
     });
     if (!res.body) return;
     for await (const msg of parseSseStream(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>))) {
-      let data: unknown;
-      try {
-        data = JSON.parse(msg.data);
-      } catch {
-        continue;
-      }
-      const r = HubEvent.safeParse(data);
-      if (r.success) yield r.data;
+      // A frame this hubctl does not understand (a newer hub's event type) is skipped.
+      const r = parseHubEvent(msg.data);
+      if (r.ok) yield r.value;
     }
   }
 
-  createKey(body: { name: string; publicKey: string; keyId: string }): Promise<SigningKeyRecord> {
+  createKey(body: CreateKeyRequest): Promise<SigningKeyRecord> {
     return this.#json(SigningKeyRecord, 'POST', '/keys', { body });
   }
   listKeys(includeRevoked = false): Promise<SigningKeyRecord[]> {
@@ -246,13 +253,9 @@ export class HubClient {
   /** Returns whether the hub created it (201) or already had the identical release (200). */
   async createRelease(signedManifest: unknown): Promise<{ release: Release; created: boolean }> {
     const res = await this.#send('POST', '/releases', { body: signedManifest });
-    const r = Release.safeParse(await res.json());
-    if (!r.success)
-      throw new HubctlError(
-        'POST /api/v1/releases: unexpected answer from the hub',
-        'hubctl and the hub may be of different versions',
-      );
-    return { release: r.data, created: res.status === 201 };
+    const r = parseApiResponse('POST /api/v1/releases', Release, await res.json().catch(() => null));
+    if (!r.ok) throw unexpectedAnswer('POST /api/v1/releases', r.error);
+    return { release: r.value, created: res.status === 201 };
   }
   yankRelease(idOrVersion: string, reason: string): Promise<Release> {
     return this.#json(Release, 'POST', `/releases/${encodeURIComponent(idOrVersion)}/yank`, {
