@@ -54,7 +54,7 @@ describe('ApiClient', () => {
       .get('/api/v1/devices', z.object({ items: z.array(z.string()) }))
       .catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ResponseShapeError);
-    expect((e as Error).message).toMatch(/^unexpected answer from \/api\/v1\/devices: items:/);
+    expect((e as Error).message).toMatch(/^unexpected answer from \/api\/v1\/devices: \$\.items/);
   });
 
   it('keeps the status line when the error body is not JSON', async () => {

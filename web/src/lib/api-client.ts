@@ -1,3 +1,4 @@
+import { parseApiResponse } from '@fleet/protocol/browser';
 import type { z } from 'zod';
 
 /** One bad field, as the hub's 400 answers name it (`$.tags[1]`). */
@@ -49,8 +50,9 @@ export interface ApiClientOptions {
 }
 
 /**
- * The dashboard's only door to the hub. Every answer is parsed with a zod schema so that a
- * hub/web version mismatch shows as a clear error instead of `undefined` deep in a component.
+ * The dashboard's only door to the hub. Every answer is parsed with the route's schema from
+ * @fleet/protocol/browser (the hub's own shapes) so that a hub/web version mismatch shows as a
+ * clear error instead of `undefined` deep in a component.
  * The session is the hub's httpOnly cookie: the browser sends it, this code never sees it.
  */
 export class ApiClient {
@@ -91,15 +93,12 @@ export class ApiClient {
     if (!res.ok) throw await toApiError(res);
     const text = res.status === 204 ? '' : await res.text();
     const json: unknown = text ? JSON.parse(text) : undefined;
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
+    const parsed = parseApiResponse(`${method} ${path}`, schema, json);
+    if (!parsed.ok) {
       const first = parsed.error.issues[0];
-      throw new ResponseShapeError(
-        path,
-        first ? `${first.path.join('.') || '$'}: ${first.message}` : 'invalid',
-      );
+      throw new ResponseShapeError(path, first ? `${first.path}: ${first.message}` : 'invalid');
     }
-    return parsed.data;
+    return parsed.value;
   }
 
   get<S extends z.ZodType>(path: string, schema: S, signal?: AbortSignal): Promise<z.output<S>> {

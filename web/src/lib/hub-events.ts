@@ -1,14 +1,4 @@
-import { z } from 'zod';
-
-/** The hub's SSE payload (`event: <type>` + `data: <HubEvent JSON>`). */
-export const HubEvent = z.object({
-  type: z.string(),
-  at: z.string(),
-  fleetId: z.string().optional(),
-  deviceId: z.string().optional(),
-  data: z.record(z.string(), z.unknown()),
-});
-export type HubEvent = z.infer<typeof HubEvent>;
+import { parseHubEvent, type HubEvent, type HubEventType } from '@fleet/protocol/browser';
 
 /** Every event type the hub emits that the dashboard reacts to (logs have their own stream). */
 export const DASHBOARD_EVENT_TYPES = [
@@ -23,7 +13,7 @@ export const DASHBOARD_EVENT_TYPES = [
   'release.created',
   'release.yanked',
   'rollout.progress',
-] as const;
+] as const satisfies readonly HubEventType[];
 
 export type ConnectionState = 'connecting' | 'open' | 'closed';
 
@@ -102,16 +92,11 @@ export class HubEvents {
 
   /** Feeds one raw `data:` payload through the listeners (also the seam tests use). */
   #dispatch(raw: string): void {
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      return;
-    }
-    const parsed = HubEvent.safeParse(json);
-    if (!parsed.success) return;
-    for (const l of this.#listeners.get(parsed.data.type) ?? []) l(parsed.data);
-    for (const l of this.#listeners.get('*') ?? []) l(parsed.data);
+    // Not JSON, or a type this dashboard does not know (a newer hub): skipped.
+    const parsed = parseHubEvent(raw);
+    if (!parsed.ok) return;
+    for (const l of this.#listeners.get(parsed.value.type) ?? []) l(parsed.value);
+    for (const l of this.#listeners.get('*') ?? []) l(parsed.value);
   }
 
   #setState(s: ConnectionState): void {

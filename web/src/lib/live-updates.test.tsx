@@ -1,12 +1,11 @@
+import type { Device, Page } from '@fleet/protocol/browser';
 import { act, screen, waitFor, within } from '@testing-library/react';
 import { QueryClient, type InfiniteData } from '@tanstack/react-query';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { aDevice, aFleet, aRollout } from '../test/builders.js';
 import { FakeHub } from '../test/fake-hub.js';
 import { appStream, renderApp } from '../test/render.js';
-import type { Device } from '../features/devices/types.js';
 import { applyHubEvent, InvalidationBatcher } from './live-updates.js';
-import type { Page } from './schemas.js';
 
 describe('applyHubEvent', () => {
   let qc: QueryClient;
@@ -31,6 +30,8 @@ describe('applyHubEvent', () => {
     qc.setQueryData(['devices', 'detail', b.id], { ...b, containers: [] });
     applyHubEvent(qc, batch, {
       type: 'device.presence',
+      scope: 'devices',
+      minRole: 'viewer',
       at: 'x',
       deviceId: b.id,
       data: { state: 'offline', at: '2026-11-30T13:00:00.000Z' },
@@ -47,6 +48,8 @@ describe('applyHubEvent', () => {
     for (let i = 0; i < 1000; i++)
       applyHubEvent(qc, batch, {
         type: 'device.presence',
+        scope: 'devices',
+        minRole: 'viewer',
         at: 'x',
         deviceId: `d${i}`,
         data: { state: 'online' },
@@ -65,6 +68,8 @@ describe('applyHubEvent', () => {
     const spy = vi.spyOn(qc, 'invalidateQueries');
     applyHubEvent(qc, batch, {
       type: 'device.progress',
+      scope: 'devices',
+      minRole: 'viewer',
       at: 'x',
       deviceId: d.id,
       data: { status: 'failed', state: 'idle', reason: 'crash-loop' },
@@ -79,8 +84,14 @@ describe('applyHubEvent', () => {
 
   it('ignores events it has no use for', async () => {
     const spy = vi.spyOn(qc, 'invalidateQueries');
-    applyHubEvent(qc, batch, { type: 'audit.entry', at: 'x', data: {} });
-    applyHubEvent(qc, batch, { type: 'device.presence', at: 'x', data: { state: 'online' } });
+    applyHubEvent(qc, batch, { type: 'audit.entry', scope: 'audit', minRole: 'viewer', at: 'x', data: {} });
+    applyHubEvent(qc, batch, {
+      type: 'device.presence',
+      scope: 'devices',
+      minRole: 'viewer',
+      at: 'x',
+      data: { state: 'online' },
+    });
     await vi.advanceTimersByTimeAsync(1000);
     expect(spy).not.toHaveBeenCalled();
   });

@@ -1,7 +1,6 @@
+import type { Device, DeviceDetail, HubEvent, Page } from '@fleet/protocol/browser';
 import type { InfiniteData, QueryClient, QueryKey } from '@tanstack/react-query';
-import type { Device, DeviceDetail } from '../features/devices/types.js';
-import type { HubEvent, HubEvents } from './hub-events.js';
-import type { Page } from './schemas.js';
+import type { HubEvents } from './hub-events.js';
 
 /**
  * Collects query keys to invalidate and flushes them together a moment later: a burst of

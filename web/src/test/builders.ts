@@ -1,6 +1,12 @@
-import type { Device, DeviceDetail } from '../features/devices/types.js';
-import type { Release } from '../features/releases/api/types.js';
-import type { DryRun, DryRunDevice, Rollout } from '../features/rollouts/api/types.js';
+import {
+  parseReleaseManifest,
+  type Device,
+  type DeviceDetail,
+  type DryRunDevice,
+  type DryRunReport,
+  type Release,
+  type RolloutDetail,
+} from '@fleet/protocol/browser';
 
 // Canned answers shaped like the hub's JSON (dates as ISO strings), with overridable defaults.
 
@@ -82,6 +88,31 @@ export function aFleet(over: Record<string, unknown> = {}) {
   };
 }
 
+/** A release manifest as the hub stores it (parsed: defaults filled in), signed by one key. */
+function releaseManifest(rootfs: string): Release['manifest'] {
+  const r = parseReleaseManifest({
+    spec: 'fleet-release@1',
+    release: '1.1.0',
+    board: 'qemu-aarch64',
+    version: '1.1.0',
+    compatibleBoards: ['qemu-aarch64', 'raspberrypi4-64'],
+    minAgentVersion: '1.0.0',
+    sequence: 2,
+    notes: 'faster boot',
+    containers: {
+      web: {
+        image: { ref: 'registry.local/web:1.1', digest: `sha256:${'d'.repeat(64)}` },
+        rootfs: { digest: rootfs, size: 5_242_880 },
+        group: 'app',
+        start: { entrypoint: ['/bin/web'] },
+      },
+    },
+    signatures: [{ keyId: '0123456789abcdef', alg: 'ed25519', sig: `${'A'.repeat(86)}==` }],
+  });
+  if (!r.ok) throw r.error;
+  return r.value;
+}
+
 export function aRelease(over: Partial<Release> = {}): Release {
   const rootfs = `sha256:${'b'.repeat(64)}`;
   return {
@@ -96,17 +127,7 @@ export function aRelease(over: Partial<Release> = {}): Release {
     createdBy: 'user:ops',
     yankedAt: null,
     yankReason: null,
-    manifest: {
-      containers: {
-        web: {
-          image: { ref: 'registry.local/web:1.1', digest: `sha256:${'d'.repeat(64)}` },
-          rootfs: { digest: rootfs, size: 5_242_880 },
-          group: 'app',
-        },
-      },
-      signatures: [{ keyId: '0123456789abcdef', alg: 'ed25519' }],
-      minAgentVersion: '1.0.0',
-    },
+    manifest: releaseManifest(rootfs),
     objects: [{ digest: rootfs, size: 5_242_880, role: 'rootfs:web' }],
     signedBy: ['0123456789abcdef'],
     ...over,
@@ -125,7 +146,7 @@ const zero = {
   'timed-out': 0,
 };
 
-export function aRollout(over: Partial<Rollout> = {}): Rollout {
+export function aRollout(over: Partial<RolloutDetail> = {}): RolloutDetail {
   return {
     id: uuid(700001),
     name: null,
@@ -185,7 +206,7 @@ function aDryRunDevice(over: Partial<DryRunDevice>): DryRunDevice {
   };
 }
 
-export function aDryRun(over: Partial<DryRun> = {}): DryRun {
+export function aDryRun(over: Partial<DryRunReport> = {}): DryRunReport {
   return {
     release: { id: uuid(700002), version: '1.1.0', sequence: 2, bytes: 5_242_880 },
     fleetId: FLEET_ID,

@@ -98,7 +98,15 @@ export class FakeEventSource {
 
   /** Sends `event: <type>` with the HubEvent JSON, as the hub's events controller does. */
   emit(type: string, event: Record<string, unknown>): void {
-    const data = JSON.stringify({ type, at: new Date().toISOString(), data: {}, ...event });
+    // scope and minRole are the hub's to filter by; the dashboard reads them but does not care.
+    const data = JSON.stringify({
+      type,
+      at: new Date().toISOString(),
+      scope: 'devices',
+      minRole: 'viewer',
+      data: {},
+      ...event,
+    });
     for (const l of this.#listeners.get(type) ?? []) l(new MessageEvent(type, { data }));
   }
 

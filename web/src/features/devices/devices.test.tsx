@@ -1,9 +1,9 @@
+import type { Device } from '@fleet/protocol/browser';
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { aDevice, aFleet, FLEET_ID, uuid } from '../../test/builders.js';
 import { FakeHub, type RecordedRequest } from '../../test/fake-hub.js';
 import { renderApp } from '../../test/render.js';
-import type { Device } from './types.js';
 
 /** A hub holding `total` devices, answering pages by cursor like the real keyset pagination. */
 function fleetOf(total: number, over: (i: number) => Partial<Device> = () => ({})) {
@@ -174,16 +174,21 @@ describe('device list', () => {
     expect(screen.queryByRole('checkbox')).toBeNull();
   });
 
-  it('accepts a never-connected device whose failedRevisions the hub sends as null', async () => {
+  it('says which field is wrong when the hub answers a device of another shape (version drift)', async () => {
+    // A hub from before failed_revisions became NOT NULL sent null here; the hub's schema (and
+    // protocol's) say string[]: the page names the field instead of rendering half a row.
     const hub = new FakeHub()
       .on('GET /api/v1/fleets', [])
       .on('GET /api/v1/tags', [])
       .on('GET /api/v1/devices', {
-        items: [{ ...aDevice({ name: 'fresh' }), failedRevisions: null, currentRelease: null }],
+        items: [{ ...aDevice({ name: 'fresh' }), failedRevisions: null }],
         nextCursor: null,
       });
     renderApp('/devices', hub);
-    expect(await screen.findByRole('link', { name: 'fresh' })).toBeTruthy();
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('unexpected answer from /api/v1/devices');
+    expect(alert.textContent).toContain('$.items[0].failedRevisions');
+    expect(screen.queryByRole('link', { name: 'fresh' })).toBeNull();
   });
 
   it('shows the hub error when the list cannot load', async () => {

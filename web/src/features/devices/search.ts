@@ -1,5 +1,6 @@
+import { DEVICE_SORTS, DEVICE_STATUSES } from '@fleet/protocol/browser';
 import { z } from 'zod';
-import { DEVICE_SORTS, DEVICE_STATUSES, Tag } from './types.js';
+import { Tag } from './types.js';
 
 /** The device list's filters, as they live in the URL (shareable, back-button friendly). */
 export const DeviceSearch = z.object({

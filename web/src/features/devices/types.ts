@@ -1,67 +1,8 @@
-import type { ContainerState, ReasonCode, ReportedStatus, UpdateState } from '@fleet/protocol';
+import type { ContainerState, ReasonCode, ReportedStatus, UpdateState } from '@fleet/protocol/browser';
 import { z } from 'zod';
-import { IsoDate } from '../../lib/schemas.js';
 
-// Shapes of the hub's devices API (hub/src/devices/device.types.ts), parsed at the boundary.
-
-export const Device = z.object({
-  id: z.string(),
-  fleetId: z.string(),
-  name: z.string(),
-  hardwareId: z.string(),
-  board: z.string(),
-  agentVersion: z.string(),
-  tags: z.array(z.string()),
-  online: z.boolean(),
-  lastSeenAt: IsoDate,
-  currentRelease: z.string().nullable(),
-  currentRevisionDigest: z.string().nullable(),
-  currentSequence: z.number().nullable(),
-  updateState: z.string(),
-  updateStatus: z.string().nullable(),
-  updateReason: z.string().nullable(),
-  // The hub answers null for a device that never reported (its type says string[]).
-  failedRevisions: z
-    .array(z.string())
-    .nullish()
-    .transform((v) => v ?? []),
-  createdAt: IsoDate,
-  decommissionedAt: IsoDate.nullable(),
-});
-export type Device = z.infer<typeof Device>;
-
-export const DeviceContainer = z.object({
-  name: z.string(),
-  state: z.string(),
-  restartCount: z.number(),
-  exitCode: z.number().nullable(),
-  startedAt: IsoDate.nullable(),
-  message: z.string().nullable(),
-  updatedAt: IsoDate,
-});
-export type DeviceContainer = z.infer<typeof DeviceContainer>;
-
-export const DeviceDetail = Device.extend({
-  publicKey: z.string(),
-  bootId: z.string().nullable(),
-  credentialsRotatedAt: IsoDate,
-  inventory: z.record(z.string(), z.unknown()),
-  containers: z.array(DeviceContainer),
-});
-export type DeviceDetail = z.infer<typeof DeviceDetail>;
-
-export const DEVICE_STATUSES = ['online', 'offline', 'updating', 'failed'] as const;
-export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
-
-export const DEVICE_SORTS = [
-  'name',
-  '-name',
-  'lastSeenAt',
-  '-lastSeenAt',
-  'createdAt',
-  '-createdAt',
-] as const;
-export type DeviceSort = (typeof DEVICE_SORTS)[number];
+// What the dashboard adds to the devices API (whose shapes are in @fleet/protocol/browser):
+// input rules for forms, labels and tones.
 
 /** Same rule as the hub's `Tag`: `key` or `key=value`. */
 export const Tag = z
@@ -72,7 +13,7 @@ export const Tag = z
   });
 
 // Labels for protocol's enums. `satisfies Record<…>` makes a new protocol literal a type error
-// here until it gets a label (protocol is imported for types only: its runtime pulls node:crypto).
+// here until it gets a label.
 export const REASON_LABELS = {
   'manifest-invalid': 'Manifest invalid',
   'signature-invalid': 'Signature invalid',

@@ -1,4 +1,4 @@
-import type { Phase } from './api/types.js';
+import type { Phase } from '@fleet/protocol/browser';
 
 export type PhasesResult = { ok: true; phases: Phase[] } | { ok: false; error: string };
 

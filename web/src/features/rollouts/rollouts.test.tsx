@@ -1,4 +1,5 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import type { RolloutDevice } from '@fleet/protocol/browser';
 import { describe, expect, it } from 'vitest';
 import { aDryRun, aFleet, aRelease, aRollout, FLEET_ID } from '../../test/builders.js';
 import { FakeHub } from '../../test/fake-hub.js';
@@ -28,7 +29,8 @@ function hub() {
           lastProgressAt: '2026-11-30T12:00:00Z',
           finishedAt: '2026-11-30T12:00:00Z',
           dispatchCount: 1,
-        },
+          rollbackUpdateId: null,
+        } satisfies RolloutDevice,
       ],
       nextCursor: null,
     })

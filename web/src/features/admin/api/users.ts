@@ -1,28 +1,16 @@
+import { Role, User, type CreateUserRequest, type UpdateUserRequest } from '@fleet/protocol/browser';
 import { queryOptions, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { z } from 'zod';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { IsoDate, Role } from '../../../lib/schemas.js';
 import { adminKeys } from './keys.js';
-
-export const User = z.object({
-  id: z.string(),
-  email: z.string(),
-  role: Role,
-  disabled: z.boolean(),
-  createdAt: IsoDate,
-  lastLoginAt: IsoDate.nullable(),
-});
-export type User = z.infer<typeof User>;
 
 export const CreateUserInput = z.object({
   email: z.string().trim().email('enter an e-mail address'),
   password: z.string().min(10, 'at least 10 characters'),
   role: Role,
-});
+}) satisfies z.ZodType<CreateUserRequest>;
 export type CreateUserInput = z.infer<typeof CreateUserInput>;
-
-export type UpdateUserInput = { role?: Role; disabled?: boolean };
 
 export function listUsers(api: ApiClient, signal?: AbortSignal): Promise<User[]> {
   return api.get('/api/v1/users', z.array(User), signal);
@@ -50,7 +38,7 @@ export function useCreateUser() {
   });
 }
 
-export function updateUser(api: ApiClient, id: string, input: UpdateUserInput): Promise<User> {
+export function updateUser(api: ApiClient, id: string, input: UpdateUserRequest): Promise<User> {
   return api.patch(`/api/v1/users/${encodeURIComponent(id)}`, User, input);
 }
 
@@ -58,7 +46,7 @@ export function useUpdateUser() {
   const api = useApi();
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: ({ id, input }: { id: string; input: UpdateUserInput }) => updateUser(api, id, input),
+    mutationFn: ({ id, input }: { id: string; input: UpdateUserRequest }) => updateUser(api, id, input),
     onSuccess: () => void qc.invalidateQueries({ queryKey: adminKeys.users() }),
   });
 }

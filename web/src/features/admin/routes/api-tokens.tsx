@@ -1,18 +1,18 @@
+import {
+  type ApiTokenInfo,
+  type NewApiToken,
+  Role,
+  roleAtLeast,
+  Scope,
+  SCOPES,
+} from '@fleet/protocol/browser';
 import { useId, useState, type FormEvent } from 'react';
 import { ConfirmDialog } from '../../../components/confirm-dialog.js';
 import { Empty, ErrorBox, Loading, PageHeader } from '../../../components/feedback.js';
 import { Badge } from '../../../components/status-badge.js';
 import { formatDate } from '../../../lib/format.js';
-import { Role, roleAtLeast } from '../../../lib/schemas.js';
 import { useMe } from '../../auth/api/get-me.js';
-import {
-  SCOPES,
-  useApiTokens,
-  useCreateApiToken,
-  useRevokeApiToken,
-  type ApiToken,
-  type CreatedApiToken,
-} from '../api/api-tokens.js';
+import { useApiTokens, useCreateApiToken, useRevokeApiToken } from '../api/api-tokens.js';
 
 /** Everyone manages their own API tokens (for hubctl and CI); admins also see everyone's. */
 export function ApiTokensRoute() {
@@ -22,8 +22,8 @@ export function ApiTokensRoute() {
   const tokens = useApiTokens(isAdmin && all);
   const create = useCreateApiToken();
   const revoke = useRevokeApiToken();
-  const [created, setCreated] = useState<CreatedApiToken | null>(null);
-  const [toRevoke, setToRevoke] = useState<ApiToken | null>(null);
+  const [created, setCreated] = useState<NewApiToken | null>(null);
+  const [toRevoke, setToRevoke] = useState<ApiTokenInfo | null>(null);
   const [error, setError] = useState<string | null>(null);
   const id = useId();
 
@@ -34,7 +34,7 @@ export function ApiTokensRoute() {
     const name = String(data.get('name') ?? '').trim();
     const role = data.get('role') ? Role.parse(data.get('role')) : undefined;
     const days = data.get('days') ? Number(data.get('days')) : undefined;
-    const scopes = data.getAll('scope').map(String);
+    const scopes = data.getAll('scope').map((s) => Scope.parse(s));
     if (!name) return setError('give the token a name');
     if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 3650))
       return setError('expiry must be 1–3650 days');

@@ -1,12 +1,12 @@
+import { Role, type User } from '@fleet/protocol/browser';
 import { useId, useState, type FormEvent } from 'react';
 import { ConfirmDialog } from '../../../components/confirm-dialog.js';
 import { Empty, ErrorBox, Loading, PageHeader } from '../../../components/feedback.js';
 import { Badge } from '../../../components/status-badge.js';
 import { formatDate } from '../../../lib/format.js';
-import { Role } from '../../../lib/schemas.js';
 import { useMe } from '../../auth/api/get-me.js';
 import { useCan } from '../../auth/components/can.js';
-import { CreateUserInput, useCreateUser, useUpdateUser, useUsers, type User } from '../api/users.js';
+import { CreateUserInput, useCreateUser, useUpdateUser, useUsers } from '../api/users.js';
 
 export function UsersRoute() {
   const isAdmin = useCan('admin');

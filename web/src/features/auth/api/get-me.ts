@@ -1,22 +1,15 @@
+import { UserPrincipal } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { z } from 'zod';
 import { ApiError, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { Role } from '../../../lib/schemas.js';
-
-export const Me = z.object({
-  kind: z.literal('user'),
-  userId: z.string(),
-  email: z.string(),
-  role: Role,
-  scopes: z.array(z.string()).default([]),
-});
-export type Me = z.infer<typeof Me>;
 
 /** The signed-in user, or null when there is no (valid) session cookie. */
-export async function getMe(api: ApiClient, signal?: AbortSignal): Promise<Me | null> {
+export async function getMe(api: ApiClient, signal?: AbortSignal): Promise<UserPrincipal | null> {
   try {
-    return await api.request('GET', '/api/v1/auth/me', Me, { signal, skipUnauthorizedRedirect: true });
+    return await api.request('GET', '/api/v1/auth/me', UserPrincipal, {
+      signal,
+      skipUnauthorizedRedirect: true,
+    });
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return null;
     throw e;

@@ -1,24 +1,19 @@
+import { LoginResponse, type LoginRequest, type UserPrincipal } from '@fleet/protocol/browser';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { z } from 'zod';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { IsoDate, Role } from '../../../lib/schemas.js';
-import { meKey, type Me } from './get-me.js';
+import { meKey } from './get-me.js';
 
 export const LoginInput = z.object({
   email: z.string().trim().email('enter an e-mail address'),
   password: z.string().min(1, 'enter your password'),
-});
+}) satisfies z.ZodType<LoginRequest>;
 export type LoginInput = z.infer<typeof LoginInput>;
 
-const LoginAnswer = z.object({
-  user: z.object({ id: z.string(), email: z.string(), role: Role }),
-  expiresAt: IsoDate,
-});
-
 /** The hub answers with the user and sets its httpOnly session cookie. */
-export async function login(api: ApiClient, input: LoginInput): Promise<Me> {
-  const r = await api.request('POST', '/api/v1/auth/login', LoginAnswer, {
+export async function login(api: ApiClient, input: LoginInput): Promise<UserPrincipal> {
+  const r = await api.request('POST', '/api/v1/auth/login', LoginResponse, {
     body: input,
     skipUnauthorizedRedirect: true,
   });

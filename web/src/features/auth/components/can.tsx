@@ -1,5 +1,5 @@
+import { type Role, roleAtLeast } from '@fleet/protocol/browser';
 import type { ReactNode } from 'react';
-import { roleAtLeast, type Role } from '../../../lib/schemas.js';
 import { useMe } from '../api/get-me.js';
 
 /** Whether the signed-in user has at least this role (the hub enforces it again). */

@@ -1,22 +1,16 @@
+import { BulkTagResult, type BulkTagRequest } from '@fleet/protocol/browser';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { z } from 'zod';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { deviceKeys } from './keys.js';
 
-export interface BulkTagInput {
-  deviceIds: string[];
-  add: string[];
-  remove: string[];
-}
-
-const BulkTagAnswer = z.object({ updated: z.number() });
+export type BulkTagInput = Required<BulkTagRequest>;
 
 /** The hub takes at most 1000 ids per call; larger selections go in chunks. */
-export async function bulkTagDevices(api: ApiClient, input: BulkTagInput): Promise<{ updated: number }> {
+export async function bulkTagDevices(api: ApiClient, input: BulkTagInput): Promise<BulkTagResult> {
   let updated = 0;
   for (let i = 0; i < input.deviceIds.length; i += 1000) {
-    const r = await api.post('/api/v1/devices/tags', BulkTagAnswer, {
+    const r = await api.post('/api/v1/devices/tags', BulkTagResult, {
       ...input,
       deviceIds: input.deviceIds.slice(i, i + 1000),
     });

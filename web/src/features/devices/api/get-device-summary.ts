@@ -1,18 +1,8 @@
+import { DeviceSummary } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { z } from 'zod';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { deviceKeys } from './keys.js';
-
-export const DeviceSummary = z.object({
-  total: z.number(),
-  online: z.number(),
-  offline: z.number(),
-  updating: z.number(),
-  failed: z.number(),
-  releases: z.array(z.object({ release: z.string().nullable(), count: z.number() })),
-});
-export type DeviceSummary = z.infer<typeof DeviceSummary>;
 
 export function getDeviceSummary(
   api: ApiClient,

@@ -1,7 +1,7 @@
+import { DeviceDetail } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { DeviceDetail } from '../types.js';
 import { deviceKeys } from './keys.js';
 
 export function getDevice(api: ApiClient, id: string, signal?: AbortSignal): Promise<DeviceDetail> {

@@ -1,22 +1,9 @@
+import { TelemetryPoint } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import { z } from 'zod';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { IsoDate } from '../../../lib/schemas.js';
 import { deviceKeys } from './keys.js';
-
-export const TelemetryPoint = z.object({
-  at: IsoDate,
-  samples: z.number(),
-  cpuPercent: z.number().nullable(),
-  memUsedBytes: z.number().nullable(),
-  memTotalBytes: z.number().nullable(),
-  diskUsedBytes: z.number().nullable(),
-  diskTotalBytes: z.number().nullable(),
-  temperatureC: z.number().nullable(),
-  uptimeSeconds: z.number().nullable().optional(),
-});
-export type TelemetryPoint = z.infer<typeof TelemetryPoint>;
 
 export const TELEMETRY_RANGES = [
   { seconds: 3600, label: '1 hour' },

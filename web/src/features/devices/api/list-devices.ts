@@ -1,9 +1,8 @@
+import { Device, Page } from '@fleet/protocol/browser';
 import { infiniteQueryOptions, keepPreviousData, useInfiniteQuery } from '@tanstack/react-query';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { Page } from '../../../lib/schemas.js';
 import type { DeviceSearch } from '../search.js';
-import { Device } from '../types.js';
 import { deviceKeys } from './keys.js';
 
 export const DevicePage = Page(Device);

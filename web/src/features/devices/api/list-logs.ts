@@ -1,28 +1,8 @@
+import { Page, StoredLogLine } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { z } from 'zod';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { IsoDate, Page } from '../../../lib/schemas.js';
 import { deviceKeys } from './keys.js';
-
-export const StoredLogLine = z.object({
-  id: z.string(),
-  deviceId: z.string(),
-  source: z.string(),
-  stream: z.string(),
-  at: IsoDate,
-  text: z.string(),
-});
-export type StoredLogLine = z.infer<typeof StoredLogLine>;
-
-/** A live line from the event stream (protocol's LogLine). */
-export const LiveLogLine = z.object({
-  time: z.string(),
-  source: z.string(),
-  stream: z.string(),
-  text: z.string(),
-});
-export type LiveLogLine = z.infer<typeof LiveLogLine>;
 
 /** Newest first, as the hub stores them. */
 export function listLogs(

@@ -1,7 +1,7 @@
+import type { Device } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import type { Device } from '../types.js';
 import { deviceKeys } from './keys.js';
 import { listDevices } from './list-devices.js';
 

@@ -1,18 +1,16 @@
+import { TagCount } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import { z } from 'zod';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { deviceKeys } from './keys.js';
 
-export const TagCounts = z.array(z.object({ tag: z.string(), count: z.number() }));
-export type TagCounts = z.infer<typeof TagCounts>;
-
 export function listTags(
   api: ApiClient,
   fleetId: string | undefined,
   signal?: AbortSignal,
-): Promise<TagCounts> {
-  return api.get(`/api/v1/tags${buildQuery({ fleetId })}`, TagCounts, signal);
+): Promise<TagCount[]> {
+  return api.get(`/api/v1/tags${buildQuery({ fleetId })}`, z.array(TagCount), signal);
 }
 
 export function tagsQueryOptions(api: ApiClient, fleetId: string | undefined) {

@@ -1,24 +1,8 @@
+import { Page, UpdateEvent } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { z } from 'zod';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { IsoDate, Page } from '../../../lib/schemas.js';
 import { deviceKeys } from './keys.js';
-
-export const UpdateEvent = z.object({
-  id: z.string(),
-  updateId: z.string(),
-  status: z.string(),
-  state: z.string(),
-  releaseVersion: z.string(),
-  revisionDigest: z.string(),
-  percent: z.number(),
-  reason: z.string().nullable(),
-  message: z.string().nullable(),
-  failedBootLog: z.string().nullable(),
-  at: IsoDate,
-});
-export type UpdateEvent = z.infer<typeof UpdateEvent>;
 
 export function listUpdates(
   api: ApiClient,

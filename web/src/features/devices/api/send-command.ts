@@ -1,27 +1,15 @@
+import { DeviceCommand, type CreateCommandRequest } from '@fleet/protocol/browser';
 import { queryOptions, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { z } from 'zod';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { IsoDate } from '../../../lib/schemas.js';
 import { deviceKeys } from './keys.js';
 
-export type CommandInput = { kind: 'reboot' } | { kind: 'restart-container'; container: string };
-
-export const DeviceCommand = z.object({
-  id: z.string(),
-  deviceId: z.string(),
-  kind: z.string(),
-  params: z.record(z.string(), z.unknown()),
-  status: z.string(),
-  createdAt: IsoDate,
-  createdBy: z.string(),
-  sentAt: IsoDate.nullable(),
-  ackAt: IsoDate.nullable(),
-  message: z.string().nullable(),
-});
-export type DeviceCommand = z.infer<typeof DeviceCommand>;
-
-export function sendCommand(api: ApiClient, deviceId: string, command: CommandInput): Promise<DeviceCommand> {
+export function sendCommand(
+  api: ApiClient,
+  deviceId: string,
+  command: CreateCommandRequest,
+): Promise<DeviceCommand> {
   return api.post(`/api/v1/devices/${encodeURIComponent(deviceId)}/commands`, DeviceCommand, command);
 }
 
@@ -53,7 +41,7 @@ export function useSendCommand(deviceId: string) {
   const api = useApi();
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (command: CommandInput) => sendCommand(api, deviceId, command),
+    mutationFn: (command: CreateCommandRequest) => sendCommand(api, deviceId, command),
     onSuccess: () => void qc.invalidateQueries({ queryKey: deviceKeys.commands(deviceId) }),
   });
 }
@@ -67,7 +55,7 @@ export interface BulkOutcome {
 export async function sendBulkCommand(
   api: ApiClient,
   deviceIds: string[],
-  command: CommandInput,
+  command: CreateCommandRequest,
   concurrency = 8,
 ): Promise<BulkOutcome> {
   const outcome: BulkOutcome = { sent: 0, failed: [] };
@@ -90,7 +78,7 @@ export async function sendBulkCommand(
 export function useBulkCommand() {
   const api = useApi();
   return useMutation({
-    mutationFn: ({ deviceIds, command }: { deviceIds: string[]; command: CommandInput }) =>
+    mutationFn: ({ deviceIds, command }: { deviceIds: string[]; command: CreateCommandRequest }) =>
       sendBulkCommand(api, deviceIds, command),
   });
 }

@@ -1,7 +1,7 @@
+import { Device } from '@fleet/protocol/browser';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { Device } from '../types.js';
 import { deviceKeys } from './keys.js';
 
 /** `PUT /api/v1/devices/:id/tags {tags}`: replaces the device's tags. */

@@ -1,3 +1,4 @@
+import type { DeviceContainer } from '@fleet/protocol/browser';
 import { useState } from 'react';
 import { ConfirmDialog } from '../../../components/confirm-dialog.js';
 import { Empty, ErrorBox } from '../../../components/feedback.js';
@@ -5,7 +6,7 @@ import { Badge } from '../../../components/status-badge.js';
 import { formatAgo } from '../../../lib/format.js';
 import { useCan } from '../../auth/components/can.js';
 import { useSendCommand } from '../api/send-command.js';
-import { containerTone, type DeviceContainer } from '../types.js';
+import { containerTone } from '../types.js';
 
 export function ContainersPanel({
   deviceId,

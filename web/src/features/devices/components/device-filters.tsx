@@ -1,7 +1,7 @@
+import { DEVICE_STATUSES } from '@fleet/protocol/browser';
 import { useEffect, useId, useState } from 'react';
 import { useFleets } from '../../fleets/api/list-fleets.js';
 import { useTags } from '../api/list-tags.js';
-import { DEVICE_STATUSES } from '../types.js';
 import type { DeviceSearch } from '../search.js';
 
 export interface DeviceFiltersProps {

@@ -1,10 +1,11 @@
+import type { Device, DeviceSort } from '@fleet/protocol/browser';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useRef } from 'react';
 import { Link } from 'react-router';
 import { formatAgo } from '../../../lib/format.js';
 import { Badge, PresenceBadge } from '../../../components/status-badge.js';
 import type { DeviceSearch } from '../search.js';
-import { reasonLabel, statusTone, type Device, type DeviceSort } from '../types.js';
+import { reasonLabel, statusTone } from '../types.js';
 
 const ROW_HEIGHT = 44;
 

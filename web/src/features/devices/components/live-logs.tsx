@@ -1,8 +1,9 @@
+import { DeviceLogsEventData } from '@fleet/protocol/browser';
 import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import { z } from 'zod';
 import { ErrorBox, Loading } from '../../../components/feedback.js';
 import { useApi, useHubEvents } from '../../../lib/api-context.js';
-import { LiveLogLine, logStreamUrl, useLogs } from '../api/list-logs.js';
+import { logStreamUrl, useLogs } from '../api/list-logs.js';
 
 interface Line {
   key: string;
@@ -15,7 +16,7 @@ interface Line {
 /** Lines kept in the browser while following; older ones fall off. */
 const MAX_LINES = 2000;
 
-const LogsEvent = z.object({ data: z.object({ lines: z.array(LiveLogLine) }) });
+const LogsEvent = z.object({ data: DeviceLogsEventData });
 
 export interface LiveLogsProps {
   deviceId: string;

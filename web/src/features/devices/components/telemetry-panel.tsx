@@ -1,8 +1,9 @@
+import type { TelemetryPoint } from '@fleet/protocol/browser';
 import { useId, useMemo, useState } from 'react';
 import { Empty, ErrorBox, Loading } from '../../../components/feedback.js';
 import { TimeChart, type ChartSeries } from '../../../components/time-chart.js';
 import { formatBytes } from '../../../lib/format.js';
-import { TELEMETRY_RANGES, useTelemetry, type TelemetryPoint } from '../api/get-telemetry.js';
+import { TELEMETRY_RANGES, useTelemetry } from '../api/get-telemetry.js';
 
 const pct = (v: number) => `${v.toFixed(0)}%`;
 const temp = (v: number) => `${v.toFixed(1)} °C`;

@@ -1,3 +1,4 @@
+import type { DeviceSort } from '@fleet/protocol/browser';
 import { useCallback, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { ErrorBox, Empty, Loading, PageHeader } from '../../../components/feedback.js';
@@ -7,7 +8,6 @@ import { BulkActions } from '../components/bulk-actions.js';
 import { DeviceFilters } from '../components/device-filters.js';
 import { DeviceTable } from '../components/device-table.js';
 import { deviceSearchParams, parseDeviceSearch, type DeviceSearch } from '../search.js';
-import type { DeviceSort } from '../types.js';
 
 export function DevicesRoute() {
   const [params, setParams] = useSearchParams();

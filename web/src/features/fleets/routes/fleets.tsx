@@ -1,3 +1,4 @@
+import type { ClaimToken, Fleet, NewClaimToken } from '@fleet/protocol/browser';
 import { useId, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { ConfirmDialog } from '../../../components/confirm-dialog.js';
@@ -7,15 +8,9 @@ import { formatDate } from '../../../lib/format.js';
 import { Can, useCan } from '../../auth/components/can.js';
 import { deviceSearchParams } from '../../devices/search.js';
 import { Tag } from '../../devices/types.js';
-import {
-  useClaimTokens,
-  useCreateClaimToken,
-  useRevokeClaimToken,
-  type ClaimToken,
-  type CreatedClaimToken,
-} from '../api/claim-tokens.js';
+import { useClaimTokens, useCreateClaimToken, useRevokeClaimToken } from '../api/claim-tokens.js';
 import { CreateFleetInput, useCreateFleet } from '../api/create-fleet.js';
-import { useFleets, type Fleet } from '../api/list-fleets.js';
+import { useFleets } from '../api/list-fleets.js';
 
 export function FleetsRoute() {
   const fleets = useFleets();
@@ -125,7 +120,7 @@ function ClaimTokens({ fleetId }: { fleetId: string }) {
   const tokens = useClaimTokens(fleetId);
   const create = useCreateClaimToken(fleetId);
   const revoke = useRevokeClaimToken(fleetId);
-  const [created, setCreated] = useState<CreatedClaimToken | null>(null);
+  const [created, setCreated] = useState<NewClaimToken | null>(null);
   const [toRevoke, setToRevoke] = useState<ClaimToken | null>(null);
   const [error, setError] = useState<string | null>(null);
   const id = useId();

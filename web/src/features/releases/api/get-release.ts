@@ -1,8 +1,8 @@
+import { Release } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { releaseKeys } from './keys.js';
-import { Release } from './types.js';
 
 export function getRelease(api: ApiClient, idOrVersion: string, signal?: AbortSignal): Promise<Release> {
   return api.get(`/api/v1/releases/${encodeURIComponent(idOrVersion)}`, Release, signal);

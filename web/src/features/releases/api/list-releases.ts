@@ -1,9 +1,8 @@
+import { Page, ReleaseSummary } from '@fleet/protocol/browser';
 import { infiniteQueryOptions, useInfiniteQuery } from '@tanstack/react-query';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { Page } from '../../../lib/schemas.js';
 import { releaseKeys } from './keys.js';
-import { ReleaseSummary } from './types.js';
 
 export function listReleases(
   api: ApiClient,

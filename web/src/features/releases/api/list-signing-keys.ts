@@ -1,12 +1,12 @@
+import { SigningKeyRecord } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import { z } from 'zod';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { releaseKeys } from './keys.js';
-import { SigningKey } from './types.js';
 
-export function listSigningKeys(api: ApiClient, signal?: AbortSignal): Promise<SigningKey[]> {
-  return api.get('/api/v1/keys?includeRevoked=true', z.array(SigningKey), signal);
+export function listSigningKeys(api: ApiClient, signal?: AbortSignal): Promise<SigningKeyRecord[]> {
+  return api.get('/api/v1/keys?includeRevoked=true', z.array(SigningKeyRecord), signal);
 }
 
 export function signingKeysQueryOptions(api: ApiClient) {

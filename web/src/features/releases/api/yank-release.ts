@@ -1,8 +1,8 @@
+import { Release } from '@fleet/protocol/browser';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { releaseKeys } from './keys.js';
-import { Release } from './types.js';
 
 export function yankRelease(api: ApiClient, idOrVersion: string, reason: string): Promise<Release> {
   return api.post(`/api/v1/releases/${encodeURIComponent(idOrVersion)}/yank`, Release, { reason });

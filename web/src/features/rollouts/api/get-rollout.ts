@@ -1,13 +1,12 @@
+import { Page, RolloutDetail, RolloutDevice } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { Page } from '../../../lib/schemas.js';
 import { rolloutKeys } from './keys.js';
-import { Rollout, RolloutDevice } from './types.js';
 
-/** `GET /api/v1/rollouts/:idOrName` → Rollout with counts per device state and per phase. */
-export function getRollout(api: ApiClient, id: string, signal?: AbortSignal): Promise<Rollout> {
-  return api.get(`/api/v1/rollouts/${encodeURIComponent(id)}`, Rollout, signal);
+/** `GET /api/v1/rollouts/:idOrName` → RolloutDetail with counts per device state and per phase. */
+export function getRollout(api: ApiClient, id: string, signal?: AbortSignal): Promise<RolloutDetail> {
+  return api.get(`/api/v1/rollouts/${encodeURIComponent(id)}`, RolloutDetail, signal);
 }
 
 export function rolloutQueryOptions(api: ApiClient, id: string) {

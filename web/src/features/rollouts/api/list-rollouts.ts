@@ -1,17 +1,16 @@
+import { Page, RolloutDetail } from '@fleet/protocol/browser';
 import { queryOptions, useQuery } from '@tanstack/react-query';
 import { buildQuery, type ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
-import { Page } from '../../../lib/schemas.js';
 import { rolloutKeys } from './keys.js';
-import { Rollout } from './types.js';
 
-/** `GET /api/v1/rollouts?state=&limit=` → `Page<Rollout>`. */
+/** `GET /api/v1/rollouts?state=&limit=` → `Page<RolloutDetail>`. */
 export function listRollouts(
   api: ApiClient,
   state: string | undefined,
   signal?: AbortSignal,
-): Promise<Page<Rollout>> {
-  return api.get(`/api/v1/rollouts${buildQuery({ state, limit: 100 })}`, Page(Rollout), signal);
+): Promise<Page<RolloutDetail>> {
+  return api.get(`/api/v1/rollouts${buildQuery({ state, limit: 100 })}`, Page(RolloutDetail), signal);
 }
 
 export function rolloutsQueryOptions(api: ApiClient, state: string | undefined) {

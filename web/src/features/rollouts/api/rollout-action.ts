@@ -1,17 +1,21 @@
+import { type RolloutAction, RolloutDetail, type RolloutState } from '@fleet/protocol/browser';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
 import { rolloutKeys } from './keys.js';
-import { Rollout, type RolloutAction, type RolloutState } from './types.js';
 
-/** `POST /api/v1/rollouts/:id/{pause|resume|abort|rollback} {reason?}` → the updated Rollout (audited). */
+/** `POST /api/v1/rollouts/:id/{pause|resume|abort|rollback} {reason?}` → the updated RolloutDetail (audited). */
 export function rolloutAction(
   api: ApiClient,
   id: string,
   action: RolloutAction,
   reason?: string,
-): Promise<Rollout> {
-  return api.post(`/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, Rollout, reason ? { reason } : {});
+): Promise<RolloutDetail> {
+  return api.post(
+    `/api/v1/rollouts/${encodeURIComponent(id)}/${action}`,
+    RolloutDetail,
+    reason ? { reason } : {},
+  );
 }
 
 /** Which operator actions make sense in a state (the hub refuses the others anyway). */

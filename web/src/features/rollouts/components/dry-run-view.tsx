@@ -1,11 +1,11 @@
+import type { DryRunReport } from '@fleet/protocol/browser';
 import { Badge } from '../../../components/status-badge.js';
 import { formatBytes } from '../../../lib/format.js';
-import type { DryRun } from '../api/types.js';
 
 const SHOWN = 500;
 
 /** The dry run's summary and per-device table (what each device would download, and why not). */
-export function DryRunView({ dryRun }: { dryRun: DryRun }) {
+export function DryRunView({ dryRun }: { dryRun: DryRunReport }) {
   const s = dryRun.summary;
   // Devices that would be skipped first: they are what the operator must look at.
   const devices = [...dryRun.devices].sort((a, b) => Number(a.eligible) - Number(b.eligible));

@@ -1,8 +1,8 @@
+import type { RolloutAction, RolloutDetail } from '@fleet/protocol/browser';
 import { useId, useState } from 'react';
 import { ConfirmDialog } from '../../../components/confirm-dialog.js';
 import { ErrorBox } from '../../../components/feedback.js';
 import { actionsFor, useRolloutAction } from '../api/rollout-action.js';
-import type { Rollout, RolloutAction } from '../api/types.js';
 
 const COPY: Record<RolloutAction, { label: string; title: string; body: string; danger: boolean }> = {
   pause: {
@@ -31,7 +31,7 @@ const COPY: Record<RolloutAction, { label: string; title: string; body: string; 
   },
 };
 
-export function RolloutActions({ rollout }: { rollout: Rollout }) {
+export function RolloutActions({ rollout }: { rollout: RolloutDetail }) {
   const act = useRolloutAction(rollout.id);
   const [pending, setPending] = useState<RolloutAction | null>(null);
   const [reason, setReason] = useState('');

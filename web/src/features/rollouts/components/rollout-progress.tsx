@@ -1,7 +1,7 @@
+import { type RolloutStateCounts, totalOf } from '@fleet/protocol/browser';
 import { ProgressBar, type ProgressSegment } from '../../../components/progress-bar.js';
-import { totalOf, type StateCounts } from '../api/types.js';
 
-export function segmentsOf(counts: StateCounts): ProgressSegment[] {
+export function segmentsOf(counts: RolloutStateCounts): ProgressSegment[] {
   return [
     { label: 'succeeded', value: counts.succeeded, tone: 'ok' },
     {
@@ -21,7 +21,7 @@ export function RolloutProgress({
   total,
 }: {
   label: string;
-  counts: StateCounts;
+  counts: RolloutStateCounts;
   /** Devices targeted; the sum of the counts when not given. */
   total?: number;
 }) {

@@ -1,3 +1,4 @@
+import type { RolloutDetail, RolloutSpecRequest } from '@fleet/protocol/browser';
 import { useId, useMemo, useState, type FormEvent } from 'react';
 import { ErrorBox } from '../../../components/feedback.js';
 import { useTags } from '../../devices/api/list-tags.js';
@@ -5,7 +6,6 @@ import { useFleets } from '../../fleets/api/list-fleets.js';
 import { useReleases } from '../../releases/api/list-releases.js';
 import { useCreateRollout } from '../api/create-rollout.js';
 import { useDryRunRollout } from '../api/dry-run-rollout.js';
-import type { CreateRolloutInput, Rollout } from '../api/types.js';
 import { parsePhases } from '../phases.js';
 import { DryRunView } from './dry-run-view.js';
 
@@ -33,7 +33,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The wizard's draft as the hub's creation body, or the first thing wrong with it. */
 export function toCreateInput(
   d: WizardDraft,
-): { ok: true; input: CreateRolloutInput } | { ok: false; error: string } {
+): { ok: true; input: RolloutSpecRequest } | { ok: false; error: string } {
   if (!d.release) return { ok: false, error: 'choose a release' };
   if (!d.fleetId) return { ok: false, error: 'choose a fleet' };
   const ids = d.deviceIds
@@ -79,7 +79,7 @@ export function RolloutWizard({
   onStarted,
 }: {
   initialRelease?: string;
-  onStarted: (r: Rollout) => void;
+  onStarted: (r: RolloutDetail) => void;
 }) {
   const [step, setStep] = useState(0);
   const [error, setError] = useState<string | null>(null);

@@ -1,3 +1,4 @@
+import { ROLLOUT_DEVICE_STATES, type RolloutDevice } from '@fleet/protocol/browser';
 import { useId, useMemo } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { z } from 'zod';
@@ -7,14 +8,13 @@ import { formatAgo, formatDate } from '../../../lib/format.js';
 import { Can } from '../../auth/components/can.js';
 import { reasonLabel } from '../../devices/types.js';
 import { useRollout, useRolloutDevices } from '../api/get-rollout.js';
-import { DEVICE_ROLLOUT_STATES, type RolloutDevice } from '../api/types.js';
 import { FailuresByReason } from '../components/failures-by-reason.js';
 import { RolloutActions } from '../components/rollout-actions.js';
 import { RolloutProgress } from '../components/rollout-progress.js';
 import { describePhase } from '../phases.js';
 import { ROLLOUT_TONES } from './rollouts.js';
 
-const DeviceStateParam = z.enum(DEVICE_ROLLOUT_STATES).optional().catch(undefined);
+const DeviceStateParam = z.enum(ROLLOUT_DEVICE_STATES).optional().catch(undefined);
 const DEVICE_TONES: Record<string, 'ok' | 'bad' | 'info' | 'warn' | 'muted'> = {
   succeeded: 'ok',
   failed: 'bad',
@@ -133,7 +133,7 @@ export function RolloutRoute() {
             }
           >
             <option value="">any</option>
-            {DEVICE_ROLLOUT_STATES.map((s) => (
+            {ROLLOUT_DEVICE_STATES.map((s) => (
               <option key={s}>{s}</option>
             ))}
           </select>

@@ -1,3 +1,4 @@
+import { ROLLOUT_STATES } from '@fleet/protocol/browser';
 import { Link, useSearchParams } from 'react-router';
 import { z } from 'zod';
 import { Empty, ErrorBox, Loading, PageHeader } from '../../../components/feedback.js';
@@ -5,7 +6,6 @@ import { Badge } from '../../../components/status-badge.js';
 import { formatDate } from '../../../lib/format.js';
 import { Can } from '../../auth/components/can.js';
 import { useRollouts } from '../api/list-rollouts.js';
-import { ROLLOUT_STATES } from '../api/types.js';
 import { RolloutProgress } from '../components/rollout-progress.js';
 
 const StateParam = z.enum(ROLLOUT_STATES).optional().catch(undefined);
