@@ -20,18 +20,19 @@ export const boundaries = [
   {
     name: 'mqtt',
     regex: '^mqtt(/.*)?$',
-    // test/sim is a protocol-faithful device; integration tests and benchmarks need raw clients
-    // (to prove broker isolation, to load the hub as devices do).
+    // Tests, the simulator and benchmarks need raw clients (to prove broker isolation, to play
+    // devices, to load the hub as devices do): each package gets them from its one helper.
     owners: [
       'device-agent/src/link/**',
       'hub/src/mqtt/**',
-      'test/sim/**',
       'test/support/mqtt-client.ts',
-      '**/test/integration/**',
-      'test/e2e/**',
-      '*/bench/**',
+      'hub/test/integration/helpers/mqtt-client.ts',
+      'device-agent/test/integration/helpers/mqtt-client.ts',
+      'hubctl/test/integration/support/mqtt-client.ts',
+      'web/test/integration/support/mqtt-client.ts',
     ],
-    message: "mqtt belongs to the agent's link/ and the hub's mqtt/ module.",
+    message:
+      "mqtt belongs to the agent's link/ and the hub's mqtt/ module; tests use their package's mqtt-client.ts helper.",
   },
 ];
 

@@ -28,10 +28,26 @@ const cases: [string, string, string[], string[]][] = [
     [
       'device-agent/src/link/session.ts',
       'hub/src/mqtt/hub-mqtt-client.ts',
-      'test/sim/device.ts',
-      'hub/test/integration/broker.test.ts',
+      // Each package's tests: one helper.
+      'test/support/mqtt-client.ts',
+      'hub/test/integration/helpers/mqtt-client.ts',
+      'device-agent/test/integration/helpers/mqtt-client.ts',
+      'hubctl/test/integration/support/mqtt-client.ts',
+      'web/test/integration/support/mqtt-client.ts',
     ],
-    ['device-agent/src/runtime/lxc/binding.ts', 'hub/src/devices/device.service.ts', 'web/src/app.tsx'],
+    [
+      'device-agent/src/runtime/lxc/binding.ts',
+      'hub/src/devices/device.service.ts',
+      'web/src/app.tsx',
+      // Tests, the simulator and benchmarks go through their package's helper.
+      'hub/test/integration/broker.test.ts',
+      'hubctl/test/integration/hubctl.test.ts',
+      'web/test/integration/support/seed.ts',
+      'web/test/integration/dashboard.e2e.test.ts',
+      'test/sim/device.ts',
+      'test/e2e/fleet.test.ts',
+      'hub/bench/ingest.bench.ts',
+    ],
   ],
   [
     'Prisma client',

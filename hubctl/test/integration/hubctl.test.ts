@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessage, topics } from '@fleet/protocol';
-import mqtt from 'mqtt';
+import mqtt from './support/mqtt-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildBusyboxImage,

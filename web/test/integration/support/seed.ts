@@ -9,7 +9,7 @@ import {
   type Progress,
   type TopicKind,
 } from '@fleet/protocol';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from './mqtt-client.js';
 
 export class HubApi {
   #cookie = '';
