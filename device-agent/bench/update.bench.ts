@@ -1,15 +1,17 @@
-// Benchmark (issue 4): downtime of an HTTP app (busybox httpd, host network) while the agent
-// updates it, seen by a client polling at 1 kHz, for the default strategy (stop-start) and
-// `hand-over`, against `lxc-stop` + `lxc-start` of the identical container (the agent's own
-// instance, with the agent stopped) in the same run. Not a test: prints and writes
-// bench/results/update.json (repository root).
+// Benchmark (issue 4): downtime of an HTTP app (busybox httpd) while the agent updates it,
+// seen by a client polling at 1 kHz, for the default strategy (stop-start, host network) and
+// `hand-over` (bridge network behind a published host port, decision 0023), against
+// `lxc-stop` + `lxc-start` of the identical host-network container (the agent's own instance,
+// with the agent stopped) in the same run. Not a test: prints and writes
+// bench/results/update.json (repository root), with the agent's own step timings.
 //
 //   node --conditions=fleet-source --import tsx bench/update.bench.ts [--updates 5]
 //
 // The agent runs as a real process from the device bundle (rebuilt first), installing local
-// revisions through its API. In hand-over the new instance starts while the old one still
-// holds the port: its httpd retries the bind every 2 ms until the old one is gone, which is
-// what an app does behind a fixed host port without SO_REUSEPORT.
+// revisions through its API. Stop-start: httpd on 127.0.0.1:<port> on the host network (the
+// old one is gone before the new one binds). Hand-over: httpd on port 80 of its
+// own bridge address, <port> published to it; the agent switches the port once the new one
+// accepts connections, then drains and stops the old one.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -46,12 +48,17 @@ const agent = new http.Agent({ keepAlive: false });
 function once() {
   if (stop) return;
   const t = performance.now();
+  // One outcome per request: a response cut mid-body (reset, or our timeout) errors on both
+  // the response and the request; unhandled it killed the poller.
+  let settled = false;
+  const finish = (success) => { if (!settled) { settled = true; done(success, t); } };
   const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 500 }, (res) => {
     res.resume();
-    res.on('end', () => { done(res.statusCode === 200, t); });
+    res.on('end', () => finish(res.statusCode === 200));
+    res.on('error', () => finish(false));
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', () => done(false, t));
+  req.on('error', () => finish(false));
 }
 function done(success, t) {
   const now = performance.now();
@@ -153,11 +160,16 @@ async function main(): Promise<void> {
   await up();
 
   let seq = 0;
-  const install = async (strategy: 'stop-start' | 'hand-over'): Promise<void> => {
+  const steps: Record<string, string[]> = { 'stop-start': [], 'hand-over': [] };
+  const install = async (strategy: 'stop-start' | 'hand-over', network: 'host' | 'bridge'): Promise<void> => {
     seq++;
+    const logFrom = agentErr.length;
     const dir = join(tmp.path, `rev-${seq}`);
     await mkdir(join(dir, 'objects', 'sha256'), { recursive: true });
-    const serve = `until httpd -f -p 127.0.0.1:${port} -h /www; do usleep 2000; done`;
+    // httpd is the workload itself (exec), so the stop signal reaches it as it would a real
+    // server. Behind a shell loop the shell deferred SIGTERM while httpd ran: every stop waited
+    // out stopTimeoutMs and the old instance was killed, measuring the kill path instead.
+    const serve = `exec httpd -f -p ${network === 'host' ? `127.0.0.1:${port}` : '80'} -h /www`;
     const r = aRelease({
       version: `${seq}.0.0`,
       sequence: seq,
@@ -166,7 +178,8 @@ async function main(): Promise<void> {
         web: aContainer({
           rootfs,
           image: { ref: 'busybox', digest: rootfs.digest },
-          network: 'host',
+          network,
+          ...(network === 'bridge' ? { ports: [{ host: port, container: 80 }] } : {}),
           statusGoal: 'started',
           start: {
             entrypoint: ['/bin/sh', '-c'],
@@ -194,23 +207,31 @@ async function main(): Promise<void> {
         const last = u.progress.at(-1);
         if (last?.status !== 'succeeded')
           throw new Error(`update ${updateId} ${last?.status}: ${last?.message}`);
+        // The agent logs each install's step timings ("steps: create web-… 12 ms, …").
+        for (const m of agentErr.slice(logFrom).matchAll(/steps: ([^\n]*)/g))
+          steps[strategy]?.push(m[1] as string);
         return;
       }
     }
   };
 
-  await install('stop-start');
-  await waitServing(port);
   const results: Record<string, PollResult[]> = {
     'stop-start': [],
     'hand-over': [],
     'lxc-stop+lxc-start': [],
   };
-  for (const strategy of ['stop-start', 'hand-over'] as const) {
+  // Each phase starts from an unmeasured install of its network mode.
+  for (const [strategy, network] of [
+    ['hand-over', 'bridge'],
+    ['stop-start', 'host'],
+  ] as const) {
+    await install('stop-start', network);
+    await waitServing(port);
+    steps['stop-start'] = [];
     for (let i = 0; i < UPDATES; i++) {
       const poller = startPoller(port);
       await new Promise((r) => setTimeout(r, 200));
-      await install(strategy);
+      await install(strategy, network);
       await waitServing(port);
       await new Promise((r) => setTimeout(r, 200));
       results[strategy]?.push(await poller.stop());
@@ -304,6 +325,8 @@ async function main(): Promise<void> {
       handOverVsLxc: (summary['hand-over']?.medianOutageMs ?? Number.NaN) / ref,
     },
     goals: { stopStartVsLxc: '<= 2', handOverFailedRequests: 0 },
+    load1AtEnd: (await readFile('/proc/loadavg', 'utf8')).split(' ')[0],
+    agentSteps: steps,
   };
   await mkdir(join(root, 'bench/results'), { recursive: true });
   await writeFile(join(root, 'bench/results/update.json'), `${JSON.stringify(out, null, 2)}\n`);
@@ -311,6 +334,7 @@ async function main(): Promise<void> {
     console.log(
       `${k.padEnd(20)} median outage ${v.medianOutageMs.toFixed(1)} ms, max ${v.maxOutageMs.toFixed(1)} ms, failed requests ${v.failedRequests} of ${v.failedRequests + v.okRequests}`,
     );
+  for (const [k, v] of Object.entries(steps)) for (const line of v) console.log(`${k} steps: ${line}`);
   console.log(
     `ratios vs lxc-stop+lxc-start: stop-start ${out.ratios.stopStartVsLxc.toFixed(2)}x, hand-over ${out.ratios.handOverVsLxc.toFixed(2)}x`,
   );

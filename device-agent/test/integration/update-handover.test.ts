@@ -106,12 +106,16 @@ const agent = new http.Agent({ keepAlive: false });
 function once() {
   if (stop) return;
   let body = '';
+  let settled = false;
+  // One outcome per request: a response cut mid-body errors on the response and the request.
+  const finish = (err, page) => { if (!settled) { settled = true; done(err, page); } };
   const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 2000 }, (res) => {
     res.on('data', (d) => (body += d));
-    res.on('end', () => done(res.statusCode === 200 ? null : 'status ' + res.statusCode, body.trim()));
+    res.on('end', () => finish(res.statusCode === 200 ? null : 'status ' + res.statusCode, body.trim()));
+    res.on('error', (e) => finish('response ' + (e.code || e.message), ''));
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => done(e.code || e.message, ''));
+  req.on('error', (e) => finish(e.code || e.message, ''));
 }
 function done(err, page) {
   if (err) { failed++; errors[err] = (errors[err] || 0) + 1; } else { ok++; pages[page] = (pages[page] || 0) + 1; }
@@ -204,7 +208,7 @@ beforeAll(async () => {
     volumes: new VolumeStore(storage),
     revisionNumber: (id) => revisions.numberOf(id),
     clock: systemClock,
-    goalTimeoutMs: 5_000,
+    goalTimeoutMs: 30_000,
     pollMs: 100,
     ports,
   });
@@ -231,7 +235,7 @@ beforeAll(async () => {
       identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
       runner: new ExclusiveRunner(),
       settings: {
-        gate: { goalTimeoutMs: 5_000, pollMs: 100, hubTimeoutMs: 1_000 },
+        gate: { goalTimeoutMs: 30_000, pollMs: 100, hubTimeoutMs: 1_000 },
         spaceReserveBytes: 1024 * 1024,
         lockPollMs: 200,
       },
