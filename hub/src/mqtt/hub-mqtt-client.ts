@@ -74,10 +74,14 @@ export class HubMqttClient {
   readonly #logger: MqttLogger;
   #connected = false;
   #closing = false;
+  #lastPing = Date.now();
 
-  private constructor(client: MqttClient, logger: MqttLogger) {
+  readonly #options: HubMqttClientOptions;
+
+  private constructor(client: MqttClient, logger: MqttLogger, options: HubMqttClientOptions) {
     this.#client = client;
     this.#logger = logger;
+    this.#options = options;
     this.#firstListener = new Promise<void>((resolve) => (this.#listenerAdded = resolve));
     client.on('connect', () => {
       if (!this.#connected) this.#logger.log(`mqtt connected to ${this.#describe()}`);
@@ -92,6 +96,7 @@ export class HubMqttClient {
     // Replaces mqtt.js's default (which acknowledges at once) so that listeners can hold the
     // session: the PUBACK and the next packet wait until every listener has finished.
     client.handleMessage = (packet, done) => {
+      this.#keepAliveWhileHolding();
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       this.#dispatch(packet.topic, payload, { retained: packet.retain === true }).then(
         () => done(),
@@ -127,7 +132,7 @@ export class HubMqttClient {
     if (options.username !== undefined) mqttOptions.username = options.username;
     if (options.password !== undefined) mqttOptions.password = options.password;
     const client = connect(options.url, mqttOptions);
-    const hub = new HubMqttClient(client, logger);
+    const hub = new HubMqttClient(client, logger, options);
     await new Promise<void>((resolve, reject) => {
       const cleanup = () => {
         client.off('connect', onConnect);
@@ -160,6 +165,21 @@ export class HubMqttClient {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     return hub;
+  }
+
+  /**
+   * Another session on the same broker with the same identity: a clean session of its own (no
+   * subscriptions, nothing queued while away) under `<clientId>-<suffix>`. The hub publishes
+   * targets and commands on one, so their PUBACKs never queue behind the device messages ingest
+   * holds on the main session (measured: hub/bench/rollout.bench.ts, docs/rollouts.md).
+   */
+  async openSibling(suffix: string, signal?: AbortSignal): Promise<HubMqttClient> {
+    const { sessionExpirySeconds: _persistent, ...options } = this.#options;
+    return HubMqttClient.connect(
+      { ...options, clientId: `${options.clientId}-${suffix}` },
+      this.#logger,
+      signal,
+    );
   }
 
   get connected(): boolean {
@@ -247,6 +267,26 @@ export class HubMqttClient {
         // A listener bug must never take the session (and with it every device's ingest) down.
         this.#logger.error(`mqtt listener failed on ${topic}: ${(error as Error).message}`);
       }
+    }
+  }
+
+  /**
+   * mqtt.js counts only acks and PINGRESP as signs of a live broker, and reads packets one at a
+   * time: while listeners hold a backlog of device messages, the PINGRESP waits behind it and
+   * mqtt.js drops a healthy session ("Keepalive timeout"; seen with 2000 devices connecting at
+   * once, which also loses a clean session's queued messages). A publish being handed over is
+   * proof the broker is there, so it postpones the client-side timeout; a PINGREQ still goes out
+   * every half keepalive while that lasts, so the broker hears from the hub even when every
+   * delivered message is QoS 0 (no PUBACK).
+   */
+  #keepAliveWhileHolding(): void {
+    const client = this.#client;
+    if (!client.options.keepalive) return;
+    client.reschedulePing(true);
+    const now = Date.now();
+    if (now - this.#lastPing >= (client.options.keepalive * 1000) / 2) {
+      this.#lastPing = now;
+      client.sendPing();
     }
   }
 

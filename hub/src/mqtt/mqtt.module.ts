@@ -4,12 +4,27 @@ import { COMMAND_PUBLISHER } from '../devices/command-publisher.js';
 import { DEVICE_CERTIFICATE_ISSUER } from '../provisioning/device-certificate-issuer.js';
 import { BrokerConnection } from './broker-connection.js';
 import { DevicePublisher } from './device-publisher.js';
+import type { HubMqttClient } from './hub-mqtt-client.js';
 import type { MqttSettings } from './mqtt-settings.js';
 
-/** Closes the broker connection after everything else has shut down (ingest first). */
+/**
+ * The session the hub publishes targets and commands on, apart from the one ingest reads: ingest
+ * holds incoming packets for backpressure, and mqtt.js reads a session's packets in order, so
+ * on a shared session every PUBACK waited behind the device messages received before it.
+ */
+class DispatchSession {
+  constructor(readonly session: HubMqttClient) {}
+}
+
+/** Closes the broker sessions after everything else has shut down (ingest first). */
 class BrokerConnectionCloser implements OnApplicationShutdown {
-  constructor(private readonly connection: BrokerConnection) {}
+  constructor(
+    private readonly connection: BrokerConnection,
+    private readonly dispatch: DispatchSession,
+  ) {}
   async onApplicationShutdown(): Promise<void> {
+    // Unacknowledged targets are flushed before the broker (embedded) goes away.
+    await this.dispatch.session.close();
     await this.connection.close();
   }
 }
@@ -17,7 +32,8 @@ class BrokerConnectionCloser implements OnApplicationShutdown {
 /**
  * The hub's broker: connects (or starts the embedded one) before the app is ready and provides
  * BROKER_AUTHORITY and COMMAND_PUBLISHER to the devices module, DevicePublisher (retained
- * targets) to the rollout engine, and BrokerConnection to ingest. Global: imported once by the
+ * targets) to the rollout engine, and BrokerConnection to ingest. Targets and commands go out
+ * on a second session of the hub's identity (DispatchSession), ingest reads the first. Global: imported once by the
  * AppModule.
  *
  * Ingest is a separate module (`IngestModule.forRoot()`, mounted after the core modules whose
@@ -37,15 +53,17 @@ export class MqttModule {
           inject: [BrokerConnection],
         },
         {
-          provide: COMMAND_PUBLISHER,
-          useFactory: (c: BrokerConnection) => c.publisher,
+          provide: DispatchSession,
+          useFactory: async (c: BrokerConnection) =>
+            new DispatchSession(await c.session.openSibling('dispatch')),
           inject: [BrokerConnection],
         },
         {
           provide: DevicePublisher,
-          useFactory: (c: BrokerConnection) => c.publisher,
-          inject: [BrokerConnection],
+          useFactory: (d: DispatchSession) => new DevicePublisher(d.session),
+          inject: [DispatchSession],
         },
+        { provide: COMMAND_PUBLISHER, useExisting: DevicePublisher },
         // null in password mode: provisioning then hands out broker passwords only.
         {
           provide: DEVICE_CERTIFICATE_ISSUER,
@@ -54,8 +72,8 @@ export class MqttModule {
         },
         {
           provide: BrokerConnectionCloser,
-          useFactory: (c: BrokerConnection) => new BrokerConnectionCloser(c),
-          inject: [BrokerConnection],
+          useFactory: (c: BrokerConnection, d: DispatchSession) => new BrokerConnectionCloser(c, d),
+          inject: [BrokerConnection, DispatchSession],
         },
       ],
       exports: [

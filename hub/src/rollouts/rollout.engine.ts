@@ -29,8 +29,13 @@ import type { Rollout } from './rollout.types.js';
 
 /** Engine cadence: a step per rollout at least this often; device messages wake it sooner. */
 export const ROLLOUT_TICK_MS = 1_000;
-/** Targets published per rollout and step at most (keeps a step's transaction short). */
-const DISPATCH_BATCH = 250;
+/** Targets selected, marked and published together (one set of queries per batch). */
+const DISPATCH_BATCH = 500;
+/**
+ * A step stops starting dispatch batches after this long: the step holds the rollout's lock,
+ * which operator actions wait for, and device progress is synced only at the top of a step.
+ */
+const DISPATCH_STEP_MS = 3_000;
 
 export interface StepResult {
   changed: boolean;
@@ -182,7 +187,7 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
         if (v.verdict === 'unhealthy') {
           changes.push({
             deviceId: row.deviceId,
-            state: 'failed',
+            state: v.state,
             reason: `health after update: ${v.reason}`,
             finished: true,
           });
@@ -282,52 +287,55 @@ export class RolloutEngine implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * Sends targets to pending devices of the phases reached, under the parallel download cap.
-   * The publish happens inside the step's transaction: if the replica dies before the commit
-   * the device row is still `pending` and the other replica sends the same update id again
-   * (the device de-duplicates by update id); a commit without a publish cannot happen.
+   * Sends targets to pending devices of the phases reached, under the parallel download cap, in
+   * batches until the budget is spent or the step has dispatched for DISPATCH_STEP_MS: the sync
+   * queries at the top of a step run over every device of the rollout, so they run once for
+   * thousands of targets, not once per batch (measured: docs/rollouts.md, Benchmark).
+   *
+   * Per batch: the devices are marked dispatched, then their targets are published, inside the
+   * step's transaction: if the replica dies before the commit the rows are still `pending` and
+   * the other replica sends the same update ids again (the device de-duplicates by update id);
+   * a commit without a publish cannot happen (a failed publish rolls the step back).
    */
   private async dispatch(tx: RolloutTx, r: Rollout, upToPhase: number): Promise<number> {
-    const budget = Math.min(
-      DISPATCH_BATCH,
-      dispatchBudget(r.maxParallel, await tx.countInStates(r.id, DOWNLOADING)),
-    );
-    const next = await tx.nextPending(r.id, upToPhase, budget);
-    if (next.length === 0) return 0;
+    let budget = dispatchBudget(r.maxParallel, await tx.countInStates(r.id, DOWNLOADING));
     const release = await this.targets.release(r.releaseId);
-    const facts = await tx.deviceFacts(next.map((n) => n.deviceId));
-    const refused: DeviceChange[] = [];
-    const send: Array<{ deviceId: string; updateId: string }> = [];
-    for (const n of next) {
-      const f = facts.get(n.deviceId);
-      if (!f) continue;
-      // Never send a revision that failed on the device (unless the operator forces it), nor
-      // one it cannot run: the agent would refuse it anyway, and the hub knows why now.
-      const problem =
-        !r.force && f.failedRevisions.includes(release.manifestDigest)
-          ? 'revision-failed-before: this release failed on the device before'
-          : !release.compatibleBoards.includes(f.board)
-            ? `board-mismatch: release is for ${release.compatibleBoards.join(', ')}, device is ${f.board}`
-            : agentTooOld(f.agentVersion, release.manifest.minAgentVersion)
-              ? `agent-too-old: release needs agent ${release.manifest.minAgentVersion}, device runs ${f.agentVersion}`
-              : null;
-      if (problem) {
-        refused.push({ deviceId: n.deviceId, state: 'failed', reason: problem, finished: true });
-        continue;
+    const until = Date.now() + DISPATCH_STEP_MS;
+    let n = 0;
+    while (budget > 0 && !this.stopped) {
+      const next = await tx.nextPending(r.id, upToPhase, Math.min(DISPATCH_BATCH, budget));
+      if (next.length === 0) break;
+      const refused: DeviceChange[] = [];
+      const send: Array<{ deviceId: string; updateId: string }> = [];
+      for (const d of next) {
+        // Never send a revision that failed on the device (unless the operator forces it), nor
+        // one it cannot run: the agent would refuse it anyway, and the hub knows why now.
+        const problem =
+          !r.force && d.failedRevisions.includes(release.manifestDigest)
+            ? 'revision-failed-before: this release failed on the device before'
+            : !release.compatibleBoards.includes(d.board)
+              ? `board-mismatch: release is for ${release.compatibleBoards.join(', ')}, device is ${d.board}`
+              : agentTooOld(d.agentVersion, release.manifest.minAgentVersion)
+                ? `agent-too-old: release needs agent ${release.manifest.minAgentVersion}, device runs ${d.agentVersion}`
+                : null;
+        if (problem) refused.push({ deviceId: d.deviceId, state: 'failed', reason: problem, finished: true });
+        else send.push({ deviceId: d.deviceId, updateId: d.updateId });
       }
-      send.push({ deviceId: n.deviceId, updateId: n.updateId });
+      await tx.applyChanges(r.id, refused);
+      await tx.markDispatchedMany(
+        r.id,
+        send.map((d) => d.deviceId),
+      );
+      await this.targets.publishMany(r.fleetId, r.releaseId, send, {
+        rolloutId: r.id,
+        force: r.force,
+        bakeSeconds: r.deviceBakeSeconds,
+      });
+      n += next.length;
+      budget -= send.length;
+      if (Date.now() >= until) break;
     }
-    await this.targets.publishMany(r.fleetId, r.releaseId, send, {
-      rolloutId: r.id,
-      force: r.force,
-      bakeSeconds: r.deviceBakeSeconds,
-    });
-    await tx.markDispatchedMany(
-      r.id,
-      send.map((d) => d.deviceId),
-    );
-    await tx.applyChanges(r.id, refused);
-    return send.length + refused.length;
+    return n;
   }
 
   /** Rollback: every device that got the release is sent its previous release (which it still stores). */

@@ -78,6 +78,15 @@ export interface SyncRow {
   previousDigest: string | null;
 }
 
+/** A pending rollout device and the facts the engine checks before sending it the target. */
+export interface PendingDevice {
+  deviceId: string;
+  updateId: string;
+  board: string;
+  agentVersion: string;
+  failedRevisions: string[];
+}
+
 export interface DeviceChange {
   deviceId: string;
   state: RolloutDeviceState;
@@ -372,29 +381,29 @@ export class RolloutTx {
     return row?.m ?? 0;
   }
 
-  /** Pending devices of phases up to `upToPhase`, online ones first, at most `limit`. */
-  async nextPending(
-    rolloutId: string,
-    upToPhase: number,
-    limit: number,
-  ): Promise<Array<{ deviceId: string; updateId: string }>> {
+  /**
+   * Pending devices of phases up to `upToPhase`, online ones first, at most `limit`, with what
+   * the engine checks before sending (one query per dispatch batch, not one per device).
+   */
+  async nextPending(rolloutId: string, upToPhase: number, limit: number): Promise<PendingDevice[]> {
     if (limit <= 0) return [];
-    return this.tx.$queryRaw<Array<{ deviceId: string; updateId: string }>>`
-      SELECT rd.device_id::text AS "deviceId", rd.update_id AS "updateId" FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id
+    return this.tx.$queryRaw<PendingDevice[]>`
+      SELECT rd.device_id::text AS "deviceId", rd.update_id AS "updateId", d.board, d.agent_version AS "agentVersion",
+        d.failed_revisions AS "failedRevisions"
+      FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id
       WHERE rd.rollout_id = ${rolloutId}::uuid AND rd.state = 'pending' AND rd.phase <= ${upToPhase} AND d.decommissioned_at IS NULL
       ORDER BY rd.phase, d.online DESC, rd.joined_at, rd.device_id LIMIT ${limit}`;
   }
 
-  async markDispatched(rolloutId: string, deviceId: string): Promise<void> {
-    await this.tx
-      .$executeRaw`UPDATE rollout_devices SET state = 'dispatched', dispatched_at = now(), dispatch_count = dispatch_count + 1,
-      reason = NULL WHERE rollout_id = ${rolloutId}::uuid AND device_id = ${deviceId}::uuid`;
-  }
-
+  /**
+   * Marks devices dispatched before their targets are published (same transaction: a publish
+   * that fails rolls the mark back). `dispatched_at` is the wall clock of this statement, the
+   * moment the decision is written, not the step's transaction start.
+   */
   async markDispatchedMany(rolloutId: string, deviceIds: string[]): Promise<void> {
     if (deviceIds.length === 0) return;
     await this.tx
-      .$executeRaw`UPDATE rollout_devices SET state = 'dispatched', dispatched_at = now(), dispatch_count = dispatch_count + 1,
+      .$executeRaw`UPDATE rollout_devices SET state = 'dispatched', dispatched_at = clock_timestamp(), dispatch_count = dispatch_count + 1,
       reason = NULL WHERE rollout_id = ${rolloutId}::uuid AND device_id = ANY(${deviceIds}::uuid[])`;
   }
 

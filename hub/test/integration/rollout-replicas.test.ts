@@ -319,5 +319,6 @@ describe('two hub replicas', () => {
       expect(new Set(received.get(row.id))).toEqual(new Set([row.update_id]));
     }
     expect(b.proc.exitCode).toBeNull();
-  });
+    // Two hub processes start in this test: 114 s were measured on the loaded shared machine.
+  }, 300_000);
 });
