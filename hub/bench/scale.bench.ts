@@ -213,6 +213,7 @@ async function main(): Promise<void> {
     // State messages the database kept refusing (retried, then dropped; the periodic report
     // fills the gap): the connect storm's cost in lost reports.
     const connectSinkErrors = await metric(hubPorts[0]!, 'fleet_ingest_sink_errors_total');
+    progress(`connect: ${JSON.stringify({ connectAllMs, reportedAllMs, connectSinkErrors, ...connect })}`);
     progress(`reports stored; steady phase ${STEADY_SECONDS} s`);
 
     // ---- steady reporting: publish→row latency by polling new rows ----
@@ -239,6 +240,9 @@ async function main(): Promise<void> {
     }
     const steady = await steadyMeter.stop();
     latencies.sort((a, b) => a - b);
+    progress(
+      `steady: ${JSON.stringify({ rows: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), ...steady })}`,
+    );
 
     // ---- bursts: one hub, then two ----
     sim.stdin!.write('quiet\n');
@@ -278,6 +282,7 @@ async function main(): Promise<void> {
     };
     progress('burst, 1 replica');
     const oneReplica = await burst('1 hub replica');
+    progress(`burst 1: ${JSON.stringify(oneReplica)}`);
     progress('starting hub b');
     hubs.push(await startHub('hub-b'));
     await new Promise((r) => setTimeout(r, 3000)); // replica B subscribed and warm
