@@ -392,7 +392,7 @@ describe(`rollouts on ${AGENTS} real agents`, () => {
       '5m',
       '--wait',
     );
-    expect(r.code, `${r.stderr}\n${hubOut.slice(-2000)}`).toBe(0);
+    expect(r.code, `${r.stderr}\n${await why('first')}`).toBe(0);
     expect(r.stdout).toMatch(/^completed, phase 3\/3: 5\/5 succeeded/);
     expect((await devices()).every((d) => d.currentRelease === '1.0.0')).toBe(true);
   });
@@ -419,7 +419,7 @@ describe(`rollouts on ${AGENTS} real agents`, () => {
       '--wait',
       '--json',
     );
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${await why('second')}`).toBe(0);
     const shown = JSON.parse(await ok('rollouts', 'show', 'second', '--devices', '--json')) as {
       devices: Array<{ deviceId: string }>;
     };
@@ -490,6 +490,24 @@ describe(`rollouts on ${AGENTS} real agents`, () => {
     expect(counted.state).toBe('rolled-back');
   });
 });
+
+/** For a failed rollout: each device's state and reason at the hub, and what the agents logged. */
+async function why(rollout: string): Promise<string> {
+  const shown = await hubctl('rollouts', 'show', rollout, '--devices', '--json');
+  const rows =
+    shown.code === 0
+      ? (
+          JSON.parse(shown.stdout) as {
+            devices: Array<{ deviceId: string; state: string; reason: string | null }>;
+          }
+        ).devices
+          .map((d) => `${d.deviceId} ${d.state} ${d.reason ?? ''}`)
+          .join('\n')
+      : shown.stderr;
+  return `--- rollout ${rollout}\n${rows}\n--- hub\n${hubOut.slice(-2000)}\n${agents
+    .map((a, i) => `--- agent ${i + 1}\n${a.out.slice(-2500)}`)
+    .join('\n')}`;
+}
 
 async function readlinkNs(pid: number | undefined): Promise<string> {
   if (pid === undefined) throw new Error('no pid');
