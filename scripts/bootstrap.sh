@@ -16,13 +16,13 @@ node -e '
 ' || exit 1
 
 # --- Debian packages ------------------------------------------------------------------------
-# What each is for: lxc (containers), busybox-static (test rootfs), squashfs-tools/erofs-utils
+# What each is for: lxc (containers), nftables (published ports switched on hand-over), busybox-static (test rootfs), squashfs-tools/erofs-utils
 # (rootfs objects), umoci/skopeo/docker-registry (OCI reference tools and a real registry in
 # tests), crun/runc (benchmark references), u-boot-tools/mtools/dosfstools/genimage/bmap-tools/
 # fdisk/e2fsprogs (images), qemu-system-arm/u-boot-qemu/qemu-user-static (aarch64 boots),
 # chromium (dashboard tests), hyperfine (benchmarks), mosquitto/postgresql (services).
 APT_PACKAGES=(
-  lxc busybox-static squashfs-tools erofs-utils umoci skopeo docker-registry crun runc
+  lxc nftables busybox-static squashfs-tools erofs-utils umoci skopeo docker-registry crun runc
   u-boot-tools mtools dosfstools genimage bmap-tools fdisk e2fsprogs qemu-system-arm u-boot-qemu
   qemu-user-static binfmt-support ipxe-qemu kmod cpio zstd xz-utils chromium hyperfine iproute2 uidmap
   mosquitto mosquitto-clients postgresql python3 make g++ attr openssl util-linux coreutils libubootenv-tool g++-aarch64-linux-gnu
