@@ -265,10 +265,12 @@ describe('updates through the supervisor on real LXC', () => {
 
   it('rolls back a revision whose container the policy restarts during the bake (a restart in the bake is a crash)', async () => {
     const before = await only();
-    // Ready at once, dies after a second, every run: the bake (3 s) sees the policy's restarts.
+    // Ready at once, dies after 3 s, every run: the bake (10 s) sees the policy's restarts. With
+    // 1 s of life, a CI run at load 30 saw the exit before the status goal and (rightly) reported
+    // container-start-failed instead: the margin keeps this test about the bake.
     agent.engine.offer({
-      ...target(release(4, 'touch /tmp/up; sleep 1; exit 1'), 'u4-bake'),
-      bakeSeconds: 3,
+      ...target(release(4, 'touch /tmp/up; sleep 3; exit 1'), 'u4-bake'),
+      bakeSeconds: 10,
     });
     await agent.engine.settled();
     expect(final('u4-bake'), logs.join('\n')).toMatchObject({ status: 'rolled-back', reason: 'crash-loop' });
