@@ -13,6 +13,9 @@ export function fleetProject(config: UserWorkspaceConfig): UserWorkspaceConfig {
     {
       resolve: { conditions: [...conditions, 'module', 'browser', 'development|production'] },
       ssr: { resolve: { conditions, externalConditions: conditions } },
+      // vitest's 5 s default is a wall-time assertion in disguise: jsdom component tests took
+      // 5.3-5.5 s in a CI run at load 25 and failed. Projects with real processes set their own.
+      test: { testTimeout: 30_000 },
     },
     config,
   );
