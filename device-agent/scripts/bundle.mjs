@@ -43,6 +43,52 @@ const nativePaths = {
   },
 };
 
+// Measured (docs/runtime.md, memory): zod classic's `export * as locales` pulls all ~40
+// locales (358 KiB of the bundle) into every process; the agent only ever formats errors in
+// English (zod registers `en` itself from classic/schemas.js). The namespace is swapped for one
+// holding only `en`, so `z.locales.en` still works and any other locale is simply absent.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
+      if (!/[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/.test(args.importer)) return undefined;
+      return { path: join(dirname(args.importer), '..', 'locales', 'en-only.js'), namespace: 'zod-en' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'zod-en' }, (args) => ({
+      contents: "export { default as en } from './en.js';\n",
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
+// Measured: @fleet/protocol's root also re-exports the hub's REST API schemas (api/), built
+// eagerly at import time and never used by the agent. The bundle resolves the root to the same
+// list of modules minus api/ (read from protocol's index.ts, so a new module is picked up); an
+// agent import of an api/ name then fails the build instead of bundling api/ again.
+const protocolWithoutApi = {
+  name: 'protocol-without-api',
+  setup(b) {
+    b.onResolve({ filter: /^@fleet\/protocol$/ }, async (args) => {
+      if (args.pluginData === 'protocol-root') return undefined;
+      const r = await b.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        pluginData: 'protocol-root',
+      });
+      if (r.errors.length > 0) return { errors: r.errors };
+      return { path: r.path, namespace: 'protocol-agent' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'protocol-agent' }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const api = "export * from './api/index.js';\n";
+      if (!src.includes(api))
+        throw new Error(`bundle: ${args.path} no longer contains ${api.trim()}; update scripts/bundle.mjs`);
+      return { contents: src.replace(api, ''), resolveDir: dirname(args.path), loader: 'ts' };
+    });
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -57,7 +103,7 @@ const common = {
   // Optional native speed-ups of ws that mqtt may probe for; absent is fine.
   external: ['bufferutil', 'utf-8-validate'],
   loader: { '.node': 'copy' },
-  plugins: [nativePaths],
+  plugins: [nativePaths, zodEnglishOnly, protocolWithoutApi],
   logLevel: 'warning',
   legalComments: 'none',
   sourcemap: false,
