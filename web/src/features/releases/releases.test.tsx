@@ -9,13 +9,24 @@ function hub() {
   return {
     r,
     hub: new FakeHub()
-      .on('GET /api/v1/releases', {
-        items: [
-          r,
-          aRelease({ version: '1.0.0', sequence: 1, yankedAt: '2026-11-29T00:00:00Z', yankReason: 'bad' }),
-        ],
-        nextCursor: 'c1',
-      })
+      // The older page holds other releases: the same ids twice would be a hub bug (and React
+      // warns about duplicate keys).
+      .on('GET /api/v1/releases', (req) =>
+        req.url.searchParams.get('cursor') === 'c1'
+          ? { items: [aRelease({ version: '0.9.0', sequence: 0 })], nextCursor: null }
+          : {
+              items: [
+                r,
+                aRelease({
+                  version: '1.0.0',
+                  sequence: 1,
+                  yankedAt: '2026-11-29T00:00:00Z',
+                  yankReason: 'bad',
+                }),
+              ],
+              nextCursor: 'c1',
+            },
+      )
       .on('GET /api/v1/releases/:v', r)
       .on('GET /api/v1/keys', [
         {
@@ -43,6 +54,8 @@ describe('releases', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Load older releases' }));
     await waitFor(() => expect(h.calls('GET', '/api/v1/releases')).toHaveLength(2));
     expect(h.calls('GET', '/api/v1/releases')[1]!.url.searchParams.get('cursor')).toBe('c1');
+    expect(await screen.findByRole('link', { name: '0.9.0' })).toBeTruthy();
+    expect(screen.getByRole('link', { name: '1.1.0' })).toBeTruthy();
   });
 
   it('shows containers, images, object sizes, signatures and compatible boards', async () => {
