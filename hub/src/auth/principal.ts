@@ -1,41 +1,8 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
-import { z } from 'zod';
+import type { Role, Scope, UserPrincipal } from '@fleet/protocol';
 
-export const Role = z.enum(['admin', 'operator', 'viewer']);
-export type Role = z.infer<typeof Role>;
-
-const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
-export function roleAtLeast(role: Role, min: Role): boolean {
-  return RANK[role] >= RANK[min];
-}
-
-/** Areas an API token can be limited to; a token with no scopes may use every area its role allows. */
-export const Scope = z.enum([
-  'devices',
-  'fleets',
-  'releases',
-  'objects',
-  'keys',
-  'telemetry',
-  'logs',
-  'audit',
-  'events',
-  'users',
-]);
-export type Scope = z.infer<typeof Scope>;
-
-/** A person, through a dashboard session or one of their API tokens (also `GET /auth/me`). */
-export const UserPrincipal = z.object({
-  kind: z.literal('user'),
-  userId: z.string(),
-  email: z.string(),
-  role: Role,
-  /** Set when authenticated by an API token rather than a session. */
-  tokenId: z.string().optional(),
-  /** Empty: no limit beyond the role. */
-  scopes: z.array(Scope),
-});
-export type UserPrincipal = z.infer<typeof UserPrincipal>;
+// Roles, scopes and the user principal (`GET /auth/me`) are protocol's api shapes (decision 0004).
+export { Role, roleAtLeast, Scope, UserPrincipal } from '@fleet/protocol';
 
 /** A device, authenticated with its broker username and password (HTTP Basic). */
 export interface DevicePrincipal {

@@ -1,62 +1,9 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
-import { z } from 'zod';
-import { Role, Scope } from '../auth/principal.js';
+import type { HubEvent } from '@fleet/protocol';
 
-/** Every kind of event the dashboard can receive. Persisted/wire literals: never rename. */
-export type HubEventType =
-  | 'device.created'
-  | 'device.updated'
-  | 'device.presence'
-  | 'device.report'
-  | 'device.progress'
-  | 'device.decommissioned'
-  | 'device.command'
-  | 'device.logs'
-  | 'device.telemetry'
-  | 'fleet.changed'
-  | 'release.created'
-  | 'release.yanked'
-  | 'rollout.progress'
-  | 'audit.entry';
-
-/** One SSE frame's data, as documented in the OpenAPI document (`HubEvent` is the TS side). */
-export const HubEventSchema = z.object({
-  type: z.enum([
-    'device.created',
-    'device.updated',
-    'device.presence',
-    'device.report',
-    'device.progress',
-    'device.decommissioned',
-    'device.command',
-    'device.logs',
-    'device.telemetry',
-    'fleet.changed',
-    'release.created',
-    'release.yanked',
-    'rollout.progress',
-    'audit.entry',
-  ] satisfies HubEventType[]),
-  at: z.string(),
-  scope: Scope,
-  minRole: Role,
-  fleetId: z.string().optional(),
-  deviceId: z.string().optional(),
-  data: z.record(z.string(), z.unknown()),
-});
-
-export interface HubEvent {
-  type: HubEventType;
-  at: string;
-  /** Area, checked against an API token's scopes. */
-  scope: Scope;
-  /** Least role allowed to see it. */
-  minRole: Role;
-  fleetId?: string;
-  deviceId?: string;
-  data: Record<string, unknown>;
-}
+// The event shapes (SSE frame data, every event type) are protocol's (decision 0004).
+export { HubEvent, HubEventType } from '@fleet/protocol';
 
 /**
  * In-process fan-out from services to SSE streams (one per hub instance, from Nest DI). Events

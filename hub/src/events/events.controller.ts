@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ApiScope, CurrentUser, roleAtLeast, type UserPrincipal } from '../auth/principal.js';
 import { responseSchema } from '../common/openapi.js';
 import { ZodQuery, repeatable, type Parsed } from '../common/validation.js';
-import { EventBus, HubEventSchema, type HubEvent } from './event-bus.js';
+import { EventBus, HubEvent } from './event-bus.js';
 
 export const EventStreamQuery = z.strictObject({
   fleetId: z.uuid().optional(),
@@ -37,7 +37,7 @@ export class EventsController {
     status: 200,
     description:
       'A text/event-stream: each frame is `event: <type>` and `data: <HubEvent as JSON>` (the schema); `: keep-alive` comments every 15 s. Types and their data: docs/hub.md.',
-    content: { 'text/event-stream': { schema: responseSchema(HubEventSchema) as never } },
+    content: { 'text/event-stream': { schema: responseSchema(HubEvent) as never } },
   })
   stream(
     @ZodQuery(EventStreamQuery) q: Parsed<EventStreamQuery>,

@@ -1,33 +1,22 @@
-import { ReleaseManifest } from '@fleet/protocol';
+import {
+  Release as ApiRelease,
+  ReleaseSummary as ApiReleaseSummary,
+  SigningKeyRecord as ApiSigningKeyRecord,
+} from '@fleet/protocol';
 import { z } from 'zod';
 
-export const ReleaseSummary = z.object({
-  id: z.string(),
-  version: z.string(),
-  sequence: z.number().int(),
-  manifestDigest: z.string(),
-  board: z.string(),
-  compatibleBoards: z.array(z.string()),
-  notes: z.string(),
-  createdAt: z.date(),
-  createdBy: z.string(),
-  yankedAt: z.date().nullable(),
-  yankReason: z.string().nullable(),
-});
+// protocol's release answers (decision 0004) with the hub's Dates where the wire has ISO text:
+// the hub builds these from Prisma rows and documents them with @Returns.
+
+const ReleaseDates = { createdAt: z.date(), yankedAt: z.date().nullable() };
+
+export const ReleaseSummary = ApiReleaseSummary.extend(ReleaseDates);
 export type ReleaseSummary = z.infer<typeof ReleaseSummary>;
 
-export const Release = ReleaseSummary.extend({
-  manifest: ReleaseManifest,
-  objects: z.array(z.object({ digest: z.string(), size: z.number().int(), role: z.string() })),
-  signedBy: z.array(z.string()),
-});
+export const Release = ApiRelease.extend(ReleaseDates);
 export type Release = z.output<typeof Release>;
 
-export const SigningKeyRecord = z.object({
-  keyId: z.string(),
-  alg: z.string(),
-  publicKey: z.string(),
-  name: z.string(),
+export const SigningKeyRecord = ApiSigningKeyRecord.extend({
   createdAt: z.date(),
   revokedAt: z.date().nullable(),
 });

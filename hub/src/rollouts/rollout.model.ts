@@ -1,28 +1,22 @@
 // The rollout engine's rules as data and pure functions: state tables, phase sizes, the
 // threshold decision and the mapping of device progress onto rollout device states. No I/O:
 // the engine (rollout.engine.ts) reads the facts from Postgres, asks these functions, writes.
-import type { ReportedStatus } from '@fleet/protocol';
+import {
+  FAILED_ROLLOUT_DEVICE_STATES,
+  type ReportedStatus,
+  type RolloutDeviceState,
+  type RolloutState,
+} from '@fleet/protocol';
 import { z } from 'zod';
 
-// ---- states (persisted literals: never renamed, only added) ----
+// ---- states (persisted literals: never renamed, only added; protocol's, decision 0004) ----
 
-export const ROLLOUT_STATES = ['running', 'paused', 'completed', 'aborted', 'rolled-back'] as const;
-export const RolloutState = z.enum(ROLLOUT_STATES);
-export type RolloutState = z.infer<typeof RolloutState>;
-
-export const DEVICE_STATES = [
-  'pending',
-  'dispatched',
-  'downloading',
-  'installing',
-  'testing',
-  'succeeded',
-  'failed',
-  'rolled-back',
-  'timed-out',
-] as const;
-export const RolloutDeviceState = z.enum(DEVICE_STATES);
-export type RolloutDeviceState = z.infer<typeof RolloutDeviceState>;
+export {
+  ROLLOUT_DEVICE_STATES as DEVICE_STATES,
+  ROLLOUT_STATES,
+  RolloutDeviceState,
+  RolloutState,
+} from '@fleet/protocol';
 
 /**
  * Allowed rollout transitions. `completed` and `aborted` can still be rolled back (the operator
@@ -98,7 +92,7 @@ export const DOWNLOADING: readonly RolloutDeviceState[] = ['dispatched', 'downlo
  * `rolled-back` the device tried the release and is back on the one it ran before (its own
  * health gate or boot failed, or an operator rollback); `timed-out` nothing heard for the deadline.
  */
-export const FAILURE_STATES = ['failed', 'rolled-back', 'timed-out'] as const;
+export const FAILURE_STATES = FAILED_ROLLOUT_DEVICE_STATES;
 export type FailureState = (typeof FAILURE_STATES)[number];
 export const FAILURES: readonly RolloutDeviceState[] = FAILURE_STATES;
 export const TERMINAL: readonly RolloutDeviceState[] = ['succeeded', ...FAILURES];
