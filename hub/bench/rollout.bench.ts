@@ -1,12 +1,16 @@
 // Rollout benchmark: one rollout of one release to N simulated devices (default 2000; the
 // issue's figure is 10000) through the hub's real path: the hub in its own process (src/main.ts)
 // on Postgres and Mosquitto with dynamic security, the engine dispatching retained targets,
-// protocol-faithful devices (test/sim) in another process reporting progress back. Measures the
-// time until every device has its target, decision → device notification latency (decision =
-// the engine step's transaction start, `dispatched_at`), and the hub's CPU. Side by side in the
-// same run: the same N retained targets published by a bare MQTT client (the broker's floor).
+// protocol-faithful devices (test/sim) in `--procs` processes of their own, each a slice,
+// reporting progress back and downloading the release's object from the hub (digest checked;
+// `--downloads 0` simulates the download time instead). Measures the time until every device
+// has its target, decision → device notification latency (decision = the row marked
+// `dispatched`, notification = the device process read the target off its socket), each stage
+// in between, and the CPU of the hub, the devices, Mosquitto and the Postgres backends. Side by
+// side in the same run: the same N retained targets published by a bare MQTT client.
 //
 //   node --conditions=fleet-source --import tsx hub/bench/rollout.bench.ts [devices]
+//     [--procs N (default 4)] [--downloads N per process (default 16; 0: simulated)]
 //
 // Devices are inserted into the database directly and share one broker identity (provisioning
 // 10k devices through Mosquitto's dynamic security costs minutes and is not what is measured).
@@ -34,10 +38,22 @@ import { runMigrations } from '../src/database/migration-runner.js';
 import { freePort, startMosquitto } from '../test/integration/helpers/mosquitto.js';
 
 const run = promisify(execFile);
-const DEVICES = Number(process.argv[2]) || 2000;
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number): number => {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} wants a whole number, got ${args[i + 1]}`);
+  return v;
+};
+const DEVICES = Number(args[0]) || 2000;
+const PROCS = Math.max(1, flag('procs', 4));
+const DOWNLOADS = flag('downloads', 16);
 const ADMIN_URL = process.env.FLEET_BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const HUB = fileURLToPath(new URL('../', import.meta.url));
-const RESULTS = fileURLToPath(new URL(`../../bench/results/rollout-${DEVICES}.json`, import.meta.url));
+const RESULTS = fileURLToPath(
+  new URL(`../../bench/results/rollout-${DEVICES}-p${PROCS}-d${DOWNLOADS}.json`, import.meta.url),
+);
 const CLK_TCK = 100;
 
 function percentile(sorted: number[], p: number): number {
@@ -85,6 +101,9 @@ async function main(): Promise<void> {
         ...args,
       ]);
     const devicePassword = randomBytes(12).toString('hex');
+    // Devices fetch objects with HTTP Basic `device:<id>` and this password (its sha256 is stored).
+    const httpPassword = randomBytes(12).toString('hex');
+    const httpHash = createHash('sha256').update(httpPassword).digest('hex');
     await ctrl('createClient', 'bench-devices', '-p', devicePassword);
     await ctrl('createRole', 'bench-devices');
     for (const acl of [
@@ -103,8 +122,8 @@ async function main(): Promise<void> {
     const deviceIds = Array.from({ length: DEVICES }, () => randomUUID());
     await sql.query(
       `INSERT INTO devices (id, fleet_id, name, hardware_id, public_key, board, agent_version, tags, credentials_hash)
-       SELECT id, $1, 'bench-' || n, 'bench-hw-' || n, 'none', 'qemu-aarch64', '0.1.0', '{}', '' FROM unnest($2::uuid[]) WITH ORDINALITY AS x(id, n)`,
-      [fleetId, deviceIds],
+       SELECT id, $1, 'bench-' || n, 'bench-hw-' || n, 'none', 'qemu-aarch64', '0.1.0', '{}', $3 FROM unnest($2::uuid[]) WITH ORDINALITY AS x(id, n)`,
+      [fleetId, deviceIds, httpHash],
     );
 
     // The hub, as operators run it.
@@ -178,28 +197,47 @@ async function main(): Promise<void> {
     );
     await api('POST', '/releases', manifest);
 
-    // The devices, in their own process.
-    const devicesConfig = join(dir, 'devices.json');
-    await writeFile(
-      devicesConfig,
-      JSON.stringify({ mqttUrl: broker.url, username: 'bench-devices', password: devicePassword, deviceIds }),
-    );
-    const sim = spawn(
-      process.execPath,
-      ['--conditions=fleet-source', '--import', 'tsx', join(HUB, 'bench/rollout-devices.ts'), devicesConfig],
-      { cwd: HUB, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    children.push(sim);
-    const received = new Map<string, number>();
-    let ready = false;
-    createInterface({ input: sim.stdout! }).on('line', (line) => {
-      if (line === 'ready') ready = true;
-      else if (line.startsWith('{')) {
-        const e = JSON.parse(line) as { deviceId: string; receivedAt: number };
-        if (!received.has(e.deviceId)) received.set(e.deviceId, e.receivedAt);
-      }
-    });
-    await until('devices connected', async () => ready, 900_000);
+    // The devices, in PROCS processes of their own, each a slice.
+    const received = new Map<string, { read: number; handled: number }>();
+    const samples: Array<Record<string, number> & { proc: number }> = [];
+    let ready = 0;
+    const sims: ReturnType<typeof spawn>[] = [];
+    const per = Math.ceil(DEVICES / PROCS);
+    for (let p = 0; p < PROCS; p++) {
+      const slice = deviceIds.slice(p * per, (p + 1) * per);
+      const file = join(dir, `devices-${p}.json`);
+      await writeFile(
+        file,
+        JSON.stringify({
+          mqttUrl: broker.url,
+          username: 'bench-devices',
+          password: devicePassword,
+          deviceIds: slice,
+          firstIndex: p * per,
+          downloadConcurrency: DOWNLOADS,
+          httpPassword,
+        }),
+      );
+      const sim = spawn(
+        process.execPath,
+        ['--conditions=fleet-source', '--import', 'tsx', join(HUB, 'bench/rollout-devices.ts'), file],
+        { cwd: HUB, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      children.push(sim);
+      sims.push(sim);
+      createInterface({ input: sim.stdout! }).on('line', (line) => {
+        if (line === 'ready') ready++;
+        else if (line.startsWith('{')) {
+          const e = JSON.parse(line) as { t: string; id: string; read: number; handled: number };
+          if (e.t === 'target' && !received.has(e.id))
+            received.set(e.id, { read: e.read, handled: e.handled });
+          else if (e.t === 'sample') samples.push({ ...(e as unknown as Record<string, number>), proc: p });
+        }
+      });
+    }
+    const connectStart = Date.now();
+    await until('devices connected', async () => ready === PROCS, 900_000);
+    const connectMs = Date.now() - connectStart;
     // Every device's first report, or as many as ingest stored once the count stops growing: on
     // a loaded machine ingest may drop some (its own limits, hub/src/ingest), and the dispatch
     // measured here does not need them. How many there were goes into the result.
@@ -236,10 +274,42 @@ async function main(): Promise<void> {
     await tap.subscribeAsync(`${TOPIC_ROOT}/+/target`, { qos: 1 });
 
     // ---- the hub: one rollout, every device in one phase, no download cap in the way ----
-    const cpu0 = await cpuSeconds(hub.pid!);
     const brokerPid = Number((await readFile(broker.pidFile, 'utf8')).trim());
-    const simCpu0 = await cpuSeconds(sim.pid!);
-    const brokerCpu0 = await cpuSeconds(brokerPid);
+    // The Postgres backends serving this database (the hub's pool): they do the dispatch's queries.
+    const pgPids = async () =>
+      (
+        (
+          await sql.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [
+            dbName,
+          ])
+        ).rows as Array<{ pid: number }>
+      ).map((r) => r.pid);
+    const simCpu = async () =>
+      (await Promise.all(sims.map((c) => cpuSeconds(c.pid!)))).reduce((a, b) => a + b, 0);
+    const pgCpu = async () =>
+      (await Promise.all((await pgPids()).map((pid) => cpuSeconds(pid).catch(() => 0)))).reduce(
+        (a, b) => a + b,
+        0,
+      );
+    const cpuNow = async () => ({
+      at: Date.now(),
+      hub: await cpuSeconds(hub.pid!),
+      devices: await simCpu(),
+      broker: await cpuSeconds(brokerPid),
+      postgres: await pgCpu(),
+    });
+    // CPU of each process, once a second, for the timeline (percent of one core per second).
+    const cpuTimeline: Array<Awaited<ReturnType<typeof cpuNow>>> = [];
+    const cpuTimer = setInterval(
+      () =>
+        void cpuNow().then(
+          (c) => cpuTimeline.push(c),
+          () => {},
+        ),
+      1000,
+    );
+    const cpuStart = await cpuNow();
+    const cpu0 = cpuStart.hub;
     const t0 = Date.now();
     const rollout = await api('POST', '/rollouts', {
       release: '2.0.0',
@@ -249,11 +319,11 @@ async function main(): Promise<void> {
       maxFailurePercent: 100,
       minSuccessPercent: 0,
     });
-    await until('every target received', async () => received.size === DEVICES, 900_000);
-    const dispatchMs = Math.max(...received.values()) - t0;
-    const dispatchCpu = (await cpuSeconds(hub.pid!)) - cpu0;
-    const simCpu = (await cpuSeconds(sim.pid!)) - simCpu0;
-    const brokerCpu = (await cpuSeconds(brokerPid)) - brokerCpu0;
+    await until('every target received', async () => received.size === DEVICES, 600_000);
+    const dispatchMs = Math.max(...[...received.values()].map((r) => r.read)) - t0;
+    const cpuDispatched = await cpuNow();
+    const used = (k: 'hub' | 'devices' | 'broker' | 'postgres') =>
+      Math.round(((cpuDispatched[k] - cpuStart[k]) * 100_000) / dispatchMs);
     // Completion needs every device's final progress stored by ingest: reported when it
     // happens within 3 minutes of the last target, null otherwise (with the counts reached).
     let finalCounts: unknown = null;
@@ -264,7 +334,7 @@ async function main(): Promise<void> {
         finalCounts = r.counts;
         return r.state === 'completed';
       },
-      180_000,
+      120_000,
     ).then(
       () => true,
       () => false,
@@ -272,6 +342,7 @@ async function main(): Promise<void> {
     const completeMs = completed ? Date.now() - t0 : null;
     const cpu1 = await cpuSeconds(hub.pid!);
     const elapsedMs = Date.now() - t0;
+    clearInterval(cpuTimer);
     await tap.endAsync();
     // Timestamps along the path, per device: decision (dispatched_at, the row written), publish
     // called (the envelope's time), PUBACK (device_targets.published_at, taken after the
@@ -287,9 +358,17 @@ async function main(): Promise<void> {
     ).rows as Array<{ id: string; at: string; acked: string | null }>;
     const stat = (xs: number[]) => {
       const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-      return { n: s.length, p50: percentile(s, 50), p95: percentile(s, 95), max: s.at(-1) ?? NaN };
+      return {
+        n: s.length,
+        p50: percentile(s, 50),
+        p95: percentile(s, 95),
+        p99: percentile(s, 99),
+        max: s.at(-1) ?? NaN,
+      };
     };
-    const latencies = stat(rows.map((r) => (received.get(r.id) ?? NaN) - Number(r.at)));
+    const readAt = (id: string) => received.get(id)?.read ?? NaN;
+    const latencies = stat(rows.map((r) => readAt(r.id) - Number(r.at)));
+    const tapAt = (id: string) => tapped.get(id)?.tapAt ?? NaN;
     const stages = {
       decisionToPublishCall: stat(rows.map((r) => (tapped.get(r.id)?.encodedAt ?? NaN) - Number(r.at))),
       publishCallToPuback: stat(
@@ -298,15 +377,96 @@ async function main(): Promise<void> {
       publishCallToBrokerDelivery: stat(
         rows.map((r) => (tapped.get(r.id)?.tapAt ?? NaN) - (tapped.get(r.id)?.encodedAt ?? NaN)),
       ),
-      publishCallToDeviceReceipt: stat(
-        rows.map((r) => (received.get(r.id) ?? NaN) - (tapped.get(r.id)?.encodedAt ?? NaN)),
-      ),
+      publishCallToDeviceReceipt: stat(rows.map((r) => readAt(r.id) - (tapped.get(r.id)?.encodedAt ?? NaN))),
+      // The broker's delivery to one subscriber (the tap) to the device process reading it.
+      brokerDeliveryToDeviceRead: stat(rows.map((r) => readAt(r.id) - tapAt(r.id))),
+      deviceReadToHandler: stat(rows.map((r) => (received.get(r.id)?.handled ?? NaN) - readAt(r.id))),
       rolloutCreatedToDecision: stat(rows.map((r) => Number(r.at) - t0)),
+    };
+    // Per 5 s from the rollout's creation: decisions, publish calls, broker deliveries, device
+    // reads, and each process's CPU and the devices' event-loop delay, to see which one lags.
+    const BUCKET = 5000;
+    const buckets = Math.ceil(elapsedMs / BUCKET);
+    const count = (xs: number[]) => {
+      const c = new Array<number>(buckets).fill(0);
+      for (const x of xs)
+        if (Number.isFinite(x) && x >= t0) c[Math.min(buckets - 1, Math.floor((x - t0) / BUCKET))]!++;
+      return c;
+    };
+    // Sessions lost so far, over every devices process (each sample counts since its start).
+    const disconnectsUntil = (at: number) =>
+      Array.from({ length: PROCS }, (_, p) =>
+        Math.max(0, ...samples.filter((x) => x.proc === p && x.at! < at).map((x) => x.disconnects ?? 0)),
+      ).reduce((x, y) => x + y, 0);
+    const decisions = count(rows.map((r) => Number(r.at)));
+    const publishCalls = count([...tapped.values()].map((t) => t.encodedAt));
+    const deliveries = count([...tapped.values()].map((t) => t.tapAt));
+    const reads = count([...received.values()].map((r) => r.read));
+    const timeline = Array.from({ length: buckets }, (_, b) => {
+      const from = t0 + b * BUCKET;
+      const inB = samples.filter((x) => x.at! >= from && x.at! < from + BUCKET);
+      const c0 = cpuTimeline.find((c) => c.at >= from);
+      const c1 = [...cpuTimeline].reverse().find((c) => c.at < from + BUCKET);
+      const pct = (k: 'hub' | 'devices' | 'broker' | 'postgres') =>
+        c0 && c1 && c1.at > c0.at ? Math.round(((c1[k] - c0[k]) * 100_000) / (c1.at - c0.at)) : null;
+      return {
+        s: (b * BUCKET) / 1000,
+        decisions: decisions[b],
+        publishCalls: publishCalls[b],
+        brokerDeliveries: deliveries[b],
+        deviceReads: reads[b],
+        cpu: { hub: pct('hub'), devices: pct('devices'), broker: pct('broker'), postgres: pct('postgres') },
+        devicesLoopDelayMaxMs: Math.max(0, ...inB.map((x) => x.loopDelayMaxMs ?? 0)),
+        devicesDisconnects: disconnectsUntil(from + BUCKET),
+        downloadsWaiting: inB.length ? Math.max(...inB.map((x) => x.downloadsWaiting ?? 0)) : 0,
+      };
+    });
+    // The engine's batches, told apart by their decision times (one UPDATE marks a batch): how
+    // long each took from marking to its last PUBACK, and the gap to the next batch (the queries
+    // between: recording, the next selection, and at a new step the sync over the whole rollout).
+    const byDecision = rows
+      .map((r) => ({
+        at: Number(r.at),
+        acked: Number(r.acked ?? NaN),
+        call: tapped.get(r.id)?.encodedAt ?? NaN,
+      }))
+      .sort((a, b) => a.at - b.at);
+    const batches: Array<{
+      decidedAt: number;
+      n: number;
+      firstCall: number;
+      lastCall: number;
+      lastAck: number;
+    }> = [];
+    for (const r of byDecision) {
+      const cur = batches.at(-1);
+      if (cur && r.at - cur.decidedAt < 50) {
+        cur.n++;
+        cur.firstCall = Math.min(cur.firstCall, r.call);
+        cur.lastCall = Math.max(cur.lastCall, r.call);
+        cur.lastAck = Math.max(cur.lastAck, r.acked);
+      } else batches.push({ decidedAt: r.at, n: 1, firstCall: r.call, lastCall: r.call, lastAck: r.acked });
+    }
+    const batchStats = {
+      count: batches.length,
+      sizes: stat(batches.map((b) => b.n)),
+      decisionToFirstPublishCall: stat(batches.map((b) => b.firstCall - b.decidedAt)),
+      decisionToLastPublishCall: stat(batches.map((b) => b.lastCall - b.decidedAt)),
+      decisionToLastPuback: stat(batches.map((b) => b.lastAck - b.decidedAt)),
+      lastPubackToNextDecision: stat(batches.slice(1).map((b, i) => b.decidedAt - batches[i]!.lastAck)),
+    };
+    // Sessions the broker dropped during the run (a starved client misses its keepalive).
+    const brokerLog = (await broker.log()).split('\n');
+    const brokerDrops = {
+      keepaliveTimeouts: brokerLog.filter((l) => /exceeded timeout/.test(l)).length,
+      socketErrors: brokerLog.filter((l) => /socket error|closed its connection/.test(l)).length,
     };
 
     // ---- reference: the same retained targets from a bare MQTT client ----
-    sim.kill('SIGTERM');
-    await new Promise((r) => sim.once('exit', r));
+    for (const sim of sims) sim.kill('SIGTERM');
+    await Promise.all(
+      sims.map((sim) => (sim.exitCode !== null ? null : new Promise((r) => sim.once('exit', r)))),
+    );
     const target = {
       updateId: 'u-ref',
       release: manifest,
@@ -337,23 +497,36 @@ async function main(): Promise<void> {
     const result = {
       benchmark: 'rollout',
       devices: DEVICES,
+      deviceProcesses: PROCS,
+      downloadConcurrencyPerProcess: DOWNLOADS,
+      devicesConnectMs: connectMs,
       devicesReportedBeforeRollout: reported,
       hub: {
         dispatchAllMs: dispatchMs,
         completeMs,
         targetsPerSecond: Math.round((DEVICES * 1000) / dispatchMs),
         decisionToNotificationMs: latencies,
+        decisionToHandlerMs: stat(rows.map((r) => (received.get(r.id)?.handled ?? NaN) - Number(r.at))),
         stagesMs: stages,
+        batchesMs: batchStats,
         cpuSeconds: Math.round((cpu1 - cpu0) * 100) / 100,
         cpuPercentOfOneCore: Math.round(((cpu1 - cpu0) * 100_000) / elapsedMs),
         countsAtEnd: finalCounts,
-        cpuPercentOfOneCoreWhileDispatching: Math.round((dispatchCpu * 100_000) / dispatchMs),
+        cpuPercentOfOneCoreWhileDispatching: used('hub'),
       },
       // Whether the other processes had CPU left: a saturated devices process delays receipts.
       othersWhileDispatching: {
-        devicesCpuPercentOfOneCore: Math.round((simCpu * 100_000) / dispatchMs),
-        brokerCpuPercentOfOneCore: Math.round((brokerCpu * 100_000) / dispatchMs),
+        devicesCpuPercentOfOneCore: used('devices'),
+        brokerCpuPercentOfOneCore: used('broker'),
+        postgresCpuPercentOfOneCore: used('postgres'),
+        devicesLoopDelayMaxMs: Math.max(
+          0,
+          ...samples.filter((x) => x.at! >= t0).map((x) => x.loopDelayMaxMs ?? 0),
+        ),
+        devicesDisconnects: disconnectsUntil(Infinity),
+        brokerDrops,
       },
+      timeline,
       reference: { bareMqttPublishAllMs: refMs, targetsPerSecond: Math.round((DEVICES * 1000) / refMs) },
       ratio: { dispatchVsBarePublish: Math.round((dispatchMs / refMs) * 100) / 100 },
       goal: { p95DecisionToNotificationMs: 5000, met: latencies.p95 <= 5000 },

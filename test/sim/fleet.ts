@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { parseProvisionResponse, type ProvisionRequest } from '@fleet/protocol';
+import { Limiter } from './downloads.js';
 import { deviceSeed, seededRng } from './rng.js';
 import { SimulatedDevice, type DeviceCredentials, type SimEvent } from './simulated-device.js';
 import { DEFAULT_BEHAVIOUR, type UpdateBehaviour } from './update-plan.js';
@@ -29,6 +30,11 @@ export interface FleetOptions {
     | { kind: 'shared'; mqttUrl: string; username: string; password: string; deviceIds: readonly string[] };
   /** Periodic reports, as the agent sends every `intervals.reportMs` (absent: only on change). */
   reportIntervalMs?: number;
+  /**
+   * Download the target's objects from the hub (digest checked) with at most this many requests
+   * in flight over the whole fleet; absent: downloads are simulated by `behaviour`'s speed.
+   */
+  downloadConcurrency?: number;
   onEvent?: (e: SimEvent) => void;
 }
 
@@ -124,6 +130,7 @@ export class FleetSimulator {
     const identity = o.identity;
     const count = identity.kind === 'shared' ? identity.deviceIds.length : o.count;
     const indexes = Array.from({ length: count }, (_, i) => i);
+    const limiter = o.downloadConcurrency !== undefined ? new Limiter(o.downloadConcurrency) : undefined;
     await pool(indexes, o.concurrency, async (i) => {
       const credentials: DeviceCredentials =
         identity.kind === 'hub'
@@ -153,6 +160,7 @@ export class FleetSimulator {
         ...(o.reportIntervalMs !== undefined ? { reportIntervalMs: o.reportIntervalMs } : {}),
         storageBytes: o.storageBytes,
         ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+        ...(limiter ? { downloads: { limiter } } : {}),
       });
       await device.connect();
       this.devices.push(device);
@@ -164,7 +172,16 @@ export class FleetSimulator {
   }
 
   totals(): SimulatedDevice['stats'] {
-    const t = { published: 0, updates: 0, succeeded: 0, rolledBack: 0, refused: 0, silent: 0 };
+    const t = {
+      published: 0,
+      updates: 0,
+      succeeded: 0,
+      rolledBack: 0,
+      refused: 0,
+      silent: 0,
+      failed: 0,
+      disconnects: 0,
+    };
     for (const d of this.devices) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += d.stats[k];
     return t;
   }

@@ -2,6 +2,7 @@ import { connectAsync, type IClientOptions, type MqttClient } from '../support/m
 import {
   decodeMessage,
   deviceTopics,
+  manifestObjects,
   encodeMessage,
   type Command,
   type Digest,
@@ -11,6 +12,7 @@ import {
   type TopicKind,
   type UplinkKind,
 } from '@fleet/protocol';
+import { downloadObjects, type Limiter } from './downloads.js';
 import type { Rng } from './rng.js';
 import { planUpdate, type UpdateBehaviour, type UpdatePlan } from './update-plan.js';
 
@@ -37,12 +39,22 @@ export interface SimulatedDeviceOptions {
   storageBytes: number;
   /** Called on every event worth counting (for load reports). */
   onEvent?: (event: SimEvent) => void;
+  /**
+   * Download each missing object from the target's `objectBaseUrl` and check its digest, as the
+   * agent does, instead of waiting `downloadBytesPerSecond`. The limiter is shared by the
+   * devices of a process; `auth` defaults to the broker credentials (what the agent sends).
+   */
+  downloads?: { limiter: Limiter; auth?: { username: string; password: string } };
 }
 
 export type SimEvent =
   | { type: 'published'; kind: UplinkKind; deviceId: string }
-  | { type: 'target'; deviceId: string; updateId: string; receivedAt: number }
-  | { type: 'outcome'; deviceId: string; updateId: string; outcome: UpdatePlan['outcome'] }
+  /**
+   * `receivedAt`: when the process read the target off the socket (mqtt.js parsed the packet,
+   * before any decoding); `handledAt`: when the device's handler had it decoded.
+   */
+  | { type: 'target'; deviceId: string; updateId: string; receivedAt: number; handledAt: number }
+  | { type: 'outcome'; deviceId: string; updateId: string; outcome: UpdatePlan['outcome'] | 'failed' }
   | { type: 'command'; deviceId: string; name: Command['name'] }
   | { type: 'invalid'; deviceId: string; kind: TopicKind; message: string };
 
@@ -65,7 +77,19 @@ export class SimulatedDevice {
   private configVersion = 0;
   private cpu = 5;
   private killed = false;
-  readonly stats = { published: 0, updates: 0, succeeded: 0, rolledBack: 0, refused: 0, silent: 0 };
+  /** When the last target PUBLISH was parsed off the socket (see the `target` event). */
+  private targetReadAt = 0;
+  readonly stats = {
+    published: 0,
+    updates: 0,
+    succeeded: 0,
+    rolledBack: 0,
+    refused: 0,
+    silent: 0,
+    failed: 0,
+    /** Sessions lost (a broker that times a starved client out shows here). */
+    disconnects: 0,
+  };
 
   constructor(private readonly opts: SimulatedDeviceOptions) {
     this.topics = deviceTopics(opts.credentials.deviceId);
@@ -95,6 +119,14 @@ export class SimulatedDevice {
       ...(c.password ? { password: c.password } : {}),
     };
     this.client = await connectAsync(c.mqttUrl, options);
+    // The first moment the process has the message: mqtt.js emits this as it parses the bytes it
+    // read, before the 'message' handlers and any decoding.
+    this.client.on('packetreceive', (p) => {
+      if (p.cmd === 'publish' && p.topic === this.topics.target) this.targetReadAt = Date.now();
+    });
+    this.client.on('close', () => {
+      if (!this.killed) this.stats.disconnects++;
+    });
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
     this.client.on('connect', () => void this.announce());
     await this.client.subscribeAsync([this.topics.target, this.topics.command], { qos: 1 });
@@ -227,6 +259,7 @@ export class SimulatedDevice {
 
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === this.topics.target) {
+      const readAt = this.targetReadAt || Date.now();
       const msg = decodeMessage('target', payload);
       if (!msg.ok)
         return this.opts.onEvent?.({
@@ -235,7 +268,7 @@ export class SimulatedDevice {
           kind: 'target',
           message: msg.error.message,
         });
-      void this.onTarget(msg.value.body);
+      void this.onTarget(msg.value.body, readAt);
     } else if (topic === this.topics.command) {
       const msg = decodeMessage('command', payload);
       if (!msg.ok)
@@ -249,12 +282,13 @@ export class SimulatedDevice {
     }
   }
 
-  private async onTarget(target: Target): Promise<void> {
+  private async onTarget(target: Target, receivedAt: number): Promise<void> {
     this.opts.onEvent?.({
       type: 'target',
       deviceId: this.deviceId,
       updateId: target.updateId,
-      receivedAt: Date.now(),
+      receivedAt,
+      handledAt: Date.now(),
     });
     if (this.updating?.updateId === target.updateId) return; // a retained redelivery after reconnect
     // A newer target supersedes one in flight, as the real agent's single-flight runner does.
@@ -275,9 +309,38 @@ export class SimulatedDevice {
       this.opts.rng,
     );
     this.stats.updates++;
+    const downloads = this.opts.downloads;
+    let downloaded = false;
     try {
       for (const step of plan.steps) {
-        if (step.afterMs > 0) await sleep(step.afterMs, abort.signal);
+        // Real downloads replace the simulated download time: all of it at the first step past 0 %.
+        const downloadStep = downloads && step.progress.state === 'downloading' && step.progress.percent > 0;
+        if (downloadStep && !downloaded) {
+          downloaded = true;
+          const failure = await this.download(target, plan.download.digests, abort.signal);
+          if (abort.signal.aborted) return;
+          if (failure) {
+            await this.publish('progress', {
+              updateId: target.updateId,
+              revision: plan.revision,
+              state: 'idle',
+              status: 'failed',
+              percent: 0,
+              reason: failure.reason,
+              message: failure.message,
+            });
+            this.stats.failed++;
+            this.opts.onEvent?.({
+              type: 'outcome',
+              deviceId: this.deviceId,
+              updateId: target.updateId,
+              outcome: 'failed',
+            });
+            this.updating = undefined;
+            await this.sendReport().catch(() => {});
+            return;
+          }
+        } else if (!downloadStep && step.afterMs > 0) await sleep(step.afterMs, abort.signal);
         if (abort.signal.aborted) return;
         if (step.progress.state === 'installing') for (const d of plan.download.digests) this.objects.add(d);
         await this.publish('progress', step.progress);
@@ -304,6 +367,20 @@ export class SimulatedDevice {
       this.updating = undefined;
       await this.sendReport().catch(() => {});
     }
+  }
+
+  private async download(target: Target, digests: readonly Digest[], signal: AbortSignal) {
+    const d = this.opts.downloads;
+    if (!d || digests.length === 0) return null;
+    const want = new Set(digests);
+    const c = this.opts.credentials;
+    const auth =
+      d.auth ?? (c.username && c.password ? { username: c.username, password: c.password } : undefined);
+    return downloadObjects(
+      target.objectBaseUrl,
+      manifestObjects(target.release).filter((o) => want.has(o.digest)),
+      { limiter: d.limiter, signal, ...(auth ? { auth } : {}) },
+    );
   }
 
   private async onCommand(cmd: Command): Promise<void> {
