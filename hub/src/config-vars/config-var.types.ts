@@ -1,26 +1,19 @@
-export type ConfigScopeType = 'fleet' | 'device';
+import {
+  ConfigChangeResult as ApiConfigChangeResult,
+  ConfigVariable as ApiConfigVariable,
+  ConfigVariableList as ApiConfigVariableList,
+} from '@fleet/protocol';
+import { z } from 'zod';
 
-export interface ConfigVariable {
-  scopeType: ConfigScopeType;
-  scopeId: string;
-  container: string;
-  name: string;
-  value: string;
-  updatedAt: Date;
-  updatedBy: string;
-}
+// protocol's configuration answers (decision 0091) with `updatedAt` a Date.
+export { ConfigScopeType, EffectiveConfig } from '@fleet/protocol';
 
-export interface ConfigVariableList {
-  scopeType: ConfigScopeType;
-  scopeId: string;
-  /** The scope's own version counter. */
-  version: number;
-  variables: ConfigVariable[];
-}
+export const ConfigVariable = ApiConfigVariable.extend({ updatedAt: z.date() });
+export type ConfigVariable = z.infer<typeof ConfigVariable>;
 
-/** What a device receives: fleet variables overlaid with its own (Target.config, configVersion). */
-export interface EffectiveConfig {
-  deviceId: string;
-  config: Record<string, Record<string, string>>;
-  configVersion: number;
-}
+export const ConfigVariableList = ApiConfigVariableList.extend({ variables: z.array(ConfigVariable) });
+export type ConfigVariableList = z.infer<typeof ConfigVariableList>;
+
+/** `PUT`/`DELETE .../env/:container/:name`: the list after the change, and its delivery. */
+export const ConfigChangeResult = ApiConfigChangeResult.extend({ variables: z.array(ConfigVariable) });
+export type ConfigChangeResult = z.infer<typeof ConfigChangeResult>;
