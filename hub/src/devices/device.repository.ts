@@ -1,5 +1,5 @@
 import { Injectable, Inject } from '@nestjs/common';
-import { UpdateState, type ContainerStatus, type Presence, type Report } from '@fleet/protocol';
+import { UpdateState, type Presence, type Report } from '@fleet/protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type {
@@ -332,20 +332,59 @@ export class DeviceRepository {
     seenAt: Date,
     orderAt: Date | null,
   ): Promise<{ fleetId: string | null; applied: boolean }> {
-    const rows = await this.db.$queryRaw<Array<{ fleet_id: string | null; applied: string | null }>>`
-      WITH applied AS (
-        UPDATE devices SET online = ${p.state === 'online'}, last_seen_at = GREATEST(last_seen_at, ${seenAt}),
-          presence_at = GREATEST(presence_at, ${orderAt}::timestamptz),
-          report_sent_at = CASE WHEN ${p.bootId ?? null}::text IS NOT NULL AND boot_id IS DISTINCT FROM ${p.bootId ?? null}::text
-            THEN NULL ELSE report_sent_at END,
-          agent_version = COALESCE(${p.agentVersion ?? null}, agent_version), boot_id = COALESCE(${p.bootId ?? null}, boot_id)
-        WHERE id = ${id}::uuid AND decommissioned_at IS NULL
-          AND (${orderAt}::timestamptz IS NULL OR presence_at IS NULL OR presence_at <= ${orderAt}::timestamptz)
-        RETURNING fleet_id::text)
-      SELECT (SELECT fleet_id::text FROM devices WHERE id = ${id}::uuid AND decommissioned_at IS NULL) AS fleet_id,
-        (SELECT fleet_id FROM applied) AS applied`;
-    const r = rows[0];
-    return { fleetId: r?.fleet_id ?? null, applied: !!r?.applied };
+    const [r] = await this.recordPresences([{ id, presence: p, seenAt, orderAt }]);
+    return r!;
+  }
+
+  /**
+   * `recordPresence` for many devices in one statement (UPDATE ... FROM a jsonb recordset): the
+   * order condition sits in the WHERE, so it is re-checked on the locked row when another
+   * replica wrote it meanwhile. One result per item, in order. A device id may appear only
+   * once (UPDATE ... FROM applies one matching row); ids must be UUIDs.
+   */
+  async recordPresences(
+    items: readonly PresenceBatchItem[],
+  ): Promise<Array<{ fleetId: string | null; applied: boolean }>> {
+    if (items.length === 0) return [];
+    checkBatch('recordPresences', items, presenceTexts);
+    const rows = items.map((p, i) => ({
+      i,
+      id: p.id,
+      online: p.presence.state === 'online',
+      seen_at: p.seenAt.toISOString(),
+      order_at: p.orderAt?.toISOString() ?? null,
+      boot_id: p.presence.bootId ?? null,
+      agent_version: p.presence.agentVersion ?? null,
+    }));
+    const [, result] = await this.db.$transaction([
+      this.lockInOrder(items.map((p) => p.id)),
+      this.db.$queryRaw<Array<{ i: number; fleet_id: string | null; applied: boolean }>>`
+      WITH x AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(i int, id uuid, online boolean,
+          seen_at timestamptz, order_at timestamptz, boot_id text, agent_version text)),
+      applied AS (
+        UPDATE devices d SET online = x.online, last_seen_at = GREATEST(d.last_seen_at, x.seen_at),
+          presence_at = GREATEST(d.presence_at, x.order_at),
+          report_sent_at = CASE WHEN x.boot_id IS NOT NULL AND d.boot_id IS DISTINCT FROM x.boot_id
+            THEN NULL ELSE d.report_sent_at END,
+          agent_version = COALESCE(x.agent_version, d.agent_version), boot_id = COALESCE(x.boot_id, d.boot_id)
+        FROM x WHERE d.id = x.id AND d.decommissioned_at IS NULL
+          AND (x.order_at IS NULL OR d.presence_at IS NULL OR d.presence_at <= x.order_at)
+        RETURNING d.id)
+      SELECT x.i, d.fleet_id::text AS fleet_id, EXISTS (SELECT 1 FROM applied a WHERE a.id = x.id) AS applied
+      FROM x LEFT JOIN devices d ON d.id = x.id AND d.decommissioned_at IS NULL
+      ORDER BY x.i`,
+    ]);
+    return result.map((r) => ({ fleetId: r.fleet_id, applied: r.fleet_id !== null && r.applied }));
+  }
+
+  /**
+   * Locks the devices rows of a batch in id order before it writes them: an UPDATE ... FROM
+   * locks in whatever order its plan meets the rows, so two replicas writing overlapping
+   * batches deadlocked (Postgres then cancels one; ingest would retry it).
+   */
+  private lockInOrder(ids: string[]) {
+    return this.db.$executeRaw`SELECT 1 FROM devices WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
   }
 
   /**
@@ -361,67 +400,156 @@ export class DeviceRepository {
     at: Date,
     sentAt: Date,
   ): Promise<{ fleetId: string | null; applied: boolean; changed: ContainerEvent[] }> {
-    return this.db.$transaction(async (tx) => {
-      const updated = await tx.$queryRaw<
-        Array<{ fleet_id: string }>
-      >`UPDATE devices SET online = (online OR presence_at IS NULL OR presence_at <= ${at}), last_seen_at = GREATEST(last_seen_at, ${at}),
-        report_sent_at = ${sentAt},
-        current_release = ${r.revision?.version ?? null}, current_revision_digest = ${r.revision?.digest ?? null},
-        current_sequence = ${r.revision?.sequence ?? null}, update_state = ${r.updateState}, board = ${r.board},
-        agent_version = ${r.agentVersion}, failed_revisions = ${r.failedRevisions}::text[],
-        inventory = ${JSON.stringify({ ...r.inventory, bootSlot: r.bootSlot ?? null, configVersion: r.configVersion ?? null })}::jsonb
-        WHERE id = ${id}::uuid AND decommissioned_at IS NULL AND (report_sent_at IS NULL OR report_sent_at <= ${sentAt})
-        RETURNING fleet_id::text`;
-      if (!updated[0]) {
-        // Older than what is stored, or not a device: the device is alive either way.
-        const seen = await tx.$queryRaw<Array<{ fleet_id: string }>>`
-          UPDATE devices SET last_seen_at = GREATEST(last_seen_at, ${at})
-          WHERE id = ${id}::uuid AND decommissioned_at IS NULL RETURNING fleet_id::text`;
-        return { fleetId: seen[0]?.fleet_id ?? null, applied: false, changed: [] };
-      }
-      const fleetId = updated[0].fleet_id;
-      const existing = await tx.deviceContainer.findMany({ where: { deviceId: id } });
-      const before = new Map(existing.map((c) => [c.name, c]));
-      const changed: Array<{
-        name: string;
-        fromState: string | null;
-        toState: string;
-        restartCount: number;
-        message: string | null;
-      }> = [];
-      for (const c of r.containers) {
-        const prev = before.get(c.name);
-        before.delete(c.name);
-        if (!prev || prev.state !== c.state || prev.restartCount !== c.restarts) {
-          changed.push({
-            name: c.name,
-            fromState: prev?.state ?? null,
-            toState: c.state,
-            restartCount: c.restarts,
-            message: c.message ?? null,
+    const [result] = await this.recordReports([{ id, report: r, at, sentAt }]);
+    return result!;
+  }
+
+  /**
+   * `recordReport` for many devices in one transaction of two statements, whatever the batch
+   * size: (1) the devices rows, conditional on `report_sent_at` in the WHERE (re-checked on the
+   * locked row if another replica wrote it meanwhile), last seen alone for the skipped ones;
+   * (2) the containers of the applied devices against what is stored: upsert, delete the
+   * missing ones, one history row per change. (2) runs after (1) holds the rows' locks, so it
+   * diffs against what another replica committed. One result per item, in order; a device id
+   * may appear only once; ids must be UUIDs.
+   */
+  async recordReports(
+    items: readonly ReportBatchItem[],
+  ): Promise<Array<{ fleetId: string | null; applied: boolean; changed: ContainerEvent[] }>> {
+    if (items.length === 0) return [];
+    checkBatch('recordReports', items, reportTexts);
+    const rows = items.map(({ id, report: r, at, sentAt }, i) => ({
+      i,
+      id,
+      at: at.toISOString(),
+      sent_at: sentAt.toISOString(),
+      release: r.revision?.version ?? null,
+      digest: r.revision?.digest ?? null,
+      seq: r.revision?.sequence ?? null,
+      update_state: r.updateState,
+      board: r.board,
+      agent_version: r.agentVersion,
+      failed: r.failedRevisions,
+      inventory: { ...r.inventory, bootSlot: r.bootSlot ?? null, configVersion: r.configVersion ?? null },
+    }));
+    return this.db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT 1 FROM devices WHERE id = ANY(${items.map((r) => r.id)}::uuid[]) ORDER BY id FOR UPDATE`; // see lockInOrder
+        const written = await tx.$queryRaw<Array<{ i: number; fleet_id: string | null; applied: boolean }>>`
+          WITH x AS (
+            SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(i int, id uuid, at timestamptz,
+              sent_at timestamptz, release text, digest text, seq int, update_state text, board text,
+              agent_version text, failed text[], inventory jsonb)),
+          applied AS (
+            UPDATE devices d SET online = (d.online OR d.presence_at IS NULL OR d.presence_at <= x.at),
+              last_seen_at = GREATEST(d.last_seen_at, x.at), report_sent_at = x.sent_at,
+              current_release = x.release, current_revision_digest = x.digest, current_sequence = x.seq,
+              update_state = x.update_state, board = x.board, agent_version = x.agent_version,
+              failed_revisions = x.failed, inventory = x.inventory
+            FROM x WHERE d.id = x.id AND d.decommissioned_at IS NULL
+              AND (d.report_sent_at IS NULL OR d.report_sent_at <= x.sent_at)
+            RETURNING d.id, d.fleet_id),
+          seen AS (
+            -- Older than what is stored: the device is alive all the same.
+            UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, x.at)
+            FROM x WHERE d.id = x.id AND d.decommissioned_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM applied a WHERE a.id = x.id)
+            RETURNING d.id, d.fleet_id)
+          SELECT x.i, COALESCE(a.fleet_id, s.fleet_id)::text AS fleet_id, (a.id IS NOT NULL) AS applied
+          FROM x LEFT JOIN applied a ON a.id = x.id LEFT JOIN seen s ON s.id = x.id
+          ORDER BY x.i`;
+        const applied = written.filter((w) => w.applied).map((w) => w.i);
+        const changes = new Map<number, ContainerEvent[]>();
+        if (applied.length > 0) {
+          const containers = applied.map((i) => {
+            const { id, report, at } = items[i]!;
+            // A name reported twice: the last one stands (as the former one-by-one upsert left it).
+            const byName = new Map(report.containers.map((c, ord) => [c.name, { c, ord }]));
+            return {
+              i,
+              id,
+              at: at.toISOString(),
+              containers: [...byName.values()].map(({ c, ord }) => ({
+                ord,
+                name: c.name,
+                state: c.state,
+                restarts: c.restarts,
+                exit_code: c.exitCode ?? null,
+                started_at: c.startedAt ?? null,
+                message: c.message ?? null,
+              })),
+            };
           });
+          const events = await tx.$queryRaw<
+            Array<{
+              i: number;
+              name: string;
+              from_state: string | null;
+              to_state: string;
+              restart_count: number;
+              message: string | null;
+            }>
+          >`
+            WITH x AS (
+              SELECT * FROM jsonb_to_recordset(${JSON.stringify(containers)}::jsonb) AS x(i int, id uuid, at timestamptz, containers jsonb)),
+            n AS (
+              SELECT x.i, x.id AS device_id, x.at, c.* FROM x,
+                jsonb_to_recordset(x.containers) AS c(ord int, name text, state text, restarts int, exit_code int,
+                  started_at timestamptz, message text)),
+            o AS (
+              SELECT dc.device_id, dc.name, dc.state, dc.restart_count FROM device_containers dc
+              WHERE dc.device_id IN (SELECT id FROM x)),
+            changes AS (
+              SELECT n.i, n.device_id, n.name, o.state AS from_state, n.state AS to_state,
+                n.restarts AS restart_count, n.message, n.at, 0 AS grp, n.ord
+              FROM n LEFT JOIN o ON o.device_id = n.device_id AND o.name = n.name
+              WHERE o.name IS NULL OR o.state <> n.state OR o.restart_count <> n.restarts
+              UNION ALL
+              SELECT x.i, o.device_id, o.name, o.state, 'removed', o.restart_count, NULL, x.at, 1, 0
+              FROM o JOIN x ON x.id = o.device_id
+              WHERE NOT EXISTS (SELECT 1 FROM n WHERE n.device_id = o.device_id AND n.name = o.name)),
+            upserted AS (
+              INSERT INTO device_containers (device_id, name, state, restart_count, exit_code, started_at, message, updated_at)
+              SELECT device_id, name, state, restarts, exit_code, started_at, message, at FROM n
+              ON CONFLICT (device_id, name) DO UPDATE SET state = EXCLUDED.state,
+                restart_count = EXCLUDED.restart_count, exit_code = EXCLUDED.exit_code,
+                started_at = EXCLUDED.started_at, message = EXCLUDED.message, updated_at = EXCLUDED.updated_at
+              RETURNING 1),
+            deleted AS (
+              DELETE FROM device_containers dc USING changes c
+              WHERE c.grp = 1 AND dc.device_id = c.device_id AND dc.name = c.name
+              RETURNING 1),
+            history AS (
+              INSERT INTO device_container_events (device_id, name, from_state, to_state, restart_count, message, at)
+              SELECT device_id, name, from_state, to_state, restart_count, message, at FROM changes
+              ORDER BY i, grp, ord, name
+              RETURNING 1)
+            SELECT i, name, from_state, to_state, restart_count, message FROM changes ORDER BY i, grp, ord, name`;
+          for (const e of events) {
+            const { at } = items[e.i]!;
+            const list = changes.get(e.i) ?? [];
+            list.push({
+              id: '',
+              at,
+              name: e.name,
+              fromState: e.from_state,
+              toState: e.to_state,
+              restartCount: e.restart_count,
+              message: e.message,
+            });
+            changes.set(e.i, list);
+          }
         }
-        const data = containerData(c, at);
-        await tx.deviceContainer.upsert({
-          where: { deviceId_name: { deviceId: id, name: c.name } },
-          create: { deviceId: id, name: c.name, ...data },
-          update: data,
-        });
-      }
-      for (const gone of before.values()) {
-        changed.push({
-          name: gone.name,
-          fromState: gone.state,
-          toState: 'removed',
-          restartCount: gone.restartCount,
-          message: null,
-        });
-        await tx.deviceContainer.delete({ where: { deviceId_name: { deviceId: id, name: gone.name } } });
-      }
-      if (changed.length > 0)
-        await tx.deviceContainerEvent.createMany({ data: changed.map((c) => ({ deviceId: id, at, ...c })) });
-      return { fleetId, applied: true, changed: changed.map((c) => ({ id: '', at, ...c })) };
-    });
+        return written.map((w) => ({
+          fleetId: w.fleet_id,
+          applied: w.applied,
+          changed: changes.get(w.i) ?? [],
+        }));
+      },
+      // One transaction for a whole batch: Prisma's 5 s default would cut a large batch on a
+      // loaded machine, and the batch would be retried whole.
+      { maxWait: 10_000, timeout: 120_000 },
+    );
   }
 
   async createCommand(input: {
@@ -460,13 +588,72 @@ export class DeviceRepository {
   }
 }
 
-function containerData(c: ContainerStatus, at: Date) {
-  return {
-    state: c.state,
-    restartCount: c.restarts,
-    exitCode: c.exitCode ?? null,
-    startedAt: c.startedAt ? new Date(c.startedAt) : null,
-    message: c.message ?? null,
-    updatedAt: at,
-  };
+export interface PresenceBatchItem {
+  id: string;
+  presence: Presence;
+  seenAt: Date;
+  /** Hub receive time of a live presence; null for a retained one (always applied). */
+  orderAt: Date | null;
+}
+
+export interface ReportBatchItem {
+  id: string;
+  report: Report;
+  /** Hub receive time: last seen, container history. */
+  at: Date;
+  /** Orders the device's reports (envelope time capped at arrival). */
+  sentAt: Date;
+}
+
+/** A presence's text that goes into text columns (checked for NUL characters). */
+export const presenceTexts = ({ presence: p }: PresenceBatchItem): Array<string | undefined> => [
+  p.bootId,
+  p.agentVersion,
+];
+
+/** A report's text that goes into text or jsonb columns (checked for NUL characters). */
+export const reportTexts = ({ report: r }: ReportBatchItem): Array<string | null | undefined> => [
+  r.board,
+  r.agentVersion,
+  r.revision?.version,
+  r.revision?.digest,
+  ...r.failedRevisions,
+  ...r.inventory.objects,
+  ...r.containers.flatMap((c) => [c.name, c.state, c.message, c.startedAt]),
+];
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Refuses, with the item and the reason, a batch the statements cannot take: a device id that
+ * is not a UUID or appears twice, or text with a NUL character (Postgres text and jsonb cannot
+ * hold U+0000; protocol's schemas allow it). The caller (DevicesService) checks items first and
+ * sets such ones aside, so one bad message never fails its batch.
+ */
+export function checkBatch<T extends { id: string }>(
+  what: string,
+  items: readonly T[],
+  texts: (item: T) => Array<string | null | undefined>,
+): void {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    const problem = batchItemProblem(item, texts);
+    if (problem !== undefined) throw new RangeError(`${what}: item ${i} (device ${item.id}): ${problem}`);
+    const key = item.id.toLowerCase();
+    if (seen.has(key))
+      throw new RangeError(
+        `${what}: device ${item.id} appears twice in one batch; write its messages in separate batches`,
+      );
+    seen.add(key);
+  });
+}
+
+/** Why an item cannot be written (undefined: it can). */
+export function batchItemProblem<T extends { id: string }>(
+  item: T,
+  texts: (item: T) => Array<string | null | undefined>,
+): string | undefined {
+  if (!UUID_TEXT.test(item.id)) return 'the device id is not a UUID';
+  if (texts(item).some((t) => t?.includes('\u0000'))) return 'a text field contains a NUL character (U+0000)';
+  return undefined;
 }

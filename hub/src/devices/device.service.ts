@@ -16,7 +16,14 @@ import { MetricsRegistry, type Counter } from '../metrics/metrics.registry.js';
 import { BROKER_AUTHORITY, brokerUsernameFor, type BrokerAuthority } from './broker-authority.js';
 import { COMMAND_PUBLISHER, type CommandPublisher } from './command-publisher.js';
 import type { CreateCommandRequest, ListDevicesQuery } from './device.dto.js';
-import { DeviceRepository } from './device.repository.js';
+import {
+  batchItemProblem,
+  DeviceRepository,
+  presenceTexts,
+  reportTexts,
+  type PresenceBatchItem,
+  type ReportBatchItem,
+} from './device.repository.js';
 import type {
   ContainerEvent,
   Device,
@@ -35,6 +42,7 @@ export class DevicesService {
   private readonly log = new Logger('DevicesService');
   private readonly unknownDeviceMessages: Counter;
   private readonly staleMessages: Counter;
+  private readonly refusedMessages: Counter;
 
   constructor(
     @Inject(DeviceRepository) private readonly repo: DeviceRepository,
@@ -51,6 +59,10 @@ export class DevicesService {
     this.staleMessages = metrics.counter(
       'fleet_hub_stale_device_messages_total',
       'Presence and reports skipped because a newer one of the same device was already applied (replicas applying out of order).',
+    );
+    this.refusedMessages = metrics.counter(
+      'fleet_hub_refused_device_messages_total',
+      'Presence and reports the database cannot hold (text with a NUL character), logged and dropped.',
     );
   }
 
@@ -304,29 +316,50 @@ export class DevicesService {
     at: Date,
     origin?: { sentAt: Date; retained: boolean },
   ): Promise<boolean> {
-    if (!UUID.test(deviceId)) return this.unknown(deviceId, 'presence');
-    const retained = origin?.retained === true;
-    const seenAt = retained && origin.sentAt < at ? origin.sentAt : at;
-    const { fleetId, applied } = await this.repo.recordPresence(
-      deviceId,
-      presence,
-      seenAt,
-      retained ? null : at,
-    );
-    if (!fleetId) return this.unknown(deviceId, 'presence');
-    if (!applied) {
-      this.staleMessages.inc({ kind: 'presence' });
-      return true;
-    }
-    this.events.publish({
-      type: 'device.presence',
-      scope: 'devices',
-      minRole: 'viewer',
-      deviceId,
-      fleetId,
-      data: { state: presence.state, at: seenAt.toISOString() },
+    const [known] = await this.recordPresences([{ deviceId, presence, at, ...(origin ? { origin } : {}) }]);
+    return known!;
+  }
+
+  /**
+   * `recordPresence` for many devices at once (ingest's batches): one statement, then the same
+   * events, counters and logs per device as one by one. A device id may appear once per call.
+   * An item the database cannot hold (text with a NUL character) is left out with a logged,
+   * counted error and the others are stored. Returns, per item, whether the device is known.
+   */
+  async recordPresences(
+    items: ReadonlyArray<{
+      deviceId: string;
+      presence: Presence;
+      at: Date;
+      origin?: { sentAt: Date; retained: boolean };
+    }>,
+  ): Promise<boolean[]> {
+    const known = items.map(() => false);
+    const writes: Array<{ index: number; seenAt: Date } & PresenceBatchItem> = [];
+    items.forEach(({ deviceId, presence, at, origin }, index) => {
+      if (!UUID.test(deviceId)) return void this.unknown(deviceId, 'presence');
+      const retained = origin?.retained === true;
+      const seenAt = retained && origin.sentAt < at ? origin.sentAt : at;
+      const write = { index, id: deviceId, presence, seenAt, orderAt: retained ? null : at };
+      if (this.refused(write, 'presence', presenceTexts)) return;
+      writes.push(write);
     });
-    return true;
+    const results = await this.repo.recordPresences(writes);
+    results.forEach(({ fleetId, applied }, k) => {
+      const { index, id: deviceId, presence, seenAt } = writes[k]!;
+      if (!fleetId) return void this.unknown(deviceId, 'presence');
+      known[index] = true;
+      if (!applied) return void this.staleMessages.inc({ kind: 'presence' });
+      this.events.publish({
+        type: 'device.presence',
+        scope: 'devices',
+        minRole: 'viewer',
+        deviceId,
+        fleetId,
+        data: { state: presence.state, at: seenAt.toISOString() },
+      });
+    });
+    return known;
   }
 
   /**
@@ -339,27 +372,61 @@ export class DevicesService {
    * clears the mark (presence). Without `sentAt` the receive time orders it.
    */
   async recordReport(deviceId: string, report: Report, at: Date, sentAt: Date = at): Promise<boolean> {
-    if (!UUID.test(deviceId)) return this.unknown(deviceId, 'report');
-    const order = sentAt < at ? sentAt : at;
-    const { fleetId, applied, changed } = await this.repo.recordReport(deviceId, report, at, order);
-    if (!fleetId) return this.unknown(deviceId, 'report');
-    if (!applied) {
-      this.staleMessages.inc({ kind: 'report' });
-      return true;
-    }
-    this.events.publish({
-      type: 'device.report',
-      scope: 'devices',
-      minRole: 'viewer',
-      deviceId,
-      fleetId,
-      data: {
-        revision: report.revision,
-        updateState: report.updateState,
-        containers: report.containers,
-        changed: changed.map((c) => ({ name: c.name, from: c.fromState, to: c.toState })),
-      },
+    const [known] = await this.recordReports([{ deviceId, report, at, sentAt }]);
+    return known!;
+  }
+
+  /**
+   * `recordReport` for many devices at once (ingest's batches): one transaction of two
+   * statements, then the same `device.report` events (with the container changes), counters
+   * and logs per device as one by one. A device id may appear once per call. An item the
+   * database cannot hold (text with a NUL character) is left out with a logged, counted error
+   * and the others are stored. Returns, per item, whether the device is known.
+   */
+  async recordReports(
+    items: ReadonlyArray<{ deviceId: string; report: Report; at: Date; sentAt?: Date }>,
+  ): Promise<boolean[]> {
+    const known = items.map(() => false);
+    const writes: Array<{ index: number } & ReportBatchItem> = [];
+    items.forEach(({ deviceId, report, at, sentAt = at }, index) => {
+      if (!UUID.test(deviceId)) return void this.unknown(deviceId, 'report');
+      const write = { index, id: deviceId, report, at, sentAt: sentAt < at ? sentAt : at };
+      if (this.refused(write, 'report', reportTexts)) return;
+      writes.push(write);
     });
+    const results = await this.repo.recordReports(writes);
+    results.forEach(({ fleetId, applied, changed }, k) => {
+      const { index, id: deviceId, report } = writes[k]!;
+      if (!fleetId) return void this.unknown(deviceId, 'report');
+      known[index] = true;
+      if (!applied) return void this.staleMessages.inc({ kind: 'report' });
+      this.events.publish({
+        type: 'device.report',
+        scope: 'devices',
+        minRole: 'viewer',
+        deviceId,
+        fleetId,
+        data: {
+          revision: report.revision,
+          updateState: report.updateState,
+          containers: report.containers,
+          changed: changed.map((c) => ({ name: c.name, from: c.fromState, to: c.toState })),
+        },
+      });
+    });
+    return known;
+  }
+
+  /** Logs and counts an item the database cannot hold (see `batchItemProblem`); true if so. */
+  private refused<T extends { id: string }>(
+    item: T,
+    kind: 'presence' | 'report',
+    texts: (item: T) => Array<string | null | undefined>,
+  ): boolean {
+    const problem = batchItemProblem(item, texts);
+    if (problem === undefined) return false;
+    this.refusedMessages.inc({ kind });
+    this.log.error(`dropped ${kind} from device ${item.id}: ${problem}`);
     return true;
   }
 

@@ -14,6 +14,7 @@ export class IngestMetrics {
   readonly rowsWritten: Counter;
   readonly rowsDropped: Counter;
   readonly writeFailures: Counter;
+  readonly coalesced: Counter;
   readonly #registry: MetricsRegistry;
 
   constructor(registry: MetricsRegistry) {
@@ -43,6 +44,10 @@ export class IngestMetrics {
       'fleet_ingest_batch_write_failures_total',
       'Batch writes that failed and were retried, by kind.',
     );
+    this.coalesced = registry.counter(
+      'fleet_ingest_state_coalesced_total',
+      'Presence and reports replaced by a later one of the same device before they were stored, by kind.',
+    );
   }
 
   invalid(kind: UplinkKind | 'unknown', reason: InvalidReason): void {
@@ -51,6 +56,10 @@ export class IngestMetrics {
 
   /** Registers a gauge read at scrape time (queue depths). */
   queueDepth(read: () => Array<[{ kind: string }, number]>): void {
-    this.#registry.gauge('fleet_ingest_queue_depth', 'Rows waiting to be written, by kind.', read);
+    this.#registry.gauge(
+      'fleet_ingest_queue_depth',
+      'Rows (telemetry, logs) and state messages (state) waiting to be written, by kind.',
+      read,
+    );
   }
 }

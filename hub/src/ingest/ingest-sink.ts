@@ -25,6 +25,13 @@ export interface LogRow extends LogLine {
   deviceId: string;
 }
 
+/** One device's presence or report in a batch (at most one per device in a batch). */
+export interface StateItem<B> {
+  deviceId: string;
+  body: B;
+  meta: MessageMeta;
+}
+
 /**
  * Where ingest delivers validated device messages. Every method receives data that protocol
  * has already validated and whose device id comes from the topic (the broker guarantees a
@@ -36,13 +43,20 @@ export interface LogRow extends LogLine {
  * until their queue overflows.
  *
  * Calls for one device arrive in the order the broker delivered them (never two at once for the
- * same device); telemetry and logs arrive in batches of many devices.
+ * same device); telemetry and logs arrive in batches of many devices. Presence and reports
+ * arrive in batches (`recordPresences`, `recordReports`: at most one message per device each)
+ * when the sink has them, else one call per message; a batch that rejects is retried, then
+ * split to find the message it cannot store.
  */
 export interface IngestSink {
   /** online/offline (retained, and the Last Will) → device online flag and last seen. */
   recordPresence(deviceId: string, presence: Presence, meta: MessageMeta): Promise<void>;
   /** Current revision, update state, container states (with a history of changes), inventory. */
   recordReport(deviceId: string, report: Report, meta: MessageMeta): Promise<void>;
+  /** Many devices' presence in a few statements (optional: else `recordPresence` each). */
+  recordPresences?(items: readonly StateItem<Presence>[]): Promise<void>;
+  /** Many devices' reports in a few statements (optional: else `recordReport` each). */
+  recordReports?(items: readonly StateItem<Report>[]): Promise<void>;
   /** Update progress → update events (and the rollout engine's device state). */
   recordProgress(deviceId: string, progress: Progress, meta: MessageMeta): Promise<void>;
   /** A command acknowledgement → the command's status. */

@@ -11,7 +11,7 @@ import {
 import type { MqttMessageListener } from '../mqtt/hub-mqtt-client.js';
 import { MetricsRegistry } from '../metrics/metrics.registry.js';
 import { IngestMetrics } from './ingest-metrics.js';
-import type { IngestSink, LogRow, MessageMeta, TelemetryRow } from './ingest-sink.js';
+import type { IngestSink, LogRow, MessageMeta, StateItem, TelemetryRow } from './ingest-sink.js';
 import { DEFAULT_INGEST_OPTIONS, IngestService, type IngestOptions } from './ingest.service.js';
 
 // Builders with defaults (CONVENTIONS 12).
@@ -65,6 +65,31 @@ class RecordingSink implements IngestSink {
   insertLogs = async (rows: readonly LogRow[]) => void this.logs.push(...rows);
 }
 
+/**
+ * A sink with the batch methods. `gate` holds every batch until `open()`; `refuse(id)` makes
+ * any batch that contains that device reject (data it cannot store).
+ */
+class BatchSink extends RecordingSink {
+  readonly batches: { method: string; devices: string[] }[] = [];
+  readonly refused = new Set<string>();
+  #gate: Promise<void> = Promise.resolve();
+  #open: () => void = () => undefined;
+  hold(): void {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+  }
+  open(): void {
+    this.#open();
+  }
+  async #batch(method: string, items: readonly StateItem<unknown>[]): Promise<void> {
+    await this.#gate;
+    if (items.some((i) => this.refused.has(i.deviceId))) throw new Error('cannot store this');
+    this.batches.push({ method, devices: items.map((i) => i.deviceId) });
+    for (const i of items) this.calls.push({ method, deviceId: i.deviceId, body: i.body, meta: i.meta });
+  }
+  recordPresences = (items: readonly StateItem<unknown>[]) => this.#batch('presence', items);
+  recordReports = (items: readonly StateItem<unknown>[]) => this.#batch('report', items);
+}
+
 class Lines {
   readonly lines: string[] = [];
   log = (m: string) => void this.lines.push(m);
@@ -72,8 +97,7 @@ class Lines {
   error = (m: string) => void this.lines.push(m);
 }
 
-function anIngest(options: Partial<IngestOptions> = {}) {
-  const sink = new RecordingSink();
+function anIngest(options: Partial<IngestOptions> = {}, sink = new RecordingSink()) {
   const registry = new MetricsRegistry();
   const metrics = new IngestMetrics(registry);
   const logger = new Lines();
@@ -189,9 +213,12 @@ describe('IngestService', () => {
   test('a Last Will repeated with the same envelope id (a flapping device) is applied every time', async () => {
     const { ingest, sink } = anIngest();
     const will = payload('presence', { state: 'offline' }, { id: randomUUID() });
+    // Drained after each: presences pending together are coalesced (latest wins), see below.
     for (let i = 0; i < 2; i++) {
       await ingest.handle(deviceTopics(device).presence, payload('presence', { state: 'online' }), live);
+      await ingest.drain();
       await ingest.handle(deviceTopics(device).presence, will, live);
+      await ingest.drain();
     }
     await ingest.drain();
     expect(sink.calls.map((c) => (c.body as { state: string }).state)).toEqual([
@@ -303,5 +330,170 @@ describe('IngestService', () => {
       await ingest.close();
       expect(listener).toBeUndefined();
     }
+  });
+
+  describe('state messages (presence, report, progress, ack)', () => {
+    const devices = Array.from({ length: 5 }, (_, i) => `3f0c6a4e-1b2d-4c5e-8f90-a1b2c3d4e5f${i}`);
+    const sample = (i: number) =>
+      payload('telemetry', { samples: [aSample(new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString())] });
+
+    test('many devices’ reports and presences are stored with one batch call per kind', async () => {
+      const sink = new BatchSink();
+      const { ingest } = anIngest({ state: { ...DEFAULT_INGEST_OPTIONS.state, writers: 1 } }, sink);
+      sink.hold(); // the first message's batch waits: the others gather behind it
+      for (const d of devices)
+        await ingest.handle(deviceTopics(d).report, payload('report', aReport()), live);
+      for (const d of devices)
+        await ingest.handle(deviceTopics(d).presence, payload('presence', { state: 'online' }), live);
+      sink.open();
+      await ingest.drain();
+      // The second batch holds the first device's presence (its report is stored) and the
+      // others' reports; their presences follow in the third.
+      expect(sink.batches).toEqual([
+        { method: 'report', devices: [devices[0]] },
+        { method: 'presence', devices: [devices[0]] },
+        { method: 'report', devices: devices.slice(1) },
+        { method: 'presence', devices: devices.slice(1) },
+      ]);
+    });
+
+    test('telemetry is not held while state writes wait on the database', async () => {
+      const sink = new BatchSink();
+      const { ingest } = anIngest({}, sink);
+      sink.hold();
+      for (const d of devices)
+        await ingest.handle(deviceTopics(d).report, payload('report', aReport()), live);
+      // Every handle returned although no report is stored yet: the session keeps reading.
+      for (let i = 0; i < 3; i++) await ingest.handle(deviceTopics(device).telemetry, sample(i), live);
+      expect(sink.calls).toEqual([]);
+      expect(ingest.backlog).toMatchObject({ telemetry: 3, records: 5 });
+      sink.open();
+      await ingest.drain();
+      expect(sink.telemetry).toHaveLength(3);
+      expect(sink.calls).toHaveLength(5);
+    });
+
+    test('when the state map is full the listener waits (holding the session) until a batch is taken', async () => {
+      const sink = new BatchSink();
+      const { ingest } = anIngest(
+        { state: { ...DEFAULT_INGEST_OPTIONS.state, capacity: 2, writers: 1 } },
+        sink,
+      );
+      sink.hold();
+      const topic = (i: number) => deviceTopics(devices[i]!).report;
+      await ingest.handle(topic(0), payload('report', aReport()), live); // taken by the writer at once
+      await ingest.handle(topic(1), payload('report', aReport()), live);
+      await ingest.handle(topic(2), payload('report', aReport()), live);
+      let admitted = false;
+      const fourth = ingest
+        .handle(topic(3), payload('report', aReport()), live)
+        .then(() => (admitted = true));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(admitted).toBe(false);
+      sink.open();
+      await fourth;
+      await ingest.drain();
+      expect(sink.calls.map((c) => c.deviceId).sort()).toEqual(devices.slice(0, 4).sort());
+    });
+
+    test('a device’s pending reports with the same containers are coalesced: the latest is stored', async () => {
+      const sink = new BatchSink();
+      const { ingest, metrics } = anIngest({}, sink);
+      sink.hold();
+      const t = (s: number) => new Date(Date.now() - 10_000 + s * 1000);
+      for (const [state, s] of [
+        ['idle', 1],
+        ['downloading', 2],
+        ['installing', 3],
+      ] as const)
+        await ingest.handle(
+          deviceTopics(device).report,
+          payload('report', aReport({ updateState: state }), { time: t(s) }),
+          live,
+        );
+      // An older one (by envelope time) than the one pending is dropped.
+      await ingest.handle(
+        deviceTopics(device).report,
+        payload('report', aReport({ updateState: 'verifying' }), { time: t(0) }),
+        live,
+      );
+      sink.open();
+      await ingest.drain();
+      expect(sink.calls.map((c) => (c.body as { updateState: string }).updateState)).toEqual([
+        'idle', // was being written when the others came
+        'installing',
+      ]);
+      expect(metrics.coalesced.get({ kind: 'report' })).toBe(2);
+    });
+
+    test('progress stays in order with the device’s reports and is never coalesced', async () => {
+      const sink = new BatchSink();
+      const { ingest } = anIngest({}, sink);
+      sink.hold();
+      const progress = (percent: number) =>
+        payload('progress', {
+          updateId: 'u1',
+          revision: { digest: `sha256:${'a'.repeat(64)}`, version: '1.0.0', sequence: 1 },
+          state: 'downloading',
+          status: 'downloading',
+          percent,
+        });
+      await ingest.handle(deviceTopics(device).report, payload('report', aReport()), live);
+      await ingest.handle(deviceTopics(device).progress, progress(10), live);
+      await ingest.handle(deviceTopics(device).progress, progress(20), live);
+      await ingest.handle(deviceTopics(device).report, payload('report', aReport()), live);
+      sink.open();
+      await ingest.drain();
+      expect(sink.calls.map((c) => `${c.method}${(c.body as { percent?: number }).percent ?? ''}`)).toEqual([
+        'report',
+        'progress10',
+        'progress20',
+        'report',
+      ]);
+    });
+
+    test('a batch the sink refuses is retried, then split: the others are stored, the one that fails alone is dropped and logged', async () => {
+      const sink = new BatchSink();
+      const { ingest, metrics, logger } = anIngest({}, sink);
+      sink.refused.add(devices[2]!);
+      sink.hold();
+      for (const d of devices)
+        await ingest.handle(deviceTopics(d).report, payload('report', aReport()), live);
+      sink.open();
+      await ingest.drain();
+      expect(sink.calls.map((c) => c.deviceId).sort()).toEqual(
+        devices.filter((d) => d !== devices[2]).sort(),
+      );
+      expect(metrics.sinkErrors.get({ kind: 'report' })).toBe(1);
+      expect(logger.lines).toEqual([
+        expect.stringMatching(new RegExp(`dropped report from device ${devices[2]}.*cannot store this`)),
+      ]);
+    });
+
+    test('a batch that fails for a moment (database away) is retried whole and stored', async () => {
+      const sink = new BatchSink();
+      const { ingest, metrics } = anIngest({}, sink);
+      let failures = 2;
+      const store = sink.recordReports;
+      sink.recordReports = (items) =>
+        failures-- > 0 ? Promise.reject(new Error('database away')) : store(items);
+      for (const d of devices)
+        await ingest.handle(deviceTopics(d).report, payload('report', aReport()), live);
+      await ingest.drain();
+      expect(sink.calls).toHaveLength(5);
+      expect(metrics.sinkErrors.get({ kind: 'report' })).toBe(0);
+    });
+
+    test('close stores every state message already received', async () => {
+      const sink = new BatchSink();
+      const { ingest } = anIngest({}, sink);
+      sink.hold();
+      for (const d of devices)
+        await ingest.handle(deviceTopics(d).report, payload('report', aReport()), live);
+      const closed = ingest.close();
+      sink.open();
+      await closed;
+      expect(sink.calls).toHaveLength(5);
+    });
   });
 });

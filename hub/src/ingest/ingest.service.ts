@@ -13,9 +13,10 @@ import type { MqttLogger, MqttMessageListener, MqttMessageMeta } from '../mqtt/h
 import { HUB_SHARE_GROUP } from '../mqtt/mosquitto-authority.js';
 import { BoundedBatchQueue } from './bounded-batch-queue.js';
 import type { IngestMetrics } from './ingest-metrics.js';
-import type { IngestSink, LogRow, MessageMeta, TelemetryRow } from './ingest-sink.js';
-import { KeyedSerialExecutor } from './keyed-serial-executor.js';
+import type { IngestSink, LogRow, MessageMeta, StateItem, TelemetryRow } from './ingest-sink.js';
 import { RecentIds } from './recent-ids.js';
+import { StateBatcher } from './state-batcher.js';
+import { mergeState, type StateOp } from './state-ops.js';
 
 export interface BatchSettings {
   capacity: number;
@@ -29,14 +30,31 @@ export interface BatchSettings {
 export interface IngestOptions {
   telemetry: BatchSettings;
   logs: BatchSettings;
-  /** Presence/report/progress/ack handled at once (per device always one at a time). */
-  maxInFlight: number;
-  /** Delays between retries of a record the sink rejected; then it is dropped. */
+  /** Presence/report/progress/ack: how they are batched (decision 0035). */
+  state: StateSettings;
+  /**
+   * Delays between retries of a state batch (or a progress/ack) the sink rejected. Then a batch
+   * is split in halves until the message that fails alone is found; that one is dropped.
+   */
   recordRetryDelaysMs: readonly number[];
   /** How many recent envelope ids are remembered to drop redeliveries. */
   recentIds: number;
   /** At most one "invalid message" log line per device in this period (the counter counts all). */
   invalidLogIntervalMs: number;
+}
+
+export interface StateSettings {
+  /**
+   * Pending state messages (after coalescing) before the MQTT listener waits, holding the
+   * session: the backpressure of decision 0051, now only when the database is far behind.
+   */
+  capacity: number;
+  /** Devices per batch (one message each). */
+  maxBatch: number;
+  /** Batches written at once; each uses one database connection at a time. */
+  writers: number;
+  /** Progress/ack messages of one batch stored at once (one transaction each). */
+  eventConcurrency: number;
 }
 
 export const DEFAULT_INGEST_OPTIONS: IngestOptions = {
@@ -45,12 +63,12 @@ export const DEFAULT_INGEST_OPTIONS: IngestOptions = {
   telemetry: { capacity: 100_000, maxBatch: 1_000, flushIntervalMs: 250, retryDelayMs: 1_000, writers: 2 },
   // Log lines get their ids in arrival order: one writer keeps a device's lines in sequence.
   logs: { capacity: 200_000, maxBatch: 2_000, flushIntervalMs: 500, retryDelayMs: 1_000, writers: 1 },
-  // At most as many as the hub's Prisma pool has connections (PrismaPg: pg's default of 10),
-  // less two for the API and the rollout engine. More only queue inside Prisma, where an
-  // interactive transaction (a report) fails after waiting 2 s for a connection: with 64, 10k
-  // devices connecting at once on a busy machine lost reports that way (docs/scale.md). Beyond
-  // this, admission waits and the MQTT session stops reading: the backpressure of decision 0051.
-  maxInFlight: 8,
+  // 20k pending messages: two per device of a 10k fleet (a report and a presence) before the
+  // session is held. Writers × eventConcurrency (6) stays below the Prisma pool (10), leaving
+  // connections to the API and the rollout engine (decision 0034's reason still holds: a
+  // transaction waiting more than 2 s for a connection fails). Batches form by themselves:
+  // while the writers are busy, messages gather; an idle hub writes each at once.
+  state: { capacity: 20_000, maxBatch: 500, writers: 2, eventConcurrency: 3 },
   recordRetryDelaysMs: [100, 1_000, 5_000],
   recentIds: 50_000,
   invalidLogIntervalMs: 60_000,
@@ -78,7 +96,8 @@ export class IngestService {
   readonly #metrics: IngestMetrics;
   readonly #logger: MqttLogger;
   readonly #options: IngestOptions;
-  readonly #executor: KeyedSerialExecutor;
+  readonly #state: StateBatcher<StateOp>;
+  #writers = 0;
   readonly #recent: RecentIds;
   readonly #telemetry: BoundedBatchQueue<TelemetryRow>;
   readonly #logs: BoundedBatchQueue<LogRow>;
@@ -98,13 +117,15 @@ export class IngestService {
     this.#metrics = metrics;
     this.#logger = logger;
     this.#options = options;
-    this.#executor = new KeyedSerialExecutor(options.maxInFlight);
+    this.#state = new StateBatcher<StateOp>({ capacity: options.state.capacity, merge: mergeState });
+    this.#state.onReady(() => this.#startWriters());
     this.#recent = new RecentIds(options.recentIds);
     this.#telemetry = this.#queue('telemetry', options.telemetry, (rows) => sink.insertTelemetry(rows));
     this.#logs = this.#queue('logs', options.logs, (rows) => sink.insertLogs(rows));
     metrics.queueDepth(() => [
       [{ kind: 'telemetry' }, this.#telemetry.length],
       [{ kind: 'logs' }, this.#logs.length],
+      [{ kind: 'state' }, this.#state.pending],
     ]);
   }
 
@@ -138,8 +159,8 @@ export class IngestService {
   }
 
   /**
-   * Handles one message. Resolves when the message is queued or admitted: while `maxInFlight`
-   * records are being stored, it waits, which holds the MQTT session (backpressure).
+   * Handles one message. Resolves when the message is queued: only while the state map is full
+   * (`state.capacity`) does it wait, which holds the MQTT session (backpressure).
    */
   async handle(topic: string, payload: Buffer, meta: MqttMessageMeta): Promise<void> {
     const receivedAt = new Date();
@@ -200,44 +221,129 @@ export class IngestService {
         for (const line of (body as MessageBody<'logs'>).lines) this.#logs.push({ deviceId, ...line });
         return;
       case 'presence':
-        return this.#record('presence', deviceId, () =>
-          this.#sink.recordPresence(deviceId, body as MessageBody<'presence'>, meta),
-        );
       case 'report':
-        return this.#record('report', deviceId, () =>
-          this.#sink.recordReport(deviceId, body as MessageBody<'report'>, meta),
-        );
       case 'progress':
-        return this.#record('progress', deviceId, () =>
-          this.#sink.recordProgress(deviceId, body as MessageBody<'progress'>, meta),
-        );
-      case 'ack':
-        return this.#record('ack', deviceId, () =>
-          this.#sink.recordCommandAck(deviceId, body as MessageBody<'ack'>, meta),
-        );
+      case 'ack': {
+        const op = { kind: envelope.kind, body, meta } as StateOp;
+        if ((await this.#state.push(deviceId, op)) === 'merged')
+          this.#metrics.coalesced.inc({ kind: op.kind });
+        return;
+      }
     }
   }
 
-  #record(kind: UplinkKind, deviceId: string, store: () => Promise<void>): Promise<void> {
-    return this.#executor.submit(deviceId, async () => {
-      const delays = this.#options.recordRetryDelaysMs;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await store();
-          return;
-        } catch (error) {
-          const delay = delays[attempt];
-          if (delay === undefined || this.#closing.signal.aborted) {
-            this.#metrics.sinkErrors.inc({ kind });
-            this.#logger.error(
-              `ingest: dropped ${kind} from device ${deviceId} after ${attempt + 1} attempt(s): ${(error as Error).message}`,
-            );
-            return;
-          }
-          await sleep(delay, this.#closing.signal);
-        }
+  /** Starts writers while there are ready devices and fewer than `state.writers` running. */
+  #startWriters(): void {
+    while (this.#writers < this.#options.state.writers) {
+      const batch = this.#state.take(this.#options.state.maxBatch);
+      if (batch.length === 0) return;
+      this.#writers++;
+      void this.#writeBatch(batch)
+        .catch((error: Error) => this.#logger.error(`ingest: state batch failed: ${error.message}`))
+        .finally(() => {
+          this.#writers--;
+          this.#state.complete(batch.map((b) => b.deviceId));
+          this.#startWriters();
+        });
+    }
+  }
+
+  /**
+   * One batch (one message per device): presences and reports each as one sink call, then
+   * progress and acks one by one (a few at once). Never rejects: failures are retried, then
+   * split and finally counted and dropped (#storeBatch).
+   */
+  async #writeBatch(batch: Array<{ deviceId: string; item: StateOp }>): Promise<void> {
+    const presences: StateItem<MessageBody<'presence'>>[] = [];
+    const reports: StateItem<MessageBody<'report'>>[] = [];
+    const events: Array<{ deviceId: string; item: StateOp }> = [];
+    for (const { deviceId, item } of batch) {
+      if (item.kind === 'presence') presences.push({ deviceId, body: item.body, meta: item.meta });
+      else if (item.kind === 'report') reports.push({ deviceId, body: item.body, meta: item.meta });
+      else events.push({ deviceId, item });
+    }
+    const sink = this.#sink;
+    if (presences.length > 0)
+      await this.#storeBatch('presence', presences, (items) =>
+        sink.recordPresences
+          ? sink.recordPresences(items)
+          : eachOf(items, (i) => sink.recordPresence(i.deviceId, i.body, i.meta)),
+      );
+    if (reports.length > 0)
+      await this.#storeBatch('report', reports, (items) =>
+        sink.recordReports
+          ? sink.recordReports(items)
+          : eachOf(items, (i) => sink.recordReport(i.deviceId, i.body, i.meta)),
+      );
+    let next = 0;
+    const worker = async () => {
+      for (let e = events[next++]; e !== undefined; e = events[next++]) {
+        const { deviceId, item } = e;
+        await this.#storeBatch(item.kind, [deviceId], () =>
+          item.kind === 'progress'
+            ? sink.recordProgress(deviceId, item.body, item.meta)
+            : sink.recordCommandAck(deviceId, item.body as MessageBody<'ack'>, item.meta),
+        );
       }
-    });
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.#options.state.eventConcurrency, events.length) }, worker),
+    );
+  }
+
+  /**
+   * Stores `items` with `write`, retrying the whole batch after each of `recordRetryDelaysMs`
+   * (a database away for a moment). If it still fails, the batch is split in halves, each
+   * written once and split again on failure, down to the one message that fails alone: that
+   * one is counted, logged with its device and dropped (bad data must not hold the others).
+   */
+  async #storeBatch<I extends { deviceId: string } | string>(
+    kind: UplinkKind,
+    items: readonly I[],
+    write: (items: readonly I[]) => Promise<unknown>,
+  ): Promise<void> {
+    const delays = this.#options.recordRetryDelaysMs;
+    let attempts = 0;
+    for (;;) {
+      try {
+        attempts++;
+        await write(items);
+        return;
+      } catch (error) {
+        const delay = delays[attempts - 1];
+        if (delay === undefined || this.#closing.signal.aborted) {
+          await this.#split(kind, items, write, error as Error, attempts);
+          return;
+        }
+        await sleep(delay, this.#closing.signal);
+      }
+    }
+  }
+
+  async #split<I extends { deviceId: string } | string>(
+    kind: UplinkKind,
+    items: readonly I[],
+    write: (items: readonly I[]) => Promise<unknown>,
+    error: Error,
+    attempts: number,
+  ): Promise<void> {
+    if (items.length === 1) {
+      const item = items[0]!;
+      const deviceId = typeof item === 'string' ? item : item.deviceId;
+      this.#metrics.sinkErrors.inc({ kind });
+      this.#logger.error(
+        `ingest: dropped ${kind} from device ${deviceId} after ${attempts} attempt(s): ${error.message}`,
+      );
+      return;
+    }
+    const mid = Math.ceil(items.length / 2);
+    for (const half of [items.slice(0, mid), items.slice(mid)]) {
+      try {
+        await write(half);
+      } catch (e) {
+        await this.#split(kind, half, write, e as Error, attempts + 1);
+      }
+    }
   }
 
   #reportInvalid(deviceId: string, message: string): void {
@@ -262,12 +368,16 @@ export class IngestService {
 
   /** Rows waiting in the telemetry and log queues (for readiness and tests). */
   get backlog(): { telemetry: number; logs: number; records: number } {
-    return { telemetry: this.#telemetry.length, logs: this.#logs.length, records: this.#executor.inFlight };
+    return {
+      telemetry: this.#telemetry.length,
+      logs: this.#logs.length,
+      records: this.#state.pending + this.#state.inFlight,
+    };
   }
 
   /** Writes what is queued now and waits for records in flight (tests, shutdown). */
   async drain(): Promise<void> {
-    await this.#executor.idle();
+    await this.#state.idle();
     await Promise.all([this.#telemetry.flush(), this.#logs.flush()]);
   }
 
@@ -276,13 +386,18 @@ export class IngestService {
     this.#detach?.();
     this.#detach = undefined;
     if (this.#session !== undefined) await this.#session.unsubscribe(this.#filters).catch(() => undefined);
-    await this.#executor.idle();
+    await this.#state.idle();
     this.#closing.abort();
     await Promise.all([this.#telemetry.close(), this.#logs.close()]);
   }
 }
 
 const DEDUPLICATED: ReadonlySet<UplinkKind> = new Set(['progress', 'ack', 'telemetry', 'logs']);
+
+/** One call per item, in order (a sink without batch methods). */
+async function eachOf<I>(items: readonly I[], store: (item: I) => Promise<void>): Promise<void> {
+  for (const item of items) await store(item);
+}
 
 function isUplink(kind: string): kind is UplinkKind {
   return (UPLINK_KINDS as readonly string[]).includes(kind);

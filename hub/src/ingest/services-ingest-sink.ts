@@ -1,5 +1,5 @@
 import type { CommandAck, Presence, Progress, Report, TelemetrySample } from '@fleet/protocol';
-import type { IngestSink, LogRow, MessageMeta, TelemetryRow } from './ingest-sink.js';
+import type { IngestSink, LogRow, MessageMeta, StateItem, TelemetryRow } from './ingest-sink.js';
 
 // The hub-core services ingest hands messages to, narrowed to the methods it calls (so this
 // file depends on what they promise, not on how they are built).
@@ -11,7 +11,24 @@ export interface DeviceIngestPort {
     origin: { sentAt: Date; retained: boolean },
   ): Promise<unknown>;
   recordReport(deviceId: string, report: Report, at: Date, sentAt: Date): Promise<unknown>;
+  /** Batch forms (DevicesService has them; stubs in benchmarks may not). */
+  recordPresences?(items: readonly PresenceWrite[]): Promise<unknown>;
+  recordReports?(items: readonly ReportWrite[]): Promise<unknown>;
   recordCommandAck(deviceId: string, ack: CommandAck, at: Date): Promise<unknown>;
+}
+/** DevicesService.recordPresences' item: the arguments of recordPresence. */
+export interface PresenceWrite {
+  deviceId: string;
+  presence: Presence;
+  at: Date;
+  origin: { sentAt: Date; retained: boolean };
+}
+/** DevicesService.recordReports' item: the arguments of recordReport. */
+export interface ReportWrite {
+  deviceId: string;
+  report: Report;
+  at: Date;
+  sentAt: Date;
 }
 export interface ProgressIngestPort {
   recordProgress(deviceId: string, progress: Progress, at: Date): Promise<unknown>;
@@ -50,6 +67,28 @@ export class ServicesIngestSink implements IngestSink {
 
   async recordReport(deviceId: string, report: Report, meta: MessageMeta): Promise<void> {
     await this.devices.recordReport(deviceId, report, meta.receivedAt, meta.sentAt);
+  }
+
+  async recordPresences(items: readonly StateItem<Presence>[]): Promise<void> {
+    const writes = items.map((i): PresenceWrite => ({
+      deviceId: i.deviceId,
+      presence: i.body,
+      at: i.meta.receivedAt,
+      origin: { sentAt: i.meta.sentAt, retained: i.meta.retained },
+    }));
+    if (this.devices.recordPresences) await this.devices.recordPresences(writes);
+    else for (const w of writes) await this.devices.recordPresence(w.deviceId, w.presence, w.at, w.origin);
+  }
+
+  async recordReports(items: readonly StateItem<Report>[]): Promise<void> {
+    const writes = items.map((i): ReportWrite => ({
+      deviceId: i.deviceId,
+      report: i.body,
+      at: i.meta.receivedAt,
+      sentAt: i.meta.sentAt,
+    }));
+    if (this.devices.recordReports) await this.devices.recordReports(writes);
+    else for (const w of writes) await this.devices.recordReport(w.deviceId, w.report, w.at, w.sentAt);
   }
 
   async recordProgress(deviceId: string, progress: Progress, meta: MessageMeta): Promise<void> {
