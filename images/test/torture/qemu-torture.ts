@@ -1,60 +1,120 @@
 // `pnpm --filter @fleet/images torture:qemu`: N system updates of an emulated qemu-aarch64
 // device through a real hub, with M power cuts (qemu SIGKILLed, nothing synced) at random
-// instants while the agent writes the inactive slot and during the first boot of the new slot.
-// Prints the counts of updates (by outcome), cuts, bricks (a device that does not come back
-// online on a good slot; goal 0) and lost permanent data (a canary file on the data partition
-// and the device's identity; goal 0). Not part of CI.
+// instants: during the download, during the slot write, in the first boots of the new slot and
+// while the agent bakes/commits it. Prints the counts of updates (by outcome), cuts (by phase),
+// bricks (a device that does not come back online on a good slot; goal 0) and lost permanent
+// data (goal 0): after every cut, with power held off, the data partition is copied, its journal
+// replayed (e2fsck -fy) and a canary written before the first boot plus the device's identity
+// files are compared with their first reading. Per update it prints where the time went.
+// Not part of CI.
 //
-// Environment: TORTURE_UPDATES (N, default 3), TORTURE_CUTS (M, default 3), TORTURE_SEED,
-// TORTURE_PHASES (default "slot-write,first-boot": where cuts may fall),
-// TORTURE_UPDATE_TIMEOUT_S (default 2700: one update's time to settle before it counts as stuck),
-// TORTURE_BOOT_TIMEOUT_S (default 1800: a single boot running longer is killed and counted as
-// hung), TORTURE_KEEP=1 keeps the scratch directory (serial log in serial.log).
+// Environment: TORTURE_UPDATES (N, default 6), TORTURE_CUTS (M, default 4), TORTURE_SEED,
+// TORTURE_PHASES (default "download,slot-write,first-boot,commit": where cuts may fall; the first
+// cuts cover each listed phase once, the rest fall at random),
+// TORTURE_PAYLOAD (default "small": the update's slot image is the factory one with its own
+// /etc/fleet/release, node stripped of debug info and symbols, no ext4 journal (the slot is
+// mounted read-only), shrunk to its minimum size; "full": the factory slot image as built,
+// like the e2e test), TORTURE_UPDATE_TIMEOUT_S (default 2700: one update's time to settle before
+// it counts as stuck), TORTURE_BOOT_TIMEOUT_S (default 1800: a single boot running longer is
+// killed and counted as hung), TORTURE_KEEP=1 keeps the scratch directory (serial.log).
 // The timeouts are generous on purpose: on a shared 2-core host qemu's TCG guest can get a tenth
 // of a core, and a 216 MiB download then takes many minutes; a slow device is not a brick.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuDevice, run, waitFor } from '../../../test/e2e/helpers/qemu-device.js';
-import { prepareQemuFleet, type HubDevice } from '../../../test/e2e/helpers/qemu-fleet.js';
+import {
+  prepareQemuFleet,
+  type HubUpdateEvent,
+  type QemuFleet,
+} from '../../../test/e2e/helpers/qemu-fleet.js';
+import {
+  CUT_PHASES,
+  parseTortureOptions,
+  planCuts,
+  seededRandom,
+  type CutPhase,
+  type PlannedCut,
+} from './plan.js';
 
-const N = Number(process.env.TORTURE_UPDATES ?? 3);
-const M = Number(process.env.TORTURE_CUTS ?? 3);
-let seed = Number(process.env.TORTURE_SEED ?? Date.now() % 2 ** 31);
-const initialSeed = seed;
-const UPDATE_TIMEOUT_MS = Number(process.env.TORTURE_UPDATE_TIMEOUT_S ?? 2700) * 1000;
-const BOOT_TIMEOUT_MS = Number(process.env.TORTURE_BOOT_TIMEOUT_S ?? 1800) * 1000;
-const PHASES = (process.env.TORTURE_PHASES ?? 'slot-write,first-boot')
-  .split(',')
-  .map((p) => p.trim()) as CutPhase[];
-/** mulberry32: a reproducible run from TORTURE_SEED. */
-function random(): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
 const log = (m: string) =>
   process.stderr.write(`torture:qemu ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const byTime = (a: HubUpdateEvent, b: HubUpdateEvent) => Date.parse(a.at) - Date.parse(b.at);
+const TERMINAL = new Set(['succeeded', 'rolled-back', 'failed']);
+/** The agent's percent bands (device-agent/src/update/handlers.ts): download 0-45, slot write 60-75. */
+const DOWNLOAD_PERCENT = 45;
+/** The slot write (write, fsync, read-back) took 10-20 s in the guest on a quiet host. */
+const SLOT_WRITE_WINDOW_MS = 12_000;
+/** Files on the data partition that must survive every cut unchanged. */
+const IDENTITY_FILES = [
+  '/machine-id',
+  '/identity/device.key',
+  '/identity/device.pub',
+  '/identity/credentials.json',
+];
 
-type CutPhase = 'slot-write' | 'first-boot';
+/**
+ * The update's slot image: the factory one with its own /etc/fleet/release; "small" also strips
+ * node (debug info and symbols: 99 -> 85 MB), drops the ext4 journal (the slot is mounted
+ * read-only, the journal is never used) and shrinks the filesystem to its minimum. Still the
+ * real root filesystem: U-Boot loads its kernel, init runs the agent from it.
+ */
+async function updatePayload(
+  fleet: QemuFleet,
+  dir: string,
+  version: string,
+  small: boolean,
+): Promise<string> {
+  const slot = await fleet.variant(join(dir, `rootfs-${version}.ext4`), `qemu-aarch64-${version}`);
+  if (!small) return slot;
+  const node = join(dir, 'node');
+  await rm(node, { force: true });
+  await run('debugfs', ['-R', `dump -p /usr/bin/node ${node}`, slot]);
+  await run('aarch64-linux-gnu-strip', [node]);
+  await run('debugfs', ['-w', '-R', 'rm /usr/bin/node', slot]);
+  await run('debugfs', ['-w', '-R', `write ${node} /usr/bin/node`, slot]);
+  for (const [field, value] of [
+    ['mode', '0100755'],
+    ['uid', '0'],
+    ['gid', '0'],
+  ])
+    await run('debugfs', ['-w', '-R', `set_inode_field /usr/bin/node ${field} ${value}`, slot]);
+  await rm(node, { force: true });
+  await run('tune2fs', ['-O', '^has_journal', slot]);
+  await fsck(slot, '-fy');
+  await run('resize2fs', ['-M', slot]);
+  const { stdout } = await run('dumpe2fs', ['-h', slot]);
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(stdout)?.[1]);
+  await run('truncate', ['-s', String(field('Block count') * field('Block size')), slot]);
+  if ((await fsck(slot, '-fn')) !== 0) throw new Error(`the shrunk slot image ${slot} is not clean`);
+  return slot;
+}
+
+/** e2fsck's exit code (0 clean, 1 fixed: normal after a cut, >= 4 errors left). */
+function fsck(image: string, mode: '-fy' | '-fn'): Promise<number> {
+  return run('e2fsck', [mode, image]).then(
+    () => 0,
+    (e: { code?: number }) => e.code ?? 8,
+  );
+}
 
 async function main(): Promise<number> {
-  if (!Number.isInteger(N) || N < 1 || !Number.isInteger(M) || M < 0)
-    throw new Error('TORTURE_UPDATES must be >= 1 and TORTURE_CUTS >= 0');
-  if (PHASES.length === 0 || PHASES.some((p) => p !== 'slot-write' && p !== 'first-boot'))
-    throw new Error('TORTURE_PHASES lists slot-write and/or first-boot');
+  const opts = parseTortureOptions(process.env);
+  const random = seededRandom(opts.seed);
   const dir = await mkdtemp(join(tmpdir(), 'fleet-qemu-torture-'));
-  log(`scratch ${dir}, ${N} updates, ${M} cuts, seed ${initialSeed}`);
+  log(
+    `scratch ${dir}, ${opts.updates} updates, ${opts.cuts} cuts (${opts.phases.join(', ')}), seed ${opts.seed}, payload ${opts.payload}`,
+  );
+  const t0 = Date.now();
   const fleet = await prepareQemuFleet(dir, log);
+  const prepareS = Math.round((Date.now() - t0) / 1000);
   const disk = join(dir, 'disk.img');
   await run('cp', ['--sparse=always', fleet.image, disk]);
-  const dataOffset = fleet.manifest.partitions.find((p) => p.role === 'data')?.offset;
-  if (dataOffset === undefined) throw new Error('image has no data partition');
-  const dataFs = `${disk}?offset=${dataOffset}`;
+  const dataPart = fleet.manifest.partitions.find((p) => p.role === 'data');
+  if (!dataPart) throw new Error('image has no data partition');
+  const dataFs = `${disk}?offset=${dataPart.offset}`;
 
   // Permanent data: a canary on the data partition, put there before the first power-on.
   const canary = randomBytes(1024 * 1024);
@@ -63,16 +123,12 @@ async function main(): Promise<number> {
   await run('debugfs', ['-w', '-R', 'mkdir /permanent', dataFs]);
   await run('debugfs', ['-w', '-R', `write ${join(dir, 'canary')} /permanent/canary`, dataFs]);
 
-  // Which updates get which cuts: M cuts spread at random over the N updates and both phases.
-  const plan: CutPhase[][] = Array.from({ length: N }, () => []);
-  for (let i = 0; i < M; i++)
-    plan[Math.floor(random() * N)]!.push(PHASES[Math.floor(random() * PHASES.length)]!);
-
+  const plan = planCuts(opts.updates, opts.cuts, opts.phases, random);
   const device = new QemuDevice({
     disk,
     qemuArgs: fleet.qemuArgs,
     network: true,
-    bootTimeoutMs: BOOT_TIMEOUT_MS,
+    bootTimeoutMs: opts.bootTimeoutMs,
   });
   const counts = {
     updates: 0,
@@ -80,98 +136,255 @@ async function main(): Promise<number> {
     rolledBack: 0,
     failed: 0,
     cuts: 0,
-    cutsDuringSlotWrite: 0,
-    cutsDuringFirstBoot: 0,
+    cutsByPhase: Object.fromEntries(CUT_PHASES.map((p) => [p, 0])) as Record<CutPhase, number>,
     plannedCutsMissed: 0,
     bricks: 0,
     lostPermanentData: 0,
+    dataChecks: 0,
     stuck: 0,
     boots: 0,
     hungBoots: 0,
   };
+  const timeline: Record<string, unknown>[] = [];
   const context = () => device.log().slice(-4000);
+  let identity: Record<string, string> | undefined;
+
+  /**
+   * With the power off: what the next mount sees. The data partition is copied, its journal
+   * replayed (e2fsck -fy: exit 1 = corrected, normal after a cut), then the canary and the
+   * identity files are read. Returns what was lost (empty: nothing).
+   */
+  async function checkData(when: string): Promise<string[]> {
+    counts.dataChecks++;
+    const copy = join(dir, 'data.img');
+    await run('dd', [
+      `if=${disk}`,
+      `of=${copy}`,
+      'bs=1M',
+      `skip=${dataPart!.offset / 2 ** 20}`,
+      `count=${dataPart!.size / 2 ** 20}`,
+      'conv=sparse',
+      'status=none',
+    ]);
+    const lost: string[] = [];
+    const code = await fsck(copy, '-fy');
+    if (code >= 4) lost.push(`e2fsck -fy exit ${code}`);
+    const read = async (path: string) =>
+      (
+        await run('debugfs', ['-R', `cat ${path}`, copy], {
+          encoding: 'buffer',
+          maxBuffer: 4 * 1024 * 1024,
+        }).catch(() => ({ stdout: Buffer.alloc(0) }))
+      ).stdout;
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    if (sha(await read('/permanent/canary')) !== canaryDigest) lost.push('/permanent/canary');
+    const now: Record<string, string> = {};
+    for (const f of IDENTITY_FILES) {
+      const b = await read(f);
+      now[f] = b.length === 0 ? '' : sha(b);
+    }
+    if (!identity) {
+      // The first reading after provisioning is the reference (provisioning wrote them once).
+      identity = now;
+      for (const f of IDENTITY_FILES) if (!now[f]) lost.push(`${f} (missing at the first check)`);
+    } else {
+      for (const f of IDENTITY_FILES)
+        if (now[f] !== identity[f]) lost.push(`${f} (${now[f] ? 'changed' : 'missing'})`);
+    }
+    await rm(copy, { force: true });
+    log(
+      `data check ${when}: e2fsck -fy exit ${code}${lost.length ? `, LOST: ${lost.join(', ')}` : ', canary and identity intact'}`,
+    );
+    if (lost.length > 0) counts.lostPermanentData++;
+    return lost;
+  }
+
+  let lastCutAt = 0;
+  async function cut(phase: CutPhase, what: string): Promise<void> {
+    log(`power cut: ${phase} (${what})`);
+    await device.powerCut(true);
+    lastCutAt = Date.now();
+    counts.cuts++;
+    counts.cutsByPhase[phase]++;
+    await checkData(`after cut ${counts.cuts}`);
+    device.start();
+  }
+
   let exitCode = 0;
   try {
+    const bootT0 = Date.now();
     device.start();
+    let bootToAgentMs = 20_000;
+    let sawAgent = false;
     const first = await waitFor(
       'the device to come online',
-      async () => (await fleet.devices()).find((d) => d.online),
-      300_000,
+      async () => {
+        if (!sawAgent && device.currentLog().includes('FLEET: agent starting')) {
+          sawAgent = true;
+          bootToAgentMs = Date.now() - bootT0;
+        }
+        return (await fleet.devices()).find((d) => d.online);
+      },
+      opts.bootTimeoutMs,
       context,
     );
     const deviceId = first.id;
-    log(`device ${deviceId} online`);
+    log(
+      `device ${deviceId} online after ${Math.round((Date.now() - bootT0) / 1000)} s (power-on to agent start ${Math.round(bootToAgentMs / 1000)} s)`,
+    );
     let sequence = 1;
-    for (let u = 0; u < N; u++) {
+    for (let u = 0; u < opts.updates; u++) {
       const version = `2.0.${u + 1}`;
-      const slot = await fleet.variant(join(dir, `rootfs-${version}.ext4`), `qemu-aarch64-${version}`);
+      const slot = await updatePayload(fleet, dir, version, opts.payload === 'small');
+      const payloadBytes = (await stat(slot)).size;
       await fleet.abortRollouts();
       sequence++;
-      const cuts = [...plan[u]!];
-      log(`update ${version} (sequence ${sequence}), cuts planned: ${cuts.join(', ') || 'none'}`);
+      const cuts: PlannedCut[] = [...plan[u]!];
+      log(
+        `update ${version} (sequence ${sequence}, ${(payloadBytes / 2 ** 20).toFixed(0)} MiB), cuts planned: ${cuts.map((c) => c.phase).join(', ') || 'none'}`,
+      );
+      const publishedAt = Date.now();
       await fleet.publishSystemRelease(slot, version, sequence, [deviceId]);
       counts.updates++;
       await rm(slot, { force: true });
 
       let bootsAtInstall = -1;
-      const deadline = Date.now() + UPDATE_TIMEOUT_MS;
-      let settled: HubDevice | undefined;
+      let installSeenAt = 0;
+      let newBootSeen = -1;
+      let newBootAt = 0;
+      let resumeWatch = false;
+      const deadline = Date.now() + opts.updateTimeoutMs;
+      let settled: HubUpdateEvent | undefined;
+      let events: HubUpdateEvent[] = [];
       while (Date.now() < deadline) {
         const d = await fleet.device(deviceId).catch(() => undefined);
-        const events = (await fleet.updates(deviceId).catch(() => []))
+        events = (await fleet.updates(deviceId).catch(() => [] as HubUpdateEvent[]))
           .filter((e) => e.releaseVersion === version)
-          .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-        const terminal = events.find((e) => ['succeeded', 'rolled-back', 'failed'].includes(e.status));
+          .sort(byTime);
+        const terminal = events.find((e) => TERMINAL.has(e.status));
         if (d && terminal && d.updateState === 'idle' && d.online) {
-          settled = d;
-          log(`update ${version}: ${terminal.status}${terminal.reason ? ` (${terminal.reason})` : ''}`);
-          if (terminal.status === 'succeeded') counts.succeeded++;
-          else if (terminal.status === 'rolled-back') counts.rolledBack++;
-          else counts.failed++;
+          settled = terminal;
           break;
         }
-        const latest = events[events.length - 1];
-        // The progress of this update says the agent writes the slot (installing, before the
-        // reboot): every boot after this one is a boot of the new slot (or of the fallback).
-        const writing = latest?.state === 'installing' && !terminal;
-        if (writing && bootsAtInstall < 0) bootsAtInstall = device.boots;
-        if (writing && cuts[0] === 'slot-write') {
-          // Somewhere inside the slot write (tens of seconds here).
-          await sleep(random() * 6000);
-          const again = (await fleet.updates(deviceId).catch(() => []))
+        const fresh = events.filter((e) => Date.parse(e.at) > lastCutAt);
+        const latest = fresh[fresh.length - 1];
+        if (resumeWatch && latest?.state === 'downloading') {
+          resumeWatch = false;
+          log(`download resumed after the cut: first report ${latest.percent}% (of ${DOWNLOAD_PERCENT})`);
+        }
+        // Where the update is: 0 download, 1 slot write, 2 boots of the new slot, 3 bake/commit.
+        if (latest?.state === 'installing' && !terminal && bootsAtInstall < 0) {
+          bootsAtInstall = device.boots;
+          installSeenAt = Date.now();
+        }
+        if (bootsAtInstall >= 0 && device.boots > bootsAtInstall && newBootSeen !== device.boots) {
+          newBootSeen = device.boots;
+          newBootAt = Date.now();
+        }
+        const stage = terminal
+          ? 4
+          : latest &&
+              ['testing', 'committing'].includes(latest.state) &&
+              device.boots > bootsAtInstall &&
+              bootsAtInstall >= 0
+            ? 3
+            : bootsAtInstall >= 0 && device.boots > bootsAtInstall
+              ? 2
+              : latest?.state === 'installing'
+                ? 1
+                : 0;
+        while (cuts[0] && CUT_PHASES.indexOf(cuts[0].phase) < stage) {
+          log(`planned ${cuts[0].phase} cut missed (the update moved past it)`);
+          counts.plannedCutsMissed++;
+          cuts.shift();
+        }
+        const next = cuts[0];
+        if (
+          next?.phase === 'download' &&
+          latest?.state === 'downloading' &&
+          latest.percent >= 2 + next.at * 40
+        ) {
+          cuts.shift();
+          await cut('download', `${latest.percent}% of ${DOWNLOAD_PERCENT} reported`);
+          resumeWatch = true;
+          continue;
+        }
+        if (
+          next?.phase === 'slot-write' &&
+          stage === 1 &&
+          Date.now() - installSeenAt >= next.at * SLOT_WRITE_WINDOW_MS
+        ) {
+          const again = (await fleet.updates(deviceId).catch(() => [] as HubUpdateEvent[]))
             .filter((e) => e.releaseVersion === version)
-            .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-          if (again[again.length - 1]?.state === 'installing' && device.boots === bootsAtInstall) {
+            .sort(byTime);
+          const last = again[again.length - 1];
+          if (last?.state === 'installing' && device.boots === bootsAtInstall) {
             cuts.shift();
-            log('power cut during the slot write');
-            await device.powerCut();
-            counts.cuts++;
-            counts.cutsDuringSlotWrite++;
-            // The agent rolls this update back (the slot was never armed): no boot of a new
-            // slot follows, so first-boot cuts planned for it are counted as missed.
+            await cut('slot-write', `${last.percent}% (60-75 is the write)`);
+            // The agent rolls this update back (the slot was never armed): no new slot boots.
             bootsAtInstall = Number.POSITIVE_INFINITY;
             continue;
           }
         }
-        if (bootsAtInstall >= 0 && cuts[0] === 'first-boot' && device.boots > bootsAtInstall) {
-          // A boot of the new slot: U-Boot, kernel, init, the agent's boot check or commit.
-          await sleep(500 + random() * 12_000);
+        if (
+          next?.phase === 'first-boot' &&
+          stage === 2 &&
+          Date.now() - newBootAt >= 300 + next.at * bootToAgentMs * 1.2
+        ) {
           cuts.shift();
-          log(`power cut during boot ${device.boots} (first boots of the new slot)`);
-          await device.powerCut();
-          counts.cuts++;
-          counts.cutsDuringFirstBoot++;
+          await cut(
+            'first-boot',
+            `boot ${device.boots}, ${Math.round((Date.now() - newBootAt) / 1000)} s after power-on`,
+          );
           continue;
+        }
+        if (next?.phase === 'commit' && stage === 3) {
+          await sleep(next.at * 3000);
+          const again = (await fleet.updates(deviceId).catch(() => [] as HubUpdateEvent[])).filter(
+            (e) => e.releaseVersion === version,
+          );
+          if (!again.some((e) => TERMINAL.has(e.status))) {
+            cuts.shift();
+            await cut('commit', `after '${latest?.state}' was reported`);
+            continue;
+          }
         }
         await sleep(500);
       }
       counts.plannedCutsMissed += cuts.length;
+      for (const c of cuts) log(`planned ${c.phase} cut missed`);
+      // Where the time went, from the hub's receipt of each state (a cut lengthens its phase).
+      const firstAt = (state: string) => {
+        const e = events.find((x) => x.state === state);
+        return e ? Date.parse(e.at) : undefined;
+      };
+      const span = (a?: number, b?: number) =>
+        a !== undefined && b !== undefined ? Math.round((b - a) / 1000) : null;
+      const tl = {
+        version,
+        payloadMiB: +(payloadBytes / 2 ** 20).toFixed(1),
+        outcome: settled ? `${settled.status}${settled.reason ? ` (${settled.reason})` : ''}` : 'stuck',
+        cuts: plan[u]!.map((c) => c.phase),
+        totalS: Math.round((Date.now() - publishedAt) / 1000),
+        publishToDownloadS: span(publishedAt, firstAt('downloading')),
+        downloadS: span(firstAt('downloading'), firstAt('installing')),
+        slotWriteS: span(firstAt('installing'), firstAt('rebooting')),
+        rebootToTestingS: span(firstAt('rebooting'), firstAt('testing')),
+        testingToEndS: span(firstAt('testing'), settled ? Date.parse(settled.at) : undefined),
+      };
+      timeline.push(tl);
+      log(`update ${version}: ${JSON.stringify(tl)}`);
       if (!settled) {
         // Not a brick by itself (the end check below decides that): an update that never ended.
         counts.stuck++;
-        log(`update ${version}: did not settle within ${UPDATE_TIMEOUT_MS / 60_000} min: counted as stuck`);
+        log(
+          `update ${version}: did not settle within ${opts.updateTimeoutMs / 60_000} min: counted as stuck`,
+        );
         break;
       }
+      if (settled.status === 'succeeded') counts.succeeded++;
+      else if (settled.status === 'rolled-back') counts.rolledBack++;
+      else counts.failed++;
     }
     // Every boot must reach userspace on a slot the boot script chose, and the device its hub.
     await waitFor(
@@ -191,40 +404,16 @@ async function main(): Promise<number> {
     await device.stop();
     counts.boots = device.boots;
     counts.hungBoots = device.hung;
-    // What the next mount would see: the data partition with its journal replayed (e2fsck -fy
-    // on a copy; exit 1 = corrected, normal after a power cut: free counts are recomputed).
-    const data = join(dir, 'data.img');
-    const size = fleet.manifest.partitions.find((p) => p.role === 'data')?.size ?? 0;
-    await run('dd', [
-      `if=${disk}`,
-      `of=${data}`,
-      'bs=1M',
-      `skip=${dataOffset / 2 ** 20}`,
-      `count=${size / 2 ** 20}`,
-      'conv=sparse',
-      'status=none',
-    ]);
-    const fsck = await run('e2fsck', ['-fy', data]).then(
-      () => 0,
-      (e: { code?: number }) => e.code ?? 8,
-    );
-    log(`data partition e2fsck -fy exit ${fsck} (0 clean, 1 journal replayed/counts fixed, >=4 errors left)`);
-    if (fsck >= 4) counts.lostPermanentData++;
-    const { stdout } = await run('debugfs', ['-R', 'cat /permanent/canary', data], {
-      encoding: 'buffer',
-      maxBuffer: 4 * 1024 * 1024,
-    }).catch(() => ({ stdout: Buffer.alloc(0) }));
-    if (createHash('sha256').update(stdout).digest('hex') !== canaryDigest) {
-      counts.lostPermanentData++;
-      log('the permanent canary on the data partition changed or is gone');
-    }
-    await rm(data, { force: true });
+    await checkData('at the end').catch((e: Error) => log(`final data check failed: ${e.message}`));
     await writeFile(join(dir, 'serial.log'), device.log());
     await fleet.stop();
-    if (process.env.TORTURE_KEEP) log(`kept ${dir}`);
+    if (opts.keep) log(`kept ${dir}`);
     else await rm(dir, { recursive: true, force: true });
   }
-  process.stdout.write(`${JSON.stringify({ seed: initialSeed, ...counts })}\n`);
+  const totalS = Math.round((Date.now() - t0) / 1000);
+  process.stdout.write(
+    `${JSON.stringify({ seed: opts.seed, payload: opts.payload, ...counts, prepareS, totalS, timeline })}\n`,
+  );
   if (counts.bricks > 0 || counts.lostPermanentData > 0 || counts.stuck > 0) exitCode = 1;
   return exitCode;
 }
