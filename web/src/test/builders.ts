@@ -1,6 +1,7 @@
 import {
   parseReleaseManifest,
   type Device,
+  type DeviceCommand,
   type DeviceDetail,
   type DryRunDevice,
   type DryRunReport,
@@ -75,6 +76,22 @@ export function aDeviceDetail(over: Partial<DeviceDetail> = {}): DeviceDetail {
 
 export function me(role: 'admin' | 'operator' | 'viewer' = 'operator') {
   return { kind: 'user', userId: uuid(800000 + role.length), email: `${role}@example.com`, role, scopes: [] };
+}
+
+export function aCommand(over: Partial<DeviceCommand> = {}): DeviceCommand {
+  return {
+    id: uuid(),
+    deviceId: uuid(),
+    kind: 'reboot',
+    params: {},
+    status: 'sent',
+    createdAt: '2026-11-30T12:00:00.000Z',
+    createdBy: 'user:x',
+    sentAt: null,
+    ackAt: null,
+    message: null,
+    ...over,
+  };
 }
 
 export function aFleet(over: Record<string, unknown> = {}) {

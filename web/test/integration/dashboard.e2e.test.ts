@@ -141,6 +141,34 @@ describe('dashboard against a real hub', () => {
     await page.getByRole('region', { name: 'Commands' }).getByText('reboot').first().waitFor();
   });
 
+  it('bulk-reboots the selected devices with one request to the bulk route', async () => {
+    const posts: string[] = [];
+    const record = (r: { method(): string; url(): string }) => {
+      if (r.method() === 'POST' && /\/commands$/.test(r.url())) posts.push(new URL(r.url()).pathname);
+    };
+    page.on('request', record);
+    try {
+      await page.goto(`${dashboard.url}/devices?status=failed`);
+      await page.waitForFunction(
+        (n) => document.querySelectorAll('.tbody-scroll [role=row]').length === n,
+        FAILED,
+      );
+      await page.getByRole('checkbox', { name: 'Select all loaded devices' }).check();
+      await page
+        .getByRole('region', { name: 'Bulk actions' })
+        .getByRole('button', { name: 'Reboot…' })
+        .click();
+      await page
+        .getByRole('alertdialog', { name: `Reboot ${FAILED} devices?` })
+        .getByRole('button', { name: 'Reboot' })
+        .click();
+      await page.getByText(`Reboot sent to ${FAILED} devices.`).waitFor();
+      expect(posts).toEqual(['/api/v1/devices/commands']);
+    } finally {
+      page.off('request', record);
+    }
+  });
+
   it('starts a rollout from the wizard after its dry run, watches it move live, and pauses it', async () => {
     await page.goto(`${dashboard.url}/releases`);
     await page.getByRole('link', { name: '1.2.0' }).click();

@@ -1,7 +1,7 @@
 import type { Device } from '@fleet/protocol/browser';
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { aDevice, aFleet, FLEET_ID, uuid } from '../../test/builders.js';
+import { aCommand, aDevice, aFleet, FLEET_ID, uuid } from '../../test/builders.js';
 import { FakeHub, type RecordedRequest } from '../../test/fake-hub.js';
 import { renderApp } from '../../test/render.js';
 
@@ -134,37 +134,33 @@ describe('device list', () => {
     });
   });
 
-  it('bulk-reboots only after confirmation, one command per device', async () => {
+  it('bulk-reboots only after confirmation, in one request for the selection', async () => {
     const { hub, devices } = fleetOf(3);
-    hub.on('POST /api/v1/devices/:id/commands', (req: RecordedRequest) => ({
-      id: uuid(),
-      deviceId: req.path.split('/')[4],
-      kind: 'reboot',
-      params: {},
-      status: 'sent',
-      createdAt: '2026-11-30T12:00:00Z',
-      createdBy: 'user:x',
-      sentAt: null,
-      ackAt: null,
-      message: null,
-    }));
+    const gone = devices[1]!.id;
+    hub.on('POST /api/v1/devices/commands', (req: RecordedRequest) =>
+      (req.body as { deviceIds: string[] }).deviceIds.map((deviceId) =>
+        deviceId === gone
+          ? { deviceId, command: null, error: `device ${deviceId} not found` }
+          : { deviceId, command: aCommand({ deviceId }), error: null },
+      ),
+    );
     renderApp('/devices', hub);
     fireEvent.click(await screen.findByRole('checkbox', { name: 'Select all loaded devices' }));
     fireEvent.click(screen.getByRole('button', { name: 'Reboot…' }));
     const dialog = screen.getByRole('alertdialog', { name: 'Reboot 3 devices?' });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
     expect(screen.queryByRole('alertdialog')).toBeNull();
-    expect(hub.calls('POST', `/api/v1/devices/${devices[0]!.id}/commands`)).toHaveLength(0);
+    expect(hub.calls('POST', '/api/v1/devices/commands')).toHaveLength(0);
     fireEvent.click(screen.getByRole('button', { name: 'Reboot…' }));
     fireEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Reboot' }));
-    await waitFor(() =>
-      expect(hub.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/commands'))).toHaveLength(3),
-    );
-    expect(hub.requests.filter((r) => r.path.endsWith('/commands')).map((r) => r.body)).toEqual([
-      { kind: 'reboot' },
-      { kind: 'reboot' },
-      { kind: 'reboot' },
+    // The device the hub did not find is named as failed, with the hub's reason.
+    expect(
+      await screen.findByText(`Reboot sent to 2 devices; 1 failed (device ${gone} not found).`),
+    ).toBeTruthy();
+    expect(hub.calls('POST', '/api/v1/devices/commands').map((r) => r.body)).toEqual([
+      { deviceIds: devices.map((d) => d.id), command: { kind: 'reboot' } },
     ]);
+    expect(hub.requests.filter((r) => /^\/api\/v1\/devices\/[^/]+\/commands$/.test(r.path))).toEqual([]);
   });
 
   it('shows a viewer no selection and no bulk actions', async () => {

@@ -6,13 +6,15 @@ import { deviceKeys } from './keys.js';
 
 export type BulkTagInput = Required<BulkTagRequest>;
 
-/** The hub takes at most 1000 ids per call; larger selections go in chunks. */
+/** The hub takes at most this many ids per bulk call (tags, commands); larger selections go in chunks. */
+export const BULK_LIMIT = 1000;
+
 export async function bulkTagDevices(api: ApiClient, input: BulkTagInput): Promise<BulkTagResult> {
   let updated = 0;
-  for (let i = 0; i < input.deviceIds.length; i += 1000) {
+  for (let i = 0; i < input.deviceIds.length; i += BULK_LIMIT) {
     const r = await api.post('/api/v1/devices/tags', BulkTagResult, {
       ...input,
-      deviceIds: input.deviceIds.slice(i, i + 1000),
+      deviceIds: input.deviceIds.slice(i, i + BULK_LIMIT),
     });
     updated += r.updated;
   }

@@ -1,8 +1,14 @@
-import { DeviceCommand, type CreateCommandRequest } from '@fleet/protocol/browser';
+import {
+  BulkCommandResult,
+  DeviceCommand,
+  type BulkCommandRequest,
+  type CreateCommandRequest,
+} from '@fleet/protocol/browser';
 import { queryOptions, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { z } from 'zod';
 import type { ApiClient } from '../../../lib/api-client.js';
 import { useApi } from '../../../lib/api-context.js';
+import { BULK_LIMIT } from './bulk-tag-devices.js';
 import { deviceKeys } from './keys.js';
 
 export function sendCommand(
@@ -51,27 +57,33 @@ export interface BulkOutcome {
   failed: Array<{ deviceId: string; message: string }>;
 }
 
-/** One command per device (the hub has no bulk command), 8 in flight at a time. */
+/**
+ * `POST /devices/commands`, at most BULK_LIMIT ids a call: the hub answers per device with the
+ * command or why it was not sent (unknown, decommissioned). A chunk the hub refuses as a whole
+ * (403, 5xx) counts each of its devices as failed with that error, and the next chunk still goes.
+ */
 export async function sendBulkCommand(
   api: ApiClient,
   deviceIds: string[],
   command: CreateCommandRequest,
-  concurrency = 8,
 ): Promise<BulkOutcome> {
   const outcome: BulkOutcome = { sent: 0, failed: [] };
-  let next = 0;
-  async function worker() {
-    while (next < deviceIds.length) {
-      const id = deviceIds[next++]!;
-      try {
-        await sendCommand(api, id, command);
-        outcome.sent++;
-      } catch (e) {
-        outcome.failed.push({ deviceId: id, message: e instanceof Error ? e.message : String(e) });
+  for (let i = 0; i < deviceIds.length; i += BULK_LIMIT) {
+    const chunk = deviceIds.slice(i, i + BULK_LIMIT);
+    try {
+      const results = await api.post('/api/v1/devices/commands', z.array(BulkCommandResult), {
+        deviceIds: chunk,
+        command,
+      } satisfies BulkCommandRequest);
+      for (const r of results) {
+        if (r.command) outcome.sent++;
+        else outcome.failed.push({ deviceId: r.deviceId, message: r.error ?? 'not sent' });
       }
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      for (const deviceId of chunk) outcome.failed.push({ deviceId, message });
     }
   }
-  await Promise.all(Array.from({ length: Math.min(concurrency, deviceIds.length) }, worker));
   return outcome;
 }
 

@@ -5,8 +5,11 @@ import { useBulkTagDevices } from '../api/bulk-tag-devices.js';
 import { useBulkCommand } from '../api/send-command.js';
 import { Tag } from '../types.js';
 
-/** Bulk tag and bulk reboot for the selected devices (operators and admins only). */
-export function BulkActions({ selected, onDone }: { selected: string[]; onDone: () => void }) {
+/**
+ * Bulk tag and bulk reboot for the selected devices (operators and admins only). A reboot ends
+ * the selection, which unmounts this bar: its outcome goes to `onDone` for the page to show.
+ */
+export function BulkActions({ selected, onDone }: { selected: string[]; onDone: (outcome: string) => void }) {
   const tagId = useId();
   const [tag, setTag] = useState('');
   const [tagError, setTagError] = useState<string | null>(null);
@@ -45,10 +48,9 @@ export function BulkActions({ selected, onDone }: { selected: string[]; onDone: 
       {
         onSuccess: (r) => {
           setConfirmReboot(false);
-          setResult(
+          onDone(
             `Reboot sent to ${r.sent} device${r.sent === 1 ? '' : 's'}${r.failed.length ? `; ${r.failed.length} failed (${r.failed[0]?.message})` : ''}.`,
           );
-          onDone();
         },
       },
     );

@@ -15,6 +15,8 @@ export function DevicesRoute() {
   const devices = useDevices(search);
   const canOperate = useCan('operator');
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  // What the last bulk reboot did: the bulk bar that ran it is gone with the selection.
+  const [bulkOutcome, setBulkOutcome] = useState<string | null>(null);
 
   const setSearch = useCallback(
     (next: DeviceSearch) => {
@@ -38,7 +40,18 @@ export function DevicesRoute() {
         </p>
       )}
       {canOperate && selected.size > 0 && (
-        <BulkActions selected={[...selected]} onDone={() => setSelected(new Set())} />
+        <BulkActions
+          selected={[...selected]}
+          onDone={(outcome) => {
+            setBulkOutcome(outcome);
+            setSelected(new Set());
+          }}
+        />
+      )}
+      {bulkOutcome && selected.size === 0 && (
+        <p role="status" className="ok-text">
+          {bulkOutcome}
+        </p>
       )}
       <p className="muted" role="status" aria-live="polite">
         {devices.isSuccess
