@@ -18,6 +18,7 @@ import { aContainer } from '@fleet/protocol/testing';
 import { Liblxc } from '../src/runtime/lxc/liblxc.js';
 import { LxcRuntime } from '../src/runtime/lxc/lxc-runtime.js';
 import { ExecStarter, HelperStarter } from '../src/runtime/lxc/starter.js';
+import { HOST_INIT } from '../src/runtime/lxc/config.js';
 import { lxcStartHelperPath } from '@fleet/native';
 import { buildBusyboxRootfs } from '../test/integration/helpers/rootfs.js';
 import { BUNDLE, provisionServer, writeAgentConfig } from '../test/integration/helpers/agent-harness.js';
@@ -30,6 +31,9 @@ const arg = (name: string, def: number) => {
 const CYCLES = arg('cycles', 100);
 const PARALLEL = arg('parallel', 50);
 const REPEATS = arg('repeats', 3);
+// `--sequential-only`: just the start->running->stop cycles and their ratios (no parallel
+// starts, no memory), printed and written to bench/results/runtime-sequential.json.
+const SEQUENTIAL_ONLY = process.argv.includes('--sequential-only');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -303,15 +307,37 @@ async function main(): Promise<void> {
     await runtime.create({ name: 'b0', spec, rootfs: { kind: 'dir', path: rootfs }, volumes: {} });
     await runtime.start('b0');
     await runtime.kill('b0');
-    // --- OCI bundle shared by crun and runc (crun's default spec: new pid/net/ipc/uts/mount, ro root)
+    // --- OCI bundles shared by crun and runc: crun's default spec (new pid/net/ipc/uts/mount
+    // namespaces, read-only root, 3 capabilities, masked and read-only /proc paths, devices
+    // cgroup deny-all + crun's defaults, no terminal). Two variants:
+    //  - `bundle` (the reference for the goals): pid 1 is the same LXC static init our runtime
+    //    runs, bind-mounted read-only at /.fleet-init, with the workload as its child, so both
+    //    sides start the same two processes (init + sleep) in the container;
+    //  - `bundle-default`: the workload itself is pid 1 (the reference before decision 0024).
+    // Still not the same on both sides: ours mounts a per-container writable overlay, allocates
+    // a console pty logged to console.log, writes lxc.log (INFO), keeps an `[lxc monitor]` with
+    // its own cgroups, and brings `lo` up; crun's config has more mounts (masked/read-only
+    // paths), drops all but 3 capabilities and writes no log.
+    const ociBundle = async (dir: string, args: string[], extraMounts: object[]) => {
+      await mkdir(dir);
+      await run('crun', ['spec'], { cwd: dir });
+      const cfg = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+      cfg.process.terminal = false;
+      cfg.process.args = args;
+      cfg.root = { path: rootfs, readonly: true };
+      cfg.mounts.push(...extraMounts);
+      await writeFile(join(dir, 'config.json'), JSON.stringify(cfg));
+    };
     const bundle = join(tmp, 'bundle');
-    await mkdir(bundle);
-    await run('crun', ['spec'], { cwd: bundle });
-    const cfg = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
-    cfg.process.terminal = false;
-    cfg.process.args = ['/bin/sleep', '1000'];
-    cfg.root = { path: rootfs, readonly: true };
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(cfg));
+    // The mount point is created by the runtime under the (shared, host-side) rootfs dir.
+    await writeFile(join(rootfs, '.fleet-init'), '');
+    await ociBundle(
+      bundle,
+      ['/.fleet-init', '-q', '-n', 'oci', '--', '/bin/sleep', '1000'],
+      [{ destination: '/.fleet-init', type: 'bind', source: HOST_INIT, options: ['bind', 'ro'] }],
+    );
+    const bundleDefault = join(tmp, 'bundle-default');
+    await ociBundle(bundleDefault, ['/bin/sleep', '1000'], []);
     // --- lxc-start on the very config our runtime generated (same overlay, init, limits),
     // with the argv in lxc.init.cmd (no argument has a space, so LXC's splitting is harmless).
     const clipath = join(tmp, 'cli');
@@ -328,6 +354,28 @@ async function main(): Promise<void> {
     await writeFile(empty, '');
     const crunPrelude = `mount --bind ${empty} /sys/fs/cgroup/unified/cgroup.controllers`;
 
+    const crunLoop = (b: string) => (n: number) =>
+      run('unshare', [
+        '-m',
+        '--propagation',
+        'private',
+        'bash',
+        '-c',
+        bashLoop(
+          n,
+          `crun --root ${tmp}/crun run -d --bundle ${b} k0`,
+          `crun --root ${tmp}/crun delete -f k0`,
+          crunPrelude,
+        ),
+      ]).then((r) => Number(r.stdout.trim().split('\n').pop()));
+    const runcLoop = (b: string) => (n: number) =>
+      bash(
+        bashLoop(
+          n,
+          `runc --root ${tmp}/runc run -d --bundle ${b} r0`,
+          `runc --root ${tmp}/runc delete -f r0`,
+        ),
+      );
     const cycles = (rt: LxcRuntime) => async (n: number) => {
       const t0 = performance.now();
       for (let i = 0; i < n; i++) {
@@ -342,28 +390,10 @@ async function main(): Promise<void> {
       'fleet-runtime/exec-helper': cycles(viaExec),
       'lxc-start': (n) =>
         bash(bashLoop(n, `lxc-start -P ${clipath} -n c0 -d`, `lxc-stop -P ${clipath} -n c0 -k`)),
-      crun: (n) =>
-        run('unshare', [
-          '-m',
-          '--propagation',
-          'private',
-          'bash',
-          '-c',
-          bashLoop(
-            n,
-            `crun --root ${tmp}/crun run -d --bundle ${bundle} k0`,
-            `crun --root ${tmp}/crun delete -f k0`,
-            crunPrelude,
-          ),
-        ]).then((r) => Number(r.stdout.trim().split('\n').pop())),
-      runc: (n) =>
-        bash(
-          bashLoop(
-            n,
-            `runc --root ${tmp}/runc run -d --bundle ${bundle} r0`,
-            `runc --root ${tmp}/runc delete -f r0`,
-          ),
-        ),
+      crun: crunLoop(bundle),
+      runc: runcLoop(bundle),
+      'crun/default-spec': crunLoop(bundleDefault),
+      'runc/default-spec': runcLoop(bundleDefault),
     };
     // Methods take turns in chunks of CHUNK cycles (rotating who goes first), so that load
     // from other jobs on the machine spreads over all of them instead of hitting one.
@@ -395,11 +425,17 @@ async function main(): Promise<void> {
       vsCrun: ours / med.crun!,
       vsRunc: ours / med.runc!,
       vsLxcStart: ours / med['lxc-start']!,
+      vsCrunDefaultSpec: ours / med['crun/default-spec']!,
+      vsRuncDefaultSpec: ours / med['runc/default-spec']!,
     });
     results.ratios = {
       fleetRuntime: ratio(med['fleet-runtime']!),
       execHelper: ratio(med['fleet-runtime/exec-helper']!),
     };
+    if (SEQUENTIAL_ONLY) {
+      await runtime.remove('b0');
+      return await writeResults(results, 'runtime-sequential.json');
+    }
 
     // --- parallel starts through our runtime
     const names = Array.from({ length: PARALLEL }, (_, i) => `p${i}`);
@@ -447,13 +483,18 @@ async function main(): Promise<void> {
     results.loadavgAtEnd = loadavg();
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   }
-  const out = resolve(import.meta.dirname, '../../bench/results/runtime.json');
+  await writeResults(results, 'runtime.json');
+}
+
+async function writeResults(results: Record<string, unknown>, file: string): Promise<void> {
+  results.loadavgAtEnd = loadavg();
+  const out = resolve(import.meta.dirname, '../../bench/results', file);
   await mkdir(resolve(out, '..'), { recursive: true });
   await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
   for (const [k, r] of Object.entries(results.ratios as Record<string, Record<string, number>>)) {
     console.log(
-      `${CYCLES} sequential start->running->stop cycles, ${k} = ${r.vsCrun!.toFixed(2)}x crun, ${r.vsRunc!.toFixed(2)}x runc, ${r.vsLxcStart!.toFixed(2)}x lxc-start (goals: <=0.5x crun, <=0.25x runc)`,
+      `${CYCLES} sequential start->running->stop cycles, ${k} = ${r.vsCrun!.toFixed(2)}x crun, ${r.vsRunc!.toFixed(2)}x runc, ${r.vsLxcStart!.toFixed(2)}x lxc-start (goals: <=0.5x crun, <=0.25x runc); default-spec OCI (workload as pid 1): ${r.vsCrunDefaultSpec!.toFixed(2)}x crun, ${r.vsRuncDefaultSpec!.toFixed(2)}x runc`,
     );
   }
   console.log(`written to ${out}`);

@@ -17,6 +17,7 @@ interface Addon {
   watchdogKeepalive(fd: number): void;
   watchdogSetTimeout(fd: number, seconds: number): number;
   watchdogClose(fd: number, magic: boolean): void;
+  waitPidExit(pid: number, timeoutMs: number): Promise<boolean>;
   constants: Record<
     | 'MS_RDONLY'
     | 'MS_NOSUID'
@@ -149,6 +150,15 @@ export function umount(
 ): void {
   const c = addon().constants;
   addon().umount2(target, (opts.lazy ? c.MNT_DETACH : 0) | (opts.force ? c.MNT_FORCE : 0));
+}
+
+/**
+ * Resolves true when process `pid` has exited (or does not exist), false after `timeoutMs`.
+ * A pidfd watched by the event loop: no thread, no polling, woken at the exit itself. Throws
+ * (pidfd_open's errno, e.g. ENOSYS before Linux 5.3) when it cannot watch; callers poll then.
+ */
+export function waitPidExit(pid: number, timeoutMs: number): Promise<boolean> {
+  return addon().waitPidExit(pid, timeoutMs);
 }
 
 export type RebootMode = 'restart' | 'power-off' | 'halt';

@@ -17,20 +17,24 @@
  *
  * Served (what the agent runs, runtime/lxc/starter.ts HelperStarter):
  *   fleet-lxc-start --layout ... --serve
- *   One process for the agent's lifetime: liblxc is loaded once, and each start costs a fork of
- *   this small process instead of the agent spawning a program (a fork of the whole Node
- *   process, an exec, dynamic linking of liblxc and five libraries; measured in docs/runtime.md).
- *   Requests on stdin, each field terminated by a NUL byte (argv may hold any other byte):
- *     <id> <lxcpath> <name> <argc> <argv[0]> ... <argv[argc-1]>
- *   Each request is served by a forked child, so starts run in parallel and only that child,
- *   never this process, is moved into the container's monitor cgroups (it exits right after).
- *   The child answers with one line on stdout, written with a single write(2) (atomic on a pipe):
- *     <id> ok <init pid>\n      or      <id> err <reason>\n
+ *   One process for the agent's lifetime: liblxc is loaded once, and each start costs the wake-up
+ *   of a child forked in advance instead of the agent spawning a program (a fork of the whole
+ *   Node process, an exec, dynamic linking of liblxc and five libraries; docs/runtime.md).
+ *   Requests on stdin: the byte length of the rest, then NUL-terminated fields (argv may hold
+ *   any other byte):
+ *     <length>\0 <id>\0 <lxcpath>\0 <name>\0 <argc>\0 <argv[0]>\0 ... <argv[argc-1]>\0
+ *   A spare child, forked before the request arrives, reads exactly one request, tells the server
+ *   (which forks the next spare), and calls liblxc's start(): starts run in parallel, and only
+ *   that child, never the server, is moved into the container's monitor cgroups (it exits right
+ *   after). It answers with one line on stdout, written with a single write(2) (atomic on a pipe):
+ *     <id> ok 0\n      or      <id> err <reason>\n
+ *   (0: the served mode does not ask the new monitor for the init pid; decision 0024.)
  *   EOF on stdin (the agent closed it or died) ends the server; children in flight finish.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -77,7 +81,7 @@ struct lxc_api {
   put_fn container_put;
 };
 
-/* Start one container; 0 and the init pid on success, else 1 and a reason in err. */
+/* Start one container; 0 (and the init pid unless pid is NULL) on success, else 1 and a reason in err. */
 static int start_one(const struct lxc_api *api, const char *lxcpath, const char *name, char *const argv[],
                      pid_t *pid, char *err, size_t errlen) {
   const struct layout *l = &api->l;
@@ -94,7 +98,7 @@ static int start_one(const struct lxc_api *api, const char *lxcpath, const char 
   } else {
     ((daemonize_fn)METHOD(c, l->want_daemonize))(c, true);
     if (((start_fn)METHOD(c, l->start))(c, 0, argv)) {
-      *pid = ((pid_fn)METHOD(c, l->init_pid))(c);
+      if (pid) *pid = ((pid_fn)METHOD(c, l->init_pid))(c);
       rc = 0;
     } else {
       snprintf(err, errlen, "liblxc start() returned false");
@@ -126,11 +130,90 @@ static void reply(const char *id, int rc, pid_t pid, const char *err) {
   while (w < 0 && errno == EINTR);
 }
 
-/* Reads one NUL-terminated field into *field; -1 at EOF. */
-static ssize_t field_of(char **field, size_t *cap) {
-  return getdelim(field, cap, '\0', stdin);
+/* read(2) exactly n bytes; 0 on success, 1 at EOF before the first byte, -1 on a short read. */
+static int read_exact(int fd, char *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return got == 0 && r == 0 ? 1 : -1;
+    got += (size_t)r;
+  }
+  return 0;
 }
 
+/* The spare's token to the server: T took a request, E end of input, X bad input. */
+static void token(int fd, char t) {
+  ssize_t w;
+  do w = write(fd, &t, 1);
+  while (w < 0 && errno == EINTR);
+}
+
+/*
+ * A spare child: reads exactly one request from stdin with unbuffered reads (so it never
+ * consumes the next one), tells the server it took it, then starts the container. Never returns.
+ * Request: <length>\0 then <length> bytes of NUL-terminated fields:
+ *   <id> <lxcpath> <name> <argc> <argv[0]> ... <argv[argc-1]>
+ */
+static void serve_one(const struct lxc_api *api, int notify) {
+  char len_field[16];
+  size_t n = 0;
+  for (;;) {
+    int r = read_exact(STDIN_FILENO, &len_field[n], 1);
+    if (r == 1 && n == 0) { /* EOF between requests: the agent is done */
+      token(notify, 'E');
+      _exit(0);
+    }
+    if (r != 0) { fprintf(stderr, "truncated request length\n"); token(notify, 'X'); _exit(2); }
+    if (len_field[n] == '\0') break;
+    if (++n == sizeof(len_field)) { fprintf(stderr, "bad request length\n"); token(notify, 'X'); _exit(2); }
+  }
+  char *end = NULL;
+  long len = strtol(len_field, &end, 10);
+  if (n == 0 || *end != '\0' || len < 8 || len > (1L << 20)) {
+    /* The stream cannot be resynchronised after a bad length: stop, the agent respawns us. */
+    fprintf(stderr, "bad request length \"%s\"\n", len_field);
+    token(notify, 'X');
+    _exit(2);
+  }
+  char *buf = malloc((size_t)len + 1);
+  if (!buf || read_exact(STDIN_FILENO, buf, (size_t)len) != 0) {
+    fprintf(stderr, "truncated request\n");
+    token(notify, 'X');
+    _exit(2);
+  }
+  /* The request is off the pipe: the server forks the next spare while this one starts. */
+  token(notify, 'T');
+  close(notify);
+  buf[len] = '\0';
+
+  char *fields[4 + 4096 + 1];
+  long nf = 0;
+  for (char *p = buf; p < buf + len && nf < (long)(sizeof(fields) / sizeof(fields[0]) - 1); p += strlen(p) + 1)
+    fields[nf++] = p;
+  const char *id = nf > 0 ? fields[0] : "0";
+  long argc = nf >= 4 ? strtol(fields[3], &end, 10) : -1;
+  if (buf[len - 1] != '\0' || nf < 5 || *end != '\0' || argc < 1 || argc > 4096 || nf != 4 + argc) {
+    reply(id, 1, 0, "malformed request (fields do not match argc)");
+    _exit(1);
+  }
+  fields[nf] = NULL;
+  /* liblxc waits for its own children: no inherited handler in the way. */
+  signal(SIGCHLD, SIG_DFL);
+  char err[512] = "";
+  pid_t pid = 0;
+  /* No init_pid() round trip to the new monitor: the agent reads the pid from lxc.log. */
+  int rc = start_one(api, fields[1], fields[2], &fields[4], NULL, err, sizeof(err));
+  reply(id, rc, pid, err);
+  _exit(rc);
+}
+
+/*
+ * One spare child is always waiting on stdin (forked before its request arrives), so a start
+ * costs the agent's write and the spare's wake-up, not a fork of the server on the critical
+ * path. When the spare has read its request it says so on a pipe and the server forks the next
+ * one; each spare answers on stdout and exits.
+ */
 static int serve(const struct lxc_api *api) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -139,53 +222,36 @@ static int serve(const struct lxc_api *api) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGCHLD, &sa, NULL);
 
-  char *id = NULL, *lxcpath = NULL, *name = NULL, *count = NULL;
-  size_t id_cap = 0, lxcpath_cap = 0, name_cap = 0, count_cap = 0;
   for (;;) {
-    if (field_of(&id, &id_cap) < 0) break; /* EOF between requests: the agent is done */
-    if (field_of(&lxcpath, &lxcpath_cap) < 0 || field_of(&name, &name_cap) < 0 ||
-        field_of(&count, &count_cap) < 0) {
-      fprintf(stderr, "truncated request %s\n", id);
+    /* A pipe per spare: once the server closed its write end, EOF means the spare died. */
+    int notify[2];
+    if (pipe2(notify, O_CLOEXEC) != 0) {
+      fprintf(stderr, "pipe: %s\n", strerror(errno));
       return 2;
     }
-    char *end = NULL;
-    long argc = strtol(count, &end, 10);
-    if (*count == '\0' || *end != '\0' || argc < 1 || argc > 4096) {
-      /* The stream cannot be resynchronised after a bad count: stop, the agent respawns us. */
-      fprintf(stderr, "bad argc \"%s\" in request %s\n", count, id);
+    fflush(stderr);
+    pid_t spare = fork();
+    if (spare < 0) {
+      fprintf(stderr, "fork: %s\n", strerror(errno));
       return 2;
     }
-    char **args = calloc((size_t)argc + 1, sizeof(char *));
-    size_t cap = 0;
-    long got = 0;
-    for (; got < argc; got++, cap = 0)
-      if (field_of(&args[got], &cap) < 0) break;
-    if (got == argc) {
-      fflush(stderr);
-      pid_t child = fork();
-      if (child == 0) {
-        /* liblxc waits for its own children: no inherited handler in the way. */
-        signal(SIGCHLD, SIG_DFL);
-        char err[512] = "";
-        pid_t pid = 0;
-        int rc = start_one(api, lxcpath, name, args, &pid, err, sizeof(err));
-        reply(id, rc, pid, err);
-        _exit(rc);
-      }
-      if (child < 0) {
-        char err[128];
-        snprintf(err, sizeof(err), "fork: %s", strerror(errno));
-        reply(id, 1, 0, err);
-      }
+    if (spare == 0) {
+      close(notify[0]);
+      serve_one(api, notify[1]);
     }
-    for (long i = 0; i < argc; i++) free(args[i]);
-    free(args);
-    if (got != argc) {
-      fprintf(stderr, "truncated request %s\n", id);
+    close(notify[1]);
+    char t = 0;
+    ssize_t r;
+    do r = read(notify[0], &t, 1);
+    while (r < 0 && errno == EINTR);
+    close(notify[0]);
+    if (r != 1) {
+      fprintf(stderr, "start helper child died before taking a request\n");
       return 2;
     }
+    if (t == 'E') return 0; /* children in flight finish on their own */
+    if (t != 'T') return 2;
   }
-  return 0;
 }
 
 int main(int argc, char **argv) {

@@ -2,12 +2,14 @@
 // Error carrying `code` (errno name), `errno` and `syscall`, like Node's own fs errors, so the
 // TypeScript wrapper can tell ENOENT from EXDEV from EBUSY.
 #include <napi.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <linux/reboot.h>
 #include <linux/watchdog.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string>
 #include <sys/ioctl.h>
@@ -23,6 +25,7 @@ const char* ErrnoName(int e) {
   switch (e) {
     case EPERM: return "EPERM";
     case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
     case EIO: return "EIO";
     case EBADF: return "EBADF";
     case EACCES: return "EACCES";
@@ -207,6 +210,114 @@ Napi::Value WatchdogClose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+// waitPidExit(pid, timeoutMs): a pidfd watched by the event loop (uv_poll) with a uv timer, so
+// waiting for a process to end costs no thread and no polling, and resolves at the exit itself.
+struct ExitWait {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int fd = -1;
+  int open_handles = 2;
+  bool settled = false;
+  napi_env env = nullptr;
+  napi_deferred deferred = nullptr;
+  napi_async_context context = nullptr;
+};
+
+void ExitWaitClosed(uv_handle_t* h) {
+  auto* w = static_cast<ExitWait*>(h->data);
+  if (--w->open_handles > 0) return;
+  close(w->fd);
+  napi_async_destroy(w->env, w->context);
+  delete w;
+}
+
+void ExitWaitSettle(ExitWait* w, bool exited) {
+  if (w->settled) return;
+  w->settled = true;
+  uv_poll_stop(&w->poll);
+  uv_timer_stop(&w->timer);
+  {
+    // A callback scope, so promise reactions run now rather than at the next JS callback.
+    Napi::HandleScope scope(w->env);
+    napi_callback_scope cb_scope;
+    napi_value resource;
+    napi_create_object(w->env, &resource);
+    napi_open_callback_scope(w->env, resource, w->context, &cb_scope);
+    napi_value result;
+    napi_get_boolean(w->env, exited, &result);
+    napi_resolve_deferred(w->env, w->deferred, result);
+    napi_close_callback_scope(w->env, cb_scope);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), ExitWaitClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->timer), ExitWaitClosed);
+}
+
+Napi::Value WaitPidExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!NeedArgs(info, 2, "waitPidExit(pid, timeoutMs)")) return env.Undefined();
+  int64_t pid = info[0].As<Napi::Number>().Int64Value();
+  double timeout = info[1].As<Napi::Number>().DoubleValue();
+  if (pid < 1 || pid > 0x3fffffff) {
+    Napi::RangeError::New(env, "waitPidExit: pid must be a positive process id").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!(timeout >= 0) || timeout > 2147483647.0) {
+    Napi::RangeError::New(env, "waitPidExit: timeoutMs must be 0..2147483647").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (fd < 0) {
+    if (errno == ESRCH) {  // already gone (and reaped)
+      Napi::Promise::Deferred done = Napi::Promise::Deferred::New(env);
+      done.Resolve(Napi::Boolean::New(env, true));
+      return done.Promise();
+    }
+    return ThrowErrno(env, errno, "pidfd_open", std::to_string(pid));
+  }
+  struct pollfd p = {fd, POLLIN, 0};
+  if (poll(&p, 1, 0) > 0 || timeout == 0) {
+    close(fd);
+    Napi::Promise::Deferred done = Napi::Promise::Deferred::New(env);
+    done.Resolve(Napi::Boolean::New(env, p.revents != 0));
+    return done.Promise();
+  }
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    close(fd);
+    Napi::Error::New(env, "waitPidExit: no event loop").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new ExitWait();
+  w->fd = fd;
+  w->env = env;
+  napi_value promise;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_value name = Napi::String::New(env, "fleet.waitPidExit");
+  napi_async_init(env, nullptr, name, &w->context);
+  w->poll.data = w;
+  w->timer.data = w;
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc != 0) {
+    napi_async_destroy(env, w->context);
+    close(fd);
+    napi_value err = Napi::Error::New(env, std::string("waitPidExit: uv_poll_init: ") + uv_strerror(rc)).Value();
+    napi_reject_deferred(env, w->deferred, err);
+    delete w;
+    return Napi::Value(env, promise);
+  }
+  uv_timer_init(loop, &w->timer);
+  uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, [](uv_poll_t* h, int, int) {
+    ExitWaitSettle(static_cast<ExitWait*>(h->data), true);
+  });
+  uv_timer_start(&w->timer, [](uv_timer_t* h) { ExitWaitSettle(static_cast<ExitWait*>(h->data), false); },
+                 static_cast<uint64_t>(timeout), 0);
+  return Napi::Value(env, promise);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("exchangePaths", Napi::Function::New(env, ExchangePaths));
   exports.Set("fsyncPath", Napi::Function::New(env, FsyncPath));
@@ -219,6 +330,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchdogKeepalive", Napi::Function::New(env, WatchdogKeepalive));
   exports.Set("watchdogSetTimeout", Napi::Function::New(env, WatchdogSetTimeout));
   exports.Set("watchdogClose", Napi::Function::New(env, WatchdogClose));
+  exports.Set("waitPidExit", Napi::Function::New(env, WaitPidExit));
   Napi::Object c = Napi::Object::New(env);
   c.Set("MS_RDONLY", Napi::Number::New(env, MS_RDONLY));
   c.Set("MS_NOSUID", Napi::Number::New(env, MS_NOSUID));

@@ -1,5 +1,5 @@
 // Real system calls as root: tmpfs mounts, bind mounts, renameat2 and friends.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import {
   statvfs,
   syncfs,
   umount,
+  waitPidExit,
   Watchdog,
 } from '../../src/index.js';
 
@@ -174,5 +175,31 @@ describe('watchdog', () => {
   });
   it('refuses a nonsensical timeout before touching the device', () => {
     expect(() => Watchdog.open('/dev/null', { timeoutSeconds: 0 })).toThrow(/whole number of seconds/);
+  });
+});
+
+describe('waitPidExit (pidfd on the event loop)', () => {
+  it('resolves true at the exit, false at the timeout, true for a pid that is gone', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const pid = child.pid!;
+    const t0 = Date.now();
+    expect(await waitPidExit(pid, 50)).toBe(false);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
+    // The loop keeps turning while it waits (no thread blocked, nothing polled).
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(Date.now()), 5);
+    setTimeout(() => child.kill('SIGKILL'), 100);
+    expect(await waitPidExit(pid, 20_000)).toBe(true);
+    clearInterval(timer);
+    expect(ticks.length).toBeGreaterThan(3);
+    await new Promise((r) => child.once('exit', r));
+    expect(await waitPidExit(pid, 1000)).toBe(true);
+    expect(await waitPidExit(pid, 0)).toBe(true);
+  });
+
+  it('refuses a bad pid or timeout', () => {
+    expect(() => waitPidExit(0, 10)).toThrow(/pid must be a positive process id/);
+    expect(() => waitPidExit(1, -1)).toThrow(/timeoutMs must be 0..2147483647/);
+    expect(() => waitPidExit(1, Number.NaN)).toThrow(/timeoutMs must be 0..2147483647/);
   });
 });

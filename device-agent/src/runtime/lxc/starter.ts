@@ -93,8 +93,9 @@ interface Pending {
 
 /**
  * One long-lived `fleet-lxc-start --serve` process (spawned on first use, again after it
- * died): the agent writes a request on its stdin, the helper forks a child that calls liblxc's
- * start() and answers on stdout. Same monitors as ExecStarter (forks of a small C process,
+ * died): the agent writes a request on its stdin, a child the helper forked in advance reads
+ * it, calls liblxc's start() and answers on stdout (`ok 0`: the init pid is not asked for, the
+ * runtime reads it from lxc.log; decision 0024). Same monitors as ExecStarter (forks of a small C process,
  * default signal dispositions, the helper never enters a monitor cgroup), without spawning a
  * program from Node for every start: that spawn (fork of the agent, exec, dynamic linking of
  * liblxc) was the largest part of a start's cost on a loaded machine (docs/runtime.md).
@@ -126,7 +127,10 @@ export class HelperStarter implements Starter {
     return new Promise<number | null>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.setRef(child, true);
-      child.stdin!.write([String(id), lxcpath, name, String(argv.length), ...argv].join('\0') + '\0');
+      // The byte length first: the helper's spare child reads exactly one request with
+      // unbuffered reads, so the next spare finds the next request intact.
+      const body = Buffer.from([String(id), lxcpath, name, String(argv.length), ...argv].join('\0') + '\0');
+      child.stdin!.write(Buffer.concat([Buffer.from(`${body.length}\0`), body]));
     });
   }
 
