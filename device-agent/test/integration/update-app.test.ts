@@ -4,69 +4,44 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  generateSigningKey,
-  signManifest,
-  ReleaseManifest,
-  type Progress,
-  type ReleaseManifestInput,
-  type Target,
-} from '@fleet/protocol';
-import { aContainer, aRelease } from '@fleet/protocol/testing';
+import type { ContainerSpecInput, Progress, ReleaseManifest, Target } from '@fleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
-import { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
-import { StarterClient } from '../../src/runtime/lxc/starter.js';
-import { ObjectStore } from '../../src/store/object-store.js';
-import { RevisionStore } from '../../src/store/revision-store.js';
-import { VolumeStore } from '../../src/store/volumes.js';
-import {
-  objectStorePort,
-  RuntimeContainers,
-  StoreRevisions,
-  systemClock,
-} from '../../src/update/adapters.js';
-import { DirectoryDurableFiles } from '../../src/update/atomic-file.js';
-import { UpdateEngine } from '../../src/update/engine.js';
-import { ExclusiveRunner } from '../../src/update/exclusive-runner.js';
-import { FileUpdateLocks, LOCK_FILE, lockDirOnHost } from '../../src/update/locks.js';
+import type { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
+import { RuntimeContainers } from '../../src/update/adapters.js';
+import type { UpdateEngine } from '../../src/update/engine.js';
+import { LOCK_FILE, lockDirOnHost } from '../../src/update/locks.js';
 import type { UpdateDeps } from '../../src/update/ports.js';
-import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
+import {
+  finalReport,
+  runningContainers,
+  startUpdateRig,
+  updateDeps,
+  updateEngine,
+  updateTarget,
+  webRelease,
+  type UpdateRig,
+} from './helpers/update-rig.js';
 
-const key = generateSigningKey('update-it');
-let tmp: Awaited<ReturnType<typeof tempDir>>;
-let lxc: Liblxc;
-let starter: StarterClient;
+let rig: UpdateRig;
 let runtime: LxcRuntime;
 let deps: UpdateDeps;
-let rootfs: { digest: string; size: number };
-const reports: Progress[] = [];
-const logs: string[] = [];
+let reports: Progress[];
+let logs: string[];
 let storage: string;
 
-function release(sequence: number, web: Partial<Parameters<typeof aContainer>[0]>): ReleaseManifest {
-  const input: ReleaseManifestInput = aRelease({
-    version: `${sequence}.0.0`,
-    sequence,
-    release: `r${sequence}`,
-    containers: {
-      web: aContainer({
-        rootfs,
-        image: { ref: 'busybox', digest: rootfs.digest },
-        volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }],
-        statusGoal: 'ready',
-        health: {
-          exec: ['/bin/sh', '-c', 'test -f /tmp/up'],
-          intervalMs: 200,
-          timeoutMs: 2000,
-          retries: 2,
-          startPeriodMs: 0,
-        },
-        ...web,
-      }),
+function release(sequence: number, web: Partial<ContainerSpecInput>): ReleaseManifest {
+  return webRelease(rig, sequence, {
+    volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }],
+    statusGoal: 'ready',
+    health: {
+      exec: ['/bin/sh', '-c', 'test -f /tmp/up'],
+      intervalMs: 200,
+      timeoutMs: 2000,
+      retries: 2,
+      startPeriodMs: 0,
     },
+    ...web,
   });
-  return signManifest(ReleaseManifest.parse(input), key);
 }
 
 // Writes the permanent seed once, marks itself up, and idles; VERSION shows which revision runs.
@@ -80,29 +55,17 @@ const serve = (version: string) => ({
   },
 });
 
-const target = (r: ReleaseManifest, updateId: string): Target => ({
-  updateId,
-  release: r,
-  objectBaseUrl: 'http://127.0.0.1:9/objects',
-  config: {},
-  configVersion: 0,
-  strategy: 'stop-start',
-  force: false,
-  bakeSeconds: 2,
-});
+const target = (r: ReleaseManifest, updateId: string): Target =>
+  updateTarget(r, updateId, { bakeSeconds: 2 });
 
 function newEngine(crashAt?: string, over: Partial<UpdateDeps> = {}): UpdateEngine {
   let armed = crashAt;
-  return new UpdateEngine(
+  return updateEngine(
+    rig,
     { ...deps, ...over },
     {
-      identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
-      runner: new ExclusiveRunner(),
-      settings: {
-        gate: { goalTimeoutMs: 20_000, pollMs: 250, hubTimeoutMs: 1_000 },
-        spaceReserveBytes: 1024 * 1024,
-        lockPollMs: 200,
-      },
+      goalTimeoutMs: 20_000,
+      pollMs: 250,
       crashHook: (state, phase) => {
         if (armed === `${state}:${phase}`) {
           armed = undefined;
@@ -113,12 +76,7 @@ function newEngine(crashAt?: string, over: Partial<UpdateDeps> = {}): UpdateEngi
   );
 }
 
-async function running(): Promise<string[]> {
-  return (await runtime.list())
-    .filter((c) => c.state === 'running')
-    .map((c) => c.name)
-    .sort();
-}
+const running = () => runningContainers(rig);
 
 async function versionOf(name: string): Promise<string> {
   return (await runtime.exec(name, ['/bin/cat', '/tmp/version'], { timeoutMs: 5_000 })).stdout.trim();
@@ -130,68 +88,16 @@ async function seedSum(): Promise<string> {
     .digest('hex');
 }
 
-const final = (id: string) => reports.filter((p) => p.updateId === id && p.state === 'idle').at(-1);
+const final = (id: string) => finalReport(rig, id);
 
 beforeAll(async () => {
-  tmp = await tempDir('fleet-update-');
-  storage = join(tmp.path, 'storage');
-  const tree = await buildBusyboxRootfs(join(tmp.path, 'rootfs'));
-  const sqfs = await buildSquashfs(tree, join(tmp.path, 'rootfs.sqfs'));
-  const bytes = await readFile(sqfs);
-  rootfs = {
-    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
-    size: (await stat(sqfs)).size,
-  };
-
-  const objects = new ObjectStore(storage);
-  await objects.init();
-  // Objects arrive with the local install path (`fleet-agent install <dir>`): no download.
-  await objects.putFile(rootfs.digest, sqfs);
-  const revisionStore = new RevisionStore(storage);
-  await revisionStore.init();
-  const lxcpath = join(tmp.path, 'lxc');
-  await mkdir(lxcpath, { recursive: true });
-  lxc = Liblxc.load();
-  starter = new StarterClient();
-  runtime = new LxcRuntime({ lxc, starter, lxcpath });
-  const revisions = new StoreRevisions(
-    revisionStore,
-    new DirectoryDurableFiles(join(storage, 'update-revisions')),
-  );
-  deps = {
-    files: new DirectoryDurableFiles(storage),
-    revisions,
-    objects: objectStorePort(objects, storage),
-    downloader: {
-      fetch: async (missing) => {
-        throw new Error(
-          `nothing should be downloaded here, asked for ${missing.map((m) => m.digest).join(', ')}`,
-        );
-      },
-    },
-    containers: new RuntimeContainers({
-      runtime,
-      objects,
-      volumes: new VolumeStore(storage),
-      revisionNumber: (id) => revisions.numberOf(id),
-      clock: systemClock,
-      goalTimeoutMs: 20_000,
-      pollMs: 200,
-    }),
-    reboot: async () => {
-      throw new Error('an app-only update never reboots');
-    },
-    locks: new FileUpdateLocks(storage),
-    clock: systemClock,
-    report: (p) => reports.push(p),
-    log: (level, msg) => logs.push(`${level}: ${msg}`),
-  };
+  rig = await startUpdateRig({ name: 'update-app' });
+  ({ runtime, storage, reports, logs } = rig);
+  deps = updateDeps(rig, (store) => new RuntimeContainers({ ...store, goalTimeoutMs: 20_000, pollMs: 200 }));
 });
 
 afterAll(async () => {
-  if (runtime) for (const c of await runtime.list()) await runtime.remove(c.name).catch(() => undefined);
-  await starter?.close();
-  await tmp?.cleanup();
+  await rig?.close();
 });
 
 describe('app-only update on real LXC', () => {

@@ -5,52 +5,33 @@
 // drains and stops: the poller must see zero failed requests, and both revisions' pages.
 // Also: a new instance that never listens fails the update and the old one keeps serving.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
-import {
-  generateSigningKey,
-  signManifest,
-  ReleaseManifest,
-  type Progress,
-  type Target,
-} from '@fleet/protocol';
-import { aContainer, aRelease } from '@fleet/protocol/testing';
+import type { Progress, ReleaseManifest, Target } from '@fleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
-import { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
-import { StarterClient } from '../../src/runtime/lxc/starter.js';
-import { BridgeNetwork } from '../../src/runtime/network/bridge.js';
-import { NftPortPublisher } from '../../src/runtime/network/ports.js';
-import { ObjectStore } from '../../src/store/object-store.js';
-import { RevisionStore } from '../../src/store/revision-store.js';
-import { VolumeStore } from '../../src/store/volumes.js';
+import type { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
+import type { BridgeNetwork } from '../../src/runtime/network/bridge.js';
+import type { NftPortPublisher } from '../../src/runtime/network/ports.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { SupervisedContainers } from '../../src/update/adapters.js';
+import type { UpdateEngine } from '../../src/update/engine.js';
 import {
-  objectStorePort,
-  StoreRevisions,
-  SupervisedContainers,
-  systemClock,
-} from '../../src/update/adapters.js';
-import { DirectoryDurableFiles } from '../../src/update/atomic-file.js';
-import { UpdateEngine } from '../../src/update/engine.js';
-import { ExclusiveRunner } from '../../src/update/exclusive-runner.js';
-import { FileUpdateLocks } from '../../src/update/locks.js';
-import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
+  finalReport,
+  startUpdateRig,
+  updateDeps,
+  updateEngine,
+  updateTarget,
+  webRelease,
+  type UpdateRig,
+} from './helpers/update-rig.js';
 
-const key = generateSigningKey('update-handover-it');
-let tmp: Awaited<ReturnType<typeof tempDir>>;
-let starter: StarterClient;
+let rig: UpdateRig;
 let runtime: LxcRuntime;
 let bridge: BridgeNetwork;
 let ports: NftPortPublisher;
 let supervisor: Supervisor;
 let engine: UpdateEngine;
-let rootfs: { digest: string; size: number };
 let hostPort: number;
-const reports: Progress[] = [];
-const logs: string[] = [];
+let logs: string[];
 
 // Each revision serves a page naming it; `listen: false` never opens the port.
 function release(sequence: number, o: { listen?: boolean } = {}): ReleaseManifest {
@@ -58,42 +39,20 @@ function release(sequence: number, o: { listen?: boolean } = {}): ReleaseManifes
     o.listen === false
       ? 'exec sleep 100000'
       : `mkdir -p /tmp/www && echo rev $VERSION > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www`;
-  return signManifest(
-    ReleaseManifest.parse(
-      aRelease({
-        version: `${sequence}.0.0`,
-        sequence,
-        release: `r${sequence}`,
-        containers: {
-          web: aContainer({
-            rootfs,
-            image: { ref: 'busybox', digest: rootfs.digest },
-            network: 'bridge',
-            ports: [{ host: hostPort, container: 80 }],
-            start: {
-              entrypoint: ['/bin/sh', '-c'],
-              cmd: [serve],
-              env: { VERSION: String(sequence) },
-              stopTimeoutMs: 2_000,
-            },
-          }),
-        },
-      }),
-    ),
-    key,
-  );
+  return webRelease(rig, sequence, {
+    network: 'bridge',
+    ports: [{ host: hostPort, container: 80 }],
+    start: {
+      entrypoint: ['/bin/sh', '-c'],
+      cmd: [serve],
+      env: { VERSION: String(sequence) },
+      stopTimeoutMs: 2_000,
+    },
+  });
 }
 
-const target = (r: ReleaseManifest, updateId: string, strategy: Target['strategy']): Target => ({
-  updateId,
-  release: r,
-  objectBaseUrl: 'http://127.0.0.1:9/objects',
-  config: {},
-  configVersion: 0,
-  strategy,
-  force: false,
-  bakeSeconds: 0,
-});
+const target = (r: ReleaseManifest, updateId: string, strategy: Target['strategy']): Target =>
+  updateTarget(r, updateId, { strategy });
 
 // A new connection per request, one in flight, as fast as it goes; its own process so the
 // engine's work does not delay (or hide) anything. Counts failures and the pages it saw.
@@ -152,7 +111,7 @@ async function get(): Promise<string> {
   return (await r.text()).trim();
 }
 
-const final = (id: string) => reports.filter((p) => p.updateId === id && p.state === 'idle').at(-1);
+const final = (id: string): Progress | undefined => finalReport(rig, id);
 
 async function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -170,88 +129,28 @@ async function install(r: ReleaseManifest, id: string, strategy: Target['strateg
 }
 
 beforeAll(async () => {
-  tmp = await tempDir('fleet-upd-ho-');
-  const storage = join(tmp.path, 'storage');
   hostPort = await freePort();
-  const tree = await buildBusyboxRootfs(join(tmp.path, 'rootfs'));
-  const sqfs = await buildSquashfs(tree, join(tmp.path, 'rootfs.sqfs'));
-  rootfs = {
-    digest: `sha256:${createHash('sha256')
-      .update(await readFile(sqfs))
-      .digest('hex')}`,
-    size: (await stat(sqfs)).size,
-  };
-  const objects = new ObjectStore(storage);
-  await objects.init();
-  await objects.putFile(rootfs.digest, sqfs);
-  await new RevisionStore(storage).init();
-  const lxcpath = join(tmp.path, 'lxc');
-  await mkdir(lxcpath, { recursive: true });
   // Own bridge and subnet: the agent's (fleet0) and the runtime test's must not be touched.
-  bridge = new BridgeNetwork({
-    name: 'fltho0',
-    subnet: '10.213.9.0/24',
-    stateFile: join(lxcpath, '.ipam.json'),
+  rig = await startUpdateRig({
+    name: 'update-handover',
+    bridge: { name: 'fltho0', subnet: '10.213.9.0/24' },
   });
-  ports = new NftPortPublisher(bridge);
-  starter = new StarterClient();
-  runtime = new LxcRuntime({ lxc: Liblxc.load(), starter, lxcpath, bridge });
+  ({ runtime, logs } = rig);
+  bridge = rig.bridge!;
+  ports = rig.ports!;
   supervisor = new Supervisor({ runtime, pollIntervalMs: 100 });
-  const revisions = new StoreRevisions(
-    new RevisionStore(storage),
-    new DirectoryDurableFiles(join(storage, 'update-revisions')),
+  const deps = updateDeps(
+    rig,
+    (store) => new SupervisedContainers({ ...store, supervisor, goalTimeoutMs: 30_000, pollMs: 100, ports }),
   );
-  const containers = new SupervisedContainers({
-    runtime,
-    supervisor,
-    objects,
-    volumes: new VolumeStore(storage),
-    revisionNumber: (id) => revisions.numberOf(id),
-    clock: systemClock,
-    goalTimeoutMs: 30_000,
-    pollMs: 100,
-    ports,
-  });
-  engine = new UpdateEngine(
-    {
-      files: new DirectoryDurableFiles(storage),
-      revisions,
-      objects: objectStorePort(objects, storage),
-      downloader: {
-        fetch: async () => {
-          throw new Error('nothing is downloaded here');
-        },
-      },
-      containers,
-      reboot: async () => {
-        throw new Error('an app-only update never reboots');
-      },
-      locks: new FileUpdateLocks(storage),
-      clock: systemClock,
-      report: (p) => reports.push(p),
-      log: (level, msg) => logs.push(`${level}: ${msg}`),
-    },
-    {
-      identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
-      runner: new ExclusiveRunner(),
-      settings: {
-        gate: { goalTimeoutMs: 30_000, pollMs: 100, hubTimeoutMs: 1_000 },
-        spaceReserveBytes: 1024 * 1024,
-        lockPollMs: 200,
-      },
-    },
-  );
+  engine = updateEngine(rig, deps, { goalTimeoutMs: 30_000, pollMs: 100 });
   await engine.start();
 }, 120_000);
 
 afterAll(async () => {
   await engine?.stop();
   await supervisor?.detach();
-  if (runtime) for (const c of await runtime.list()) await runtime.remove(c.name).catch(() => undefined);
-  await ports?.destroy();
-  await bridge?.destroy();
-  await starter?.close();
-  await tmp?.cleanup();
+  await rig?.close();
 });
 
 describe('hand-over of a published port on real LXC', () => {

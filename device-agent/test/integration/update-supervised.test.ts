@@ -2,80 +2,53 @@
 // policies apply to the instances the engine starts, crash loops roll an update back, an exit
 // the policy recovers from before the status goal does not, the app's update lock is a real
 // file the container writes at /run/fleet, and the container's hostname is its manifest name.
-import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, stat } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  generateSigningKey,
-  signManifest,
-  ReleaseManifest,
-  type ContainerSpecInput,
-  type Progress,
-  type ReleaseManifestInput,
-  type Target,
-} from '@fleet/protocol';
-import { aContainer, aRelease } from '@fleet/protocol/testing';
+import type { ContainerSpecInput, Progress, ReleaseManifest, Target } from '@fleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Liblxc } from '../../src/runtime/lxc/liblxc.js';
-import { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
-import { StarterClient } from '../../src/runtime/lxc/starter.js';
-import { ObjectStore } from '../../src/store/object-store.js';
-import { RevisionStore } from '../../src/store/revision-store.js';
-import { VolumeStore } from '../../src/store/volumes.js';
+import type { LxcRuntime } from '../../src/runtime/lxc/lxc-runtime.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { SupervisedContainers } from '../../src/update/adapters.js';
+import type { UpdateEngine } from '../../src/update/engine.js';
+import { LOCK_FILE, lockDirOnHost } from '../../src/update/locks.js';
 import {
-  objectStorePort,
-  StoreRevisions,
-  SupervisedContainers,
-  systemClock,
-} from '../../src/update/adapters.js';
-import { DirectoryDurableFiles } from '../../src/update/atomic-file.js';
-import { UpdateEngine } from '../../src/update/engine.js';
-import { ExclusiveRunner } from '../../src/update/exclusive-runner.js';
-import { FileUpdateLocks, LOCK_FILE, lockDirOnHost } from '../../src/update/locks.js';
-import type { UpdateDeps } from '../../src/update/ports.js';
-import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
+  finalReport,
+  runningContainers,
+  startUpdateRig,
+  updateDeps,
+  updateEngine,
+  updateTarget,
+  webRelease,
+  type UpdateRig,
+} from './helpers/update-rig.js';
 
-const key = generateSigningKey('update-supervised-it');
-let tmp: Awaited<ReturnType<typeof tempDir>>;
-let starter: StarterClient;
+let rig: UpdateRig;
 let runtime: LxcRuntime;
 let storage: string;
-let rootfs: { digest: string; size: number };
+let reports: Progress[];
+let logs: string[];
 const supervisors: Supervisor[] = [];
-const reports: Progress[] = [];
-const logs: string[] = [];
 
 // Every revision: a permanent /data, a `boot` tmpfs over all of /run (the lock directory must
 // still be mounted on top of it), ready when /tmp/up exists.
 function release(sequence: number, script: string, over: Partial<ContainerSpecInput> = {}): ReleaseManifest {
-  const input: ReleaseManifestInput = aRelease({
-    version: `${sequence}.0.0`,
-    sequence,
-    release: `r${sequence}`,
-    containers: {
-      web: aContainer({
-        rootfs,
-        image: { ref: 'busybox', digest: rootfs.digest },
-        start: { entrypoint: ['/bin/sh', '-c'], cmd: [script], env: { VERSION: String(sequence) } },
-        volumes: [
-          { name: 'data', path: '/data', persistence: 'permanent' },
-          { name: 'run', path: '/run', persistence: 'boot' },
-        ],
-        restart: { policy: 'on-failure', maxRetries: 2, backoffMs: 100 },
-        statusGoal: 'ready',
-        health: {
-          exec: ['/bin/sh', '-c', 'test -f /tmp/up'],
-          intervalMs: 200,
-          timeoutMs: 5000,
-          retries: 2,
-          startPeriodMs: 0,
-        },
-        ...over,
-      }),
+  return webRelease(rig, sequence, {
+    start: { entrypoint: ['/bin/sh', '-c'], cmd: [script], env: { VERSION: String(sequence) } },
+    volumes: [
+      { name: 'data', path: '/data', persistence: 'permanent' },
+      { name: 'run', path: '/run', persistence: 'boot' },
+    ],
+    restart: { policy: 'on-failure', maxRetries: 2, backoffMs: 100 },
+    statusGoal: 'ready',
+    health: {
+      exec: ['/bin/sh', '-c', 'test -f /tmp/up'],
+      intervalMs: 200,
+      timeoutMs: 5000,
+      retries: 2,
+      startPeriodMs: 0,
     },
+    ...over,
   });
-  return signManifest(ReleaseManifest.parse(input), key);
 }
 
 const serve = 'echo $VERSION > /tmp/version; touch /tmp/up; exec sleep 100000';
@@ -84,78 +57,26 @@ const serve = 'echo $VERSION > /tmp/version; touch /tmp/up; exec sleep 100000';
 const failOnce =
   'if [ -f /data/ran-$VERSION ]; then echo $VERSION > /tmp/version; touch /tmp/up; exec sleep 100000; fi; touch /data/ran-$VERSION; exit 3';
 
-const target = (r: ReleaseManifest, updateId: string): Target => ({
-  updateId,
-  release: r,
-  objectBaseUrl: 'http://127.0.0.1:9/objects',
-  config: {},
-  configVersion: 0,
-  strategy: 'stop-start',
-  force: false,
-  bakeSeconds: 1,
-});
+const target = (r: ReleaseManifest, updateId: string): Target =>
+  updateTarget(r, updateId, { bakeSeconds: 1 });
 
 /** One "agent process": a supervisor and an engine on the shared runtime and storage. */
 function newAgent(): { engine: UpdateEngine; supervisor: Supervisor; containers: SupervisedContainers } {
   const supervisor = new Supervisor({ runtime, pollIntervalMs: 100 });
   supervisors.push(supervisor);
-  const objects = new ObjectStore(storage);
-  const revisions = new StoreRevisions(
-    new RevisionStore(storage),
-    new DirectoryDurableFiles(join(storage, 'update-revisions')),
+  const deps = updateDeps(
+    rig,
+    (store) => new SupervisedContainers({ ...store, supervisor, goalTimeoutMs: 20_000, pollMs: 200 }),
   );
-  const containers = new SupervisedContainers({
-    runtime,
-    supervisor,
-    objects,
-    volumes: new VolumeStore(storage),
-    revisionNumber: (id) => revisions.numberOf(id),
-    clock: systemClock,
-    goalTimeoutMs: 20_000,
-    pollMs: 200,
-  });
-  const deps: UpdateDeps = {
-    files: new DirectoryDurableFiles(storage),
-    revisions,
-    objects: objectStorePort(objects, storage),
-    downloader: {
-      fetch: async (missing) => {
-        throw new Error(
-          `nothing should be downloaded here, asked for ${missing.map((m) => m.digest).join(', ')}`,
-        );
-      },
-    },
-    containers,
-    reboot: async () => {
-      throw new Error('an app-only update never reboots');
-    },
-    locks: new FileUpdateLocks(storage),
-    clock: systemClock,
-    report: (p) => reports.push(p),
-    log: (level, msg) => logs.push(`${level}: ${msg}`),
-  };
-  const engine = new UpdateEngine(deps, {
-    identity: { board: 'qemu-aarch64', agentVersion: '1.0.0', trustRoots: [key.trustRoot] },
-    runner: new ExclusiveRunner(),
-    settings: {
-      gate: { goalTimeoutMs: 20_000, pollMs: 200, hubTimeoutMs: 1_000 },
-      spaceReserveBytes: 1024 * 1024,
-      lockPollMs: 200,
-    },
-  });
-  return { engine, supervisor, containers };
+  const engine = updateEngine(rig, deps, { goalTimeoutMs: 20_000, pollMs: 200 });
+  return { engine, supervisor, containers: deps.containers };
 }
 
-const final = (id: string) => reports.filter((p) => p.updateId === id && p.state === 'idle').at(-1);
+const final = (id: string) => finalReport(rig, id);
 const sh = (name: string, script: string) =>
   runtime.exec(name, ['/bin/sh', '-c', script], { timeoutMs: 10_000 });
 
-async function running(): Promise<string[]> {
-  return (await runtime.list())
-    .filter((c) => c.state === 'running')
-    .map((c) => c.name)
-    .sort();
-}
+const running = () => runningContainers(rig);
 
 async function only(): Promise<string> {
   const now = await running();
@@ -172,31 +93,13 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 }
 
 beforeAll(async () => {
-  tmp = await tempDir('fleet-upd-sup-');
-  storage = join(tmp.path, 'storage');
-  const tree = await buildBusyboxRootfs(join(tmp.path, 'rootfs'));
-  const sqfs = await buildSquashfs(tree, join(tmp.path, 'rootfs.sqfs'));
-  rootfs = {
-    digest: `sha256:${createHash('sha256')
-      .update(await readFile(sqfs))
-      .digest('hex')}`,
-    size: (await stat(sqfs)).size,
-  };
-  const objects = new ObjectStore(storage);
-  await objects.init();
-  await objects.putFile(rootfs.digest, sqfs);
-  await new RevisionStore(storage).init();
-  const lxcpath = join(tmp.path, 'lxc');
-  await mkdir(lxcpath, { recursive: true });
-  starter = new StarterClient();
-  runtime = new LxcRuntime({ lxc: Liblxc.load(), starter, lxcpath });
+  rig = await startUpdateRig({ name: 'update-supervised' });
+  ({ runtime, storage, reports, logs } = rig);
 });
 
 afterAll(async () => {
   for (const s of supervisors) await s.detach();
-  if (runtime) for (const c of await runtime.list()) await runtime.remove(c.name).catch(() => undefined);
-  await starter?.close();
-  await tmp?.cleanup();
+  await rig?.close();
 });
 
 describe('updates through the supervisor on real LXC', () => {
