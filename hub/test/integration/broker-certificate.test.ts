@@ -11,6 +11,7 @@ import { mqttSettingsFromEnv } from '../../src/mqtt/mqtt-settings.js';
 import { freePort } from './helpers/mosquitto.js';
 import type { HubMqttClient } from '../../src/mqtt/hub-mqtt-client.js';
 import {
+  hubReportInbox,
   startAedesCertificateUnderTest,
   startMosquittoCertificateUnderTest,
   type CertificateBrokerUnderTest,
@@ -43,43 +44,75 @@ interface CertDevice {
   cert: string;
 }
 
+/** A started broker with a hub session that collects every device report. */
+interface Fixture<B extends CertificateBrokerUnderTest> {
+  broker: B;
+  hub: HubMqttClient;
+  hubInbox: Inbox;
+}
+
+// Each broker starts once for the whole file: the embedded aedes serves the shared suite and its
+// own CRL-file tests below.
+const fixtures = new Map<
+  () => Promise<CertificateBrokerUnderTest>,
+  Promise<Fixture<CertificateBrokerUnderTest>>
+>();
+
+function fixture<B extends CertificateBrokerUnderTest>(start: () => Promise<B>): Promise<Fixture<B>> {
+  let f = fixtures.get(start);
+  if (!f) {
+    f = (async () => {
+      const broker = await start();
+      const { hub, inbox } = await hubReportInbox(broker);
+      return { broker, hub, hubInbox: inbox };
+    })();
+    fixtures.set(start, f);
+  }
+  return f as Promise<Fixture<B>>;
+}
+
+afterAll(async () => {
+  for (const f of fixtures.values())
+    await f.then(
+      (x) => x.broker.stop(),
+      () => undefined,
+    );
+});
+
+/** A new device id and key, with a certificate the broker's CA issued for it. */
+async function provisionOn(broker: CertificateBrokerUnderTest): Promise<CertDevice> {
+  const id = `dev-${randomUUID().slice(0, 8)}`;
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const publicKeyBase64 = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url').toString(
+    'base64',
+  );
+  const issued = await broker.authority.issue(id, publicKeyBase64);
+  expect(issued.caCertificate).toBe(broker.caPem);
+  return { id, key: privateKey, publicKeyBase64, cert: issued.certificate };
+}
+
+type TlsOverrides = { cert?: string; clientId?: string; key?: KeyObject };
+
+const tlsOptionsOn = (broker: CertificateBrokerUnderTest, d: CertDevice, overrides: TlsOverrides = {}) => ({
+  protocolVersion: broker.protocolVersion,
+  clientId: overrides.clientId ?? d.id,
+  ca: broker.caPem,
+  cert: overrides.cert ?? d.cert,
+  key: (overrides.key ?? d.key).export({ type: 'pkcs8', format: 'pem' }),
+  rejectUnauthorized: true,
+});
+
 describe.each(brokers)('broker isolation on $name', ({ start }) => {
   let broker: CertificateBrokerUnderTest;
   let hub: HubMqttClient;
-  const hubInbox = new Inbox();
+  let hubInbox: Inbox;
 
   beforeAll(async () => {
-    broker = await start();
-    hub = await broker.connectHub();
-    hub.addListener((topic, payload) => hubInbox.push(topic, payload));
-    await hub.subscribe([broker.ingestFilter('report')]);
-  });
-  afterAll(async () => {
-    await broker?.stop();
+    ({ broker, hub, hubInbox } = await fixture(start));
   });
 
-  async function provision(): Promise<CertDevice> {
-    const id = `dev-${randomUUID().slice(0, 8)}`;
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const publicKeyBase64 = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url').toString(
-      'base64',
-    );
-    const issued = await broker.authority.issue(id, publicKeyBase64);
-    expect(issued.caCertificate).toBe(broker.caPem);
-    return { id, key: privateKey, publicKeyBase64, cert: issued.certificate };
-  }
-
-  const tlsOptions = (
-    d: CertDevice,
-    overrides: { cert?: string; clientId?: string; key?: KeyObject } = {},
-  ) => ({
-    protocolVersion: broker.protocolVersion,
-    clientId: overrides.clientId ?? d.id,
-    ca: broker.caPem,
-    cert: overrides.cert ?? d.cert,
-    key: (overrides.key ?? d.key).export({ type: 'pkcs8', format: 'pem' }),
-    rejectUnauthorized: true,
-  });
+  const provision = () => provisionOn(broker);
+  const tlsOptions = (d: CertDevice, overrides: TlsOverrides = {}) => tlsOptionsOn(broker, d, overrides);
 
   /** The broker's answer to a publish it must refuse, as each broker gives it. */
   function expectPublishDenied(outcome: Awaited<ReturnType<typeof publishOutcome>>): void {
@@ -87,10 +120,8 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
     else expect(outcome).toEqual({ kind: 'closed' }); // aedes 1.x (MQTT 3.1.1) closes the connection
   }
 
-  const connectDevice = (
-    d: CertDevice,
-    overrides: Parameters<typeof tlsOptions>[1] = {},
-  ): Promise<DeviceSession> => connectRaw(broker.tlsUrl, tlsOptions(d, overrides));
+  const connectDevice = (d: CertDevice, overrides: TlsOverrides = {}): Promise<DeviceSession> =>
+    connectRaw(broker.tlsUrl, tlsOptions(d, overrides));
 
   test('a device publishes its own report with its certificate and the hub receives it', async () => {
     const a = await provision();
@@ -272,36 +303,14 @@ describe.each(brokers)('broker isolation on $name', ({ start }) => {
 // signature before applying it (OpenSSL in Mosquitto checks it per handshake).
 describe('embedded aedes certificate listener and its CRL file', () => {
   let broker: Awaited<ReturnType<typeof startAedesCertificateUnderTest>>;
-  let hub: HubMqttClient;
-  const hubInbox = new Inbox();
+  let hubInbox: Inbox;
 
   beforeAll(async () => {
-    broker = await startAedesCertificateUnderTest();
-    hub = await broker.connectHub();
-    hub.addListener((topic, payload) => hubInbox.push(topic, payload));
-    await hub.subscribe([broker.ingestFilter('report')]);
-  });
-  afterAll(async () => {
-    await broker?.stop();
+    ({ broker, hubInbox } = await fixture(startAedesCertificateUnderTest));
   });
 
-  async function provision(): Promise<CertDevice> {
-    const id = `dev-${randomUUID().slice(0, 8)}`;
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const publicKeyBase64 = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url').toString(
-      'base64',
-    );
-    const issued = await broker.authority.issue(id, publicKeyBase64);
-    return { id, key: privateKey, publicKeyBase64, cert: issued.certificate };
-  }
-  const tlsOptions = (d: CertDevice) => ({
-    protocolVersion: 4 as const,
-    clientId: d.id,
-    ca: broker.caPem,
-    cert: d.cert,
-    key: d.key.export({ type: 'pkcs8', format: 'pem' }),
-    rejectUnauthorized: true,
-  });
+  const provision = () => provisionOn(broker);
+  const tlsOptions = (d: CertDevice) => tlsOptionsOn(broker, d);
   const connectDevice = (d: CertDevice) => connectRaw(broker.tlsUrl, tlsOptions(d));
 
   test('a CRL written by someone else (another replica, an operator) is applied when the file changes', async () => {

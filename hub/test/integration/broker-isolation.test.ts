@@ -4,6 +4,7 @@ import { allDevicesFilter, deviceTopics } from '@fleet/protocol';
 import { brokerUsernameFor } from '../../src/devices/broker-authority.js';
 import type { HubMqttClient } from '../../src/mqtt/hub-mqtt-client.js';
 import {
+  hubReportInbox,
   startAedesUnderTest,
   startMosquittoUnderTest,
   type BrokerUnderTest,
@@ -32,13 +33,11 @@ const newDeviceId = () => `dev-${randomUUID().slice(0, 8)}`;
 describe.each(brokers)('broker isolation on $name', ({ start }) => {
   let broker: BrokerUnderTest;
   let hub: HubMqttClient;
-  const hubInbox = new Inbox();
+  let hubInbox: Inbox;
 
   beforeAll(async () => {
     broker = await start();
-    hub = await broker.connectHub();
-    hub.addListener((topic, payload) => hubInbox.push(topic, payload));
-    await hub.subscribe([broker.ingestFilter('report')]);
+    ({ hub, inbox: hubInbox } = await hubReportInbox(broker));
   });
   afterAll(async () => {
     await broker?.stop();

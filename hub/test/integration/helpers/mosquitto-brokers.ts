@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { allDevicesFilter, sharedFilter, type UplinkKind } from '@fleet/protocol';
 import type { BrokerAuthority } from '../../../src/devices/broker-authority.js';
 import { BrokerCredentialStore } from '../../../src/mqtt/broker-credential-file.js';
-import { openDynsecClient } from '../../../src/mqtt/dynsec-client.js';
+import { openDynsecClient, type DynsecClient } from '../../../src/mqtt/dynsec-client.js';
 import { EmbeddedBroker } from '../../../src/mqtt/embedded-broker.js';
 import {
   HubMqttClient,
@@ -16,7 +16,8 @@ import { HUB_SHARE_GROUP, MosquittoBrokerAuthority } from '../../../src/mqtt/mos
 import { certificateAclFile, certificateListenerConfig } from '../../../src/mqtt/certificate-acl.js';
 import { CertificateBrokerAuthority } from '../../../src/mqtt/certificate-broker-authority.js';
 import { DeviceCertificates } from '../../../src/pki/device-certificates.js';
-import { startMosquitto } from './mosquitto.js';
+import { Inbox } from './mosquitto-clients.js';
+import { startMosquitto, type MosquittoInstance } from './mosquitto.js';
 
 /** Collects log lines instead of printing them; tests read them to check what was reported. */
 export class RecordingLogger implements MqttLogger {
@@ -47,10 +48,59 @@ export interface BrokerUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startMosquittoUnderTest(): Promise<BrokerUnderTest> {
-  const instance = await startMosquitto();
-  const logger = new RecordingLogger();
-  const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
+/** A hub session subscribed to every device report on `broker`, and the reports it received. */
+export async function hubReportInbox(
+  broker: Pick<BrokerUnderTest, 'connectHub' | 'ingestFilter'>,
+): Promise<{ hub: HubMqttClient; inbox: Inbox }> {
+  const hub = await broker.connectHub();
+  const inbox = new Inbox();
+  hub.addListener((topic, payload) => inbox.push(topic, payload));
+  await hub.subscribe([broker.ingestFilter('report')]);
+  return { hub, inbox };
+}
+
+type HubCredentials = BrokerUnderTest['hub'];
+
+const newHubCredentials = (): HubCredentials => ({
+  username: 'fleet-hub',
+  password: randomBytes(16).toString('hex'),
+});
+
+/** The hub's sessions on one broker, each with its own client id; `closeAll` ends them. */
+function hubSessions(
+  url: string,
+  hub: HubCredentials,
+  protocolVersion: MqttProtocolVersion,
+  logger: MqttLogger,
+) {
+  const open: HubMqttClient[] = [];
+  return {
+    async connect(log: MqttLogger = logger): Promise<HubMqttClient> {
+      const c = await HubMqttClient.connect(
+        {
+          url,
+          ...hub,
+          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
+          protocolVersion,
+          reconnectPeriodMs: 200,
+        },
+        log,
+      );
+      open.push(c);
+      return c;
+    },
+    async closeAll(): Promise<void> {
+      for (const c of open) await c.close(true);
+    },
+  };
+}
+
+/** Mosquitto's dynamic-security admin session, with the hub's identity ensured through it. */
+async function mosquittoAdmin(
+  instance: MosquittoInstance,
+  hub: HubCredentials,
+  logger: MqttLogger,
+): Promise<{ dynsec: DynsecClient; close(): Promise<void> }> {
   const admin = await HubMqttClient.connect(
     {
       url: instance.url,
@@ -62,34 +112,33 @@ export async function startMosquittoUnderTest(): Promise<BrokerUnderTest> {
     logger,
   );
   const dynsec = await openDynsecClient(admin, { timeoutMs: 5000 });
-  const authority = new MosquittoBrokerAuthority(dynsec);
-  await authority.ensureHubIdentity(hub.username, hub.password);
-  const hubs: HubMqttClient[] = [];
+  await new MosquittoBrokerAuthority(dynsec).ensureHubIdentity(hub.username, hub.password);
+  return {
+    dynsec,
+    async close() {
+      dynsec.close();
+      await admin.close(true);
+    },
+  };
+}
+
+export async function startMosquittoUnderTest(): Promise<BrokerUnderTest> {
+  const instance = await startMosquitto();
+  const logger = new RecordingLogger();
+  const hub = newHubCredentials();
+  const admin = await mosquittoAdmin(instance, hub, logger);
+  const hubs = hubSessions(instance.url, hub, 5, logger);
   return {
     kind: 'mosquitto',
     url: instance.url,
     protocolVersion: 5,
-    authority,
+    authority: new MosquittoBrokerAuthority(admin.dynsec),
     hub,
     ingestFilter: (kind) => sharedFilter(HUB_SHARE_GROUP, kind),
-    async connectHub(log = logger) {
-      const c = await HubMqttClient.connect(
-        {
-          url: instance.url,
-          ...hub,
-          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
-          protocolVersion: 5,
-          reconnectPeriodMs: 200,
-        },
-        log,
-      );
-      hubs.push(c);
-      return c;
-    },
+    connectHub: hubs.connect,
     async stop() {
-      for (const c of hubs) await c.close(true);
-      dynsec.close();
-      await admin.close(true);
+      await hubs.closeAll();
+      await admin.close();
       await instance.stop();
     },
   };
@@ -98,13 +147,13 @@ export async function startMosquittoUnderTest(): Promise<BrokerUnderTest> {
 export async function startAedesUnderTest(): Promise<BrokerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'fleet-aedes-'));
   const logger = new RecordingLogger();
-  const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
+  const hub = newHubCredentials();
   const credentials = await BrokerCredentialStore.open(join(dir, 'broker-credentials.json'));
   const broker = await EmbeddedBroker.start(
     { host: '127.0.0.1', port: 0, credentials, hubUsername: hub.username, hubPassword: hub.password },
     logger,
   );
-  const hubs: HubMqttClient[] = [];
+  const hubs = hubSessions(broker.url, hub, 4, logger);
   return {
     kind: 'aedes',
     url: broker.url,
@@ -112,22 +161,9 @@ export async function startAedesUnderTest(): Promise<BrokerUnderTest> {
     authority: broker,
     hub,
     ingestFilter: (kind) => allDevicesFilter(kind),
-    async connectHub(log = logger) {
-      const c = await HubMqttClient.connect(
-        {
-          url: broker.url,
-          ...hub,
-          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
-          protocolVersion: 4,
-          reconnectPeriodMs: 200,
-        },
-        log,
-      );
-      hubs.push(c);
-      return c;
-    },
+    connectHub: hubs.connect,
     async stop() {
-      for (const c of hubs) await c.close(true);
+      await hubs.closeAll();
       await broker.close();
       await rm(dir, { recursive: true, force: true });
     },
@@ -191,47 +227,21 @@ export async function startMosquittoCertificateUnderTest(): Promise<CertificateB
   if (certificates === undefined || instance.tlsUrl === undefined)
     throw new Error('TLS listener was not set up');
   const certs = certificates;
-  const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
-  const admin = await HubMqttClient.connect(
-    {
-      url: instance.url,
-      username: instance.admin.username,
-      password: instance.admin.password,
-      clientId: 'fleet-admin-test',
-      protocolVersion: 5,
-    },
-    logger,
-  );
-  const dynsec = await openDynsecClient(admin, { timeoutMs: 5000 });
-  await new MosquittoBrokerAuthority(dynsec).ensureHubIdentity(hub.username, hub.password);
-  const authority = new CertificateBrokerAuthority(certs, dynsec);
-  const hubs: HubMqttClient[] = [];
+  const hub = newHubCredentials();
+  const admin = await mosquittoAdmin(instance, hub, logger);
+  const hubs = hubSessions(instance.url, hub, 5, logger);
   return {
     kind: 'mosquitto',
     protocolVersion: 5,
     tlsUrl: instance.tlsUrl,
     caPem: certs.caCertificatePem,
     certificates: certs,
-    authority,
+    authority: new CertificateBrokerAuthority(certs, admin.dynsec),
     ingestFilter: (kind) => sharedFilter(HUB_SHARE_GROUP, kind),
-    async connectHub(log = logger) {
-      const c = await HubMqttClient.connect(
-        {
-          url: instance.url,
-          ...hub,
-          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
-          protocolVersion: 5,
-          reconnectPeriodMs: 200,
-        },
-        log,
-      );
-      hubs.push(c);
-      return c;
-    },
+    connectHub: hubs.connect,
     async stop() {
-      for (const c of hubs) await c.close(true);
-      dynsec.close();
-      await admin.close(true);
+      await hubs.closeAll();
+      await admin.close();
       await instance.stop();
       await rm(pkiDir, { recursive: true, force: true });
     },
@@ -248,7 +258,7 @@ export async function startAedesCertificateUnderTest(): Promise<
 > {
   const pkiDir = await mkdtemp(join(tmpdir(), 'fleet-pki-'));
   const logger = new RecordingLogger();
-  const hub = { username: 'fleet-hub', password: randomBytes(16).toString('hex') };
+  const hub = newHubCredentials();
   const ref: { broker?: EmbeddedBroker } = {};
   const certificates = await DeviceCertificates.open(
     {
@@ -282,7 +292,7 @@ export async function startAedesCertificateUnderTest(): Promise<
     logger,
   );
   ref.broker = started;
-  const hubs: HubMqttClient[] = [];
+  const hubs = hubSessions(started.url, hub, 4, logger);
   return {
     kind: 'aedes',
     embedded: started,
@@ -292,22 +302,9 @@ export async function startAedesCertificateUnderTest(): Promise<
     certificates,
     authority: new CertificateBrokerAuthority(certificates, started),
     ingestFilter: (kind) => allDevicesFilter(kind),
-    async connectHub(log = logger) {
-      const c = await HubMqttClient.connect(
-        {
-          url: started.url,
-          ...hub,
-          clientId: `fleet-hub-${randomBytes(4).toString('hex')}`,
-          protocolVersion: 4,
-          reconnectPeriodMs: 200,
-        },
-        log,
-      );
-      hubs.push(c);
-      return c;
-    },
+    connectHub: hubs.connect,
     async stop() {
-      for (const c of hubs) await c.close(true);
+      await hubs.closeAll();
       await started.close();
       await rm(pkiDir, { recursive: true, force: true });
     },
