@@ -6,7 +6,9 @@
 // release). Prints one JSON line per profile: boot time to userspace, each step's ms and MiB/s,
 // qemu's CPU seconds (all threads) over the wall time, the host load.
 //
-// MEASURE_PROFILES (default "tcg1,mttcg2"): which qemu settings to compare, names from PROFILES.
+// MEASURE_PROFILES (default "tcg1,mttcg2"): which qemu settings to compare, names from PROFILES;
+// MEASURE_OBJECT: the file served as the object (default: the image's slot image);
+// MEASURE_TIMEOUT_S (default 900): one boot's limit.
 import { createReadStream } from 'node:fs';
 import { readFile, readdir, rm, stat, writeFile, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -57,7 +59,8 @@ async function main(): Promise<void> {
   const profiles = (process.env.MEASURE_PROFILES ?? 'tcg1,mttcg2').split(',').map((p) => p.trim());
   for (const p of profiles)
     if (!PROFILES[p]) throw new Error(`unknown profile ${p} (known: ${Object.keys(PROFILES).join(', ')})`);
-  const object = resolve(outDir, manifest.rootfs.file);
+  // MEASURE_OBJECT: serve another file instead (e.g. the torture's small slot image).
+  const object = resolve(process.env.MEASURE_OBJECT ?? join(outDir, manifest.rootfs.file));
   const size = (await stat(object)).size;
   const image = resolve(
     outDir,

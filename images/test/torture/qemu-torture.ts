@@ -45,8 +45,8 @@ const byTime = (a: HubUpdateEvent, b: HubUpdateEvent) => Date.parse(a.at) - Date
 const TERMINAL = new Set(['succeeded', 'rolled-back', 'failed']);
 /** The agent's percent bands (device-agent/src/update/handlers.ts): download 0-45, slot write 60-75. */
 const DOWNLOAD_PERCENT = 45;
-/** The slot write (write, fsync, read-back) took 10-20 s in the guest on a quiet host. */
-const SLOT_WRITE_WINDOW_MS = 12_000;
+/** Fallback when no progress above 60 % arrives: a small payload's slot write took ~8 s here. */
+const SLOT_WRITE_WINDOW_MS = 15_000;
 /** Files on the data partition that must survive every cut unchanged. */
 const IDENTITY_FILES = [
   '/machine-id',
@@ -178,6 +178,13 @@ async function main(): Promise<number> {
       ).stdout;
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     if (sha(await read('/permanent/canary')) !== canaryDigest) lost.push('/permanent/canary');
+    // What a resumed download starts from: the agent's partial files that survived the cut.
+    const listing = await run('debugfs', ['-R', 'ls -l /tmp/download', copy]).catch(() => ({ stdout: '' }));
+    const partials = listing.stdout
+      .split('\n')
+      .map((l) => /\s(\d+)\s+\S+\s+\S+\s+([0-9a-f]{64}\.partial)\s*$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => `${(Number(m[1]) / 2 ** 20).toFixed(1)} MiB`);
     const now: Record<string, string> = {};
     for (const f of IDENTITY_FILES) {
       const b = await read(f);
@@ -193,7 +200,7 @@ async function main(): Promise<number> {
     }
     await rm(copy, { force: true });
     log(
-      `data check ${when}: e2fsck -fy exit ${code}${lost.length ? `, LOST: ${lost.join(', ')}` : ', canary and identity intact'}`,
+      `data check ${when}: e2fsck -fy exit ${code}${lost.length ? `, LOST: ${lost.join(', ')}` : ', canary and identity intact'}${partials.length ? `, partial download kept: ${partials.join(', ')}` : ''}`,
     );
     if (lost.length > 0) counts.lostPermanentData++;
     return lost;
@@ -268,9 +275,13 @@ async function main(): Promise<number> {
         }
         const fresh = events.filter((e) => Date.parse(e.at) > lastCutAt);
         const latest = fresh[fresh.length - 1];
-        if (resumeWatch && latest?.state === 'downloading') {
+        if (resumeWatch && latest?.state === 'downloading' && latest.percent > 0) {
+          // The first report with bytes after the restart: a resumed download starts near the
+          // share its partial file kept, a restarted one near 0.
           resumeWatch = false;
-          log(`download resumed after the cut: first report ${latest.percent}% (of ${DOWNLOAD_PERCENT})`);
+          log(
+            `download after the cut: first report with bytes ${latest.percent}% (of ${DOWNLOAD_PERCENT}), ${Math.round((Date.now() - lastCutAt) / 1000)} s after the cut`,
+          );
         }
         // Where the update is: 0 download, 1 slot write, 2 boots of the new slot, 3 bake/commit.
         if (latest?.state === 'installing' && !terminal && bootsAtInstall < 0) {
@@ -312,7 +323,9 @@ async function main(): Promise<number> {
         if (
           next?.phase === 'slot-write' &&
           stage === 1 &&
-          Date.now() - installSeenAt >= next.at * SLOT_WRITE_WINDOW_MS
+          latest?.state === 'installing' &&
+          // 60-75 while the bytes go in; 75 also covers the fsync and the read-back.
+          (latest.percent >= 60 + next.at * 15 || Date.now() - installSeenAt >= SLOT_WRITE_WINDOW_MS)
         ) {
           const again = (await fleet.updates(deviceId).catch(() => [] as HubUpdateEvent[]))
             .filter((e) => e.releaseVersion === version)
