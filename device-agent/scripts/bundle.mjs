@@ -17,7 +17,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(pkg, 'dist', 'bundle');
+// `--out <dir>`: build elsewhere (e.g. to compare two builds while tests rebuild dist/bundle);
+// `--metafile`: also write esbuild's metafile (what each input costs in the output) next to it.
+const outArg = process.argv.indexOf('--out');
+const out = outArg >= 0 ? resolve(process.argv[outArg + 1]) : join(pkg, 'dist', 'bundle');
+const wantMeta = process.argv.includes('--metafile');
 const nativeRoot = join(pkg, 'native');
 
 // @fleet/native finds its addon and helper relative to its package root; in the bundle they
@@ -89,6 +93,61 @@ const protocolWithoutApi = {
   },
 };
 
+// Measured (docs/runtime.md, memory): on its first connect, mqtt.js builds its table of
+// transports by require()ing every one: ws (and with it node:https, zlib, crypto), tls, tcp,
+// and through tcp and tls the SOCKS client (socks, ip-address, smart-buffer, node:dns,
+// node:assert). An agent on mqtt:// uses tcp alone. The table entries become functions that
+// require their transport when called, and tcp/tls require the SOCKS client only for a
+// socksProxy, so a transport costs memory only once it is used. Exact swaps: if mqtt's build
+// changes shape the bundle fails instead of silently loading everything again.
+const mqttLazyTransports = {
+  name: 'mqtt-lazy-transports',
+  setup(b) {
+    const edits = {
+      'connect/index.js': [
+        [
+          "protocols.ws = require('./ws').streamBuilder;",
+          "protocols.ws = (...a) => require('./ws').streamBuilder(...a);",
+        ],
+        [
+          "protocols.wss = require('./ws').streamBuilder;",
+          "protocols.wss = (...a) => require('./ws').streamBuilder(...a);",
+        ],
+        [
+          "protocols.ssl = require('./tls').default;",
+          "protocols.ssl = (...a) => require('./tls').default(...a);",
+        ],
+        [
+          "protocols.mqtts = require('./tls').default;",
+          "protocols.mqtts = (...a) => require('./tls').default(...a);",
+        ],
+      ],
+      'connect/tcp.js': [
+        [
+          'const socks_1 = __importDefault(require("./socks"));',
+          'const socks_1 = { get default() { return __importDefault(require("./socks")).default; } };',
+        ],
+      ],
+      'connect/tls.js': [
+        [
+          'const socks_1 = __importDefault(require("./socks"));',
+          'const socks_1 = { get default() { return __importDefault(require("./socks")).default; } };',
+        ],
+      ],
+    };
+    b.onLoad({ filter: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect[\\/](index|tcp|tls)\.js$/ }, async (args) => {
+      let src = await readFile(args.path, 'utf8');
+      const file = args.path.split(/[\\/]/).slice(-2).join('/');
+      for (const [from, to] of edits[file]) {
+        if (!src.includes(from))
+          throw new Error(`bundle: ${args.path} no longer contains ${from}; update scripts/bundle.mjs`);
+        src = src.split(from).join(to);
+      }
+      return { contents: src, loader: 'js' };
+    });
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -103,20 +162,30 @@ const common = {
   // Optional native speed-ups of ws that mqtt may probe for; absent is fine.
   external: ['bufferutil', 'utf-8-validate'],
   loader: { '.node': 'copy' },
-  plugins: [nativePaths, zodEnglishOnly, protocolWithoutApi],
+  plugins: [nativePaths, zodEnglishOnly, protocolWithoutApi, mqttLazyTransports],
   logLevel: 'warning',
   legalComments: 'none',
   sourcemap: false,
+  // Measured (docs/runtime.md, memory): V8 keeps a module's whole source as a string for the
+  // life of the process (lazy compilation reads it again). esbuild keeps comments inside
+  // expressions, and a few carry non-ASCII characters (ip-address, zod), which made the
+  // 1.7 MB source a two-byte string. Without whitespace and comments it is ASCII and a third
+  // smaller: about 2 MiB less RSS. Identifiers stay (stack traces name their functions; line
+  // and column numbers point into a long line). Renaming identifiers would need keepNames,
+  // which costs more heap than it saves.
+  minifyWhitespace: true,
 };
 
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
-await build({
+const agentBuild = await build({
   ...common,
   entryPoints: { 'fleet-agent': join(pkg, 'src/cli/bin.ts') },
   outdir: out,
   outExtension: { '.js': '.mjs' },
+  metafile: wantMeta,
 });
+if (wantMeta) await writeFile(`${out}.meta.json`, JSON.stringify(agentBuild.metafile));
 await build({
   ...common,
   entryPoints: { 'starter-main': join(pkg, 'src/runtime/lxc/starter-main.ts') },
@@ -155,5 +224,12 @@ for (const arch of ['x64', 'arm64']) {
   await cp(dir, join(out, 'node_modules', name), { recursive: true, dereference: true });
 }
 
-const size = (await readFile(join(out, 'fleet-agent.mjs'))).length;
+const agentJs = await readFile(join(out, 'fleet-agent.mjs'));
+const size = agentJs.length;
+// One non-ASCII byte turns the whole resident source into a two-byte string (see minifyWhitespace).
+const nonAscii = agentJs.findIndex((byte) => byte > 0x7f);
+if (nonAscii >= 0)
+  throw new Error(
+    `bundle: fleet-agent.mjs has a non-ASCII byte at ${nonAscii} (${JSON.stringify(agentJs.subarray(Math.max(0, nonAscii - 40), nonAscii + 10).toString())}); V8 would keep the source as a two-byte string`,
+  );
 console.log(`bundle: ${out} (fleet-agent.mjs ${(size / 1024).toFixed(0)} KiB)`);

@@ -12,7 +12,7 @@ import { ContainerNotFound, type Containers } from '../app/containers.js';
 import { ConsoleTail } from '../app/log-tail.js';
 import { isTerminal, type ProgressLog } from '../app/progress-log.js';
 import type { LinkLogger } from '../link/logger.js';
-import { importImage, isOciError } from '../oci/index.js';
+import { isOciError } from '../oci/errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { UpdateEngine } from '../update/engine.js';
 import { ContainerAction, ImportImageRequest, InstallRequest, LogsQuery, UpdateQuery } from './schemas.js';
@@ -252,6 +252,10 @@ export class ApiServer {
 
   private async importImage(r: ImportImageRequest): Promise<unknown> {
     const work = join(this.d.storageDir, 'tmp', 'import');
+    // Loaded on the first import only: the OCI converter (registry client, tar reader, its
+    // schemas, node:tls) is ~70 KiB of the bundle that an agent otherwise never runs, and its
+    // module-level objects stayed in an idle agent's heap (docs/runtime.md, memory).
+    const { importImage } = await import('../oci/index.js');
     const out = await importImage(r.ref, {
       platform: r.platform ?? hostPlatform(),
       workDir: work,

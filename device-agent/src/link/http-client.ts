@@ -1,5 +1,4 @@
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 
 /**
  * A small HTTP(S) client over node:http. Not fetch: the agent must pin the hub's CA (TLS with a
@@ -30,11 +29,14 @@ export class HttpError extends Error {
 }
 
 /** Sends a request and resolves with the response head; the caller consumes or destroys the body. */
-export function httpOpen(url: string, opts: HttpRequestOptions = {}): Promise<IncomingMessage> {
+export async function httpOpen(url: string, opts: HttpRequestOptions = {}): Promise<IncomingMessage> {
   const u = new URL(url);
   const isHttps = u.protocol === 'https:';
   if (!isHttps && u.protocol !== 'http:')
-    return Promise.reject(new HttpError(`unsupported URL scheme ${u.protocol} in ${url}`, false));
+    throw new HttpError(`unsupported URL scheme ${u.protocol} in ${url}`, false);
+  // node:https (and with it node:tls) only for an https:// URL: a device whose hub is reached
+  // over plain HTTP does not keep TLS's code and objects resident (docs/runtime.md, memory).
+  const request = isHttps ? (await import('node:https')).request : httpRequest;
   const headers: OutgoingHttpHeaders = { ...opts.headers };
   if (opts.basicAuth) {
     headers.authorization = `Basic ${Buffer.from(`${opts.basicAuth.username}:${opts.basicAuth.password}`).toString('base64')}`;
@@ -45,7 +47,7 @@ export function httpOpen(url: string, opts: HttpRequestOptions = {}): Promise<In
       reject(opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
       return;
     }
-    const req = (isHttps ? httpsRequest : httpRequest)(
+    const req = request(
       u,
       {
         method: opts.method ?? 'GET',

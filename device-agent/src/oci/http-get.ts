@@ -1,7 +1,5 @@
 import * as http from 'node:http';
-import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 
 /**
  * A GET over node:http/https rather than the global fetch, because registries on a LAN (a
@@ -42,22 +40,25 @@ async function readText(body: Readable, limit: number): Promise<string> {
   return Buffer.concat(parts, total).toString('utf8');
 }
 
-function once(
+async function once(
   url: URL,
   opts: HttpGetOptions,
   headers: Record<string, string>,
 ): Promise<http.IncomingMessage> {
+  // node:https and node:tls are imported when a registry is reached over https: a static
+  // import is hoisted to the top of the device bundle and would load TLS into every agent,
+  // even one that never imports an image (docs/runtime.md, memory).
+  const isHttps = url.protocol === 'https:';
+  if (!isHttps && url.protocol !== 'http:') throw new Error(`unsupported URL scheme ${url.protocol}`);
+  const mod = isHttps ? await import('node:https') : http;
+  const rootCertificates =
+    isHttps && opts.ca !== undefined ? (await import('node:tls')).rootCertificates : [];
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : null;
-    if (mod === null) {
-      reject(new Error(`unsupported URL scheme ${url.protocol}`));
-      return;
-    }
     const req = mod.get(url, {
       headers,
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
       // `ca` replaces the default trust store: keep Node's bundled roots next to the extra CA.
-      ...(url.protocol === 'https:' && opts.ca !== undefined ? { ca: [...rootCertificates, opts.ca] } : {}),
+      ...(isHttps && opts.ca !== undefined ? { ca: [...rootCertificates, opts.ca] } : {}),
     });
     req.once('response', resolve);
     req.once('error', reject);
