@@ -19,7 +19,7 @@ import { ZodQuery, openApiSchema, ZodPipe, type Parsed } from '../common/validat
 import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
 import { readCookie } from './auth.guard.js';
 import { AuthService, SESSION_COOKIE } from './auth.service.js';
-import { ApiTokenInfo, User } from './auth.types.js';
+import { ApiTokenInfo, LoginResponse, NewApiToken, User } from './auth.types.js';
 import {
   CreateApiTokenRequest,
   CreateUserRequest,
@@ -42,11 +42,11 @@ export class AuthController {
   @Public()
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(LoginRequest) })
-  @Returns(z.object({ user: User, expiresAt: z.string() }))
+  @Returns(LoginResponse)
   async login(
     @Body(new ZodPipe(LoginRequest)) body: Parsed<LoginRequest>,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<{ user: User; expiresAt: string }> {
+  ): Promise<LoginResponse> {
     const { sessionToken, expiresAt, user } = await this.auth.login(body.email, body.password);
     const secure = this.config.publicUrl.startsWith('https:') ? '; Secure' : '';
     const maxAge = Math.floor((expiresAt.getTime() - Date.now()) / 1000);
@@ -126,11 +126,11 @@ export class TokensController {
   /** The token itself is in the answer only; it is stored hashed. */
   @Post()
   @ApiBody({ schema: openApiSchema(CreateApiTokenRequest) })
-  @Returns(ApiTokenInfo.extend({ token: z.string() }), 201)
+  @Returns(NewApiToken, 201)
   async create(
     @Body(new ZodPipe(CreateApiTokenRequest)) body: Parsed<CreateApiTokenRequest>,
     @CurrentUser() who: UserPrincipal,
-  ): Promise<ApiTokenInfo & { token: string }> {
+  ): Promise<NewApiToken> {
     const { token, info } = await this.auth.createApiToken(who, body, actorOf(who));
     return { ...info, token };
   }

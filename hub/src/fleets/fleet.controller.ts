@@ -6,7 +6,7 @@ import { actorOf, ApiScope, CurrentUser, MinRole, type UserPrincipal } from '../
 import { openApiSchema, ZodPipe, type Parsed } from '../common/validation.js';
 import { CreateClaimTokenRequest, CreateFleetRequest, UpdateFleetRequest } from './fleet.dto.js';
 import { FleetService } from './fleet.service.js';
-import { ClaimToken, Fleet } from './fleet.types.js';
+import { ClaimToken, Fleet, NewClaimToken } from './fleet.types.js';
 
 @ApiTags('fleets')
 @ApiScope('fleets')
@@ -60,12 +60,12 @@ export class FleetController {
   @Post('fleets/:fleet/claim-tokens')
   @MinRole('operator')
   @ApiBody({ schema: openApiSchema(CreateClaimTokenRequest) })
-  @Returns(ClaimToken.extend({ token: z.string() }), 201)
+  @Returns(NewClaimToken, 201)
   async createClaimToken(
     @Param('fleet') fleet: string,
     @Body(new ZodPipe(CreateClaimTokenRequest)) body: Parsed<CreateClaimTokenRequest>,
     @CurrentUser() who: UserPrincipal,
-  ): Promise<ClaimToken & { token: string }> {
+  ): Promise<NewClaimToken> {
     const { token, info } = await this.fleets.createClaimToken(fleet, body, actorOf(who));
     return { ...info, token };
   }

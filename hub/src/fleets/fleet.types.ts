@@ -1,25 +1,25 @@
+import {
+  ClaimToken as ApiClaimToken,
+  Fleet as ApiFleet,
+  NewClaimToken as ApiNewClaimToken,
+} from '@fleet/protocol';
 import { z } from 'zod';
 
-export const Fleet = z.object({
-  id: z.string(),
-  name: z.string(),
-  description: z.string(),
-  createdAt: z.date(),
-  /** Devices not decommissioned. */
-  deviceCount: z.number().int(),
-});
+// protocol's fleet answers (decisions 0004, 0091) with the hub's Dates where the wire has ISO
+// text: the hub builds these from Prisma rows and documents them with @Returns.
+
+export const Fleet = ApiFleet.extend({ createdAt: z.date() });
 export type Fleet = z.infer<typeof Fleet>;
 
-export const ClaimToken = z.object({
-  id: z.string(),
-  fleetId: z.string(),
-  name: z.string(),
-  tags: z.array(z.string()),
-  maxUses: z.number().int().nullable(),
-  uses: z.number().int(),
+const ClaimTokenDates = {
   expiresAt: z.date().nullable(),
   revokedAt: z.date().nullable(),
   createdAt: z.date(),
-  createdBy: z.string(),
-});
+};
+
+export const ClaimToken = ApiClaimToken.extend(ClaimTokenDates);
 export type ClaimToken = z.infer<typeof ClaimToken>;
+
+/** `POST /fleets/:fleet/claim-tokens`: the secret is in this answer only. */
+export const NewClaimToken = ApiNewClaimToken.extend(ClaimTokenDates);
+export type NewClaimToken = z.infer<typeof NewClaimToken>;

@@ -1,19 +1,13 @@
+import { StoredLogLine as ApiStoredLogLine, type LogLine as WireLogLine } from '@fleet/protocol';
 import { z } from 'zod';
-import type { LogLine as WireLogLine } from '@fleet/protocol';
 
 /** One log line from a device's Logs message, with the (authenticated) device id. */
 export interface LogRow extends WireLogLine {
   deviceId: string;
 }
 
-export const StoredLogLine = z.object({
-  id: z.string(),
-  deviceId: z.string(),
-  source: z.string(),
-  stream: z.string(),
-  at: z.date(),
-  text: z.string(),
-});
+/** `GET /devices/:id/logs` items: protocol's answer (decision 0091) with `at` a Date. */
+export const StoredLogLine = ApiStoredLogLine.extend({ at: z.date() });
 export type StoredLogLine = z.infer<typeof StoredLogLine>;
 
 export interface LogQuery {
