@@ -22,6 +22,7 @@ import { HOST_INIT } from '../src/runtime/lxc/config.js';
 import { lxcStartHelperPath } from '@fleet/native';
 import { buildBusyboxRootfs } from '../test/integration/helpers/rootfs.js';
 import { BUNDLE, provisionServer, writeAgentConfig } from '../test/integration/helpers/agent-harness.js';
+import { AGENT_NODE_FLAGS } from '../src/node-flags.js';
 
 const run = promisify(execFile);
 const arg = (name: string, def: number) => {
@@ -243,7 +244,8 @@ async function measureAgentProcessIdle(tmp: string): Promise<Record<string, unkn
     prov.url,
     generateSigningKey('bench'),
   );
-  const agent = spawn(process.execPath, [bundle, 'run', '--config', configPath], {
+  // With the node flags the device's launcher passes (images' agent-run; src/node-flags.ts).
+  const agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, bundle, 'run', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const bare = spawn(process.execPath, ['-e', 'setInterval(()=>{},1e9)'], { stdio: 'ignore' });
@@ -273,6 +275,7 @@ async function measureAgentProcessIdle(tmp: string): Promise<Record<string, unkn
       note: 'the real agent bundle (fleet-agent run), provisioned, connected to the broker, idle with no release, 5 s after connecting',
       bundle,
       bundleBytes: (await readFile(bundle)).length,
+      agentNodeFlags: [...AGENT_NODE_FLAGS],
       bareNodeRssKiB: b,
       agentProcessIdleRssKiB: a,
       agentProcessIdlePssKiB: await pssKiB(agent.pid!),

@@ -12,7 +12,7 @@ function board(json: unknown) {
 describe('agent-run', () => {
   it('starts the bundled agent with the config on the data partition', () => {
     expect(agentRun()).toContain(
-      '/usr/bin/node /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json\n',
+      '/usr/bin/node --max-semi-space-size=1 --no-sparkplug /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json\n',
     );
   });
 

@@ -109,7 +109,7 @@ export function agentRun(): string {
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 if [ -f /opt/fleet/agent/fleet-agent.mjs ] && [ -f /etc/fleet/agent.json ]; then
   echo "FLEET: agent starting"
-  /usr/bin/node /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json
+  /usr/bin/node --max-semi-space-size=1 --no-sparkplug /opt/fleet/agent/fleet-agent.mjs run --config /etc/fleet/agent.json
   status=$?
   echo "FLEET: agent exited status=$status"
   # respawn after a pause: a crash loop must not spin the CPU
