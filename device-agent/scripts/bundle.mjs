@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mqttLazyTransports } from './mqtt-lazy-transports.mjs';
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // `--out <dir>`: build elsewhere (e.g. to compare two builds while tests rebuild dist/bundle);
@@ -89,61 +90,6 @@ const protocolWithoutApi = {
       if (!src.includes(api))
         throw new Error(`bundle: ${args.path} no longer contains ${api.trim()}; update scripts/bundle.mjs`);
       return { contents: src.replace(api, ''), resolveDir: dirname(args.path), loader: 'ts' };
-    });
-  },
-};
-
-// Measured (docs/runtime.md, memory): on its first connect, mqtt.js builds its table of
-// transports by require()ing every one: ws (and with it node:https, zlib, crypto), tls, tcp,
-// and through tcp and tls the SOCKS client (socks, ip-address, smart-buffer, node:dns,
-// node:assert). An agent on mqtt:// uses tcp alone. The table entries become functions that
-// require their transport when called, and tcp/tls require the SOCKS client only for a
-// socksProxy, so a transport costs memory only once it is used. Exact swaps: if mqtt's build
-// changes shape the bundle fails instead of silently loading everything again.
-const mqttLazyTransports = {
-  name: 'mqtt-lazy-transports',
-  setup(b) {
-    const edits = {
-      'connect/index.js': [
-        [
-          "protocols.ws = require('./ws').streamBuilder;",
-          "protocols.ws = (...a) => require('./ws').streamBuilder(...a);",
-        ],
-        [
-          "protocols.wss = require('./ws').streamBuilder;",
-          "protocols.wss = (...a) => require('./ws').streamBuilder(...a);",
-        ],
-        [
-          "protocols.ssl = require('./tls').default;",
-          "protocols.ssl = (...a) => require('./tls').default(...a);",
-        ],
-        [
-          "protocols.mqtts = require('./tls').default;",
-          "protocols.mqtts = (...a) => require('./tls').default(...a);",
-        ],
-      ],
-      'connect/tcp.js': [
-        [
-          'const socks_1 = __importDefault(require("./socks"));',
-          'const socks_1 = { get default() { return __importDefault(require("./socks")).default; } };',
-        ],
-      ],
-      'connect/tls.js': [
-        [
-          'const socks_1 = __importDefault(require("./socks"));',
-          'const socks_1 = { get default() { return __importDefault(require("./socks")).default; } };',
-        ],
-      ],
-    };
-    b.onLoad({ filter: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect[\\/](index|tcp|tls)\.js$/ }, async (args) => {
-      let src = await readFile(args.path, 'utf8');
-      const file = args.path.split(/[\\/]/).slice(-2).join('/');
-      for (const [from, to] of edits[file]) {
-        if (!src.includes(from))
-          throw new Error(`bundle: ${args.path} no longer contains ${from}; update scripts/bundle.mjs`);
-        src = src.split(from).join(to);
-      }
-      return { contents: src, loader: 'js' };
     });
   },
 };
