@@ -34,7 +34,13 @@ try {
 
 let embedded: EmbeddedDatabase | null = null;
 if (!config.databaseUrl) {
-  embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, (l) => log.log(l));
+  try {
+    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, (l) => log.log(l));
+  } catch (error) {
+    // Its message names the cause and the fix (data dir out of reach, the server's own reason).
+    log.error((error as Error).message);
+    process.exit(1);
+  }
   config = { ...config, databaseUrl: embedded.url };
 }
 await runMigrations(config.databaseUrl!, { log: (l) => log.log(l) });
