@@ -46,7 +46,7 @@ import { FileUpdateLocks } from './update/locks.js';
 import type { BootPort, Downloader } from './update/ports.js';
 
 export const AGENT_VERSION = '0.1.0';
-export const DEFAULT_CONFIG_PATH = '/etc/fleet/agent.json';
+export { DEFAULT_CONFIG_PATH } from './config-path.js';
 /**
  * Exit status of `fleet-agent run` after a simulated reboot (file boot backend): whatever runs
  * the agent on a PC or in a test power-cycles (kills the containers, runs the file

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
-import { DEFAULT_CONFIG_PATH } from '../main.js';
+import { DEFAULT_CONFIG_PATH } from '../config-path.js';
 
 export interface Io {
   out(text: string): void;
