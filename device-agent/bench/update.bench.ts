@@ -12,17 +12,20 @@
 // old one is gone before the new one binds). Hand-over: httpd on port 80 of its
 // own bridge address, <port> published to it; the agent switches the port once the new one
 // accepts connections, then drains and stops the old one.
+//
+// The image and the releases are the update tests' (test/integration/helpers/update-rig.ts);
+// the rest of that rig (an in-process LXC runtime and engines) is not used: here the agent
+// under measure is its own process.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { generateSigningKey, ReleaseManifest, signManifest, type Progress } from '@fleet/protocol';
-import { aContainer, aRelease } from '@fleet/protocol/testing';
+import { generateSigningKey, type Progress } from '@fleet/protocol';
 import { ApiClient } from '../src/api/client.js';
-import { buildBusyboxRootfs, buildSquashfs, tempDir } from '../test/integration/helpers/rootfs.js';
+import { tempDir } from '../test/integration/helpers/rootfs.js';
+import { busyboxImage, webRelease } from '../test/integration/helpers/update-rig.js';
 
 const run = promisify(execFile);
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -108,17 +111,13 @@ async function waitServing(port: number, timeoutMs = 30_000): Promise<void> {
   }
 }
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
 async function main(): Promise<void> {
   const tmp = await tempDir('fleet-update-bench-');
   const storage = join(tmp.path, 'storage');
   const key = generateSigningKey('bench');
   const port = await freePort();
   await run(process.execPath, [join(pkg, 'scripts/bundle.mjs')]);
-  const tree = await buildBusyboxRootfs(join(tmp.path, 'rootfs'));
-  const sqfs = await buildSquashfs(tree, join(tmp.path, 'rootfs.sqfs'));
-  const rootfs = { digest: `sha256:${sha(await readFile(sqfs))}`, size: (await stat(sqfs)).size };
+  const image = await busyboxImage(tmp.path);
   await mkdir(storage, { recursive: true });
   const configPath = join(tmp.path, 'agent.json');
   // No hub here (provisioning retries in the background against a closed port): local installs.
@@ -170,28 +169,21 @@ async function main(): Promise<void> {
     // server. Behind a shell loop the shell deferred SIGTERM while httpd ran: every stop waited
     // out stopTimeoutMs and the old instance was killed, measuring the kill path instead.
     const serve = `exec httpd -f -p ${network === 'host' ? `127.0.0.1:${port}` : '80'} -h /www`;
-    const r = aRelease({
-      version: `${seq}.0.0`,
-      sequence: seq,
-      release: `r${seq}`,
-      containers: {
-        web: aContainer({
-          rootfs,
-          image: { ref: 'busybox', digest: rootfs.digest },
-          network,
-          ...(network === 'bridge' ? { ports: [{ host: port, container: 80 }] } : {}),
-          statusGoal: 'started',
-          start: {
-            entrypoint: ['/bin/sh', '-c'],
-            cmd: [serve],
-            env: { REV: String(seq) },
-            stopTimeoutMs: 2_000,
-          },
-        }),
+    const release = webRelease({ key, rootfs: image.rootfs }, seq, {
+      network,
+      ...(network === 'bridge' ? { ports: [{ host: port, container: 80 }] } : {}),
+      statusGoal: 'started',
+      start: {
+        entrypoint: ['/bin/sh', '-c'],
+        cmd: [serve],
+        env: { REV: String(seq) },
+        stopTimeoutMs: 2_000,
       },
     });
-    await writeFile(join(dir, 'release.json'), JSON.stringify(signManifest(ReleaseManifest.parse(r), key)));
-    await link(sqfs, join(dir, 'objects', 'sha256', rootfs.digest.slice(7))).catch(() => undefined);
+    await writeFile(join(dir, 'release.json'), JSON.stringify(release));
+    await link(image.path, join(dir, 'objects', 'sha256', image.rootfs.digest.slice(7))).catch(
+      () => undefined,
+    );
     const { updateId } = await api.json<{ updateId: string }>('POST', '/v1/install', {
       dir,
       strategy,

@@ -58,14 +58,7 @@ export async function startUpdateRig(o: {
 }): Promise<UpdateRig> {
   const tmp = await tempDir(`fleet-${o.name}-`);
   const storage = join(tmp.path, 'storage');
-  const tree = await buildBusyboxRootfs(join(tmp.path, 'rootfs'));
-  const sqfs = await buildSquashfs(tree, join(tmp.path, 'rootfs.sqfs'));
-  const rootfs = {
-    digest: `sha256:${createHash('sha256')
-      .update(await readFile(sqfs))
-      .digest('hex')}`,
-    size: (await stat(sqfs)).size,
-  };
+  const { path: sqfs, rootfs } = await busyboxImage(tmp.path);
   const objects = new ObjectStore(storage);
   await objects.init();
   // Objects arrive with the local install path (`fleet-agent install <dir>`): no download.
@@ -97,9 +90,24 @@ export async function startUpdateRig(o: {
   };
 }
 
+/**
+ * The busybox squashfs (built under `dir`) and the manifest's view of it. Also the update
+ * benchmark's image, which installs it through a real agent process instead of a rig.
+ */
+export async function busyboxImage(
+  dir: string,
+): Promise<{ path: string; rootfs: { digest: string; size: number } }> {
+  const tree = await buildBusyboxRootfs(join(dir, 'rootfs'));
+  const path = await buildSquashfs(tree, join(dir, 'rootfs.sqfs'));
+  const digest = `sha256:${createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex')}`;
+  return { path, rootfs: { digest, size: (await stat(path)).size } };
+}
+
 /** A signed release whose one container `web` runs the rig's busybox rootfs. */
 export function webRelease(
-  rig: UpdateRig,
+  rig: Pick<UpdateRig, 'key' | 'rootfs'>,
   sequence: number,
   web: Partial<ContainerSpecInput>,
 ): ReleaseManifest {
