@@ -112,6 +112,32 @@ describe('health gate', () => {
     expect(clock.now() - t0).toBeGreaterThanOrEqual(opts.pollMs);
   });
 
+  it('bake 0: a restart before the goal is allowed, so a restarted instance that dies after the last poll passes', async () => {
+    // What a 0 s bake means, and why the agent torture's failing release cannot rely on an
+    // exit "at once" (decision 0015): the instance already exited when the gate began, the
+    // policy restarted it at 0.5 s, the gate reached the goal at its 1 s poll and judged the
+    // bake at 2 s; the restarted instance dies at 2.5 s, unseen.
+    const clock = new FakeClock();
+    const r = await healthGate(
+      [web],
+      {
+        health: scripted(
+          (s) =>
+            s < 0.5
+              ? { state: 'exited' }
+              : s < 2.5
+                ? { state: 'ready', restarts: 1 }
+                : { state: 'exited', restarts: 1 },
+          clock,
+        ),
+        clock,
+      },
+      { ...opts, bakeMs: 0 },
+      new AbortController().signal,
+    );
+    expect(r).toEqual({ ok: true });
+  });
+
   it('samples again at the end of the gate: a workload that dies while the hub is awaited fails', async () => {
     const clock = new FakeClock();
     const t0 = clock.now();

@@ -14,10 +14,12 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
+  decodeMessage,
   encodeMessage,
   generateSigningKey,
   ReleaseManifest,
@@ -51,6 +53,9 @@ import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js'
 
 const RUNS = Number(process.env.TORTURE_RUNS ?? 200);
 const key = generateSigningKey('torture');
+// A failed run leaves what happened here (git-ignored): every agent process of the run, the
+// progress the hub received, and for a run that did not settle the stuck processes.
+const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/agent-torture/', import.meta.url));
 
 type Scenario = 'app-ok' | 'app-fail' | 'sys-ok' | 'sys-fail' | 'sys-bootfail';
 const PASSES: Record<Scenario, readonly UpdateState[]> = {
@@ -115,6 +120,10 @@ const counts = {
   checksPassed: 0,
 };
 const durations: number[] = [];
+/** The agent processes of the current run, in start order (their output is the run's log). */
+let runAgents: { label: string; proc: AgentProcess }[] = [];
+/** Progress the hub received, per update id. */
+const hubProgress = new Map<string, string[]>();
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -136,6 +145,24 @@ async function release(scenario: Scenario | 'base'): Promise<ReleaseManifest> {
   const script = fail
     ? 'exit 3'
     : '[ -f /data/seed ] || head -c 4096 /dev/urandom > /data/seed; exec sleep 100000';
+  // A failing release fails the gate whatever the timing: it exits at once (no restart:
+  // maxRetries 0 makes the first exit a crash loop, which ends the gate as soon as it is
+  // seen) and its status goal `ready` needs a health check that never passes. With `exit 3`
+  // alone and a 0 s bake, the gate only saw the failure if the exit came within one poll
+  // (50 ms) of a (re)start: under load a CI run committed a failing app (decision 0015).
+  const failing = fail
+    ? {
+        restart: { policy: 'always' as const, maxRetries: 0, backoffMs: 1_000 },
+        statusGoal: 'ready' as const,
+        health: {
+          exec: ['/bin/sh', '-c', 'exit 1'],
+          intervalMs: 200,
+          timeoutMs: 1_000,
+          retries: 1,
+          startPeriodMs: 0,
+        },
+      }
+    : {};
   const r = aRelease({
     version: `${seq}.0.0`,
     sequence: seq,
@@ -152,6 +179,7 @@ async function release(scenario: Scenario | 'base'): Promise<ReleaseManifest> {
           stopTimeoutMs: 2_000,
         },
         volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }],
+        ...failing,
       }),
       // Unchanged across revisions: it must keep running through every update (same instance).
       net: aContainer({
@@ -170,6 +198,10 @@ function start(crashAt?: string): AgentProcess {
   agent = startAgentProcess(configPath, {
     args: ['--poll-ms', '50', '--goal-timeout-ms', '5000', '--space-reserve-bytes', '1'],
     ...(crashAt ? { env: { FLEET_CRASH_AT: crashAt } } : {}),
+  });
+  runAgents.push({
+    label: `agent pid ${agent.child.pid}${crashAt ? ` FLEET_CRASH_AT=${crashAt}` : ''}`,
+    proc: agent,
   });
   return agent;
 }
@@ -227,7 +259,7 @@ async function settle(updateId: string, failing: ('A' | 'B')[], deadlineMs = 90_
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     if (Date.now() > deadline)
-      throw new Error(`update ${updateId} did not settle: ${agent?.output().slice(-3000)}`);
+      throw new Error(`update ${updateId} did not settle:\n${await stuck(updateId)}`);
     const a = agent;
     if (!a || a.child.exitCode !== null || a.child.signalCode !== null) {
       const exit = a ? await a.exited : null;
@@ -270,10 +302,10 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
     start();
     await waitFor('agent api', () => agentStatus(), 60_000);
   }
-  // Every update bakes 0 s, failing ones too: the gate still observes at least one poll and
-  // judges a fresh observation of the supervisor, so a workload that exits at once is seen
-  // dead (or restarted) before the commit. (An earlier gate needed a 1 s bake here: a
-  // container caught "running" in the instant before its exit passed a 0-second gate.)
+  // Every update bakes 0 s: the gate observes at least one poll of a fresh supervisor view.
+  // That alone is no proof against a workload that exits "at once" (on a loaded machine its
+  // exit can come later than the poll); failing releases are built to fail the gate at any
+  // speed (release()). What the gate makes of timing is the health-gate unit tests' subject.
   const bakeSeconds = 0;
   await publishTarget({
     updateId,
@@ -311,7 +343,11 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
     `committed ${now?.sequence}, before ${before?.sequence}, new ${r.sequence}`,
   ).toBe(true);
   const healthy = scenario === 'base' || scenario === 'app-ok' || scenario === 'sys-ok';
-  if (!healthy) expect(onNew, `failing ${scenario} must end on the old revision`).toBe(false);
+  if (!healthy)
+    expect(
+      onNew,
+      `failing ${scenario} must end on the old revision: ${JSON.stringify(journal.lastOutcome)}; hub progress: ${(hubProgress.get(updateId) ?? []).join(' | ')}`,
+    ).toBe(false);
   if (healthy && crash.at) {
     // A crash while the journal said `installing` is rolled back by design (RESUME).
     const inInstalling =
@@ -323,13 +359,14 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
   else counts.onOld++;
   const want = instancesOf(effectiveManifest({ release: now as ReleaseManifest, config: {} }));
   const all = await runtime.list();
-  expect(all.map((c) => c.name).sort(), 'defined containers').toEqual(want);
+  const seen = JSON.stringify(all.map((c) => ({ name: c.name, state: c.state, lastExit: c.lastExit })));
+  expect(all.map((c) => c.name).sort(), `defined containers: ${seen}`).toEqual(want);
   expect(
     all
       .filter((c) => c.state === 'running')
       .map((c) => c.name)
       .sort(),
-    'running containers',
+    `running containers: ${seen}; ${JSON.stringify(journal.lastOutcome)}; hub progress: ${(hubProgress.get(updateId) ?? []).join(' | ')}`,
   ).toEqual(want);
   const running = await lxcRunning();
   expect(running, 'lxc-ls --running').toEqual(want);
@@ -339,6 +376,88 @@ async function run(scenario: Scenario | 'base', crash: { at?: string; afterMs?: 
   if (cur.slot) expect(verdict.bootedSlot).toBe(cur.slot);
   if (seedSum) expect(sha(await readFile(join(storage, 'volumes', 'web', 'data', 'seed')))).toBe(seedSum);
   counts.checksPassed++;
+}
+
+/** Output of a command, killed after `ms` (a wedged LXC monitor must not hang the test too). */
+function capture(cmd: string, args: string[], ms = 5_000): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let s = '';
+    p.stdout.on('data', (d: Buffer) => (s += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (s += d.toString()));
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      s += `\n(${cmd} killed after ${ms} ms)`;
+    }, ms);
+    p.on('error', (e) => resolve(`${cmd}: ${e.message}`));
+    p.on('close', () => {
+      clearTimeout(t);
+      resolve(s);
+    });
+  });
+}
+
+/**
+ * What a run that did not settle was doing: the agent's own view (status: journal, the
+ * exclusive runner's job), its process tree with kernel wait channels and stacks (a start
+ * helper child, an LXC monitor), the machine's load, and the web instances' lxc.log tails.
+ */
+async function stuck(updateId: string): Promise<string> {
+  const out: string[] = [];
+  const status = await Promise.race([
+    api.json<unknown>('GET', '/v1/status').then(
+      (s) => JSON.stringify(s),
+      (e: Error) => `no answer: ${e.message}`,
+    ),
+    new Promise<string>((r) => setTimeout(() => r('no answer within 3 s (event loop blocked?)'), 3_000)),
+  ]);
+  out.push(`agent status: ${status}`);
+  out.push(`load: ${await readFile('/proc/loadavg', 'utf8').catch(() => '?')}`);
+  const pid = agent?.child.pid;
+  if (pid) {
+    const ps = await capture('ps', ['-eo', 'pid,ppid,stat,ni,wchan:32,etimes,args']);
+    const rows = ps.split('\n');
+    const tree = new Set([String(pid)]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const r of rows) {
+        const [p, pp] = r.trim().split(/\s+/);
+        if (p && pp && tree.has(pp) && !tree.has(p)) {
+          tree.add(p);
+          grew = true;
+        }
+      }
+    }
+    out.push('agent process tree:', ...rows.filter((r) => tree.has(r.trim().split(/\s+/)[0] ?? '')));
+    out.push('lxc monitors of this lxcpath:', ...rows.filter((r) => r.includes(lxcpath)));
+    for (const p of tree) {
+      const stack = await readFile(`/proc/${p}/stack`, 'utf8').catch(() => '');
+      if (stack) out.push(`stack of ${p}:\n${stack}`);
+    }
+  }
+  for (const e of await readdir(lxcpath).catch(() => [])) {
+    if (!e.startsWith('web-') && !e.startsWith('net-')) continue;
+    const log = await readFile(join(lxcpath, e, 'lxc.log'), 'utf8').catch(() => '');
+    out.push(`${e}/lxc.log (tail):\n${log.split('\n').slice(-8).join('\n')}`);
+  }
+  out.push(`hub progress of ${updateId}:`, ...(hubProgress.get(updateId) ?? []));
+  return out.join('\n');
+}
+
+/** Every agent process of the run with its output; the file name goes into the failure. */
+async function keepRunLog(label: string, error: unknown): Promise<string> {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = join(ARTIFACTS, `${label.replace(/[^a-z0-9]+/gi, '-')}.log`);
+  const parts = [`${label}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`];
+  for (const { label: l, proc } of runAgents) {
+    const exit =
+      proc.child.exitCode !== null || proc.child.signalCode !== null
+        ? `exit ${proc.child.exitCode ?? proc.child.signalCode}`
+        : 'alive';
+    parts.push(`===== ${l} (${exit})\n${proc.output()}`);
+  }
+  await writeFile(file, parts.join('\n\n'));
+  return file;
 }
 
 async function lxcRunning(): Promise<string[]> {
@@ -391,6 +510,17 @@ beforeAll(async () => {
         .deviceId ?? undefined,
     60_000,
   );
+  mqtt.on('message', (_topic, payload) => {
+    const m = decodeMessage('progress', payload);
+    if (!m.ok) return;
+    const p = m.value.body;
+    const list = hubProgress.get(p.updateId) ?? [];
+    list.push(
+      `${m.value.time.slice(11, 23)} ${p.state} ${p.status} ${p.percent}%${p.reason ? ` ${p.reason}` : ''}${p.message ? `: ${p.message}` : ''}`,
+    );
+    hubProgress.set(p.updateId, list);
+  });
+  await mqtt.subscribeAsync(topics.device(deviceId).progress, { qos: 1 });
   await waitFor(
     'connected',
     async () =>
@@ -443,7 +573,15 @@ const only = process.env.TORTURE_ONLY;
 if (only) plan = plan.filter((p) => p.label.includes(only));
 
 describe(`agent power-cut torture: ${RUNS} runs (real agent process, MQTT, LXC, file boot backend)`, () => {
-  it.each(plan.map((p, i) => [i, p.label, p] as const))('run %i: %s', async (_i, _label, p) => {
-    await run(p.scenario, p.at ? { at: p.at } : { afterMs: Math.floor(Math.random() * randomWindowMs) });
+  it.each(plan.map((p, i) => [i, p.label, p] as const))('run %i: %s', async (i, label, p) => {
+    // The agent that carries on into this run belongs to its log too.
+    runAgents = agent ? [{ label: `agent pid ${agent.child.pid} (from the run before)`, proc: agent }] : [];
+    try {
+      await run(p.scenario, p.at ? { at: p.at } : { afterMs: Math.floor(Math.random() * randomWindowMs) });
+    } catch (e) {
+      const file = await keepRunLog(`run ${i} ${label}`, e);
+      console.log(`run ${i} failed; its agents' output and diagnostics: ${file}`);
+      throw e;
+    }
   });
 });
