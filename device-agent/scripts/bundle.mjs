@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mqttLazyTransports } from './mqtt-lazy-transports.mjs';
+import { lruCacheLazyClock, mqttLazyTransports } from './mqtt-lazy-transports.mjs';
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // `--out <dir>`: build elsewhere (e.g. to compare two builds while tests rebuild dist/bundle);
@@ -109,7 +109,7 @@ const common = {
   // Optional native speed-ups of ws that mqtt may probe for; absent is fine.
   external: ['bufferutil', 'utf-8-validate'],
   loader: { '.node': 'copy' },
-  plugins: [nativePaths, zodEnglishOnly, protocolWithoutApi, mqttLazyTransports],
+  plugins: [nativePaths, zodEnglishOnly, protocolWithoutApi, mqttLazyTransports, lruCacheLazyClock],
   logLevel: 'warning',
   legalComments: 'none',
   sourcemap: false,

@@ -56,3 +56,27 @@ export const mqttLazyTransports = {
     });
   },
 };
+
+// Measured (docs/runtime.md, memory): lru-cache (mqtt's topic-alias cache) reads the global
+// `performance` when it loads, which makes node load perf_hooks (~0.2 MiB RSS) although mqtt
+// never gives the cache a TTL. The clock is now chosen on the first `perf.now()`: the same
+// clock, read on use. Exact swap, the build fails if lru-cache changes shape.
+export const lruCacheLazyClock = {
+  name: 'lru-cache-lazy-clock',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]lru-cache[\\/]dist[\\/]commonjs[\\/]index\.js$/ }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const from = `const perf = typeof performance === 'object' &&
+    performance &&
+    typeof performance.now === 'function'
+    ? performance
+    : Date;`;
+      if (!src.includes(from))
+        throw new Error(
+          `bundle: ${args.path} no longer picks its clock as expected; update scripts/mqtt-lazy-transports.mjs`,
+        );
+      const to = `const perf = { now: () => (typeof performance === 'object' && performance && typeof performance.now === 'function' ? performance : Date).now() };`;
+      return { contents: src.replace(from, to), loader: 'js' };
+    });
+  },
+};

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mqttLazyTransports } from '../../scripts/mqtt-lazy-transports.mjs';
+import { lruCacheLazyClock, mqttLazyTransports } from '../../scripts/mqtt-lazy-transports.mjs';
 import { makeTestPki } from './helpers/link-pki.js';
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -36,7 +36,7 @@ import { connect } from 'mqtt';
 import { readFileSync } from 'node:fs';
 const [url, caFile] = process.argv.slice(2);
 const c = connect(url, { clientId: 'bundle-test', reconnectPeriod: 0, connectTimeout: 10000, ...(caFile ? { ca: readFileSync(caFile) } : {}) });
-const done = (r) => { console.log(JSON.stringify({ ...r, loaded: process.moduleLoadList.filter((m) => /^NativeModule (tls|https|dns|assert|zlib)$/.test(m)).map((m) => m.slice(13)).sort() })); c.end(true); };
+const done = (r) => { console.log(JSON.stringify({ ...r, loaded: process.moduleLoadList.filter((m) => /^NativeModule (tls|https|dns|assert|zlib|perf_hooks)$/.test(m)).map((m) => m.slice(13)).sort() })); c.end(true); };
 c.on('error', (e) => done({ ok: false, error: e.message }));
 c.on('connect', () => {
   c.subscribe('t', { qos: 1 }, () => c.publish('t', 'hello', { qos: 1 }));
@@ -70,7 +70,7 @@ beforeAll(async () => {
       js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
     },
     external: ['bufferutil', 'utf-8-validate'],
-    plugins: [mqttLazyTransports],
+    plugins: [mqttLazyTransports, lruCacheLazyClock],
     logLevel: 'warning',
   });
   aedes = await Aedes.createBroker();
@@ -111,7 +111,7 @@ async function runClient(...args: string[]): Promise<{ ok: boolean; error?: stri
 }
 
 describe('mqtt in the device bundle (transports required on use)', () => {
-  it('connects over mqtt:// without loading TLS, https, zlib or the SOCKS client (dns, assert)', async () => {
+  it('connects over mqtt:// without loading TLS, https, zlib, the SOCKS client (dns, assert) or perf_hooks (the lru-cache clock)', async () => {
     expect(await runClient(`mqtt://127.0.0.1:${tcpPort}`)).toEqual({ ok: true, loaded: [] });
   });
 
