@@ -12,6 +12,7 @@ describe('parseTortureOptions', () => {
       updateTimeoutMs: 2_700_000,
       bootTimeoutMs: 1_800_000,
       keep: false,
+      dataMiB: undefined,
     });
   });
 
@@ -25,6 +26,7 @@ describe('parseTortureOptions', () => {
       TORTURE_UPDATE_TIMEOUT_S: '60',
       TORTURE_BOOT_TIMEOUT_S: '30',
       TORTURE_KEEP: '1',
+      TORTURE_DATA_MIB: '2048',
     });
     expect(o).toMatchObject({
       updates: 8,
@@ -36,6 +38,7 @@ describe('parseTortureOptions', () => {
     expect(o.updateTimeoutMs).toBe(60_000);
     expect(o.bootTimeoutMs).toBe(30_000);
     expect(o.keep).toBe(true);
+    expect(o.dataMiB).toBe(2048);
   });
 
   it.each([
@@ -50,6 +53,7 @@ describe('parseTortureOptions', () => {
       'TORTURE_PHASES: unknown phase "reboot" (known: download, slot-write, first-boot, commit)',
     ],
     [{ TORTURE_PHASES: ' , ' }, 'TORTURE_PHASES lists none of download, slot-write, first-boot, commit'],
+    [{ TORTURE_DATA_MIB: '1.5G' }, 'TORTURE_DATA_MIB must be an integer >= 1, got "1.5G"'],
     [{ TORTURE_PAYLOAD: 'tiny' }, 'TORTURE_PAYLOAD must be "small" or "full", got "tiny"'],
   ])('refuses %j', (env, message) => {
     expect(() => parseTortureOptions(env)).toThrow(new TortureOptionError(message));

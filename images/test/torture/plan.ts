@@ -13,6 +13,8 @@ export interface TortureOptions {
   updateTimeoutMs: number;
   bootTimeoutMs: number;
   keep: boolean;
+  /** Data partition size in MiB (undefined: as the board defines it). */
+  dataMiB: number | undefined;
 }
 
 export class TortureOptionError extends Error {}
@@ -58,6 +60,7 @@ export function parseTortureOptions(
     updateTimeoutMs: integer(env, 'TORTURE_UPDATE_TIMEOUT_S', 2700, 1) * 1000,
     bootTimeoutMs: integer(env, 'TORTURE_BOOT_TIMEOUT_S', 1800, 1) * 1000,
     keep: Boolean(env.TORTURE_KEEP),
+    dataMiB: env.TORTURE_DATA_MIB ? integer(env, 'TORTURE_DATA_MIB', 0, 1) : undefined,
   };
 }
 

@@ -16,7 +16,9 @@
 // mounted read-only), shrunk to its minimum size; "full": the factory slot image as built,
 // like the e2e test), TORTURE_UPDATE_TIMEOUT_S (default 2700: one update's time to settle before
 // it counts as stuck), TORTURE_BOOT_TIMEOUT_S (default 1800: a single boot running longer is
-// killed and counted as hung), TORTURE_KEEP=1 keeps the scratch directory (serial.log).
+// killed and counted as hung), TORTURE_DATA_MIB (default: the board's size, 640 MiB: the data
+// partition grown to this before the first boot), TORTURE_KEEP=1 keeps the scratch directory
+// (serial.log).
 // The timeouts are generous on purpose: on a shared 2-core host qemu's TCG guest can get a tenth
 // of a core, and a 216 MiB download then takes many minutes; a slow device is not a brick.
 import { createHash, randomBytes } from 'node:crypto';
@@ -92,6 +94,48 @@ async function updatePayload(
   return slot;
 }
 
+/**
+ * Grows the data partition (the last one) of a powered-off disk image to `bytes`: the image
+ * file, partition 4 in the MBR (sfdisk), then the ext4 inside it (resize2fs on a copy, written
+ * back). Only the space changes; the files the image put there stay as they are.
+ */
+async function growDataPartition(
+  disk: string,
+  part: { offset: number; size: number },
+  bytes: number,
+  dir: string,
+) {
+  if (bytes <= part.size)
+    throw new Error(`TORTURE_DATA_MIB must exceed the board's ${part.size / 2 ** 20} MiB`);
+  const end = part.offset + bytes;
+  if ((await stat(disk)).size < end) await run('truncate', ['-s', String(end), disk]);
+  await run('sh', ['-c', `echo ', ${bytes / 512}' | sfdisk --no-reread --no-tell-kernel -N 4 '${disk}'`]);
+  const data = join(dir, 'grow-data.img');
+  const mib = 2 ** 20;
+  await run('dd', [
+    `if=${disk}`,
+    `of=${data}`,
+    'bs=1M',
+    `skip=${part.offset / mib}`,
+    `count=${part.size / mib}`,
+    'conv=sparse',
+    'status=none',
+  ]);
+  await run('truncate', ['-s', String(bytes), data]);
+  await fsck(data, '-fy');
+  await run('resize2fs', [data]);
+  await run('dd', [
+    `if=${data}`,
+    `of=${disk}`,
+    'bs=1M',
+    `seek=${part.offset / mib}`,
+    'conv=notrunc,sparse',
+    'status=none',
+  ]);
+  await rm(data, { force: true });
+  part.size = bytes;
+}
+
 /** e2fsck's exit code (0 clean, 1 fixed: normal after a cut, >= 4 errors left). */
 function fsck(image: string, mode: '-fy' | '-fn'): Promise<number> {
   return run('e2fsck', [mode, image]).then(
@@ -112,9 +156,17 @@ async function main(): Promise<number> {
   const prepareS = Math.round((Date.now() - t0) / 1000);
   const disk = join(dir, 'disk.img');
   await run('cp', ['--sparse=always', fleet.image, disk]);
-  const dataPart = fleet.manifest.partitions.find((p) => p.role === 'data');
-  if (!dataPart) throw new Error('image has no data partition');
+  const found = fleet.manifest.partitions.find((p) => p.role === 'data');
+  if (!found) throw new Error('image has no data partition');
+  const dataPart = { ...found };
   const dataFs = `${disk}?offset=${dataPart.offset}`;
+  if (opts.dataMiB !== undefined) {
+    // The agent keeps the system objects of its rollback history (device-agent app/garbage.ts):
+    // on the board's 640 MiB the 4th successful update of a 146 MiB slot finds no space. A
+    // bigger partition lets a long run test power cuts instead of that limit.
+    await growDataPartition(disk, dataPart, opts.dataMiB * 2 ** 20, dir);
+    log(`data partition grown to ${opts.dataMiB} MiB`);
+  }
 
   // Permanent data: a canary on the data partition, put there before the first power-on.
   const canary = randomBytes(1024 * 1024);
