@@ -460,6 +460,8 @@ async function main(): Promise<void> {
     const brokerDrops = {
       keepaliveTimeouts: brokerLog.filter((l) => /exceeded timeout/.test(l)).length,
       socketErrors: brokerLog.filter((l) => /socket error|closed its connection/.test(l)).length,
+      // A session whose queue (max_queued_messages) is full loses messages: the hub's, in a burst.
+      queueFullWarnings: brokerLog.filter((l) => /dropped/i.test(l)).length,
     };
 
     // ---- reference: the same retained targets from a bare MQTT client ----
@@ -525,6 +527,14 @@ async function main(): Promise<void> {
         ),
         devicesDisconnects: disconnectsUntil(Infinity),
         brokerDrops,
+        perDevicesProcess: Array.from({ length: PROCS }, (_, p) => {
+          const mine = samples.filter((x) => x.proc === p && x.at! >= t0 && x.at! <= t0 + dispatchMs + 1000);
+          return {
+            loopDelayMaxMs: Math.max(0, ...mine.map((x) => x.loopDelayMaxMs ?? 0)),
+            cpuPercentMax: Math.max(0, ...mine.map((x) => x.cpuPercent ?? 0)),
+            rssMiBMax: Math.max(0, ...mine.map((x) => x.rssMiB ?? 0)),
+          };
+        }),
       },
       timeline,
       reference: { bareMqttPublishAllMs: refMs, targetsPerSecond: Math.round((DEVICES * 1000) / refMs) },

@@ -77,6 +77,7 @@ export class SimulatedDevice {
   private configVersion = 0;
   private cpu = 5;
   private killed = false;
+  private stopping = false;
   /** When the last target PUBLISH was parsed off the socket (see the `target` event). */
   private targetReadAt = 0;
   readonly stats = {
@@ -104,6 +105,7 @@ export class SimulatedDevice {
   }
 
   async connect(): Promise<void> {
+    this.stopping = false;
     const c = this.opts.credentials;
     const will = this.envelope('presence', { state: 'offline', agentVersion: this.opts.agentVersion });
     const options: IClientOptions = {
@@ -125,7 +127,7 @@ export class SimulatedDevice {
       if (p.cmd === 'publish' && p.topic === this.topics.target) this.targetReadAt = Date.now();
     });
     this.client.on('close', () => {
-      if (!this.killed) this.stats.disconnects++;
+      if (!this.killed && !this.stopping) this.stats.disconnects++;
     });
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
     this.client.on('connect', () => void this.announce());
@@ -155,6 +157,7 @@ export class SimulatedDevice {
 
   /** Clean stop: presence offline, then disconnect. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.updating?.abort.abort();
     clearTimeout(this.telemetryTimer);
     clearInterval(this.telemetryTimer);
