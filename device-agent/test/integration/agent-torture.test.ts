@@ -52,6 +52,9 @@ import { TestMosquitto } from './helpers/link-mosquitto.js';
 import { buildBusyboxRootfs, buildSquashfs, tempDir } from './helpers/rootfs.js';
 
 const RUNS = Number(process.env.TORTURE_RUNS ?? 200);
+// In every spec: instance names hash the spec, and cgroups (lxc.payload.<name>) are named
+// machine-wide whatever the lxcpath, so two tortures at once must not share container names.
+const RUN_ID = randomBytes(4).toString('hex');
 const key = generateSigningKey('torture');
 // A failed run leaves what happened here (git-ignored): every agent process of the run, the
 // progress the hub received, and for a run that did not settle the stuck processes.
@@ -175,7 +178,7 @@ async function release(scenario: Scenario | 'base'): Promise<ReleaseManifest> {
         start: {
           entrypoint: ['/bin/sh', '-c'],
           cmd: [script],
-          env: { SEQ: String(seq) },
+          env: { SEQ: String(seq), TORTURE: RUN_ID },
           stopTimeoutMs: 2_000,
         },
         volumes: [{ name: 'data', path: '/data', persistence: 'permanent' }],
@@ -186,7 +189,12 @@ async function release(scenario: Scenario | 'base'): Promise<ReleaseManifest> {
         group: 'platform',
         rootfs,
         image: { ref: 'busybox', digest: rootfs.digest },
-        start: { entrypoint: ['/bin/sh', '-c'], cmd: ['exec sleep 100000'], stopTimeoutMs: 2_000 },
+        start: {
+          entrypoint: ['/bin/sh', '-c'],
+          cmd: ['exec sleep 100000'],
+          env: { TORTURE: RUN_ID },
+          stopTimeoutMs: 2_000,
+        },
       }),
     },
   });
