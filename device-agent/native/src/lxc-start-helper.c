@@ -249,8 +249,13 @@ static int serve(const struct lxc_api *api) {
       fprintf(stderr, "start helper child died before taking a request\n");
       return 2;
     }
-    if (t == 'E') return 0; /* children in flight finish on their own */
-    if (t != 'T') return 2;
+    if (t != 'T') {
+      /* Reap the spare (it exits right after its token), so no zombie outlives the server when
+       * pid 1 does not reap; children in flight finish on their own. */
+      while (waitpid(spare, NULL, 0) < 0 && errno == EINTR) {
+      }
+      return t == 'E' ? 0 : 2;
+    }
   }
 }
 
