@@ -52,6 +52,7 @@ let tcpPort: number;
 let tlsPort: number;
 let wsPort: number;
 let caFile: string;
+let pkiDir: string;
 
 const portOf = (s: TcpServer) => (s.address() as AddressInfo).port;
 const listen = (s: TcpServer) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r(portOf(s))));
@@ -76,6 +77,7 @@ beforeAll(async () => {
   aedes = await Aedes.createBroker();
   const pki = await makeTestPki();
   caFile = pki.ca;
+  pkiDir = pki.dir;
   const tcp = createTcpServer(aedes.handle);
   const tls = createTlsServer({ key: await readFile(pki.key), cert: await readFile(pki.cert) }, aedes.handle);
   servers.push(tcp, tls);
@@ -96,6 +98,7 @@ afterAll(async () => {
   for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
   await new Promise<void>((r) => aedes?.close(() => r()));
   await rm(work, { recursive: true, force: true });
+  if (pkiDir) await rm(pkiDir, { recursive: true, force: true });
 });
 
 async function runClient(...args: string[]): Promise<{ ok: boolean; error?: string; loaded: string[] }> {
