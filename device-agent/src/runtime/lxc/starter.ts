@@ -87,8 +87,30 @@ export class ExecStarter implements Starter {
 }
 
 interface Pending {
+  /** HelperStarter: the helper the request went to (only its exit fails it). */
+  child?: ChildProcess;
   resolve: (pid: number | null) => void;
   reject: (err: Error) => void;
+}
+
+export type HelperReply =
+  | { readonly id: number; readonly ok: true; readonly initPid: number | null }
+  | { readonly id: number; readonly ok: false; readonly error: string };
+
+/**
+ * One line of `fleet-lxc-start --serve` output: `<id> ok <pid>` or `<id> err <message>`, or
+ * null when the line is neither. A pid of 0 or below (the helper could not learn it, e.g. the
+ * container had already exited) means "not known", not an error.
+ */
+export function parseHelperReply(line: string): HelperReply | null {
+  const m = /^(\d+) (?:ok (-?\d+)|err (.*))$/.exec(line);
+  if (!m) return null;
+  const id = Number(m[1]);
+  if (m[2] !== undefined) {
+    const pid = Number(m[2]);
+    return { id, ok: true, initPid: pid > 0 ? pid : null };
+  }
+  return { id, ok: false, error: m[3] || 'start failed' };
 }
 
 /**
@@ -108,7 +130,10 @@ export class HelperStarter implements Starter {
   private readonly pending = new Map<number, Pending>();
   private stderrTail = '';
 
-  constructor(private readonly helperPath: string) {}
+  constructor(
+    private readonly helperPath: string,
+    private readonly startTimeoutMs = 120_000,
+  ) {}
 
   /** Pid of the helper process (for tests and diagnostics), once spawned. */
   get pid(): number | undefined {
@@ -125,7 +150,25 @@ export class HelperStarter implements Starter {
     const child = this.ensure();
     const id = this.nextId++;
     return new Promise<number | null>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // Bounded: liblxc's start() answers in milliseconds, or fails; a start that never answers
+      // (a helper wedged in a kernel wait) must fail the step, not hang the engine silently.
+      const timer = setTimeout(
+        () =>
+          this.settle(id, (p) =>
+            p.reject(
+              new StarterError(
+                `start of ${name}: no answer from the start helper in ${this.startTimeoutMs / 1000} s`,
+              ),
+            ),
+          ),
+        this.startTimeoutMs,
+      );
+      timer.unref();
+      this.pending.set(id, {
+        child,
+        resolve: (pid) => (clearTimeout(timer), resolve(pid)),
+        reject: (err) => (clearTimeout(timer), reject(err)),
+      });
       this.setRef(child, true);
       // The byte length first: the helper's spare child reads exactly one request with
       // unbuffered reads, so the next spare finds the next request intact.
@@ -150,6 +193,11 @@ export class HelperStarter implements Starter {
     if (this.pending.size === 0 && this.child) this.setRef(this.child, false);
   }
 
+  /** Fails the starts sent to `child` (not those a newer helper already took). */
+  private rejectAll(child: ChildProcess, err: Error): void {
+    for (const [id, p] of [...this.pending]) if (p.child === child) this.settle(id, (q) => q.reject(err));
+  }
+
   private ensure(): ChildProcess {
     if (this.child) return this.child;
     const child = spawn(this.helperPath, ['--layout', helperLayoutArg(), '--serve'], {
@@ -159,13 +207,22 @@ export class HelperStarter implements Starter {
     this.stderrTail = '';
     let spawnError: Error | null = null;
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /^(\d+) (ok (\d+)|err (.*))$/.exec(line);
-      if (!m) return;
-      const pid = m[3] !== undefined ? Number(m[3]) : null;
-      this.settle(Number(m[1]), (p) =>
-        m[3] !== undefined
-          ? p.resolve(pid !== null && pid > 0 ? pid : null)
-          : p.reject(new StarterError(m[4] ?? 'start failed')),
+      const reply = parseHelperReply(line);
+      if (reply === null) {
+        // Dropping a line would leave its start pending for ever, and the update engine behind
+        // it (the CI torture hung on `ok -1` once). We cannot tell whose reply it was: fail
+        // every start in flight and start afresh with a new helper.
+        const err = new StarterError(
+          `start helper sent a reply it should not: ${JSON.stringify(line.slice(0, 200))}`,
+        );
+        if (this.child === child) this.child = null;
+        this.rejectAll(child, err);
+        child.stdin?.end();
+        child.kill('SIGKILL');
+        return;
+      }
+      this.settle(reply.id, (p) =>
+        reply.ok ? p.resolve(reply.initPid) : p.reject(new StarterError(reply.error)),
       );
     });
     child.stderr!.on('data', (d: Buffer) => {
@@ -186,7 +243,7 @@ export class HelperStarter implements Starter {
           `start helper exited (${sig ?? code})${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`,
         );
       if (this.child === child) this.child = null;
-      for (const id of [...this.pending.keys()]) this.settle(id, (p) => p.reject(err));
+      this.rejectAll(child, err);
     });
     return child;
   }
