@@ -1,9 +1,17 @@
-import { ReleaseManifest, Target } from '@fleet/protocol';
-import { aContainer, aRelease, hexDigest } from '@fleet/protocol/testing';
+import {
+  parseRevisionManifest,
+  ReleaseManifest,
+  Target,
+  type Digest,
+  type RevisionManifest,
+} from '@fleet/protocol';
+import { aContainer, aRelease, aRevision, hexDigest } from '@fleet/protocol/testing';
 import { describe, expect, it } from 'vitest';
 import type { JournalUpdate } from '../update/journal.js';
 import type { Current } from '../update/ledger.js';
-import { gcRoots } from './garbage.js';
+import type { ObjectStore } from '../store/object-store.js';
+import type { RevisionStore } from '../store/revision-store.js';
+import { collectUnreferenced, gcRoots } from './garbage.js';
 
 const entry = (revision: string, sequence: number) => ({
   revision,
@@ -45,13 +53,15 @@ describe('gcRoots', () => {
   it('keeps nothing on a fresh device with no update', async () => {
     expect(await gcRoots({ current: async () => null, update: () => null, numberOf })).toEqual({
       keep: [],
+      appsOnly: [],
       extraRoots: [],
     });
   });
 
   it('keeps the committed revision and the rollback history', async () => {
     expect(await gcRoots({ current: async () => current(), update: () => null, numberOf })).toEqual({
-      keep: [1, 2, 3],
+      keep: [3],
+      appsOnly: [1, 2],
       extraRoots: [],
     });
   });
@@ -71,14 +81,15 @@ describe('gcRoots', () => {
       update: () => update('rev-t'),
       numberOf,
     });
-    expect(stored4.keep).toEqual([1, 2, 3, 4]);
+    expect(stored4.keep).toEqual([3, 4]);
+    expect(stored4.appsOnly).toEqual([1, 2]);
     expect(stored4.extraRoots).toContain(hexDigest('e'));
     const downloading = await gcRoots({
       current: async () => current(),
       update: () => update('rev-not-yet-stored'),
       numberOf,
     });
-    expect(downloading.keep).toEqual([1, 2, 3]);
+    expect(downloading.keep).toEqual([3]);
     expect(downloading.extraRoots).toContain(hexDigest('e'));
   });
 
@@ -88,7 +99,14 @@ describe('gcRoots', () => {
       update: () => null,
       numberOf,
     });
-    expect(r.keep).toEqual([1, 3]);
+    expect(r.keep).toEqual([3]);
+    expect(r.appsOnly).toEqual([1]);
+  });
+
+  it('keeps everything of a past revision that a rollback in flight targets', async () => {
+    const r = await gcRoots({ current: async () => current(), update: () => update('rev-b'), numberOf });
+    expect(r.keep).toEqual([2, 3]);
+    expect(r.appsOnly).toEqual([1]);
   });
 
   it('refuses when the committed revision is not stored or the ledger is unreadable', async () => {
@@ -108,5 +126,102 @@ describe('gcRoots', () => {
         numberOf,
       }),
     ).rejects.toThrow(/bad JSON/);
+  });
+});
+
+describe('collectUnreferenced', () => {
+  const [APP1, APP2, APP3, K1, ROOT1, ROOT2, ROOT3, STRAY] = [
+    'a1',
+    'a2',
+    'a3',
+    'b1',
+    'c1',
+    'c2',
+    'c3',
+    'ff',
+  ].map(hexDigest) as Digest[] as [Digest, Digest, Digest, Digest, Digest, Digest, Digest, Digest];
+  const systemRevision = (app: Digest, rootfs: Digest, kernel?: Digest): RevisionManifest => {
+    const r = parseRevisionManifest(
+      aRevision({
+        system: {
+          ...(kernel ? { kernel: { digest: kernel, size: 1 } } : {}),
+          rootfs: { digest: rootfs, size: 1, slot: 'ab' },
+        },
+        containers: { web: aContainer({ rootfs: { digest: app, size: 1 } }) },
+      }),
+    );
+    if (!r.ok) throw r.error;
+    return r.value;
+  };
+  const manifests: Record<number, RevisionManifest> = {
+    1: systemRevision(APP1, ROOT1, K1),
+    2: systemRevision(APP2, ROOT2),
+    3: systemRevision(APP3, ROOT3),
+  };
+  const fakes = (all: Digest[]) => {
+    const deleted: Digest[] = [];
+    const objects = {
+      exclusive: async <T>(f: () => Promise<T>) => f(),
+      list: async () => [...all],
+      delete: async (d: Digest) => void deleted.push(d),
+      pins: { live: async () => [] },
+    } as unknown as ObjectStore;
+    const revisions = {
+      read: async (n: number) => {
+        const m = manifests[n];
+        if (!m) throw new Error(`revision ${n}: manifest unreadable`);
+        return m;
+      },
+    } as unknown as RevisionStore;
+    return { objects, revisions, deleted };
+  };
+
+  it("deletes past releases' system objects, keeps their containers and the committed system", async () => {
+    const f = fakes([APP1, APP2, APP3, K1, ROOT1, ROOT2, ROOT3, STRAY]);
+    const r = await collectUnreferenced({
+      ...f,
+      current: async () => current({ system: { rootfs: ROOT3 } }),
+      update: () => null,
+      numberOf,
+    });
+    expect(f.deleted.sort()).toEqual([K1, ROOT1, ROOT2, STRAY].sort());
+    expect(r.keptRevisions).toEqual([1, 2, 3]);
+  });
+
+  it('keeps a past system rootfs that the committed release still uses', async () => {
+    manifests[4] = systemRevision(APP3, ROOT2);
+    stored['rev-d'] = 4;
+    try {
+      const f = fakes([APP1, APP2, APP3, ROOT1, ROOT2]);
+      await collectUnreferenced({
+        ...f,
+        current: async () =>
+          current({ committed: entry('rev-d', 4), history: [entry('rev-b', 2), entry('rev-a', 1)] }),
+        update: () => null,
+        numberOf,
+      });
+      expect(f.deleted).toEqual([ROOT1]);
+    } finally {
+      delete manifests[4];
+      delete stored['rev-d'];
+    }
+  });
+
+  it('deletes nothing when a past manifest is unreadable', async () => {
+    stored['rev-x'] = 9;
+    try {
+      const f = fakes([APP1, ROOT1, STRAY]);
+      await expect(
+        collectUnreferenced({
+          ...f,
+          current: async () => current({ history: [entry('rev-x', 2)] }),
+          update: () => null,
+          numberOf,
+        }),
+      ).rejects.toThrow(/revision 9: manifest unreadable/);
+      expect(f.deleted).toEqual([]);
+    } finally {
+      delete stored['rev-x'];
+    }
   });
 });

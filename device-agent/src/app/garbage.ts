@@ -1,7 +1,8 @@
 // Garbage collection of the object store, run by main.ts at start and after every update
 // ends. What must survive is decided here, from the engine's own records: the committed
 // revision, the rollback history the ledger keeps, and the in-flight update's target (its
-// objects may be downloaded before its revision is stored).
+// objects may be downloaded before its revision is stored). Past revisions keep their
+// containers' objects but not their system objects (kernel, dtb, rootfs: decision 0026).
 import { manifestObjects, type Digest } from '@fleet/protocol';
 import { collectGarbage, type GcResult } from '../store/gc.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -19,7 +20,16 @@ export interface GcRootSources {
 }
 
 export interface GcRoots {
+  /** Revisions all of whose objects are kept. */
   readonly keep: number[];
+  /**
+   * Past revisions (the ledger's history) whose container objects are kept but whose system
+   * objects are not: the inactive slot already holds the previous system, and a rollback to a
+   * past system release downloads its rootfs again (the revision stays stored, so the
+   * anti-rollback rule still accepts it). Keeping up to 10 past system images (146-212 MiB
+   * each) is what made the 3rd system update on a 640 MiB data partition run out of space.
+   */
+  readonly appsOnly: number[];
   readonly extraRoots: Digest[];
 }
 
@@ -33,12 +43,13 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 export async function gcRoots(s: GcRootSources): Promise<GcRoots> {
   const current = await s.current();
   const keep = new Set<number>();
+  const history = new Set<number>();
   const extraRoots = new Set<Digest>();
   if (current) {
     keep.add(await s.numberOf(current.committed.revision));
     for (const h of current.history) {
       const n = await s.numberOf(h.revision).catch(() => null);
-      if (n !== null) keep.add(n);
+      if (n !== null) history.add(n);
     }
     for (const d of Object.values(current.system ?? {})) if (d && DIGEST.test(d)) extraRoots.add(d);
   }
@@ -48,7 +59,14 @@ export async function gcRoots(s: GcRootSources): Promise<GcRoots> {
     if (n !== null) keep.add(n);
     for (const o of manifestObjects(u.target.release)) extraRoots.add(o.digest);
   }
-  return { keep: [...keep].sort((a, b) => a - b), extraRoots: [...extraRoots].sort() };
+  const sorted = (ns: Iterable<number>) => [...ns].sort((a, b) => a - b);
+  return {
+    keep: sorted(keep),
+    // A past revision that is also the committed one or the in-flight target (a rollback in
+    // progress) keeps everything.
+    appsOnly: sorted([...history].filter((n) => !keep.has(n))),
+    extraRoots: [...extraRoots].sort(),
+  };
 }
 
 /** One collection: roots from the engine's records, then store/'s collectGarbage. */
@@ -56,5 +74,14 @@ export async function collectUnreferenced(
   s: GcRootSources & { readonly objects: ObjectStore; readonly revisions: RevisionStore },
 ): Promise<GcResult> {
   const roots = await gcRoots(s);
-  return collectGarbage(s.objects, s.revisions, roots.keep, roots.extraRoots);
+  const extra = new Set<Digest>(roots.extraRoots);
+  // An unreadable manifest throws here, as in collectGarbage: deleting while unsure what a
+  // rollback target references could destroy it.
+  for (const n of roots.appsOnly)
+    for (const c of Object.values((await s.revisions.read(n)).containers)) extra.add(c.rootfs.digest);
+  const result = await collectGarbage(s.objects, s.revisions, roots.keep, [...extra].sort());
+  return {
+    ...result,
+    keptRevisions: [...new Set([...result.keptRevisions, ...roots.appsOnly])].sort((a, b) => a - b),
+  };
 }
