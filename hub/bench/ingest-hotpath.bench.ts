@@ -16,6 +16,7 @@ import { decodeMessage, deviceTopics, encodeMessage } from '@fleet/protocol';
 import { IngestMetrics } from '../src/ingest/ingest-metrics.js';
 import { DEFAULT_INGEST_OPTIONS, IngestService } from '../src/ingest/ingest.service.js';
 import { ServicesIngestSink } from '../src/ingest/services-ingest-sink.js';
+import { decodeTelemetryFast } from '../src/ingest/telemetry-fast-decode.js';
 import { MetricsRegistry } from '../src/metrics/metrics.registry.js';
 import { sampleAt } from './ingest-publishers.js';
 import { round } from './scale-proc.js';
@@ -79,15 +80,27 @@ const variants = {
   decodeMessage: (msgs: [string, Buffer][]) => {
     for (const [, p] of msgs) if (!decodeMessage('telemetry', p).ok) throw new Error('invalid');
   },
+  // The hub's telemetry fast path (hub/src/ingest/telemetry-fast-decode.ts), falling back to
+  // decodeMessage as ingest does.
+  fastDecode: (msgs: [string, Buffer][]) => {
+    for (const [, p] of msgs)
+      if (decodeTelemetryFast(p) === undefined && !decodeMessage('telemetry', p).ok)
+        throw new Error('invalid');
+  },
   ingestHandle: async (msgs: [string, Buffer][]) => {
     for (const [topic, p] of msgs) await ingest.handle(topic, p, { retained: false });
     await ingest.drain();
   },
 };
-const perMessage: Record<string, number[]> = { jsonParse: [], decodeMessage: [], ingestHandle: [] };
+const perMessage: Record<string, number[]> = {
+  jsonParse: [],
+  decodeMessage: [],
+  fastDecode: [],
+  ingestHandle: [],
+};
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, fn] of Object.entries(variants)) {
-    const msgs = payloads(r * 3 + Object.keys(variants).indexOf(name));
+    const msgs = payloads(r * 4 + Object.keys(variants).indexOf(name));
     perMessage[name]!.push((await cpuMicros(() => fn(msgs))) / MESSAGES);
   }
 }
@@ -101,10 +114,12 @@ const result = {
   cpuMicrosecondsPerMessage: {
     jsonParse: round(median(perMessage.jsonParse!), 1),
     decodeMessage: round(median(perMessage.decodeMessage!), 1),
+    fastDecode: round(median(perMessage.fastDecode!), 1),
     ingestHandle: round(median(perMessage.ingestHandle!), 1),
   },
   ratio: {
     ingestHandleVsDecode: round(median(perMessage.ingestHandle!) / median(perMessage.decodeMessage!)),
+    fastDecodeVsDecode: round(median(perMessage.fastDecode!) / median(perMessage.decodeMessage!)),
   },
   rounds: perMessage,
   loadAverage: loadavg(),

@@ -281,6 +281,30 @@ describe('IngestService', () => {
     expect(registry.render()).toContain('fleet_ingest_queue_depth{kind="telemetry"} 0');
   });
 
+  test('telemetry the fast path does not take is decided by protocol: odd but valid stored, invalid refused', async () => {
+    const { ingest, sink, metrics, logger } = anIngest();
+    const envelope = (samples: unknown[]) =>
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          kind: 'telemetry',
+          id: randomUUID(),
+          time: new Date().toISOString(),
+          body: { samples },
+        }),
+      );
+    // An offset time and a field this hub does not know (a newer agent): valid, the field stripped.
+    const odd = { ...aSample('2026-01-01T01:00:00+01:00'), fanRpm: 1200 };
+    await ingest.handle(deviceTopics(device).telemetry, envelope([odd]), live);
+    await ingest.handle(deviceTopics(device).telemetry, envelope([{ ...aSample(), cpuPercent: -1 }]), live);
+    await ingest.drain();
+    expect(sink.telemetry).toEqual([{ deviceId: device, ...aSample('2026-01-01T01:00:00+01:00') }]);
+    expect(metrics.invalidMessages.get({ kind: 'telemetry', reason: 'payload' })).toBe(1);
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toContain('invalid telemetry');
+    expect(logger.lines[0]).toContain('cpuPercent');
+  });
+
   test('a record the sink rejects is retried; after the last retry it is counted and dropped, and later messages still flow', async () => {
     const { ingest, sink, metrics, logger } = anIngest();
     sink.failures = 2;
