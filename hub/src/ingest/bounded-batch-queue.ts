@@ -67,8 +67,11 @@ export class BoundedBatchQueue<T> {
       this.#drop(excess);
     }
     this.#compact();
-    if (this.length >= this.#o.maxBatch) this.#kick();
-    else this.#arm(this.#o.flushIntervalMs);
+    // While every writer is busy they take the next full batches themselves (#drain's loop, then
+    // #afterDrain): kicking on each push then only cost a Date.now() and a Promise.all per row.
+    if (this.length >= this.#o.maxBatch) {
+      if (this.#writing.size < this.#o.writers) this.#kick();
+    } else this.#arm(this.#o.flushIntervalMs);
   }
 
   /** Writes everything held now (in batches); returns early after a failed write. */
@@ -125,11 +128,16 @@ export class BoundedBatchQueue<T> {
   #kick(partial = false): void {
     const wait = this.#backoffUntil - Date.now();
     if (wait > 0) this.#arm(wait);
-    else void this.#startDrain(partial);
+    else this.#launch(partial);
+  }
+
+  #startDrain(partial: boolean): Promise<void> {
+    this.#launch(partial);
+    return Promise.all(this.#writing).then(() => undefined);
   }
 
   /** At most `writers` drains run; each takes batches until too few rows are left. */
-  #startDrain(partial: boolean): Promise<void> {
+  #launch(partial: boolean): void {
     while (
       this.#writing.size < this.#o.writers &&
       (this.length >= this.#o.maxBatch || (partial && this.length > 0))
@@ -140,14 +148,13 @@ export class BoundedBatchQueue<T> {
       });
       this.#writing.add(writer);
     }
-    return Promise.all(this.#writing).then(() => undefined);
   }
 
   #afterDrain(): void {
     if (this.#closed || this.length === 0) return;
     const wait = this.#backoffUntil - Date.now();
     if (wait > 0) this.#arm(wait);
-    else if (this.length >= this.#o.maxBatch) void this.#startDrain(false);
+    else if (this.length >= this.#o.maxBatch) this.#launch(false);
     else this.#arm(this.#o.flushIntervalMs);
   }
 
