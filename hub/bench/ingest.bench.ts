@@ -55,6 +55,15 @@ const notInBench = async () => {
 };
 
 const sampleAt = (index: number): TelemetrySample => sampleFrom(T0, index);
+// To compare telemetry batch settings: FLEET_BENCH_TELEMETRY_BATCH / _WRITERS (default: the hub's).
+const OPTIONS = {
+  ...DEFAULT_INGEST_OPTIONS,
+  telemetry: {
+    ...DEFAULT_INGEST_OPTIONS.telemetry,
+    maxBatch: Number(process.env.FLEET_BENCH_TELEMETRY_BATCH) || DEFAULT_INGEST_OPTIONS.telemetry.maxBatch,
+    writers: Number(process.env.FLEET_BENCH_TELEMETRY_WRITERS) || DEFAULT_INGEST_OPTIONS.telemetry.writers,
+  },
+};
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -114,7 +123,7 @@ async function main(): Promise<void> {
       { ingestBatch: notInBench },
     );
     const metrics = new IngestMetrics(registry);
-    const ingest = new IngestService(sink, metrics, quiet, DEFAULT_INGEST_OPTIONS);
+    const ingest = new IngestService(sink, metrics, quiet, OPTIONS);
     connection = await BrokerConnection.open(
       {
         mode: 'mosquitto',
@@ -265,7 +274,7 @@ async function main(): Promise<void> {
 
     // 3. The hub's batch writes alone (COPY FROM STDIN, same batch size as ingest), no MQTT.
     await sql.query('TRUNCATE telemetry');
-    const batchSize = DEFAULT_INGEST_OPTIONS.telemetry.maxBatch;
+    const batchSize = OPTIONS.telemetry.maxBatch;
     const insertStart = performance.now();
     for (let i = 0; i < allRows.length; i += batchSize) {
       await telemetry.ingestBatch(
@@ -294,6 +303,7 @@ async function main(): Promise<void> {
         },
         rowsDropped: dropped,
         rowsWritten: batches,
+        telemetryBatch: { maxBatch: OPTIONS.telemetry.maxBatch, writers: OPTIONS.telemetry.writers },
         /** CPU of each process while ingesting (% of one core; the machine has 2) and the hub's peak RSS. */
         processes,
       },
