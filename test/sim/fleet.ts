@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { parseProvisionResponse, type ProvisionRequest } from '@fleet/protocol';
 import { Limiter } from './downloads.js';
 import { deviceSeed, seededRng } from './rng.js';
-import { SimulatedDevice, type DeviceCredentials, type SimEvent } from './simulated-device.js';
+import { emptyStats, SimulatedDevice, type DeviceCredentials, type SimEvent } from './simulated-device.js';
 import { DEFAULT_BEHAVIOUR, type UpdateBehaviour } from './update-plan.js';
 
 export interface FleetOptions {
@@ -172,16 +172,7 @@ export class FleetSimulator {
   }
 
   totals(): SimulatedDevice['stats'] {
-    const t = {
-      published: 0,
-      updates: 0,
-      succeeded: 0,
-      rolledBack: 0,
-      refused: 0,
-      silent: 0,
-      failed: 0,
-      disconnects: 0,
-    };
+    const t = emptyStats();
     for (const d of this.devices) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += d.stats[k];
     return t;
   }

@@ -80,17 +80,7 @@ export class SimulatedDevice {
   private stopping = false;
   /** When the last target PUBLISH was parsed off the socket (see the `target` event). */
   private targetReadAt = 0;
-  readonly stats = {
-    published: 0,
-    updates: 0,
-    succeeded: 0,
-    rolledBack: 0,
-    refused: 0,
-    silent: 0,
-    failed: 0,
-    /** Sessions lost (a broker that times a starved client out shows here). */
-    disconnects: 0,
-  };
+  readonly stats = emptyStats();
 
   constructor(private readonly opts: SimulatedDeviceOptions) {
     this.topics = deviceTopics(opts.credentials.deviceId);
@@ -429,4 +419,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** A device's counters, all zero (FleetSimulator sums them the same shape). */
+export function emptyStats() {
+  return {
+    published: 0,
+    updates: 0,
+    succeeded: 0,
+    rolledBack: 0,
+    refused: 0,
+    silent: 0,
+    failed: 0,
+    /** Sessions lost (a broker that times a starved client out shows here). */
+    disconnects: 0,
+  };
 }
