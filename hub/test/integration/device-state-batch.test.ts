@@ -3,11 +3,11 @@
 // "replicas" write at once), container history and events as one by one, bad input refused
 // with a clear error and without losing the rest of the batch.
 import { randomUUID } from 'node:crypto';
-import type { Report } from '@fleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceRepository } from '../../src/devices/device.repository.js';
 import { DevicesService } from '../../src/devices/device.service.js';
 import { EventBus, type HubEvent } from '../../src/events/event-bus.js';
+import { aReport, digest } from './helpers/reports.js';
 import { startTestHub, type TestHub } from './support/hub-harness.js';
 
 let hub: TestHub;
@@ -40,17 +40,6 @@ async function someDevices(n: number): Promise<string[]> {
 
 const T = Math.ceil(Date.now() / 1000) * 1000 + 60_000;
 const at = (seconds: number) => new Date(T + seconds * 1000);
-const digest = (c: string) => `sha256:${c.repeat(64)}`;
-const aReport = (version: string, over: Partial<Report> = {}): Report => ({
-  revision: { digest: digest('1'), version, sequence: 1 },
-  updateState: 'idle',
-  board: 'qemu-aarch64',
-  agentVersion: '1.0.0',
-  containers: [{ name: 'web', state: 'running', restarts: 0 }],
-  inventory: { objects: [], freeBytes: 1000, totalBytes: 2000 },
-  failedRevisions: [],
-  ...over,
-});
 
 async function rows(ids: string[]) {
   const r = await hub.sql.query<{

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Presence, Report, TelemetrySample } from '@fleet/protocol';
+import type { Presence, TelemetrySample } from '@fleet/protocol';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, runMigrations } from '../../src/database/migration-runner.js';
@@ -17,6 +17,7 @@ import { LOG_INGEST, ServicesIngestSink, type LogIngestPort } from '../../src/in
 import { openApiDocument } from '../../src/app.js';
 import { TelemetryService } from '../../src/telemetry/telemetry.service.js';
 import { UpdatesService } from '../../src/updates/update.service.js';
+import { aReport } from './helpers/reports.js';
 import { createTestDatabase, startTestHub, type TestDatabase, type TestHub } from './support/hub-harness.js';
 
 let hub: TestHub;
@@ -48,23 +49,9 @@ afterAll(async () => {
   await hub?.close();
 });
 
-const digest = (c: string) => `sha256:${c.repeat(64)}`;
 // Test times start a minute ahead (a whole minute: telemetry buckets align), after every device's provisioning time.
 const T = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
 const at = (seconds: number) => new Date(T + seconds * 1000);
-
-function aReport(version: string, over: Partial<Report> = {}): Report {
-  return {
-    revision: { digest: digest('1'), version, sequence: 1 },
-    updateState: 'idle',
-    board: 'qemu-aarch64',
-    agentVersion: '1.0.0',
-    containers: [{ name: 'web', state: 'running', restarts: 0 }],
-    inventory: { objects: [], freeBytes: 1000, totalBytes: 2000 },
-    failedRevisions: [],
-    ...over,
-  };
-}
 
 /** What ingest passes along with a message: envelope time, arrival time, retained flag. */
 function meta(sentAt: Date, receivedAt: Date, retained = false): MessageMeta {
