@@ -1,5 +1,5 @@
 import { Injectable, Inject } from '@nestjs/common';
-import { UpdateState, type Presence, type Report } from '@fleet/protocol';
+import { UpdateState, type CommandAck, type Presence, type Report } from '@fleet/protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type {
@@ -570,6 +570,48 @@ export class DeviceRepository {
     patch: { sentAt?: Date; ackAt?: Date; message?: string | null },
   ): Promise<void> {
     await this.db.deviceCommand.update({ where: { id }, data: { status, ...patch } });
+  }
+
+  /**
+   * Command acknowledgements of a batch in one transaction (decision 0092): the commands rows
+   * locked in id order, then one statement. An ack applies only to a command of the device that
+   * sent it (compared as text, as `findCommand` + `cmd.deviceId === deviceId` did); several acks
+   * of one command apply in item order (the last one stands). One result per item, in order:
+   * the command's id and kind, or null (no such command of that device). Command ids must be
+   * UUIDs.
+   */
+  async recordAcks(
+    items: ReadonlyArray<{ deviceId: string; ack: CommandAck; at: Date }>,
+  ): Promise<Array<{ commandId: string; kind: string } | null>> {
+    if (items.length === 0) return [];
+    const rows = items.map(({ deviceId, ack, at }, i) => ({
+      i,
+      device_id: deviceId,
+      command_id: ack.commandId,
+      status: ack.status,
+      message: ack.message ?? null,
+      at: at.toISOString(),
+    }));
+    const ids = [...new Set(items.map((i) => i.ack.commandId))];
+    const [, result] = await this.db.$transaction([
+      this.db
+        .$executeRaw`SELECT 1 FROM device_commands WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`,
+      this.db.$queryRaw<Array<{ i: number; command_id: string | null; kind: string | null }>>`
+        WITH x AS (
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(i int, device_id text,
+            command_id uuid, status text, message text, at timestamptz)),
+        latest AS (SELECT DISTINCT ON (command_id, device_id) * FROM x ORDER BY command_id, device_id, i DESC),
+        acked AS (
+          UPDATE device_commands c SET status = l.status::"CommandStatus", ack_at = l.at, message = l.message
+          FROM latest l WHERE c.id = l.command_id AND c.device_id::text = l.device_id
+          RETURNING c.id, c.device_id, c.kind)
+        SELECT x.i, a.id::text AS command_id, a.kind FROM x
+        LEFT JOIN acked a ON a.id = x.command_id AND a.device_id::text = x.device_id
+        ORDER BY x.i`,
+    ]);
+    return result.map((r) =>
+      r.command_id !== null && r.kind !== null ? { commandId: r.command_id, kind: r.kind } : null,
+    );
   }
 
   async findCommand(id: string): Promise<DeviceCommand | null> {

@@ -62,7 +62,7 @@ export class DevicesService {
     );
     this.refusedMessages = metrics.counter(
       'fleet_hub_refused_device_messages_total',
-      'Presence and reports the database cannot hold (text with a NUL character), logged and dropped.',
+      'Device state messages the database cannot hold (text with a NUL character), logged and dropped.',
     );
   }
 
@@ -444,6 +444,45 @@ export class DevicesService {
       data: { commandId: cmd.id, kind: cmd.kind, status: ack.status, message: ack.message ?? null },
     });
     return true;
+  }
+
+  /**
+   * `recordCommandAck` for many acks at once (ingest's batches, decision 0092): one transaction,
+   * then the same events, counters and logs per ack as one by one, in item order. Several acks
+   * of one command apply in item order. An ack the database cannot hold (a NUL character in
+   * its message) is left out with a logged, counted error. Returns, per item, whether it was
+   * stored.
+   */
+  async recordCommandAcks(
+    items: ReadonlyArray<{ deviceId: string; ack: CommandAck; at: Date }>,
+  ): Promise<boolean[]> {
+    const stored = items.map(() => false);
+    const writes: Array<{ index: number; deviceId: string; ack: CommandAck; at: Date }> = [];
+    items.forEach((item, index) => {
+      if (!UUID.test(item.ack.commandId)) return void this.unknown(item.deviceId, 'ack');
+      if (item.ack.message?.includes('\u0000')) {
+        this.refusedMessages.inc({ kind: 'ack' });
+        this.log.error(
+          `dropped ack from device ${item.deviceId}: a text field contains a NUL character (U+0000)`,
+        );
+        return;
+      }
+      writes.push({ index, ...item });
+    });
+    const results = await this.repo.recordAcks(writes);
+    results.forEach((cmd, k) => {
+      const { index, deviceId, ack } = writes[k]!;
+      if (!cmd) return void this.unknown(deviceId, 'ack');
+      stored[index] = true;
+      this.events.publish({
+        type: 'device.command',
+        scope: 'devices',
+        minRole: 'viewer',
+        deviceId,
+        data: { commandId: cmd.commandId, kind: cmd.kind, status: ack.status, message: ack.message ?? null },
+      });
+    });
+    return stored;
   }
 
   private unknown(deviceId: string, kind: string): false {

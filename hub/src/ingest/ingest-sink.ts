@@ -25,7 +25,10 @@ export interface LogRow extends LogLine {
   deviceId: string;
 }
 
-/** One device's presence or report in a batch (at most one per device in a batch). */
+/**
+ * One device's message in a batch. Presence and reports: at most one per device in a batch;
+ * progress and acks: several may come, to be applied in item order (ingest sends one).
+ */
 export interface StateItem<B> {
   deviceId: string;
   body: B;
@@ -43,10 +46,10 @@ export interface StateItem<B> {
  * until their queue overflows.
  *
  * Calls for one device arrive in the order the broker delivered them (never two at once for the
- * same device); telemetry and logs arrive in batches of many devices. Presence and reports
- * arrive in batches (`recordPresences`, `recordReports`: at most one message per device each)
- * when the sink has them, else one call per message; a batch that rejects is retried, then
- * split to find the message it cannot store.
+ * same device); telemetry and logs arrive in batches of many devices. Presence, reports,
+ * progress and acks arrive in batches (`recordPresences`, `recordReports`, `recordProgresses`,
+ * `recordCommandAcks`: one message per device each) when the sink has them, else one call per
+ * message; a batch that rejects is retried, then split to find the message it cannot store.
  */
 export interface IngestSink {
   /** online/offline (retained, and the Last Will) → device online flag and last seen. */
@@ -61,6 +64,10 @@ export interface IngestSink {
   recordProgress(deviceId: string, progress: Progress, meta: MessageMeta): Promise<void>;
   /** A command acknowledgement → the command's status. */
   recordCommandAck(deviceId: string, ack: CommandAck, meta: MessageMeta): Promise<void>;
+  /** Many progress messages in one transaction (optional: else `recordProgress` each). */
+  recordProgresses?(items: readonly StateItem<Progress>[]): Promise<void>;
+  /** Many acks in one transaction (optional: else `recordCommandAck` each). */
+  recordCommandAcks?(items: readonly StateItem<CommandAck>[]): Promise<void>;
   /** A batch of telemetry samples; duplicates (same device and time) must be ignored. */
   insertTelemetry(rows: readonly TelemetryRow[]): Promise<void>;
   /** A batch of log lines. */

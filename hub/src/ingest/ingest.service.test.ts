@@ -88,6 +88,8 @@ class BatchSink extends RecordingSink {
   }
   recordPresences = (items: readonly StateItem<unknown>[]) => this.#batch('presence', items);
   recordReports = (items: readonly StateItem<unknown>[]) => this.#batch('report', items);
+  recordProgresses = (items: readonly StateItem<unknown>[]) => this.#batch('progress', items);
+  recordCommandAcks = (items: readonly StateItem<unknown>[]) => this.#batch('ack', items);
 }
 
 class Lines {
@@ -473,6 +475,74 @@ describe('IngestService', () => {
         'progress10',
         'progress20',
         'report',
+      ]);
+    });
+
+    test('progress and acks of many devices are stored with one batch call per kind, each device’s in order', async () => {
+      const sink = new BatchSink();
+      const { ingest } = anIngest({ state: { ...DEFAULT_INGEST_OPTIONS.state, writers: 1 } }, sink);
+      const progress = (percent: number) =>
+        payload('progress', {
+          updateId: 'u1',
+          revision: { digest: `sha256:${'a'.repeat(64)}`, version: '1.0.0', sequence: 1 },
+          state: 'downloading',
+          status: 'downloading',
+          percent,
+        });
+      sink.hold();
+      for (const percent of [10, 20])
+        for (const d of devices) await ingest.handle(deviceTopics(d).progress, progress(percent), live);
+      for (const d of devices)
+        await ingest.handle(
+          deviceTopics(d).ack,
+          payload('ack', { commandId: `c-${d}`, status: 'done' }),
+          live,
+        );
+      sink.open();
+      await ingest.drain();
+      // The first device's first progress was being written when the others came; a device's
+      // next message joins the batch after its previous one's.
+      const rest = devices.slice(1);
+      expect(sink.batches).toEqual([
+        { method: 'progress', devices: [devices[0]] },
+        { method: 'progress', devices: [...rest, devices[0]] },
+        { method: 'progress', devices: rest },
+        { method: 'ack', devices: [devices[0]] },
+        { method: 'ack', devices: rest },
+      ]);
+      for (const d of devices)
+        expect(
+          sink.calls
+            .filter((c) => c.deviceId === d)
+            .map((c) => `${c.method}${(c.body as { percent?: number }).percent ?? ''}`),
+        ).toEqual(['progress10', 'progress20', 'ack']);
+    });
+
+    test('a progress batch the sink refuses is split: the others are stored, the bad one is counted and dropped', async () => {
+      const sink = new BatchSink();
+      const { ingest, metrics, logger } = anIngest({}, sink);
+      sink.refused.add(devices[3]!);
+      sink.hold();
+      for (const d of devices)
+        await ingest.handle(
+          deviceTopics(d).progress,
+          payload('progress', {
+            updateId: 'u1',
+            revision: { digest: `sha256:${'a'.repeat(64)}`, version: '1.0.0', sequence: 1 },
+            state: 'installing',
+            status: 'installing',
+            percent: 100,
+          }),
+          live,
+        );
+      sink.open();
+      await ingest.drain();
+      expect(sink.calls.map((c) => c.deviceId).sort()).toEqual(
+        devices.filter((d) => d !== devices[3]).sort(),
+      );
+      expect(metrics.sinkErrors.get({ kind: 'progress' })).toBe(1);
+      expect(logger.lines).toEqual([
+        expect.stringMatching(new RegExp(`dropped progress from device ${devices[3]}.*cannot store this`)),
       ]);
     });
 

@@ -54,7 +54,10 @@ export interface StateSettings {
   maxBatch: number;
   /** Batches written at once; each uses one database connection at a time. */
   writers: number;
-  /** Progress/ack messages of one batch stored at once (one transaction each). */
+  /**
+   * Progress/ack messages of one batch stored at once (one transaction each) when the sink has
+   * no batch forms for them (ServicesIngestSink has: one transaction per kind and batch).
+   */
   eventConcurrency: number;
 }
 
@@ -65,9 +68,10 @@ export const DEFAULT_INGEST_OPTIONS: IngestOptions = {
   // Log lines get their ids in arrival order: one writer keeps a device's lines in sequence.
   logs: { capacity: 200_000, maxBatch: 2_000, flushIntervalMs: 500, retryDelayMs: 1_000, writers: 1 },
   // 20k pending messages: two per device of a 10k fleet (a report and a presence) before the
-  // session is held. Writers × eventConcurrency (6) stays below the Prisma pool (10), leaving
-  // connections to the API and the rollout engine (decision 0034's reason still holds: a
-  // transaction waiting more than 2 s for a connection fails). Batches form by themselves:
+  // session is held. Writers × eventConcurrency (6; 2 with the batch forms, decision 0092)
+  // stays below the Prisma pool (10), leaving connections to the API and the rollout engine
+  // (decision 0034's reason still holds: a transaction waiting more than 2 s for a connection
+  // fails). Batches form by themselves:
   // while the writers are busy, messages gather; an idle hub writes each at once.
   state: { capacity: 20_000, maxBatch: 500, writers: 2, eventConcurrency: 3 },
   recordRetryDelaysMs: [100, 1_000, 5_000],
@@ -254,18 +258,21 @@ export class IngestService {
   }
 
   /**
-   * One batch (one message per device): presences and reports each as one sink call, then
-   * progress and acks one by one (a few at once). Never rejects: failures are retried, then
-   * split and finally counted and dropped (#storeBatch).
+   * One batch (one message per device): each kind as one sink call (one transaction) when the
+   * sink has the batch method, else one call per message (progress and acks a few at once).
+   * Never rejects: failures are retried, then split and finally counted and dropped
+   * (#storeBatch).
    */
   async #writeBatch(batch: Array<{ deviceId: string; item: StateOp }>): Promise<void> {
     const presences: StateItem<MessageBody<'presence'>>[] = [];
     const reports: StateItem<MessageBody<'report'>>[] = [];
-    const events: Array<{ deviceId: string; item: StateOp }> = [];
+    const progress: StateItem<MessageBody<'progress'>>[] = [];
+    const acks: StateItem<MessageBody<'ack'>>[] = [];
     for (const { deviceId, item } of batch) {
       if (item.kind === 'presence') presences.push({ deviceId, body: item.body, meta: item.meta });
       else if (item.kind === 'report') reports.push({ deviceId, body: item.body, meta: item.meta });
-      else events.push({ deviceId, item });
+      else if (item.kind === 'progress') progress.push({ deviceId, body: item.body, meta: item.meta });
+      else acks.push({ deviceId, body: item.body, meta: item.meta });
     }
     const sink = this.#sink;
     if (presences.length > 0)
@@ -280,16 +287,22 @@ export class IngestService {
           ? sink.recordReports(items)
           : eachOf(items, (i) => sink.recordReport(i.deviceId, i.body, i.meta)),
       );
+    if (progress.length > 0 && sink.recordProgresses)
+      await this.#storeBatch('progress', progress, (items) => sink.recordProgresses!(items));
+    if (acks.length > 0 && sink.recordCommandAcks)
+      await this.#storeBatch('ack', acks, (items) => sink.recordCommandAcks!(items));
+    // A sink without the batch forms: one transaction per message, a few at once.
+    const events: Array<() => Promise<void>> = [
+      ...(sink.recordProgresses ? [] : progress).map(
+        (i) => () => this.#storeBatch('progress', [i], () => sink.recordProgress(i.deviceId, i.body, i.meta)),
+      ),
+      ...(sink.recordCommandAcks ? [] : acks).map(
+        (i) => () => this.#storeBatch('ack', [i], () => sink.recordCommandAck(i.deviceId, i.body, i.meta)),
+      ),
+    ];
     let next = 0;
     const worker = async () => {
-      for (let e = events[next++]; e !== undefined; e = events[next++]) {
-        const { deviceId, item } = e;
-        await this.#storeBatch(item.kind, [deviceId], () =>
-          item.kind === 'progress'
-            ? sink.recordProgress(deviceId, item.body, item.meta)
-            : sink.recordCommandAck(deviceId, item.body as MessageBody<'ack'>, item.meta),
-        );
-      }
+      for (let e = events[next++]; e !== undefined; e = events[next++]) await e();
     };
     await Promise.all(
       Array.from({ length: Math.min(this.#options.state.eventConcurrency, events.length) }, worker),

@@ -15,6 +15,13 @@ export interface DeviceIngestPort {
   recordPresences?(items: readonly PresenceWrite[]): Promise<unknown>;
   recordReports?(items: readonly ReportWrite[]): Promise<unknown>;
   recordCommandAck(deviceId: string, ack: CommandAck, at: Date): Promise<unknown>;
+  recordCommandAcks?(items: readonly AckWrite[]): Promise<unknown>;
+}
+/** DevicesService.recordCommandAcks' item: the arguments of recordCommandAck. */
+export interface AckWrite {
+  deviceId: string;
+  ack: CommandAck;
+  at: Date;
 }
 /** DevicesService.recordPresences' item: the arguments of recordPresence. */
 export interface PresenceWrite {
@@ -32,6 +39,14 @@ export interface ReportWrite {
 }
 export interface ProgressIngestPort {
   recordProgress(deviceId: string, progress: Progress, at: Date): Promise<unknown>;
+  /** Batch form (UpdatesService has it; stubs in benchmarks may not). */
+  recordProgresses?(items: readonly ProgressWrite[]): Promise<unknown>;
+}
+/** UpdatesService.recordProgresses' item: the arguments of recordProgress. */
+export interface ProgressWrite {
+  deviceId: string;
+  progress: Progress;
+  at: Date;
 }
 export interface TelemetryIngestPort {
   ingestBatch(batch: { deviceId: string; samples: TelemetrySample[] }[]): Promise<unknown>;
@@ -92,12 +107,27 @@ export class ServicesIngestSink implements IngestSink {
   }
 
   async recordProgress(deviceId: string, progress: Progress, meta: MessageMeta): Promise<void> {
-    const at = meta.sentAt.getTime() < meta.receivedAt.getTime() ? meta.sentAt : meta.receivedAt;
-    await this.updates.recordProgress(deviceId, progress, at);
+    await this.updates.recordProgress(deviceId, progress, progressTime(meta));
   }
 
   async recordCommandAck(deviceId: string, ack: CommandAck, meta: MessageMeta): Promise<void> {
     await this.devices.recordCommandAck(deviceId, ack, meta.receivedAt);
+  }
+
+  async recordProgresses(items: readonly StateItem<Progress>[]): Promise<void> {
+    const writes = items.map((i): ProgressWrite => ({
+      deviceId: i.deviceId,
+      progress: i.body,
+      at: progressTime(i.meta),
+    }));
+    if (this.updates.recordProgresses) await this.updates.recordProgresses(writes);
+    else for (const w of writes) await this.updates.recordProgress(w.deviceId, w.progress, w.at);
+  }
+
+  async recordCommandAcks(items: readonly StateItem<CommandAck>[]): Promise<void> {
+    const writes = items.map((i): AckWrite => ({ deviceId: i.deviceId, ack: i.body, at: i.meta.receivedAt }));
+    if (this.devices.recordCommandAcks) await this.devices.recordCommandAcks(writes);
+    else for (const w of writes) await this.devices.recordCommandAck(w.deviceId, w.ack, w.at);
   }
 
   async insertTelemetry(rows: readonly TelemetryRow[]): Promise<void> {
@@ -109,4 +139,9 @@ export class ServicesIngestSink implements IngestSink {
   async insertLogs(rows: readonly LogRow[]): Promise<void> {
     await this.logs.ingestBatch([...rows]);
   }
+}
+
+/** Progress keeps the device's time, capped at its arrival (see the class comment). */
+function progressTime(meta: MessageMeta): Date {
+  return meta.sentAt.getTime() < meta.receivedAt.getTime() ? meta.sentAt : meta.receivedAt;
 }
