@@ -67,7 +67,9 @@ const FATAL_CONNACK_CODES = new Set([1, 2, 4, 5, 0x80, 0x81, 0x82, 0x84, 0x85, 0
 
 export class HubMqttClient {
   readonly #client: MqttClient;
-  readonly #listeners = new Set<MqttMessageListener>();
+  #listenerList: readonly MqttMessageListener[] = [];
+  /** Packets were handled in this loop turn, and the socket holds our cork (#startTurn). */
+  #inTurn = false;
   /** Resolves when the first listener is added; see #dispatch. */
   readonly #firstListener: Promise<void>;
   #listenerAdded: () => void = () => undefined;
@@ -96,13 +98,44 @@ export class HubMqttClient {
     // Replaces mqtt.js's default (which acknowledges at once) so that listeners can hold the
     // session: the PUBACK and the next packet wait until every listener has finished.
     client.handleMessage = (packet, done) => {
-      this.#keepAliveWhileHolding();
+      if (!this.#inTurn) this.#startTurn();
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      this.#dispatch(packet.topic, payload, { retained: packet.retain === true }).then(
-        () => done(),
-        () => done(),
-      );
+      const held = this.#dispatch(this.#listenerList, 0, packet.topic, payload, {
+        retained: packet.retain === true,
+      });
+      if (held === undefined) done();
+      else
+        held.then(
+          () => done(),
+          () => done(),
+        );
     };
+  }
+
+  /**
+   * Once per event-loop turn in which packets are handled (a socket read's packets are handled
+   * one per tick, so that is once per read rather than once per message):
+   * - mqtt.js writes each PUBACK as its own `writev` (mqtt-packet corks the socket for one
+   *   packet and uncorks on the next tick): at thousands of messages a second, a syscall per
+   *   message and a good part of the hub's MQTT cost (docs/hub.md "Ingest performance").
+   *   Holding one more cork until the loop's check phase sends every acknowledgement generated
+   *   in the turn with one `writev`. Nothing is acknowledged earlier than before: a PUBACK is
+   *   still generated only when the listeners let go of its message, and leaves at most one
+   *   loop turn later.
+   * - The keep-alive bookkeeping (#keepAliveWhileHolding) re-arms a timer: per turn is as good
+   *   as per message for a timeout counted in seconds, and costs a timer per read, not per
+   *   message.
+   */
+  #startTurn(): void {
+    this.#inTurn = true;
+    this.#keepAliveWhileHolding();
+    const stream = this.#client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    const corked = typeof stream?.cork === 'function' && typeof stream.uncork === 'function';
+    if (corked) stream.cork!();
+    setImmediate(() => {
+      this.#inTurn = false;
+      if (corked) stream.uncork!();
+    });
   }
 
   /**
@@ -191,9 +224,12 @@ export class HubMqttClient {
   }
 
   addListener(listener: MqttMessageListener): () => void {
-    this.#listeners.add(listener);
+    // A fresh array on every change: a message being dispatched keeps the list it started with.
+    if (!this.#listenerList.includes(listener)) this.#listenerList = [...this.#listenerList, listener];
     this.#listenerAdded();
-    return () => this.#listeners.delete(listener);
+    return () => {
+      this.#listenerList = this.#listenerList.filter((l) => l !== listener);
+    };
   }
 
   /**
@@ -254,20 +290,50 @@ export class HubMqttClient {
     await this.#client.endAsync(force);
   }
 
-  async #dispatch(topic: string, payload: Buffer, meta: MqttMessageMeta): Promise<void> {
+  /**
+   * Hands a message to `listeners` from index `from` on, one after the other. Returns nothing
+   * when every listener finished synchronously, so the common path allocates no promise of its
+   * own (one per message showed in the hub's profile); otherwise a promise that settles, never
+   * rejecting, when the last one has.
+   */
+  #dispatch(
+    listeners: readonly MqttMessageListener[],
+    from: number,
+    topic: string,
+    payload: Buffer,
+    meta: MqttMessageMeta,
+  ): Promise<void> | undefined {
     // A persistent session's queued messages (kept by the broker while the hub was down) arrive
     // right after CONNACK, before ingest has attached its listener. Acknowledging them with
     // nobody listening would lose them, so the first packet (and, through handleMessage, every
     // packet after it) waits for the first listener.
-    if (this.#listeners.size === 0) await this.#firstListener;
-    for (const listener of this.#listeners) {
+    if (this.#listenerList.length === 0)
+      return this.#firstListener.then(() => this.#dispatch(this.#listenerList, 0, topic, payload, meta));
+    for (let i = from; i < listeners.length; i++) {
+      let result: void | Promise<void>;
       try {
-        await listener(topic, payload, meta);
+        result = listeners[i]!(topic, payload, meta);
       } catch (error) {
-        // A listener bug must never take the session (and with it every device's ingest) down.
-        this.#logger.error(`mqtt listener failed on ${topic}: ${(error as Error).message}`);
+        this.#listenerFailed(topic, error);
+        continue;
+      }
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        const next = i + 1;
+        return (result as Promise<void>).then(
+          () => this.#dispatch(listeners, next, topic, payload, meta),
+          (error: unknown) => {
+            this.#listenerFailed(topic, error);
+            return this.#dispatch(listeners, next, topic, payload, meta);
+          },
+        );
       }
     }
+    return undefined;
+  }
+
+  /** A listener bug must never take the session (and with it every device's ingest) down. */
+  #listenerFailed(topic: string, error: unknown): void {
+    this.#logger.error(`mqtt listener failed on ${topic}: ${(error as Error).message}`);
   }
 
   /**

@@ -122,3 +122,50 @@ test('a target published on the dispatch session is acknowledged while ingest ho
   await dispatch.close();
   await main.close();
 });
+
+test('QoS 1 holds: an acknowledged message is not redelivered, a held one is, after a crash', async () => {
+  // The session acknowledges a turn's messages together (one write, #startTurn): what it must
+  // keep is MQTT's rule that only a message a listener has let go of is acknowledged. A
+  // persistent session tells: after the hub's connection dies, the broker redelivers exactly
+  // the messages it had no PUBACK for.
+  const clientId = `fleet-hub-${randomUUID()}`;
+  const options = {
+    url: mosquitto.url,
+    ...hub,
+    clientId,
+    protocolVersion: 5 as const,
+    sessionExpirySeconds: 60,
+  };
+  const first = await HubMqttClient.connect(options, new RecordingLogger());
+  await first.subscribe([sharedFilter(HUB_SHARE_GROUP, 'report')]);
+  const boards = (ps: Buffer[]) =>
+    ps.map((p) => (JSON.parse(p.toString()) as { body: { board: string } }).body.board);
+  const firstGot: Buffer[] = [];
+  first.addListener((_topic, payload) => {
+    firstGot.push(payload);
+    // The first three are taken at once (no promise); the fourth is held for good.
+    return firstGot.length <= 3 ? undefined : new Promise<void>(() => undefined);
+  });
+  for (let i = 0; i < 4; i++)
+    device.client.publish(deviceTopics(deviceId).report, wire('report', aReport({ board: `m${i}` })), {
+      qos: 1,
+    });
+  for (let i = 0; i < 100 && firstGot.length < 4; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(boards(firstGot)).toEqual(['m0', 'm1', 'm2', 'm3']);
+  await first.close(true); // the connection dies with m3 unacknowledged
+
+  const second = await HubMqttClient.connect(options, new RecordingLogger());
+  const secondGot: Buffer[] = [];
+  second.addListener((_topic, payload) => {
+    secondGot.push(payload);
+  });
+  for (let i = 0; i < 100 && secondGot.length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+  // A marker published now arrives after anything the broker still had queued or in flight.
+  device.client.publish(deviceTopics(deviceId).report, wire('report', aReport({ board: 'marker' })), {
+    qos: 1,
+  });
+  for (let i = 0; i < 100 && !boards(secondGot).includes('marker'); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  expect(boards(secondGot)).toEqual(['m3', 'marker']);
+  await second.close();
+});
