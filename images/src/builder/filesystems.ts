@@ -48,6 +48,13 @@ export interface Ext4Options {
   uuid: string;
   hashSeed: string;
   epoch: number;
+  /**
+   * Read-only filesystem: no journal (a filesystem never mounted read-write never replays one,
+   * and a 200 MiB ext4 carries an 8 MiB journal) and shrunk to its minimum size with
+   * `resize2fs -M`, so the file carries no free space. For the A/B slot image, which every
+   * system update downloads whole.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -80,7 +87,10 @@ export async function makeExt4(
       '-b',
       '4096',
       '-O',
-      '^orphan_file',
+      options.readOnly ? '^orphan_file,^has_journal' : '^orphan_file',
+      // Blocks reserved for root only matter on a filesystem that is written.
+      '-m',
+      options.readOnly ? '0' : '5',
       '-L',
       options.label,
       '-U',
@@ -94,6 +104,10 @@ export async function makeExt4(
     ],
     { env, ...(signal ? { signal } : {}) },
   );
+  // A fresh filesystem needs no e2fsck before resize2fs (and e2fsck would stamp its "last
+  // checked" with the real time, breaking reproducibility); resize2fs moves blocks down
+  // deterministically and cuts the file to the new end.
+  if (options.readOnly) await run('resize2fs', ['-M', outFile], { env, ...(signal ? { signal } : {}) });
   const fields = ['atime', 'ctime', 'mtime', 'crtime'];
   const commands = ['/', ...paths, '/lost+found'].flatMap((p) =>
     fields.map((f) => `set_inode_field ${p} ${f} @${options.epoch}`),

