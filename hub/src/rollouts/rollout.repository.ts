@@ -308,8 +308,11 @@ export class RolloutTx {
   async syncRows(
     rolloutId: string,
     states: readonly RolloutDeviceState[],
-    opts: { phase?: number; rollback?: boolean } = {},
+    opts: { phase?: number; rollback?: boolean; eventsAfter?: bigint } = {},
   ): Promise<SyncRow[]> {
+    // `eventsAfter`: only devices with a progress event of a higher id (any update), found
+    // through the events' primary key rather than by visiting every device of the rollout.
+    const after = opts.eventsAfter?.toString() ?? null;
     const rows = await this.tx.$queryRaw<Array<Omit<SyncRow, 'state'> & { state: string }>>`
       SELECT rd.device_id::text AS "deviceId", rd.state, rd.phase, rd.last_event_id AS "lastEventId",
         e.id AS "eventId", e.status AS "eventStatus", e.reason AS "eventReason", e.message AS "eventMessage", e.at AS "eventAt",
@@ -329,8 +332,20 @@ export class RolloutTx {
         LIMIT 1) e ON true
       WHERE rd.rollout_id = ${rolloutId}::uuid AND rd.state = ANY(${[...states]}::text[])
         AND (${opts.phase ?? null}::int IS NULL OR rd.phase = ${opts.phase ?? null}::int)
-        AND (${opts.rollback ?? false}::boolean IS FALSE OR rd.rollback_update_id IS NOT NULL)`;
+        AND (${opts.rollback ?? false}::boolean IS FALSE OR rd.rollback_update_id IS NOT NULL)
+        AND (${after}::bigint IS NULL OR rd.device_id IN (SELECT ue.device_id FROM update_events ue WHERE ue.id > ${after}::bigint))`;
     return rows.map((r) => ({ ...r, state: r.state as RolloutDeviceState }));
+  }
+
+  /**
+   * The highest progress event id visible to this step's transaction. Events with a lower id
+   * may still commit later (their transaction started first): only a full sync finds those.
+   */
+  async lastEventId(): Promise<bigint> {
+    const [row] = await this.tx.$queryRaw<
+      Array<{ id: bigint | null }>
+    >`SELECT max(id) AS id FROM update_events`;
+    return row?.id ?? 0n;
   }
 
   /** Applies every change of a step in one statement (a step may move thousands of devices). */
