@@ -6,11 +6,13 @@
 // `--downloads 0` simulates the download time instead). Measures the time until every device
 // has its target, decision → device notification latency (decision = the row marked
 // `dispatched`, notification = the device process read the target off its socket), each stage
-// in between, and the CPU of the hub, the devices, Mosquitto and the Postgres backends. Side by
+// in between, the time until the rollout completes (every device's final progress stored by
+// ingest and synced by the engine), and the CPU of the hub, the devices, Mosquitto and the Postgres backends. Side by
 // side in the same run: the same N retained targets published by a bare MQTT client.
 //
 //   node --conditions=fleet-source --import tsx hub/bench/rollout.bench.ts [devices]
 //     [--procs N (default 4)] [--downloads N per process (default 16; 0: simulated)]
+//     [--complete-wait S (default 120: seconds after the last target to wait for completion)]
 //
 // Devices are inserted into the database directly and share one broker identity (provisioning
 // 10k devices through Mosquitto's dynamic security costs minutes and is not what is measured).
@@ -49,6 +51,8 @@ const flag = (name: string, fallback: number): number => {
 const DEVICES = Number(args[0]) || 2000;
 const PROCS = Math.max(1, flag('procs', 4));
 const DOWNLOADS = flag('downloads', 16);
+/** How long after the last target is received the bench waits for the rollout to complete. */
+const COMPLETE_WAIT_MS = flag('complete-wait', 120) * 1000;
 const ADMIN_URL = process.env.FLEET_BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const HUB = fileURLToPath(new URL('../', import.meta.url));
 const RESULTS = fileURLToPath(
@@ -319,27 +323,63 @@ async function main(): Promise<void> {
       maxFailurePercent: 100,
       minSuccessPercent: 0,
     });
+    // Once a second: progress events stored and devices counted succeeded by the engine, to see
+    // whether ingest (events stored) or the engine (states synced) trails the devices.
+    const stored: Array<{ at: number; events: number; succeeded: number }> = [];
+    const storedTimer = setInterval(
+      () =>
+        void sql
+          .query(
+            `SELECT (SELECT count(*) FROM update_events) AS events,
+               (SELECT count(*) FROM rollout_devices WHERE rollout_id = $1 AND state = 'succeeded') AS succeeded`,
+            [rollout.id],
+          )
+          .then(
+            (r) =>
+              stored.push({
+                at: Date.now(),
+                events: Number(r.rows[0].events),
+                succeeded: Number(r.rows[0].succeeded),
+              }),
+            () => {},
+          ),
+      1000,
+    );
     await until('every target received', async () => received.size === DEVICES, 600_000);
     const dispatchMs = Math.max(...[...received.values()].map((r) => r.read)) - t0;
     const cpuDispatched = await cpuNow();
     const used = (k: 'hub' | 'devices' | 'broker' | 'postgres') =>
       Math.round(((cpuDispatched[k] - cpuStart[k]) * 100_000) / dispatchMs);
-    // Completion needs every device's final progress stored by ingest: reported when it
-    // happens within 3 minutes of the last target, null otherwise (with the counts reached).
+    // Completion needs every device's final progress stored by ingest: reported (from the
+    // rollout's creation) when it happens within COMPLETE_WAIT_MS of the last target, null
+    // otherwise (with the counts reached). `allSucceededMs`: when every device counted as
+    // succeeded (the rollout can complete with failures too: this bench allows 100 %).
     let finalCounts: unknown = null;
+    let allSucceededMs: number | null = null;
     const completed = await until(
       'rollout completed',
       async () => {
         const r = await api('GET', `/rollouts/${String(rollout.id)}`);
         finalCounts = r.counts;
+        const succeeded = (r.counts as Record<string, number> | undefined)?.succeeded ?? 0;
+        if (allSucceededMs === null && succeeded === DEVICES) allSucceededMs = Date.now() - t0;
         return r.state === 'completed';
       },
-      120_000,
+      COMPLETE_WAIT_MS,
     ).then(
       () => true,
       () => false,
     );
     const completeMs = completed ? Date.now() - t0 : null;
+    clearInterval(storedTimer);
+    // Progress events by the devices' clock (capped at arrival), per 5 s bucket: what was sent.
+    const sentRows = (
+      await sql.query(
+        `SELECT floor((extract(epoch FROM at) * 1000 - $1) / 5000)::int AS b, count(*)::int AS n FROM update_events
+         GROUP BY 1`,
+        [t0],
+      )
+    ).rows as Array<{ b: number; n: number }>;
     const cpu1 = await cpuSeconds(hub.pid!);
     const elapsedMs = Date.now() - t0;
     clearInterval(cpuTimer);
@@ -419,6 +459,10 @@ async function main(): Promise<void> {
         devicesLoopDelayMaxMs: Math.max(0, ...inB.map((x) => x.loopDelayMaxMs ?? 0)),
         devicesDisconnects: disconnectsUntil(from + BUCKET),
         downloadsWaiting: inB.length ? Math.max(...inB.map((x) => x.downloadsWaiting ?? 0)) : 0,
+        progressSent: sentRows.find((r) => r.b === b)?.n ?? 0,
+        // At the bucket's end: events stored, devices the engine counts succeeded.
+        progressStoredTotal: [...stored].reverse().find((x) => x.at < from + BUCKET)?.events ?? 0,
+        succeededTotal: [...stored].reverse().find((x) => x.at < from + BUCKET)?.succeeded ?? 0,
       };
     });
     // The engine's batches, told apart by their decision times (one UPDATE marks a batch): how
@@ -506,6 +550,8 @@ async function main(): Promise<void> {
       hub: {
         dispatchAllMs: dispatchMs,
         completeMs,
+        allSucceededMs,
+        completeWaitMs: COMPLETE_WAIT_MS,
         targetsPerSecond: Math.round((DEVICES * 1000) / dispatchMs),
         decisionToNotificationMs: latencies,
         decisionToHandlerMs: stat(rows.map((r) => (received.get(r.id)?.handled ?? NaN) - Number(r.at))),
