@@ -20,7 +20,7 @@
 // Writes bench/results/scale.json and bench/results/scale.md. Not a test: nothing asserts on time.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -30,11 +30,42 @@ import pg from 'pg';
 import { TOPIC_ROOT } from '@fleet/protocol';
 import { runMigrations } from '../src/database/migration-runner.js';
 import { freePort, startMosquitto } from '../test/integration/helpers/mosquitto.js';
+import { CpuLimitGroup, type ThrottleStat } from './scale-cgroup.js';
 import type { ScaleDevicesConfig } from './scale-devices.js';
-import { PhaseMeter, percentile, pidsByCommandLine, round } from './scale-proc.js';
+import {
+  cpuSeconds,
+  PhaseMeter,
+  percentile,
+  pidsByCommandLine,
+  round,
+  type PhaseResult,
+} from './scale-proc.js';
 
 const run = promisify(execFile);
-const [devicesArg, steadyArg, burstArg] = process.argv.slice(2).map(Number);
+const positional: string[] = [];
+const flags = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i++) {
+  const arg = process.argv[i]!;
+  if (!arg.startsWith('--')) positional.push(arg);
+  else if (arg.includes('=')) flags.set(arg.slice(2, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1));
+  else flags.set(arg.slice(2), process.argv[++i] ?? '');
+}
+for (const name of flags.keys())
+  if (!['replica-cpu', 'replica-burst'].includes(name)) throw new Error(`unknown option --${name}`);
+const [devicesArg, steadyArg, burstArg] = positional.map(Number);
+/**
+ * Cores each hub replica may use in the replica comparison (cgroup CFS quota, decision 0093);
+ * unset: the replicas compete, unlimited, with everything else on the machine (as before).
+ */
+const REPLICA_CPU = flags.has('replica-cpu') ? Number(flags.get('replica-cpu')) : undefined;
+if (REPLICA_CPU !== undefined && !(REPLICA_CPU > 0 && REPLICA_CPU <= cpus().length))
+  throw new Error(`--replica-cpu must be a number of cores in (0, ${cpus().length}]`);
+/**
+ * Telemetry messages per device in each limited-replica burst: the backlog the broker holds
+ * for the replicas. Below 10 (100k messages) so that neither the broker's queue for one session
+ * (max_queued_messages 100000) nor a replica's telemetry queue (100k samples) drops any.
+ */
+const REPLICA_BURST = Number(flags.get('replica-burst') ?? 8);
 const DEVICES = devicesArg || 10_000;
 const STEADY_SECONDS = steadyArg || 60;
 const BURST = burstArg || 5;
@@ -68,6 +99,18 @@ async function main(): Promise<void> {
   const broker = await startMosquitto();
   const sql = new pg.Pool({ connectionString: dbUrl, max: 2 });
   const children: ChildProcess[] = [];
+  const cgroups: CpuLimitGroup[] = [];
+  // The finally below removes the groups; this covers an exit it does not reach (a signal).
+  const removeGroups = () => {
+    for (const g of cgroups) g.removeSync();
+  };
+  process.once('exit', removeGroups);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      for (const c of children) c.kill('SIGKILL');
+      removeGroups();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    });
   try {
     await runMigrations(dbUrl);
     const ctrl = (...args: string[]) =>
@@ -139,6 +182,19 @@ async function main(): Promise<void> {
       let sum = 0;
       for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1));
       return sum;
+    };
+    /** The hub's telemetry counters (fleet_ingest_*{kind="telemetry"}); fails if it does not answer. */
+    const telemetryCounters = async (hubPort: number) => {
+      const text = await fetch(`http://127.0.0.1:${hubPort}/metrics`).then((r) => r.text());
+      const value = (name: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name}{kind="telemetry"} `));
+        return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      return {
+        received: value('fleet_ingest_messages_total'),
+        written: value('fleet_ingest_rows_written_total'),
+        dropped: value('fleet_ingest_rows_dropped_total'),
+      };
     };
     progress('starting hub a');
     const hubA = await startHub('hub-a');
@@ -283,13 +339,178 @@ async function main(): Promise<void> {
     progress('burst, 1 replica');
     const oneReplica = await burst('1 hub replica');
     progress(`burst 1: ${JSON.stringify(oneReplica)}`);
-    progress('starting hub b');
-    hubs.push(await startHub('hub-b'));
-    await new Promise((r) => setTimeout(r, 3000)); // replica B subscribed and warm
-    progress('burst, 2 replicas');
-    const twoReplicas = await burst('2 hub replicas (shared subscription)');
+    let twoReplicas: Awaited<ReturnType<typeof burst>> | undefined;
+    let replicaScaling: Awaited<ReturnType<typeof limitedReplicas>> | undefined;
     let rowsDroppedByHubs = 0;
     for (const port of hubPorts) rowsDroppedByHubs += await metric(port, 'fleet_ingest_rows_dropped_total');
+
+    // ---- replica comparison, each replica limited to the same CPU (decision 0093) ----
+    type Replica = { name: string; hub: ChildProcess; port: number; group: CpuLimitGroup };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    /**
+     * Capacity of the replicas under their CPU limit: the replicas are stopped (SIGSTOP), every
+     * device sends REPLICA_BURST messages, the broker queues them for the stopped sessions, and
+     * once it has them all the replicas are resumed together. From then on the replicas are
+     * offered more than they can take until the backlog is drained, and the simulator's
+     * publishing is not in the measured time: capacity = rows stored / (resume → last row),
+     * rows counted in Postgres every 200 ms (the replicas' own /metrics answer late while their
+     * event loop drains the session, so they are read only before and after).
+     */
+    const limitedBurst = async (label: string, replicas: Replica[]) => {
+      const rowsBefore = await count('SELECT count(*) AS n FROM telemetry');
+      const counters0 = await Promise.all(replicas.map((r) => telemetryCounters(r.port)));
+      for (const r of replicas) process.kill(r.hub.pid!, 'SIGSTOP');
+      let resumed = false;
+      const resume = () => {
+        if (resumed) return;
+        resumed = true;
+        for (const r of replicas) process.kill(r.hub.pid!, 'SIGCONT');
+      };
+      try {
+        // Burst samples carry the time they are sent (test/sim burstTelemetry): the rows of
+        // this burst are those from shortly before it, found through the BRIN index on `at`.
+        const since = new Date(Date.now() - 1000);
+        const p0 = performance.now();
+        sim.stdin!.write(`burst ${REPLICA_BURST}\n`);
+        const doneLine = await nextLine();
+        const publishSeconds = (performance.now() - p0) / 1000;
+        // The broker has the backlog when it stops working on incoming messages.
+        let idle = 0;
+        for (let cpu = await cpuSeconds(mosquittoPids[0]!), i = 0; idle < 2 && i < 80; i++) {
+          await sleep(250);
+          const now = await cpuSeconds(mosquittoPids[0]!);
+          idle = now - cpu < 0.01 ? idle + 1 : 0;
+          cpu = now;
+        }
+        const stored = () =>
+          count(`SELECT count(*) AS n FROM telemetry WHERE at >= '${since.toISOString()}'::timestamptz`);
+        const rowsBeforeResume = await stored();
+        const throttle0 = await Promise.all(replicas.map((r) => r.group.stat()));
+        const m = new PhaseMeter(
+          {
+            ...Object.fromEntries(replicas.map((r) => [r.name, () => [r.hub.pid!]])),
+            mosquitto: () => mosquittoPids,
+            simulator: () => simPids,
+            postgres: backends,
+            bench: () => [process.pid],
+          },
+          replicas.map((r) => r.name),
+          { timeline: true },
+        );
+        await m.start();
+        const start = performance.now();
+        resume();
+        const expected = DEVICES * REPLICA_BURST;
+        const samples: { t: number; rows: number }[] = [];
+        let last = { rows: -1, at: start };
+        for (;;) {
+          const rows = await stored();
+          const t = performance.now();
+          samples.push({ t, rows });
+          if (rows !== last.rows) last = { rows, at: t };
+          // A replica reads its whole backlog before its writers catch up: 30 s without a
+          // new row means rows were lost, not that they are late.
+          if (rows >= expected || t - last.at > 30_000) break;
+          await sleep(200);
+        }
+        const phase = await m.stop();
+        const throttle1 = await Promise.all(replicas.map((r) => r.group.stat()));
+        const counters1 = await Promise.all(replicas.map((r) => telemetryCounters(r.port)));
+        const rowsStored = (await count('SELECT count(*) AS n FROM telemetry')) - rowsBefore;
+        const seconds = (last.at - start) / 1000;
+        return {
+          label,
+          replicas: replicas.length,
+          messagesPublished: expected,
+          simulator: doneLine,
+          publishSeconds: round(publishSeconds),
+          /** Must be 0: the replicas were stopped while the backlog formed. */
+          rowsStoredBeforeResume: rowsBeforeResume,
+          rowsStored,
+          secondsToLastRow: round(seconds),
+          rowsPerSecond: Math.round(last.rows / seconds),
+          /** Seconds since the replicas resumed and rows stored, about every second. */
+          rowsTimeline: samples
+            .filter((x, i) => i % 5 === 0 || i === samples.length - 1)
+            .map((x) => [round((x.t - start) / 1000), x.rows]),
+          perReplica: replicas.map((r, i) => ({
+            name: r.name,
+            telemetryReceived: counters1[i]!.received - counters0[i]!.received,
+            rowsWritten: counters1[i]!.written - counters0[i]!.written,
+            rowsDroppedByQueue: counters1[i]!.dropped - counters0[i]!.dropped,
+            throttle: throttleDelta(throttle0[i]!, throttle1[i]!),
+          })),
+          ...phase,
+        };
+      } finally {
+        resume();
+      }
+    };
+    const limitedReplicas = async (cores: number) => {
+      const groupA = await CpuLimitGroup.create('hub-a', cores);
+      cgroups.push(groupA);
+      const groupB = await CpuLimitGroup.create('hub-b', cores);
+      cgroups.push(groupB);
+      await groupA.add(hubA.pid!);
+      const replicas: Replica[] = [{ name: 'hub-a', hub: hubA, port: hubPorts[0]!, group: groupA }];
+      await sleep(2000);
+      const phases = [];
+      progress(`limited replicas (${cores} core each): 1 replica`);
+      phases.push(await limitedBurst('1 replica', replicas));
+      progress(`limited 1: ${JSON.stringify(phases.at(-1))}`);
+      // B starts unlimited (tsx compiling the hub at 0.3 core takes minutes), then joins its group.
+      progress('starting hub b');
+      const hubB = await startHub('hub-b');
+      hubs.push(hubB);
+      await groupB.add(hubB.pid!);
+      replicas.push({ name: 'hub-b', hub: hubB, port: hubPorts.at(-1)!, group: groupB });
+      // A's ingest path was compiled by the phases before; one unmeasured message per device
+      // does the same for B (interpreted code would be B's handicap, not the scaling's).
+      sim.stdin!.write('burst 1\n');
+      await nextLine();
+      await sleep(5000);
+      progress(`limited replicas (${cores} core each): 2 replicas`);
+      phases.push(await limitedBurst('2 replicas', replicas));
+      progress(`limited 2: ${JSON.stringify(phases.at(-1))}`);
+      // B leaves (clean session: the broker drops its share), and A alone is measured again:
+      // the two one-replica figures bound what the machine's other work changed meanwhile.
+      hubB.kill('SIGTERM');
+      await Promise.race([new Promise((r) => hubB.once('exit', r)), sleep(20_000)]);
+      hubs.pop();
+      replicas.pop();
+      await sleep(3000);
+      progress(`limited replicas (${cores} core each): 1 replica again`);
+      phases.push(await limitedBurst('1 replica (after the second left)', replicas));
+      progress(`limited 1 again: ${JSON.stringify(phases.at(-1))}`);
+      const [one, two, oneAgain] = phases as [(typeof phases)[0], (typeof phases)[0], (typeof phases)[0]];
+      const oneMean = (one.rowsPerSecond + oneAgain.rowsPerSecond) / 2;
+      return {
+        cpuPerReplica: cores,
+        cfsQuotaUs: groupA.quotaUs,
+        cfsPeriodUs: groupA.periodUs,
+        cpuShares: groupA.shares,
+        messagesPerDevice: REPLICA_BURST,
+        phases,
+        ratio: {
+          /** Two replicas' capacity / the mean of the one-replica capacity before and after. */
+          twoReplicasVsOne: round(two.rowsPerSecond / oneMean),
+          twoReplicasVsOneBefore: round(two.rowsPerSecond / one.rowsPerSecond),
+          twoReplicasVsOneAfter: round(two.rowsPerSecond / oneAgain.rowsPerSecond),
+        },
+      };
+    };
+
+    if (REPLICA_CPU === undefined) {
+      progress('starting hub b');
+      hubs.push(await startHub('hub-b'));
+      await new Promise((r) => setTimeout(r, 3000)); // replica B subscribed and warm
+      progress('burst, 2 replicas');
+      twoReplicas = await burst('2 hub replicas (shared subscription)');
+      rowsDroppedByHubs = 0;
+      for (const port of hubPorts) rowsDroppedByHubs += await metric(port, 'fleet_ingest_rows_dropped_total');
+    } else {
+      replicaScaling = await limitedReplicas(REPLICA_CPU);
+    }
     progress('COPY reference');
 
     // ---- reference: COPY of the same number of rows ----
@@ -316,6 +537,10 @@ async function main(): Promise<void> {
     sim.stdin!.write('stop\n');
     await Promise.race([new Promise((r) => sim.once('exit', r)), new Promise((r) => setTimeout(r, 60_000))]);
 
+    const twoVsOne =
+      replicaScaling !== undefined
+        ? replicaScaling.ratio.twoReplicasVsOne
+        : round(twoReplicas!.rowsPerSecond / oneReplica.rowsPerSecond);
     const result = {
       benchmark: 'scale',
       date: new Date().toISOString(),
@@ -340,19 +565,28 @@ async function main(): Promise<void> {
         },
         ...steady,
       },
-      burst: { messagesPerDevice: BURST, oneReplica, twoReplicas, rowsDroppedByHubQueues: rowsDroppedByHubs },
+      burst: {
+        messagesPerDevice: BURST,
+        oneReplica,
+        ...(twoReplicas !== undefined ? { twoReplicas } : {}),
+        rowsDroppedByHubQueues: rowsDroppedByHubs,
+      },
+      ...(replicaScaling !== undefined ? { replicaScaling } : {}),
       postgresCopy: { rows: n, seconds: round(copySeconds), rowsPerSecond: Math.round(n / copySeconds) },
       ratio: {
-        twoReplicasVsOne: round(twoReplicas.rowsPerSecond / oneReplica.rowsPerSecond),
+        twoReplicasVsOne: twoVsOne,
+        twoReplicasVsOneMeasure:
+          replicaScaling !== undefined
+            ? `capacity with ${REPLICA_CPU} core per replica (cgroup quota), same run`
+            : 'unlimited replicas sharing the machine (bounded by the machine, not a replica)',
         oneReplicaIngestVsCopy: round(oneReplica.rowsPerSecond / (n / copySeconds)),
-        twoReplicasIngestVsCopy: round(twoReplicas.rowsPerSecond / (n / copySeconds)),
+        ...(twoReplicas !== undefined
+          ? { twoReplicasIngestVsCopy: round(twoReplicas.rowsPerSecond / (n / copySeconds)) }
+          : {}),
       },
       goals: {
         hubCpuSteadyPercentOfOneCore: { goal: '<= 50', measured: steady.cpu.hub?.percentOfOneCore },
-        twoReplicasVsOne: {
-          goal: '>= 1.7',
-          measured: round(twoReplicas.rowsPerSecond / oneReplica.rowsPerSecond),
-        },
+        twoReplicasVsOne: { goal: '>= 1.7', measured: twoVsOne },
       },
       machine: { cpus: cpus().length, memoryGiB: round(totalmem() / 2 ** 30), loadAverageAtEnd: loadavg() },
       setup:
@@ -372,7 +606,13 @@ async function main(): Promise<void> {
       ),
     );
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const g of cgroups) await g.remove().catch((e: Error) => console.error(`scale.bench: ${e.message}`));
     await sql.end();
+    // The broker's log (connections, disconnections, warnings) for looking into a run.
+    if (process.env.FLEET_SCALE_BROKER_LOG)
+      await copyFile(join(broker.dir, 'mosquitto.log'), process.env.FLEET_SCALE_BROKER_LOG).catch(
+        () => undefined,
+      );
     await broker.stop();
     const a = new pg.Client({ connectionString: ADMIN_URL });
     await a.connect();
@@ -382,11 +622,19 @@ async function main(): Promise<void> {
   }
 }
 
-type Phase = {
-  seconds: number;
-  cpu: Record<string, { cpuSeconds: number; percentOfOneCore: number }>;
-  rssPeakMiB: Record<string, number>;
-};
+type Phase = PhaseResult;
+
+function throttleDelta(a: ThrottleStat, b: ThrottleStat) {
+  const periods = b.periods - a.periods;
+  const throttled = b.throttled - a.throttled;
+  return {
+    periods,
+    throttled,
+    /** Share of the periods (100 ms) in which the replica used its whole quota and was stopped. */
+    throttledShare: round(throttled / periods),
+    throttledSeconds: round(b.throttledSeconds - a.throttledSeconds),
+  };
+}
 
 function cpuLine(p: Phase): string {
   return Object.entries(p.cpu)
@@ -407,11 +655,44 @@ CPU is per process, CPU seconds / wall seconds of the phase × 100 (100 % = one 
 | connect | all connected ${r.connect.allConnectedMs} ms, all reports stored ${r.connect.allReportsStoredMs} ms (${r.connect.stateMessagesDroppedAfterRetries} state messages dropped after retries) | ${cpuLine(r.connect)} | hub ${r.connect.rssPeakMiB.hub} |
 | steady (${r.steady.seconds} s) | ${r.steady.rowsPerSecond} rows/s, publish→row p50 ${r.steady.publishToRowMs.p50} ms, p99 ${r.steady.publishToRowMs.p99} ms | ${cpuLine(r.steady)} | hub ${r.steady.rssPeakMiB.hub} |
 | burst, 1 replica | ${r.burst.oneReplica.rowsWritten}/${r.burst.oneReplica.messagesPublished} rows in ${r.burst.oneReplica.seconds} s = ${r.burst.oneReplica.rowsPerSecond} rows/s | ${cpuLine(r.burst.oneReplica)} | hub ${r.burst.oneReplica.rssPeakMiB.hub} |
-| burst, 2 replicas | ${r.burst.twoReplicas.rowsWritten}/${r.burst.twoReplicas.messagesPublished} rows in ${r.burst.twoReplicas.seconds} s = ${r.burst.twoReplicas.rowsPerSecond} rows/s | ${cpuLine(r.burst.twoReplicas)} | hubs ${r.burst.twoReplicas.rssPeakMiB.hub} |
-| Postgres COPY (reference) | ${r.postgresCopy.rows} rows in ${r.postgresCopy.seconds} s = ${r.postgresCopy.rowsPerSecond} rows/s | | |
+${
+  r.burst.twoReplicas
+    ? `| burst, 2 replicas | ${r.burst.twoReplicas.rowsWritten}/${r.burst.twoReplicas.messagesPublished} rows in ${r.burst.twoReplicas.seconds} s = ${r.burst.twoReplicas.rowsPerSecond} rows/s | ${cpuLine(r.burst.twoReplicas)} | hubs ${r.burst.twoReplicas.rssPeakMiB.hub} |\n`
+    : ''
+}| Postgres COPY (reference) | ${r.postgresCopy.rows} rows in ${r.postgresCopy.seconds} s = ${r.postgresCopy.rowsPerSecond} rows/s | | |
 
-Ratios: 2 replicas / 1 = **${r.ratio.twoReplicasVsOne}** (goal ≥ 1.7); ingest / COPY = ${r.ratio.oneReplicaIngestVsCopy} (1 replica), ${r.ratio.twoReplicasIngestVsCopy} (2).
+Ratios: 2 replicas / 1 = **${r.ratio.twoReplicasVsOne}** (goal ≥ 1.7; ${r.ratio.twoReplicasVsOneMeasure}); ingest / COPY = ${r.ratio.oneReplicaIngestVsCopy} (1 replica)${r.ratio.twoReplicasIngestVsCopy !== undefined ? `, ${r.ratio.twoReplicasIngestVsCopy} (2)` : ''}.
 Hub CPU in the steady phase: **${r.goals.hubCpuSteadyPercentOfOneCore.measured} %** of one core (goal ≤ 50).
+${r.replicaScaling ? replicaMarkdown(r.replicaScaling) : ''}`;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function replicaMarkdown(s: any): string {
+  const cpu = (p: Phase) =>
+    Object.entries(p.cpu)
+      .map(([k, v]) => `${k} ${v.percentOfOneCore} (peak ${v.peakPercentOfOneCore})`)
+      .join(', ');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const rows = s.phases.map((p: any) => {
+    const per = p.perReplica
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      .map((q: any) => {
+        const t = q.throttle;
+        return `${q.name}: ${q.telemetryReceived} received, ${q.rowsWritten} stored, ${q.rowsDroppedByQueue} dropped, throttled ${t.throttled}/${t.periods} periods (${t.throttledSeconds} s)`;
+      })
+      .join('; ');
+    return `| ${p.label} | ${p.rowsStored}/${p.messagesPublished} rows (${p.rowsStoredBeforeResume} before the resume); last row ${p.secondsToLastRow} s after the resume: **${p.rowsPerSecond} rows/s** | ${per} | ${cpu(p)}; machine ${p.machine.busyPercentOfOneCore} (peak ${p.machine.peakBusyPercentOfOneCore}) of 200 |`;
+  });
+  return `
+## Replica scaling, ${s.cpuPerReplica} core per replica
+
+Each hub replica in its own cgroup (cpu.cfs_quota_us ${s.cfsQuotaUs} per ${s.cfsPeriodUs} µs); replicas stopped while every device sends ${s.messagesPerDevice} telemetry messages, the broker queues them, replicas resumed together; capacity = rows stored / (resume → last row).
+
+| phase | rows | per replica | CPU, % of one core (peak second) |
+| --- | --- | --- | --- |
+${rows.join('\n')}
+
+2 replicas / 1 = **${s.ratio.twoReplicasVsOne}** (vs the first 1-replica phase ${s.ratio.twoReplicasVsOneBefore}, vs the last ${s.ratio.twoReplicasVsOneAfter}).
 `;
 }
 
