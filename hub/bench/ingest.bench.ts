@@ -44,6 +44,8 @@ const ROWS = DEVICES * MESSAGES * SAMPLES;
 const ADMIN_URL = process.env.FLEET_BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const RESULTS = fileURLToPath(new URL('../../bench/results/ingest.json', import.meta.url));
 const T0 = Date.UTC(2026, 0, 1);
+// The simulated devices' MQTT client (ingest-publishers.ts): raw sockets (default) or mqtt.js.
+const PUBLISHERS = process.env.FLEET_BENCH_PUBLISHERS === 'mqttjs' ? 'mqttjs' : 'raw';
 
 const quiet = {
   log: () => undefined,
@@ -101,6 +103,11 @@ async function main(): Promise<void> {
     // This runs in the hub's process during the timed phase, so it is kept cheap: one array per
     // device indexed by message number (a string key per sample cost ~0.1 CPU-s and garbage).
     const committed = new Map<string, Float64Array>();
+    // Message number of a sample's time (the same for every device); a lookup is cheaper than
+    // Date.parse per row.
+    const messageOf = new Map(
+      Array.from({ length: MESSAGES * SAMPLES }, (_, i) => [sampleAt(i).time, Math.floor(i / SAMPLES)]),
+    );
     const timedTelemetry = {
       async ingestBatch(batch: { deviceId: string; samples: TelemetrySample[] }[]) {
         const n = await telemetry.ingestBatch(batch);
@@ -109,7 +116,7 @@ async function main(): Promise<void> {
           let times = committed.get(item.deviceId);
           if (times === undefined) committed.set(item.deviceId, (times = new Float64Array(MESSAGES)));
           for (const s of item.samples) {
-            const m = Math.floor((Date.parse(s.time) - T0) / 1000 / SAMPLES);
+            const m = messageOf.get(s.time)!;
             if (now > times[m]!) times[m] = now;
           }
         }
@@ -152,6 +159,7 @@ async function main(): Promise<void> {
       samples: SAMPLES,
       t0: T0,
       publishedFile: join(dir, 'published.json'),
+      client: PUBLISHERS,
     };
     await writeFile(join(dir, 'publishers.json'), JSON.stringify(publisherConfig));
     const child = spawn(
@@ -218,15 +226,13 @@ async function main(): Promise<void> {
     const processes = await meter.stop();
     await sqlPids.end();
     const publishedAll = await publishedDone;
+    // Publish time of every message: per device, by message number.
     const published = JSON.parse(await readFile(publisherConfig.publishedFile, 'utf8')) as Record<
       string,
-      number
+      number[]
     >;
     const latencies = Object.entries(published)
-      .map(([key, at]) => {
-        const [deviceId, m] = key.split('/');
-        return (committed.get(deviceId!)?.[Number(m)] || NaN) - at;
-      })
+      .flatMap(([deviceId, times]) => times.map((at, m) => (committed.get(deviceId)?.[m] || NaN) - at))
       .sort((a, b) => a - b);
     const sql = new pg.Client({ connectionString: dbUrl });
     await sql.connect();
@@ -260,15 +266,30 @@ async function main(): Promise<void> {
 
     // 2. Reference: COPY into a table with the same columns and indexes.
     await sql.query('CREATE TABLE telemetry_copy (LIKE telemetry INCLUDING ALL)');
+    // Its CPU too, to compare per row with the hub's: psql's from /usr/bin/time, the backend's
+    // from its own /proc/self/stat read at the end of the same session (utime, stime in ticks).
     const copyStart = performance.now();
-    await run('psql', [
+    const copyRun = await run('/usr/bin/time', [
+      '-f',
+      'psql-cpu %U %S',
+      'psql',
       dbUrl,
       '-v',
       'ON_ERROR_STOP=1',
+      '-At',
       '-c',
       `\\copy telemetry_copy (device_id, at, cpu_percent, mem_used_bytes, mem_total_bytes, disk_used_bytes, disk_total_bytes, temperature_c, uptime_seconds) FROM '${csvFile}' WITH (FORMAT csv)`,
+      '-c',
+      "SELECT pg_read_file('/proc/self/stat')",
     ]);
     const copySeconds = (performance.now() - copyStart) / 1000;
+    const statFields = (copyRun.stdout.split(') ').at(-1) ?? '').trim().split(/\s+/);
+    const ticks = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+    const psqlCpu = /psql-cpu ([\d.]+) ([\d.]+)/.exec(copyRun.stderr);
+    const copyCpu = {
+      backendCpuSeconds: (Number(statFields[11]) + Number(statFields[12])) / ticks,
+      psqlCpuSeconds: psqlCpu ? Number(psqlCpu[1]) + Number(psqlCpu[2]) : NaN,
+    };
     const { rows: copied } = await sql.query<{ n: string }>('SELECT count(*) AS n FROM telemetry_copy');
     if (Number(copied[0]?.n) !== ROWS) throw new Error(`COPY wrote ${copied[0]?.n} rows, expected ${ROWS}`);
 
@@ -290,6 +311,7 @@ async function main(): Promise<void> {
       messagesPerDevice: MESSAGES,
       samplesPerMessage: SAMPLES,
       rows: ROWS,
+      publishers: PUBLISHERS,
       hubIngest: {
         seconds: ingestSeconds,
         rowsPerSecond: ROWS / ingestSeconds,
@@ -317,6 +339,16 @@ async function main(): Promise<void> {
         seconds: copySeconds,
         rowsPerSecond: ROWS / copySeconds,
         note: 'psql \\copy from a CSV file, process start included',
+        ...copyCpu,
+      },
+      /** CPU per row (µs): the hub's path against COPY's. */
+      cpuMicrosecondsPerRow: {
+        hub: (processes.cpu.hub!.cpuSeconds * 1e6) / ROWS,
+        hubPostgresBackends: (processes.cpu.postgres!.cpuSeconds * 1e6) / ROWS,
+        mosquitto: (processes.cpu.mosquitto!.cpuSeconds * 1e6) / ROWS,
+        publishers: (processes.cpu.publishers!.cpuSeconds * 1e6) / ROWS,
+        copyBackend: (copyCpu.backendCpuSeconds * 1e6) / ROWS,
+        copyPsql: (copyCpu.psqlCpuSeconds * 1e6) / ROWS,
       },
       ratio: {
         hubIngestVsCopy: copySeconds / ingestSeconds,
@@ -326,7 +358,7 @@ async function main(): Promise<void> {
       /** 1/5/15-minute load when the run ended: other work on the same 2 cores skews every number. */
       loadAverage: loadavg(),
       setup:
-        'devices: mqtt.js clients (MQTT 5, QoS 1) in a separate process; hub ingest with a real TelemetryService; Mosquitto 2.0 + dynsec, set_tcp_nodelay, max_queued_messages 100000, max_inflight_messages 1000; local Postgres 15; 2 cores shared with other work',
+        'devices: MQTT 5 QoS 1 publishers in a separate process (raw sockets, or mqtt.js clients with FLEET_BENCH_PUBLISHERS=mqttjs); hub ingest with a real TelemetryService; Mosquitto 2.0 + dynsec, set_tcp_nodelay, max_queued_messages 100000, max_inflight_messages 1000; local Postgres 15; 2 cores shared with other work',
     };
     console.log(JSON.stringify(result, null, 2));
     await mkdir(join(RESULTS, '..'), { recursive: true });
