@@ -96,6 +96,11 @@ export class CpuLimitGroup {
     if (outside.length > 0) throw new Error(`threads ${outside.join(',')} of ${pid} are not in ${this.#dir}`);
   }
 
+  /** Sets the quota again (`true`) or lifts it (`false`): for unmeasured warm-up work. */
+  async limit(on: boolean): Promise<void> {
+    await writeFile(join(this.#dir, 'cpu.cfs_quota_us'), String(on ? this.quotaUs : -1));
+  }
+
   async stat(): Promise<ThrottleStat> {
     const text = await readFile(join(this.#dir, 'cpu.stat'), 'utf8');
     const field = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);

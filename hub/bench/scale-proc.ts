@@ -112,7 +112,9 @@ export class PhaseMeter {
     const tl = this.#timeline;
     tl?.t.push(round((at - this.#t0) / 1000, 1));
     for (const [name, pids] of cpu) {
-      const percent = (used(last.cpu, name, pids) / seconds) * 100;
+      // A process new in this sample has no start here: it is left out of this second's peak.
+      const known = new Map([...pids].filter(([pid]) => last.cpu.get(name)?.has(pid) === true));
+      const percent = (used(last.cpu, name, known) / seconds) * 100;
       this.#cpuPeak.set(name, Math.max(this.#cpuPeak.get(name) ?? 0, percent));
       if (tl !== undefined) (tl.cpu[name] ??= []).push(Math.round(percent));
     }

@@ -29,6 +29,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { TOPIC_ROOT } from '@fleet/protocol';
 import { runMigrations } from '../src/database/migration-runner.js';
+import { DEFAULT_INGEST_OPTIONS } from '../src/ingest/ingest.service.js';
 import { freePort, startMosquitto } from '../test/integration/helpers/mosquitto.js';
 import { CpuLimitGroup, type ThrottleStat } from './scale-cgroup.js';
 import type { ScaleDevicesConfig } from './scale-devices.js';
@@ -140,25 +141,33 @@ async function main(): Promise<void> {
       const port = await freePort();
       hubPorts.push(port);
       const { DATABASE_URL: _d, MQTT_URL: _m, ...rest } = process.env;
-      const hub = spawn(process.execPath, ['--conditions=fleet-source', '--import', 'tsx', 'src/main.ts'], {
-        cwd: HUB,
-        env: {
-          ...rest,
-          DATABASE_URL: dbUrl,
-          MQTT_URL: broker.url,
-          MQTT_ADMIN_USERNAME: broker.admin.username,
-          MQTT_ADMIN_PASSWORD: broker.admin.password,
-          MQTT_HUB_PASSWORD: hubPassword,
-          HUB_PORT: String(port),
-          HUB_HOST: '127.0.0.1',
-          HUB_PUBLIC_URL: `http://127.0.0.1:${port}`,
-          HUB_DATA_DIR: join(dir, name),
-          HUB_ADMIN_EMAIL: 'bench@example.com',
-          HUB_ADMIN_PASSWORD: 'bench-password',
-          HUB_LOG_LEVEL: 'warn',
+      // FLEET_SCALE_HUB_NODE_FLAGS: extra node flags for the replicas, for looking into a run
+      // (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; phases carry CLOCK_MONOTONIC bounds to
+      // cut a profile by).
+      const nodeFlags = (process.env.FLEET_SCALE_HUB_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+      const hub = spawn(
+        process.execPath,
+        [...nodeFlags, '--conditions=fleet-source', '--import', 'tsx', 'src/main.ts'],
+        {
+          cwd: HUB,
+          env: {
+            ...rest,
+            DATABASE_URL: dbUrl,
+            MQTT_URL: broker.url,
+            MQTT_ADMIN_USERNAME: broker.admin.username,
+            MQTT_ADMIN_PASSWORD: broker.admin.password,
+            MQTT_HUB_PASSWORD: hubPassword,
+            HUB_PORT: String(port),
+            HUB_HOST: '127.0.0.1',
+            HUB_PUBLIC_URL: `http://127.0.0.1:${port}`,
+            HUB_DATA_DIR: join(dir, name),
+            HUB_ADMIN_EMAIL: 'bench@example.com',
+            HUB_ADMIN_PASSWORD: 'bench-password',
+            HUB_LOG_LEVEL: 'warn',
+          },
+          stdio: ['ignore', 'inherit', 'inherit'],
         },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
+      );
       children.push(hub);
       await until(
         `hub ${name} ready`,
@@ -203,7 +212,10 @@ async function main(): Promise<void> {
     const backends = async () =>
       (
         await sql.query<{ pid: number }>(
-          'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          // The benchmark's own connections included: leaving out only the one that asks made
+          // the pool's two connections appear and vanish in turn, and one that reappears counts
+          // its whole life's CPU in the phase.
+          'SELECT pid FROM pg_stat_activity WHERE datname = $1',
           [dbName],
         )
       ).rows.map((r) => r.pid);
@@ -399,15 +411,16 @@ async function main(): Promise<void> {
         );
         await m.start();
         const start = performance.now();
+        const monotonicStart = process.hrtime.bigint();
         resume();
         const expected = DEVICES * REPLICA_BURST;
         const samples: { t: number; rows: number }[] = [];
-        let last = { rows: -1, at: start };
+        let last = { rows: -1, at: start, monotonic: monotonicStart };
         for (;;) {
           const rows = await stored();
           const t = performance.now();
           samples.push({ t, rows });
-          if (rows !== last.rows) last = { rows, at: t };
+          if (rows !== last.rows) last = { rows, at: t, monotonic: process.hrtime.bigint() };
           // A replica reads its whole backlog before its writers catch up: 30 s without a
           // new row means rows were lost, not that they are late.
           if (rows >= expected || t - last.at > 30_000) break;
@@ -429,12 +442,15 @@ async function main(): Promise<void> {
           rowsStored,
           secondsToLastRow: round(seconds),
           rowsPerSecond: Math.round(last.rows / seconds),
+          /** CLOCK_MONOTONIC µs (the clock of V8's CPU profiles) at the resume and at the last row. */
+          monotonicUs: [Number(monotonicStart / 1000n), Number(last.monotonic / 1000n)],
           /** Seconds since the replicas resumed and rows stored, about every second. */
           rowsTimeline: samples
             .filter((x, i) => i % 5 === 0 || i === samples.length - 1)
             .map((x) => [round((x.t - start) / 1000), x.rows]),
           perReplica: replicas.map((r, i) => ({
             name: r.name,
+            pid: r.hub.pid,
             telemetryReceived: counters1[i]!.received - counters0[i]!.received,
             rowsWritten: counters1[i]!.written - counters0[i]!.written,
             rowsDroppedByQueue: counters1[i]!.dropped - counters0[i]!.dropped,
@@ -464,11 +480,27 @@ async function main(): Promise<void> {
       hubs.push(hubB);
       await groupB.add(hubB.pid!);
       replicas.push({ name: 'hub-b', hub: hubB, port: hubPorts.at(-1)!, group: groupB });
-      // A's ingest path was compiled by the phases before; one unmeasured message per device
-      // does the same for B (interpreted code would be B's handicap, not the scaling's).
-      sim.stdin!.write('burst 1\n');
+      // B must be in A's state, not fresher: A's ingest path was compiled by the phases before,
+      // and A's duplicate filter (RecentIds, DEFAULT_INGEST_OPTIONS.recentIds ids) is full,
+      // which costs ~40 µs per telemetry message while B's is not (measured with --cpu-prof,
+      // decision 0093). Unmeasured messages fill B's, with both quotas lifted so that this
+      // takes seconds, not minutes.
+      const warmUp = Math.ceil((DEFAULT_INGEST_OPTIONS.recentIds * 2 * 1.2) / DEVICES);
+      progress(`warm-up: ${warmUp} messages per device, quotas lifted`);
+      await groupA.limit(false);
+      await groupB.limit(false);
+      const warmRows = await count('SELECT count(*) AS n FROM telemetry');
+      sim.stdin!.write(`burst ${warmUp}\n`);
       await nextLine();
-      await sleep(5000);
+      await until(
+        'warm-up rows stored',
+        async () => (await count('SELECT count(*) AS n FROM telemetry')) - warmRows >= warmUp * DEVICES,
+        300_000,
+        500,
+      );
+      await groupA.limit(true);
+      await groupB.limit(true);
+      await sleep(3000);
       progress(`limited replicas (${cores} core each): 2 replicas`);
       phases.push(await limitedBurst('2 replicas', replicas));
       progress(`limited 2: ${JSON.stringify(phases.at(-1))}`);
@@ -490,6 +522,7 @@ async function main(): Promise<void> {
         cfsPeriodUs: groupA.periodUs,
         cpuShares: groupA.shares,
         messagesPerDevice: REPLICA_BURST,
+        warmUpMessagesPerDeviceForTheSecondReplica: warmUp,
         phases,
         ratio: {
           /** Two replicas' capacity / the mean of the one-replica capacity before and after. */
