@@ -71,8 +71,8 @@ export const DEFAULT_INGEST_OPTIONS: IngestOptions = {
   // session is held. Writers × eventConcurrency (6; 2 with the batch forms, decision 0092)
   // stays below the Prisma pool (10), leaving connections to the API and the rollout engine
   // (decision 0034's reason still holds: a transaction waiting more than 2 s for a connection
-  // fails). Batches form by themselves:
-  // while the writers are busy, messages gather; an idle hub writes each at once.
+  // fails). Batches form by themselves: while the writers are busy, messages gather; an idle
+  // hub writes each at once.
   state: { capacity: 20_000, maxBatch: 500, writers: 2, eventConcurrency: 3 },
   recordRetryDelaysMs: [100, 1_000, 5_000],
   recentIds: 50_000,
