@@ -45,4 +45,52 @@ describe('provisioning', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error.issues.map((i) => i.path)).toContain(path);
   });
+
+  describe('intervals.telemetryPublishMs', () => {
+    const base = { hubUrl: 'http://h', board: 'b' };
+    const intervalsOf = (intervals: object | undefined) => {
+      const r = parseAgentConfig(intervals ? { ...base, intervals } : base);
+      if (!r.ok) throw r.error;
+      return r.value.intervals;
+    };
+
+    it('defaults to 300 000 (5 samples a message at the default telemetryMs)', () => {
+      expect(intervalsOf(undefined)).toEqual({
+        telemetryMs: 60_000,
+        telemetryPublishMs: 300_000,
+        reportMs: 300_000,
+        logFlushMs: 2_000,
+      });
+      expect(intervalsOf({ telemetryMs: 10_000 }).telemetryPublishMs).toBe(300_000);
+    });
+
+    it('defaults to telemetryMs when sampling is slower than the default publish interval', () => {
+      expect(intervalsOf({ telemetryMs: 600_000 }).telemetryPublishMs).toBe(600_000);
+    });
+
+    it('keeps an explicit value, equal to telemetryMs meaning one sample a message', () => {
+      expect(intervalsOf({ telemetryMs: 60_000, telemetryPublishMs: 60_000 }).telemetryPublishMs).toBe(
+        60_000,
+      );
+      expect(intervalsOf({ telemetryMs: 5_000, telemetryPublishMs: 20_000 }).telemetryPublishMs).toBe(20_000);
+    });
+
+    it.each([
+      [{ telemetryMs: 60_000, telemetryPublishMs: 30_000 }, /must be ≥ telemetryMs \(60000\)/],
+      [{ telemetryPublishMs: 59_999 }, /telemetryPublishMs \(59999\) must be ≥ telemetryMs/],
+      [{ telemetryPublishMs: 300_000.5 }, /whole number of milliseconds/],
+      [{ telemetryPublishMs: 0 }, /must be > 0/],
+      [{ telemetryPublishMs: -1 }, /must be > 0/],
+      [{ telemetryPublishMs: '300000' }, /number/i],
+    ])(
+      'refuses intervals %j with a clear message at $.intervals.telemetryPublishMs',
+      (intervals, message) => {
+        const r = parseAgentConfig({ ...base, intervals });
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        const issue = r.error.issues.find((i) => i.path === '$.intervals.telemetryPublishMs');
+        expect(issue?.message).toMatch(message);
+      },
+    );
+  });
 });

@@ -50,6 +50,9 @@ export const ProvisionResponse = z.object({
 });
 export type ProvisionResponse = z.infer<typeof ProvisionResponse>;
 
+/** Telemetry is published every 5 minutes unless the config says otherwise (decision 0037). */
+export const DEFAULT_TELEMETRY_PUBLISH_MS = 300_000;
+
 /**
  * The agent's configuration file (written into the image by `fleet-image build`, or by hand on
  * a PC). Everything the device needs to find and trust its hub.
@@ -70,11 +73,39 @@ export const AgentConfig = z.strictObject({
   hardwareId: z.string().min(1).max(128).optional(),
   intervals: z
     .strictObject({
+      /** A telemetry sample is taken every this many ms. */
       telemetryMs: z.number().int().min(1_000).default(60_000),
+      /**
+       * The samples taken since the last message are published every this many ms (decision
+       * 0037): ≥ telemetryMs; equal sends one sample per message. Absent: 300 000 (5 samples a
+       * message at the default telemetryMs), or telemetryMs when that is longer.
+       */
+      telemetryPublishMs: z
+        .number()
+        .int({ error: 'telemetryPublishMs must be a whole number of milliseconds' })
+        .positive({ error: 'telemetryPublishMs must be > 0 (and ≥ telemetryMs)' })
+        .optional(),
       reportMs: z.number().int().min(1_000).default(300_000),
       logFlushMs: z.number().int().min(100).default(2_000),
     })
-    .default({ telemetryMs: 60_000, reportMs: 300_000, logFlushMs: 2_000 }),
+    .superRefine((v, ctx) => {
+      if (v.telemetryPublishMs !== undefined && v.telemetryPublishMs < v.telemetryMs)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['telemetryPublishMs'],
+          message: `telemetryPublishMs (${v.telemetryPublishMs}) must be ≥ telemetryMs (${v.telemetryMs}): samples are published in batches, a message holds at least one`,
+        });
+    })
+    .transform((v) => ({
+      ...v,
+      telemetryPublishMs: v.telemetryPublishMs ?? Math.max(DEFAULT_TELEMETRY_PUBLISH_MS, v.telemetryMs),
+    }))
+    .default({
+      telemetryMs: 60_000,
+      telemetryPublishMs: DEFAULT_TELEMETRY_PUBLISH_MS,
+      reportMs: 300_000,
+      logFlushMs: 2_000,
+    }),
   limits: z
     .strictObject({
       /** On-disk queue of reports/progress kept while offline. */
