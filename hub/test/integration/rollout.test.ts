@@ -28,6 +28,7 @@ import mqtt from './helpers/mqtt-client.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
+import { EventBus } from '../../src/events/event-bus.js';
 import { AuthService } from '../../src/auth/auth.service.js';
 import { BrokerDeviceUrlModule } from '../../src/broker-device-url.module.js';
 import { HubConfig } from '../../src/config/hub-config.js';
@@ -638,6 +639,98 @@ describe('rollouts with simulated devices', () => {
     const rows = await deviceRows(created.body.id);
     expect(rows.every((r) => r.reason === 'no progress for 5 s')).toBe(true);
     expect(quiet.reduce((n, d) => n + d.stats.silent, 0)).toBe(2);
+    expect((await api('POST', `/api/v1/rollouts/${created.body.id}/abort`)).status).toBe(200);
+  });
+
+  it('a progress event stored out of id order (committed after a later one) is still synced (decision 0092)', async () => {
+    // The engine's quick steps only look at events above the id it saw at the previous step;
+    // an event whose transaction commits after a later id's is left to the next full step.
+    const silent: UpdateBehaviour = { ...fast(), timeoutRate: 1 };
+    await simulatedFleet('sim-q', 2, silent);
+    const rel = await release({ web: await uploadObject(8_000) });
+    const created = await api<RolloutView>('POST', '/api/v1/rollouts', {
+      release: rel.version,
+      fleet: 'sim-q',
+      deviceTimeoutSeconds: 600,
+      maxFailurePercent: 100,
+    });
+    expect(created.status).toBe(201);
+    const rows = await until('both devices dispatched', async () => {
+      const r = (
+        await sql.query<{ device_id: string; update_id: string; state: string }>(
+          `SELECT device_id::text, update_id, state FROM rollout_devices WHERE rollout_id = $1 ORDER BY device_id`,
+          [created.body.id],
+        )
+      ).rows;
+      return r.length === 2 && r.every((x) => x.state !== 'pending') ? r : null;
+    });
+    const [late, early] = rows as [(typeof rows)[0], (typeof rows)[0]];
+    const insert = `INSERT INTO update_events (device_id, update_id, status, state, release_version, revision_digest, percent, at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, now()) RETURNING id`;
+    const held = await sql.connect();
+    const wake = app.get(EventBus);
+    let waking = true;
+    // Progress wakes the engine every 50 ms: quick steps, as in a large rollout.
+    const waker = (async () => {
+      while (waking) {
+        wake.publish({
+          type: 'device.progress',
+          scope: 'devices',
+          minRole: 'viewer',
+          deviceId: early.device_id,
+          data: {},
+        });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      await held.query('BEGIN');
+      const lowId = (
+        await held.query(insert, [
+          late.device_id,
+          late.update_id,
+          'succeeded',
+          'idle',
+          rel.version,
+          rel.digest,
+          100,
+        ])
+      ).rows[0].id as string;
+      const highId = (
+        await sql.query(insert, [
+          early.device_id,
+          early.update_id,
+          'downloading',
+          'downloading',
+          rel.version,
+          rel.digest,
+          50,
+        ])
+      ).rows[0].id as string;
+      expect(BigInt(highId)).toBeGreaterThan(BigInt(lowId));
+      await until(
+        'the later event synced',
+        async () =>
+          BigInt(
+            (
+              await sql.query(
+                `SELECT last_event_id::text AS id FROM rollout_devices WHERE rollout_id = $1 AND device_id = $2`,
+                [created.body.id, early.device_id],
+              )
+            ).rows[0].id as string,
+          ) >= BigInt(highId),
+      );
+      await held.query('COMMIT');
+      await until('the earlier-numbered event synced', async () =>
+        (await deviceRows(created.body.id)).some(
+          (r) => r.device_id === late.device_id && r.state === 'succeeded',
+        ),
+      );
+    } finally {
+      waking = false;
+      await waker;
+      held.release();
+    }
     expect((await api('POST', `/api/v1/rollouts/${created.body.id}/abort`)).status).toBe(200);
   });
 
