@@ -37,7 +37,17 @@ import {
   UpdateDeviceRequest,
 } from './device.dto.js';
 import { DevicesService } from './device.service.js';
-import { ContainerEvent, Device, DeviceCommand, DeviceDetail, DeviceSummary } from './device.types.js';
+import {
+  BulkCommandResult,
+  BulkTagResult,
+  ContainerEvent,
+  Device,
+  DeviceCommand,
+  DeviceCredentials,
+  DeviceDetail,
+  DeviceSummary,
+  TagCount,
+} from './device.types.js';
 
 const LimitQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
 type LimitQuery = z.infer<typeof LimitQuery>;
@@ -64,8 +74,8 @@ export class DeviceController {
   }
 
   @Get('tags')
-  @Returns(z.array(z.object({ tag: z.string(), count: z.number().int() })))
-  tags(@ZodQuery(TagsQuery) q: Parsed<TagsQuery>): Promise<Array<{ tag: string; count: number }>> {
+  @Returns(z.array(TagCount))
+  tags(@ZodQuery(TagsQuery) q: Parsed<TagsQuery>): Promise<TagCount[]> {
     return this.devices.tags(q.fleetId);
   }
 
@@ -73,11 +83,11 @@ export class DeviceController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(BulkTagRequest) })
-  @Returns(z.object({ updated: z.number().int() }))
+  @Returns(BulkTagResult)
   bulkTag(
     @Body(new ZodPipe(BulkTagRequest)) body: Parsed<BulkTagRequest>,
     @CurrentUser() who: UserPrincipal,
-  ): Promise<{ updated: number }> {
+  ): Promise<BulkTagResult> {
     return this.devices.bulkTag(body.deviceIds, body.add, body.remove, actorOf(who));
   }
 
@@ -85,15 +95,11 @@ export class DeviceController {
   @MinRole('operator')
   @HttpCode(200)
   @ApiBody({ schema: openApiSchema(BulkCommandRequest) })
-  @Returns(
-    z.array(
-      z.object({ deviceId: z.string(), command: DeviceCommand.nullable(), error: z.string().nullable() }),
-    ),
-  )
+  @Returns(z.array(BulkCommandResult))
   bulkCommand(
     @Body(new ZodPipe(BulkCommandRequest)) body: Parsed<BulkCommandRequest>,
     @CurrentUser() who: UserPrincipal,
-  ): Promise<Array<{ deviceId: string; command: DeviceCommand | null; error: string | null }>> {
+  ): Promise<BulkCommandResult[]> {
     return this.devices.sendCommands(body.deviceIds, body.command, actorOf(who));
   }
 
@@ -169,11 +175,8 @@ export class DeviceController {
   @Post('devices/:id/credentials')
   @AllowDevice()
   @HttpCode(200)
-  @Returns(z.object({ username: z.string(), password: z.string(), clientId: z.string() }))
-  rotate(
-    @Param('id') id: string,
-    @CurrentPrincipal() who: Principal,
-  ): Promise<{ username: string; password: string; clientId: string }> {
+  @Returns(DeviceCredentials)
+  rotate(@Param('id') id: string, @CurrentPrincipal() who: Principal): Promise<DeviceCredentials> {
     if (who.kind === 'device' ? who.deviceId !== id : !roleAtLeast(who.role, 'admin')) {
       throw new ForbiddenException(
         who.kind === 'device' ? 'a device may only rotate its own credentials' : 'this needs role admin',
