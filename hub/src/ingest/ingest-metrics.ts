@@ -1,4 +1,4 @@
-import type { UplinkKind } from '@fleet/protocol';
+import { UPLINK_KINDS, type UplinkKind } from '@fleet/protocol';
 import type { Counter, MetricsRegistry } from '../metrics/metrics.registry.js';
 
 /** Why a message was dropped before reaching a sink. */
@@ -16,6 +16,8 @@ export class IngestMetrics {
   readonly writeFailures: Counter;
   readonly coalesced: Counter;
   readonly #registry: MetricsRegistry;
+  /** `received` bound once per kind: it counts every device message (see Counter.bind). */
+  readonly #receivedByKind: ReadonlyMap<UplinkKind, () => void>;
 
   constructor(registry: MetricsRegistry) {
     this.#registry = registry;
@@ -48,6 +50,14 @@ export class IngestMetrics {
       'fleet_ingest_state_coalesced_total',
       'Presence and reports replaced by a later one of the same device before they were stored, by kind.',
     );
+    this.#receivedByKind = new Map(UPLINK_KINDS.map((kind) => [kind, this.received.bind({ kind })]));
+  }
+
+  /** Counts one received message of `kind` (fleet_ingest_messages_total{kind}). */
+  countReceived(kind: UplinkKind): void {
+    const inc = this.#receivedByKind.get(kind);
+    if (inc !== undefined) inc();
+    else this.received.inc({ kind });
   }
 
   invalid(kind: UplinkKind | 'unknown', reason: InvalidReason): void {

@@ -283,6 +283,27 @@ describe('IngestService', () => {
     expect(registry.render()).toContain('fleet_ingest_queue_depth{kind="telemetry"} 0');
   });
 
+  test('telemetry, logs and state with room are queued synchronously: handle returns no promise', async () => {
+    const { ingest, sink, metrics, registry } = anIngest();
+    const at = new Date(Date.UTC(2026, 0, 1)).toISOString();
+    expect(
+      ingest.handle(deviceTopics(device).telemetry, payload('telemetry', { samples: [aSample(at)] }), live),
+    ).toBeUndefined();
+    expect(ingest.backlog.telemetry).toBe(1); // accepted into the bounded queue before returning
+    const line = { time: at, source: 'web', stream: 'stdout' as const, text: 'hi' };
+    expect(
+      ingest.handle(deviceTopics(device).logs, payload('logs', { lines: [line] }), live),
+    ).toBeUndefined();
+    expect(ingest.backlog.logs).toBe(1);
+    expect(ingest.handle(deviceTopics(device).report, payload('report', aReport()), live)).toBeUndefined();
+    expect(ingest.backlog.records).toBe(1);
+    await ingest.drain();
+    expect(sink.telemetry).toHaveLength(1);
+    expect(metrics.received.get({ kind: 'telemetry' })).toBe(1);
+    expect(metrics.received.get({ kind: 'logs' })).toBe(1);
+    expect(registry.render()).toContain('fleet_ingest_messages_total{kind="report"} 1');
+  });
+
   test('telemetry the fast path does not take is decided by protocol: odd but valid stored, invalid refused', async () => {
     const { ingest, sink, metrics, logger } = anIngest();
     const envelope = (samples: unknown[]) =>
@@ -411,9 +432,10 @@ describe('IngestService', () => {
       await ingest.handle(topic(1), payload('report', aReport()), live);
       await ingest.handle(topic(2), payload('report', aReport()), live);
       let admitted = false;
-      const fourth = ingest
-        .handle(topic(3), payload('report', aReport()), live)
-        .then(() => (admitted = true));
+      const held = ingest.handle(topic(3), payload('report', aReport()), live);
+      // Only a message that has to wait returns a promise (the MQTT client holds its PUBACK).
+      expect(held).toBeInstanceOf(Promise);
+      const fourth = held!.then(() => (admitted = true));
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(admitted).toBe(false);
       sink.open();

@@ -164,29 +164,32 @@ export class IngestService {
   }
 
   /**
-   * Handles one message. Resolves when the message is queued: only while the state map is full
-   * (`state.capacity`) does it wait, which holds the MQTT session (backpressure).
+   * Handles one message. Returns nothing when the message is queued at once (telemetry, logs,
+   * and state messages while the state map has room): the MQTT client then acknowledges it
+   * without a promise of its own. Only while the state map is full (`state.capacity`) does it
+   * return a promise, resolved when the message is queued, which holds the MQTT session
+   * (backpressure, decisions 0035 and 0051): the PUBACK still follows acceptance into a bounded
+   * queue.
    */
-  async handle(topic: string, payload: Buffer, meta: MqttMessageMeta): Promise<void> {
-    const receivedAt = new Date();
+  handle(topic: string, payload: Buffer, meta: MqttMessageMeta): Promise<void> | undefined {
     const parsed = parseTopic(topic);
     if (!parsed.ok) {
       this.#metrics.invalid('unknown', 'topic');
       this.#reportInvalid('?', `ignored message on unexpected topic: ${parsed.error.message}`);
-      return;
+      return undefined;
     }
     const { deviceId, kind } = parsed.value;
     if (!isUplink(kind)) {
       this.#metrics.invalid('unknown', 'kind');
       this.#reportInvalid(deviceId, `ignored ${kind} message: not a device → hub kind`);
-      return;
+      return undefined;
     }
     if (payload.length === 0) {
       // An empty retained payload is how a retained message is cleared: nothing to ingest.
       this.#metrics.invalid(kind, 'empty');
-      return;
+      return undefined;
     }
-    this.#metrics.received.inc({ kind });
+    this.#metrics.countReceived(kind);
     // Telemetry, the bulk of the traffic, first tries a zod-free check that only ever accepts
     // what decodeMessage accepts (telemetry-fast-decode.ts); anything else is decided by protocol.
     const fast = kind === 'telemetry' ? decodeTelemetryFast(payload) : undefined;
@@ -194,49 +197,57 @@ export class IngestService {
     if (!decoded.ok) {
       this.#metrics.invalid(kind, 'payload');
       this.#reportInvalid(deviceId, `dropped invalid ${kind}: ${decoded.error.message.slice(0, 1000)}`);
-      return;
+      return undefined;
     }
     // Only events are de-duplicated. Presence and reports are state and may repeat an id on
     // purpose: a Last Will is fixed at CONNECT and mqtt.js reuses it on every reconnect, so the
     // second "offline" of a flapping device carries the first one's id.
     if (DEDUPLICATED.has(kind) && this.#recent.seen(`${deviceId}/${decoded.value.id}`)) {
       this.#metrics.duplicates.inc({ kind });
-      return;
+      return undefined;
     }
-    await this.#route(deviceId, decoded.value, { receivedAt, retained: meta.retained });
+    return this.#route(deviceId, decoded.value, meta.retained);
   }
 
-  async #route(
+  #route(
     deviceId: string,
     envelope: Envelope<UplinkKind, MessageBody<UplinkKind>>,
-    at: { receivedAt: Date; retained: boolean },
-  ): Promise<void> {
+    retained: boolean,
+  ): Promise<void> | undefined {
     const body = envelope.body;
     switch (envelope.kind) {
       case 'telemetry':
         for (const sample of (body as MessageBody<'telemetry'>).samples)
           this.#telemetry.push({ deviceId, ...sample });
-        return;
+        return undefined;
       case 'logs':
         for (const line of (body as MessageBody<'logs'>).lines) this.#logs.push({ deviceId, ...line });
-        return;
+        return undefined;
       case 'presence':
       case 'report':
       case 'progress':
       case 'ack': {
-        // Built only here: rows do not carry it, and telemetry is most of the traffic.
+        // Built only here: rows do not carry them, and telemetry is most of the traffic. The
+        // arrival time is taken after decoding: microseconds later than the packet, no matter.
+        const receivedAt = new Date();
         const sentAt = new Date(envelope.time);
         const meta: MessageMeta = {
           messageId: envelope.id,
           sentAt,
-          receivedAt: at.receivedAt,
-          retained: at.retained,
-          seenAt: at.retained ? sentAt : at.receivedAt,
+          receivedAt,
+          retained,
+          seenAt: retained ? sentAt : receivedAt,
         };
         const op = { kind: envelope.kind, body, meta } as StateOp;
-        if ((await this.#state.push(deviceId, op)) === 'merged')
-          this.#metrics.coalesced.inc({ kind: op.kind });
-        return;
+        const added = this.#state.tryPush(deviceId, op);
+        if (added !== undefined) {
+          if (added === 'merged') this.#metrics.coalesced.inc({ kind: op.kind });
+          return undefined;
+        }
+        // The state map is full: wait for room, holding the session.
+        return this.#state.push(deviceId, op).then((waited) => {
+          if (waited === 'merged') this.#metrics.coalesced.inc({ kind: op.kind });
+        });
       }
     }
   }

@@ -95,4 +95,15 @@ describe('StateBatcher', () => {
   test('a capacity below 1 is refused', () => {
     expect(() => aBatcher(0)).toThrow(/capacity must be >= 1/);
   });
+
+  test('tryPush adds without waiting, and adds nothing when the map is full (a merge still fits)', () => {
+    const b = aBatcher(2);
+    expect(b.tryPush('a', 's1')).toBe('queued');
+    expect(b.tryPush('b', 'e1')).toBe('queued');
+    expect(b.tryPush('c', 'e1')).toBeUndefined();
+    expect(b.pending).toBe(2);
+    expect(b.tryPush('a', 's2')).toBe('merged'); // replaces a pending message: needs no room
+    expect(ids(b.take(10))).toEqual(['a:s2', 'b:e1']);
+    expect(b.tryPush('c', 'e1')).toBe('queued');
+  });
 });

@@ -56,19 +56,28 @@ export class StateBatcher<T> {
    */
   async push(deviceId: string, item: T): Promise<'merged' | 'queued'> {
     for (;;) {
-      const entry = this.#devices.get(deviceId);
-      const last = entry?.queue.at(-1);
-      if (entry !== undefined && last !== undefined) {
-        const merged = this.#merge(last, item);
-        if (merged !== undefined) {
-          entry.queue[entry.queue.length - 1] = merged;
-          return 'merged';
-        }
-      }
-      if (this.#pending < this.#capacity) break;
+      const added = this.tryPush(deviceId, item);
+      if (added !== undefined) return added;
       await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
     }
+  }
+
+  /**
+   * `push` without waiting: adds the message and returns whether it merged, or returns
+   * undefined (and adds nothing) when the map is full. The ingest listener's common path: no
+   * promise per message.
+   */
+  tryPush(deviceId: string, item: T): 'merged' | 'queued' | undefined {
     let entry = this.#devices.get(deviceId);
+    const last = entry?.queue.at(-1);
+    if (entry !== undefined && last !== undefined) {
+      const merged = this.#merge(last, item);
+      if (merged !== undefined) {
+        entry.queue[entry.queue.length - 1] = merged;
+        return 'merged';
+      }
+    }
+    if (this.#pending >= this.#capacity) return undefined;
     if (entry === undefined) {
       entry = { queue: [], busy: false };
       this.#devices.set(deviceId, entry);

@@ -43,6 +43,18 @@ export class Counter implements Metric {
     return this.#values.get(labelKey(labels)) ?? 0;
   }
 
+  /**
+   * `inc` for one fixed label set, its key built once: hot paths (ingest counts every device
+   * message) otherwise sort and escape the labels on every call.
+   */
+  bind(labels: Labels = {}): (by?: number) => void {
+    const k = labelKey(labels);
+    return (by = 1) => {
+      if (by < 0) throw new RangeError(`counter ${this.name} cannot decrease`);
+      this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+    };
+  }
+
   render(): string[] {
     const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     for (const [k, v] of this.#values) out.push(`${this.name}${k ? `{${k}}` : ''} ${fmt(v)}`);
