@@ -9,6 +9,7 @@ import { OfflineQueue } from './offline-queue.js';
 import { Provisioner } from './provisioning.js';
 import { LinkSession, type LinkHandlers } from './session.js';
 import { hostTelemetrySource, TelemetrySampler, type TelemetrySource } from './telemetry.js';
+import { MAX_SAMPLES_PER_MESSAGE, TelemetryBatcher } from './telemetry-batcher.js';
 
 export interface AgentLinkDeps {
   config: AgentConfig;
@@ -31,6 +32,7 @@ export interface AgentLinkDeps {
 export class AgentLink {
   private readonly stopTelemetry = new AbortController();
   private telemetryLoop: Promise<void> = Promise.resolve();
+  private batcher: TelemetryBatcher | null = null;
 
   private constructor(
     readonly credentials: DeviceCredentials,
@@ -96,12 +98,44 @@ export class AgentLink {
       storageDir: config.storageDir,
       logger,
     });
+    const batcher = new TelemetryBatcher({
+      sampleEveryMs: config.intervals.telemetryMs,
+      publishEveryMs: config.intervals.telemetryPublishMs,
+      send: (samples) => session.publishTelemetry({ samples }),
+      online: () => session.connected,
+      logger,
+    });
+    link.batcher = batcher;
+    session.on('connected', () => batcher.onConnected());
     link.telemetryLoop = sampler.run(
       config.intervals.telemetryMs,
-      (s) => session.publishTelemetry({ samples: [s] }),
+      async (s) => batcher.add(s),
       link.stopTelemetry.signal,
     );
     return link;
+  }
+
+  /** Samples gathered between publishes (decision 0037): `buffered`, `dropped`. */
+  get telemetry(): TelemetryBatcher | null {
+    return this.batcher;
+  }
+
+  /**
+   * Samples not yet published go now: to the broker when connected, else into the disk queue
+   * (droppable, like telemetry queued offline), so a restart during an outage keeps them.
+   */
+  private async stopBatching(): Promise<void> {
+    const batcher = this.batcher;
+    if (!batcher) return;
+    await batcher.flush();
+    if (this.session.connected) return;
+    const rest = batcher.takeAll();
+    try {
+      for (let i = 0; i < rest.length; i += MAX_SAMPLES_PER_MESSAGE)
+        await this.session.publishTelemetry({ samples: rest.slice(i, i + MAX_SAMPLES_PER_MESSAGE) });
+    } catch (e) {
+      this.deps.logger.warn(`${rest.length} telemetry samples lost at stop: ${(e as Error).message}`);
+    }
   }
 
   /** A downloader that authenticates with this device's credentials and trusts the pinned CA. */
@@ -119,6 +153,7 @@ export class AgentLink {
   async stop(): Promise<void> {
     this.stopTelemetry.abort();
     await this.telemetryLoop;
+    await this.stopBatching();
     await this.logs.stop();
     await this.session.stop();
     await this.queue.close();

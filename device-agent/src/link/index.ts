@@ -12,3 +12,4 @@ export * from './provisioning.js';
 export * from './queue-codec.js';
 export * from './session.js';
 export * from './telemetry.js';
+export * from './telemetry-batcher.js';

@@ -115,6 +115,8 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
   private commandChain: Promise<void> = Promise.resolve();
   private readonly seenCommands: string[] = [];
   private readonly abort = new AbortController();
+  /** Direct publishes awaiting PUBACK: failed when the connection they were sent on ends. */
+  private readonly ackWaiters = new Set<(e?: Error) => void>();
 
   constructor(private readonly opts: LinkSessionOptions) {
     super();
@@ -155,23 +157,50 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
     return enc.value.envelope.id;
   }
 
+  /**
+   * A telemetry message (a batch of samples, decision 0037). Online: resolves on its PUBACK and
+   * rejects when the connection ends first, so the caller keeps the samples for the next
+   * connection. Offline or behind a backlog: resolves once it is in the disk queue (droppable).
+   */
   publishTelemetry(body: MessageBodyInput<'telemetry'>): Promise<void> {
-    return this.publishDroppable('telemetry', body);
+    return this.publishDroppable('telemetry', body, true);
   }
 
   publishLogs(body: Logs): Promise<void> {
-    return this.publishDroppable('logs', body);
+    return this.publishDroppable('logs', body, false);
   }
 
-  private async publishDroppable(kind: 'telemetry' | 'logs', body: Telemetry | Logs): Promise<void> {
+  private async publishDroppable(
+    kind: 'telemetry' | 'logs',
+    body: Telemetry | Logs,
+    awaitAck: boolean,
+  ): Promise<void> {
     const enc = encodeMessage(kind, body as MessageBodyInput<typeof kind>);
     if (!enc.ok) throw enc.error;
     const client = this.client;
     // Straight out while online and nothing older of the same class waits: no flash write for
     // the common case. A backlog must drain first, or samples would arrive out of order.
     if (client && this.isConnected && this.opts.queue.countDroppable() === 0) {
-      client.publish(this.topics[kind], enc.value.payload, { qos: 1 }, (e) => {
-        if (e) this.opts.logger.debug(`${kind} not acknowledged: ${e.message}`);
+      if (!awaitAck) {
+        client.publish(this.topics[kind], enc.value.payload, { qos: 1 }, (e) => {
+          if (e) this.opts.logger.debug(`${kind} not acknowledged: ${e.message}`);
+        });
+        return;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const settle = (e?: Error): void => {
+          this.ackWaiters.delete(settle);
+          if (e) reject(e);
+          else resolve();
+        };
+        this.ackWaiters.add(settle);
+        client.publish(this.topics[kind], enc.value.payload, { qos: 1 }, (e) => {
+          if (e && isPermanentRejection(e)) {
+            // Never taken, whatever we do: retrying would only repeat it.
+            this.opts.logger.error(`broker rejected ${kind}: ${e.message}; dropped`);
+            settle();
+          } else settle(e ?? undefined);
+        });
       });
       return;
     }
@@ -207,7 +236,12 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       const t = setTimeout(() => (client.end(true), resolve()), 2_000);
       client.end(false, {}, () => (clearTimeout(t), resolve()));
     });
+    this.failAckWaiters('link stopped before PUBACK');
     await Promise.all([this.targetChain, this.commandChain]);
+  }
+
+  private failAckWaiters(reason: string): void {
+    for (const settle of [...this.ackWaiters]) settle(new Error(reason));
   }
 
   private presencePayload(state: 'online' | 'offline'): Buffer {
@@ -307,6 +341,7 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
       this.isConnected = false;
       // Whatever was in flight is still in the queue and goes again, in order, after reconnect.
       this.inflight.clear();
+      this.failAckWaiters('connection closed before PUBACK');
       this.client = null;
       this.generation++;
       client.removeAllListeners('connect');

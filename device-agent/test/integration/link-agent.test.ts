@@ -49,7 +49,8 @@ describe('the whole link, as main.ts wires it', () => {
       claimToken: 'claim-token-0123456789',
       board: 'qemu-aarch64',
       storageDir,
-      intervals: { telemetryMs: 1_000, logFlushMs: 100 },
+      // A sample a second, published every 3 (decision 0037): several samples a message.
+      intervals: { telemetryMs: 1_000, telemetryPublishMs: 3_000, logFlushMs: 100 },
     });
     const t = deviceTopics(deviceId);
     const obs = await Observer.connect(broker.url, `obs-${deviceId}`, [
@@ -95,9 +96,22 @@ describe('the whole link, as main.ts wires it', () => {
         state: 'online',
         bootId: 'b-1',
       });
+      // One message held the 3 samples of its 3 seconds, each with its own time.
+      const first = obs.decoded(t.telemetry, 'telemetry')[0]?.body.samples ?? [];
+      expect(first).toHaveLength(3);
+      const times = first.map((s) => Date.parse(s.time));
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(900);
+      expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(900);
     } finally {
+      // Samples taken since the last message are flushed by stop(), before the offline presence.
+      await waitFor('a sample waiting for the next message', () => (link.telemetry?.buffered ?? 0) > 0);
+      const published = () =>
+        obs.decoded(t.telemetry, 'telemetry').reduce((n, m) => n + m.body.samples.length, 0);
+      const expected = published() + (link.telemetry?.buffered ?? 0);
       await link.stop();
       hub.close();
+      await waitFor('the buffered samples, flushed at stop', () => published() >= expected);
+      expect(link.telemetry?.dropped).toBe(0);
     }
     await waitFor(
       'graceful offline presence',
