@@ -286,7 +286,8 @@ async function start(): Promise<void> {
           storageDir: join(dir, 'storage'),
           trustRoots: [state.trustRoot],
           bakeSeconds: 10,
-          intervals: { telemetryMs: 10_000, reportMs: 60_000, logFlushMs: 2_000 },
+          // The demo shows live charts: each 10 s sample is published at once (decision 0037).
+          intervals: { telemetryMs: 10_000, telemetryPublishMs: 10_000, reportMs: 60_000, logFlushMs: 2_000 },
         },
         null,
         2,
