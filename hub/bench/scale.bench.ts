@@ -431,8 +431,19 @@ async function main(): Promise<void> {
         const counters1 = await Promise.all(replicas.map((r) => telemetryCounters(r.port)));
         const rowsStored = (await count('SELECT count(*) AS n FROM telemetry')) - rowsBefore;
         const seconds = (last.at - start) / 1000;
+        const throttle = replicas.map((r, i) => throttleDelta(throttle0[i]!, throttle1[i]!));
         return {
           label,
+          /**
+           * The measure holds only if the quota, not the machine, limited the replicas: every
+           * replica throttled in most periods it ran, and the machine (other work included)
+           * not near its cores. A phase that fails this measured the machine.
+           */
+          checks: {
+            replicasAtQuota: throttle.every((t) => t.throttledShare >= 0.8),
+            machineNotSaturated: phase.machine.busyPercentOfOneCore < 85 * cpus().length,
+            noRowLost: rowsStored === expected,
+          },
           replicas: replicas.length,
           messagesPublished: expected,
           simulator: doneLine,
@@ -454,7 +465,7 @@ async function main(): Promise<void> {
             telemetryReceived: counters1[i]!.received - counters0[i]!.received,
             rowsWritten: counters1[i]!.written - counters0[i]!.written,
             rowsDroppedByQueue: counters1[i]!.dropped - counters0[i]!.dropped,
-            throttle: throttleDelta(throttle0[i]!, throttle1[i]!),
+            throttle: throttle[i]!,
           })),
           ...phase,
         };
@@ -517,6 +528,7 @@ async function main(): Promise<void> {
       const [one, two, oneAgain] = phases as [(typeof phases)[0], (typeof phases)[0], (typeof phases)[0]];
       const oneMean = (one.rowsPerSecond + oneAgain.rowsPerSecond) / 2;
       return {
+        valid: phases.every((p) => Object.values(p.checks).every(Boolean)),
         cpuPerReplica: cores,
         cfsQuotaUs: groupA.quotaUs,
         cfsPeriodUs: groupA.periodUs,
@@ -619,7 +631,11 @@ async function main(): Promise<void> {
       },
       goals: {
         hubCpuSteadyPercentOfOneCore: { goal: '<= 50', measured: steady.cpu.hub?.percentOfOneCore },
-        twoReplicasVsOne: { goal: '>= 1.7', measured: twoVsOne },
+        twoReplicasVsOne: {
+          goal: '>= 1.7',
+          measured: twoVsOne,
+          ...(replicaScaling !== undefined ? { valid: replicaScaling.valid } : {}),
+        },
       },
       machine: { cpus: cpus().length, memoryGiB: round(totalmem() / 2 ** 30), loadAverageAtEnd: loadavg() },
       setup:
@@ -724,6 +740,13 @@ Each hub replica in its own cgroup (cpu.cfs_quota_us ${s.cfsQuotaUs} per ${s.cfs
 | phase | rows | per replica | CPU, % of one core (peak second) |
 | --- | --- | --- | --- |
 ${rows.join('\n')}
+
+Checks (replicas throttled in ≥ 80 % of periods, machine below 85 % of its cores, no row lost): ${s.phases
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    .map((p: any) => `${p.label} ${JSON.stringify(p.checks)}`)
+    .join(
+      '; ',
+    )} → **${s.valid ? 'valid' : 'NOT valid: the machine, not the quota, may have limited a phase'}**.
 
 2 replicas / 1 = **${s.ratio.twoReplicasVsOne}** (vs the first 1-replica phase ${s.ratio.twoReplicasVsOneBefore}, vs the last ${s.ratio.twoReplicasVsOneAfter}).
 `;
