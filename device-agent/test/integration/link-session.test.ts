@@ -12,6 +12,7 @@ import { deviceTopics, encodeMessage, type Command, type Target } from '@fleet/p
 import { aRelease } from '@fleet/protocol/testing';
 import { OfflineQueue } from '../../src/link/offline-queue.js';
 import { LinkSession, type CommandResult, type LinkHandlers } from '../../src/link/session.js';
+import { TelemetryBatcher } from '../../src/link/telemetry-batcher.js';
 import { aReport, Observer, recordingLogger, waitFor } from './helpers/link-fixtures.js';
 import { freePort, TestMosquitto } from './helpers/link-mosquitto.js';
 import { makeTestPki } from './helpers/link-pki.js';
@@ -303,6 +304,60 @@ describe('link session on a real Mosquitto', () => {
       obs.decoded(t.telemetry, 'telemetry').map((m) => [m.id, m.body.samples[0]?.cpuPercent]),
     );
     expect([...byId.values()]).toEqual([1, 2, 3]);
+  });
+});
+
+describe('telemetry in batches over a real session (decision 0037)', () => {
+  it('publishes gathered samples as one message, holds them in memory across a broker outage, sends them on reconnect', async () => {
+    const id = nextDeviceId();
+    const t = deviceTopics(id);
+    const obs = await observe(id, ['telemetry']);
+    const agent = await startAgent(id);
+    await waitFor('connect', () => agent.session.connected);
+    const clock = { t: 1_700_000_000_000 };
+    const batcher = new TelemetryBatcher({
+      sampleEveryMs: 1_000,
+      publishEveryMs: 3_000,
+      send: (samples) => agent.session.publishTelemetry({ samples }),
+      online: () => agent.session.connected,
+      logger: agent.logger,
+      now: () => clock.t,
+    });
+    agent.session.on('connected', () => batcher.onConnected());
+    const take = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        clock.t += 1_000;
+        batcher.add({
+          time: new Date(clock.t).toISOString(),
+          cpuPercent: 1,
+          memUsedBytes: 1,
+          memTotalBytes: 2,
+          diskUsedBytes: 1,
+          diskTotalBytes: 2,
+        });
+      }
+    };
+    const messages = () => [
+      ...new Map(obs.decoded(t.telemetry, 'telemetry').map((m) => [m.id, m.body.samples])).values(),
+    ];
+    take(3);
+    await waitFor('the first message', () => messages().length === 1);
+    expect(messages()[0]).toHaveLength(3);
+    await broker.stop();
+    await waitFor('disconnect', () => !agent.session.connected);
+    take(4);
+    await batcher.flush();
+    expect(batcher.buffered).toBe(4);
+    expect(agent.queue.length).toBe(0); // held in memory, not written to flash
+    await broker.start();
+    await waitFor('the held samples, sent on reconnect', () => messages().length === 2);
+    expect(messages().map((m) => m.length)).toEqual([3, 4]);
+    const times = messages()
+      .flat()
+      .map((s) => Date.parse(s.time) - 1_700_000_000_000);
+    expect(times).toEqual([1, 2, 3, 4, 5, 6, 7].map((k) => k * 1_000));
+    expect(batcher.buffered).toBe(0);
+    expect(batcher.dropped).toBe(0);
   });
 });
 
