@@ -127,7 +127,16 @@ export class AgentLink {
   private async stopBatching(): Promise<void> {
     const batcher = this.batcher;
     if (!batcher) return;
-    await batcher.flush();
+    // A PUBACK that never comes on a half-open connection must not hold the agent's stop for
+    // the keep-alive timeout (~45 s); a batch still in flight then is lost, and logged.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      batcher.flush().then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 5_000))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp)
+      this.deps.logger.warn('telemetry flush at stop: no PUBACK within 5 s; the batch in flight may be lost');
     if (this.session.connected) return;
     const rest = batcher.takeAll();
     try {
