@@ -50,6 +50,8 @@ export interface ProgressWrite {
 }
 export interface TelemetryIngestPort {
   ingestBatch(batch: { deviceId: string; samples: TelemetrySample[] }[]): Promise<unknown>;
+  /** The queue's rows as they are (TelemetryService has it; stubs in benchmarks may not). */
+  ingestRows?(rows: readonly TelemetryRow[]): Promise<unknown>;
 }
 export interface LogIngestPort {
   ingestBatch(rows: LogRow[]): Promise<unknown>;
@@ -131,9 +133,11 @@ export class ServicesIngestSink implements IngestSink {
   }
 
   async insertTelemetry(rows: readonly TelemetryRow[]): Promise<void> {
-    await this.telemetry.ingestBatch(
-      rows.map(({ deviceId, ...sample }) => ({ deviceId, samples: [sample] })),
-    );
+    if (this.telemetry.ingestRows) await this.telemetry.ingestRows(rows);
+    else
+      await this.telemetry.ingestBatch(
+        rows.map(({ deviceId, ...sample }) => ({ deviceId, samples: [sample] })),
+      );
   }
 
   async insertLogs(rows: readonly LogRow[]): Promise<void> {

@@ -5,7 +5,7 @@ import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PgPool } from '../database/pg-pool.js';
 import { PrismaService } from '../database/prisma.service.js';
-import type { TelemetryBatchItem, TelemetryPoint } from './telemetry.types.js';
+import type { TelemetryBatchItem, TelemetryPoint, TelemetryRow } from './telemetry.types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS =
@@ -46,6 +46,25 @@ export class TelemetryRepository {
       }
       for (const s of item.samples) lines.push(copyLine(item.deviceId, s));
     }
+    return this.writeLines(lines);
+  }
+
+  /** insertBatch for rows that each carry their device id (ingest's queue): no regrouping. */
+  async insertRows(rows: readonly TelemetryRow[]): Promise<number> {
+    const lines: string[] = [];
+    let checked: string | undefined;
+    for (const row of rows) {
+      if (row.deviceId !== checked) {
+        if (!UUID.test(row.deviceId)) continue;
+        checked = row.deviceId;
+      }
+      lines.push(copyLine(row.deviceId, row));
+    }
+    return this.writeLines(lines);
+  }
+
+  /** COPY of ready lines; on a unique violation, again through a table that skips conflicts. */
+  private async writeLines(lines: string[]): Promise<number> {
     if (lines.length === 0) return 0;
     const client = await this.pg.pool.connect();
     try {

@@ -4,7 +4,7 @@ import { HUB_CONFIG, type HubConfig } from '../config/hub-config.js';
 import { EventBus } from '../events/event-bus.js';
 import { MetricsRegistry, type Counter } from '../metrics/metrics.registry.js';
 import { TelemetryRepository } from './telemetry.repository.js';
-import type { TelemetryBatchItem, TelemetryPoint } from './telemetry.types.js';
+import type { TelemetryBatchItem, TelemetryPoint, TelemetryRow } from './telemetry.types.js';
 
 const TELEMETRY_RETENTION_LOCK = 0x666c01;
 /** At most one live `device.telemetry` event per device in this interval (dashboard charts). */
@@ -45,6 +45,17 @@ export class TelemetryService implements OnApplicationShutdown {
   }
 
   /**
+   * ingestBatch for rows that each carry their device id (ingest's batch queue hands these):
+   * saves building a one-sample item per row.
+   */
+  async ingestRows(rows: readonly TelemetryRow[]): Promise<number> {
+    const n = await this.repo.insertRows(rows);
+    this.rows.inc({}, n);
+    this.publishLiveSamples(rows);
+    return n;
+  }
+
+  /**
    * Live `device.telemetry` events for the dashboard's charts: the newest sample of each device
    * in the batch, at most one per device every TELEMETRY_EVENT_INTERVAL_MS. The fleet lookup
    * (for the stream's fleet filter) runs after the write and off the ingest path: events are
@@ -60,6 +71,25 @@ export class TelemetryService implements OnApplicationShutdown {
         if (!seen || Date.parse(s.time) > Date.parse(seen.time)) newest.set(deviceId, s);
       }
     }
+    this.publishNewest(newest, now);
+  }
+
+  /** publishLive for rows (ingestRows); the event's sample leaves the row's device id out. */
+  private publishLiveSamples(rows: readonly TelemetryRow[], now = Date.now()): void {
+    const newest = new Map<string, TelemetryRow>();
+    for (const row of rows) {
+      const last = this.lastEvent.get(row.deviceId);
+      if (last !== undefined && now - last < TELEMETRY_EVENT_INTERVAL_MS) continue;
+      const seen = newest.get(row.deviceId);
+      if (!seen || Date.parse(row.time) > Date.parse(seen.time)) newest.set(row.deviceId, row);
+    }
+    if (newest.size === 0) return;
+    const samples = new Map<string, TelemetrySample>();
+    for (const [deviceId, { deviceId: _, ...sample }] of newest) samples.set(deviceId, sample);
+    this.publishNewest(samples, now);
+  }
+
+  private publishNewest(newest: Map<string, TelemetrySample>, now: number): void {
     if (newest.size === 0) return;
     for (const id of newest.keys()) this.lastEvent.set(id, now);
     if (this.lastEvent.size > 50_000) {

@@ -7,6 +7,11 @@ export interface TelemetryBatchItem {
   samples: TelemetrySample[];
 }
 
+/** One sample with its device: the form ingest queues and batches (one object per row). */
+export interface TelemetryRow extends TelemetrySample {
+  deviceId: string;
+}
+
 /**
  * A time bucket of a device's samples (averages; uptime: the maximum): protocol's answer
  * (decision 0091) with `at` a Date.
