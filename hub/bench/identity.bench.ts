@@ -103,7 +103,7 @@ async function timeConnects(
 }
 
 async function main(): Promise<void> {
-  const load = { before: loadavg() };
+  const load: { before: number[]; after?: number[] } = { before: loadavg() };
   console.log(
     `identity bench: ${DEVICES} devices (password mode measured to ${PASSWORD_DEVICES}), ${CONNECTS} connects; load ${load.before.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`,
   );
