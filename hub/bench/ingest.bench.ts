@@ -192,6 +192,8 @@ async function main(): Promise<void> {
     // process's CPU is read from /proc: the hub (this process), the publishers, the broker and
     // this database's Postgres backends share the same 2 cores.
     const sqlPids = new pg.Client({ connectionString: dbUrl });
+    // A failed run drops the database WITH (FORCE) in `finally`: that must not hide its error.
+    sqlPids.on('error', () => undefined);
     await sqlPids.connect();
     const meter = new PhaseMeter(
       {
@@ -239,6 +241,7 @@ async function main(): Promise<void> {
       .flatMap(([deviceId, times]) => times.map((at, m) => (committed.get(deviceId)?.[m] || NaN) - at))
       .sort((a, b) => a - b);
     const sql = new pg.Client({ connectionString: dbUrl });
+    sql.on('error', () => undefined);
     await sql.connect();
     const { rows: counted } = await sql.query<{ n: string }>('SELECT count(*) AS n FROM telemetry');
     if (Number(counted[0]?.n) !== ROWS)
