@@ -9,7 +9,7 @@ import { OfflineQueue } from './offline-queue.js';
 import { Provisioner } from './provisioning.js';
 import { LinkSession, type LinkHandlers } from './session.js';
 import { hostTelemetrySource, TelemetrySampler, type TelemetrySource } from './telemetry.js';
-import { MAX_SAMPLES_PER_MESSAGE, TelemetryBatcher } from './telemetry-batcher.js';
+import { TelemetryBatcher } from './telemetry-batcher.js';
 
 export interface AgentLinkDeps {
   config: AgentConfig;
@@ -101,7 +101,7 @@ export class AgentLink {
     const batcher = new TelemetryBatcher({
       sampleEveryMs: config.intervals.telemetryMs,
       publishEveryMs: config.intervals.telemetryPublishMs,
-      send: (samples) => session.publishTelemetry({ samples }),
+      send: (m) => session.publishTelemetry({ samples: m.samples }, { id: m.id }),
       online: () => session.connected,
       logger,
     });
@@ -138,12 +138,13 @@ export class AgentLink {
     if (gaveUp)
       this.deps.logger.warn('telemetry flush at stop: no PUBACK within 5 s; the batch in flight may be lost');
     if (this.session.connected) return;
+    // Each message keeps its id: one that was sent without a PUBACK is queued as that message.
     const rest = batcher.takeAll();
     try {
-      for (let i = 0; i < rest.length; i += MAX_SAMPLES_PER_MESSAGE)
-        await this.session.publishTelemetry({ samples: rest.slice(i, i + MAX_SAMPLES_PER_MESSAGE) });
+      for (const m of rest) await this.session.publishTelemetry({ samples: m.samples }, { id: m.id });
     } catch (e) {
-      this.deps.logger.warn(`${rest.length} telemetry samples lost at stop: ${(e as Error).message}`);
+      const n = rest.reduce((a, m) => a + m.samples.length, 0);
+      this.deps.logger.warn(`${n} telemetry samples lost at stop: ${(e as Error).message}`);
     }
   }
 

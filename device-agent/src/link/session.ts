@@ -161,9 +161,11 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
    * A telemetry message (a batch of samples, decision 0037). Online: resolves on its PUBACK and
    * rejects when the connection ends first, so the caller keeps the samples for the next
    * connection. Offline or behind a backlog: resolves once it is in the disk queue (droppable).
+   * `id` is the envelope id: a resend of a message whose PUBACK never came passes the first
+   * one's, so the hub drops the copy if it had it.
    */
-  publishTelemetry(body: MessageBodyInput<'telemetry'>): Promise<void> {
-    return this.publishDroppable('telemetry', body, true);
+  publishTelemetry(body: MessageBodyInput<'telemetry'>, opts: { id?: string } = {}): Promise<void> {
+    return this.publishDroppable('telemetry', body, true, opts.id);
   }
 
   publishLogs(body: Logs): Promise<void> {
@@ -174,8 +176,9 @@ export class LinkSession extends EventEmitter<LinkSessionEvents> {
     kind: 'telemetry' | 'logs',
     body: Telemetry | Logs,
     awaitAck: boolean,
+    id?: string,
   ): Promise<void> {
-    const enc = encodeMessage(kind, body as MessageBodyInput<typeof kind>);
+    const enc = encodeMessage(kind, body as MessageBodyInput<typeof kind>, id ? { id } : {});
     if (!enc.ok) throw enc.error;
     const client = this.client;
     // Straight out while online and nothing older of the same class waits: no flash write for

@@ -1,7 +1,11 @@
 import type { TelemetrySample } from '@fleet/protocol';
 import { describe, expect, it } from 'vitest';
 import type { LinkLogger } from './logger.js';
-import { TelemetryBatcher, type TelemetryBatcherOptions } from './telemetry-batcher.js';
+import {
+  TelemetryBatcher,
+  type TelemetryBatcherOptions,
+  type TelemetryMessage,
+} from './telemetry-batcher.js';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
 
@@ -23,6 +27,8 @@ const settle = () => new Promise((r) => setImmediate(r));
 function setup(over: Partial<TelemetryBatcherOptions> = {}) {
   const clock = { t: T0 };
   const sent: TelemetrySample[][] = [];
+  /** Every message handed to `send`, acknowledged or not. */
+  const attempts: TelemetryMessage[] = [];
   const warnings: string[] = [];
   let online = true;
   let failNext = 0;
@@ -35,13 +41,14 @@ function setup(over: Partial<TelemetryBatcherOptions> = {}) {
   const batcher = new TelemetryBatcher({
     sampleEveryMs: 60_000,
     publishEveryMs: 300_000,
-    send: async (samples) => {
+    send: async (m) => {
+      attempts.push(m);
       await Promise.resolve();
       if (failNext > 0) {
         failNext--;
         throw new Error('connection closed before PUBACK');
       }
-      sent.push(samples);
+      sent.push(m.samples);
     },
     online: () => online,
     logger,
@@ -57,6 +64,7 @@ function setup(over: Partial<TelemetryBatcherOptions> = {}) {
   return {
     batcher,
     sent,
+    attempts,
     warnings,
     clock,
     tick,
@@ -126,7 +134,7 @@ describe('TelemetryBatcher', () => {
     expect(t.batcher.buffered).toBe(1);
   });
 
-  it('puts a message lost with the connection back, ahead of newer samples', async () => {
+  it('resends a message lost with the connection as it was (same envelope id, same samples), newer samples after it', async () => {
     const t = setup();
     t.failNext(1);
     for (let i = 0; i < 5; i++) await t.tick(60_000);
@@ -136,7 +144,49 @@ describe('TelemetryBatcher', () => {
     expect(t.sent).toEqual([]);
     t.batcher.onConnected(); // not due either
     await t.batcher.flush(); // what a reconnect after the deadline, or stop(), does
-    expect(t.sent.map(times)).toEqual([[60_000, 120_000, 180_000, 240_000, 300_000, 360_000]]);
+    const [lost, resent, next] = t.attempts;
+    expect(t.attempts).toHaveLength(3);
+    // The hub may have stored the lost one (PUBACK lost, not the message): it drops the resend by id.
+    expect(resent!.id).toBe(lost!.id);
+    expect(resent!.samples).toEqual(lost!.samples);
+    expect(next!.id).not.toBe(lost!.id);
+    expect(t.sent.map(times)).toEqual([[60_000, 120_000, 180_000, 240_000, 300_000], [360_000]]);
+    expect(t.batcher.buffered).toBe(0);
+  });
+
+  it("keeps a lost message's id through several failed resends and through takeAll()", async () => {
+    const t = setup();
+    t.failNext(3);
+    for (let i = 0; i < 5; i++) await t.tick(60_000);
+    await t.batcher.flush();
+    await t.batcher.flush();
+    expect(new Set(t.attempts.map((m) => m.id)).size).toBe(1);
+    await t.tick(60_000);
+    const held = t.batcher.takeAll();
+    expect(held.map((m) => m.id)).toEqual([t.attempts[0]!.id, expect.any(String)]);
+    expect(held[1]!.id).not.toBe(t.attempts[0]!.id);
+    expect(held.map((m) => times(m.samples))).toEqual([
+      [60_000, 120_000, 180_000, 240_000, 300_000],
+      [360_000],
+    ]);
+    expect(t.batcher.buffered).toBe(0);
+  });
+
+  it('trims a lost message from its oldest samples when the buffer is full, keeping its id', async () => {
+    const t = setup({ maxBuffered: 6 });
+    t.failNext(1);
+    for (let i = 0; i < 5; i++) await t.tick(60_000);
+    t.setOnline(false);
+    for (let i = 0; i < 3; i++) await t.tick(60_000);
+    expect(t.batcher.buffered).toBe(6);
+    expect(t.batcher.dropped).toBe(2);
+    t.setOnline(true);
+    await t.batcher.flush();
+    expect(t.attempts[1]!.id).toBe(t.attempts[0]!.id);
+    expect(t.sent.map(times)).toEqual([
+      [180_000, 240_000, 300_000],
+      [360_000, 420_000, 480_000],
+    ]);
   });
 
   it('bounds the buffer at max(2 × samples a message, 60), dropping the oldest, counted and logged once', async () => {
@@ -170,7 +220,7 @@ describe('TelemetryBatcher', () => {
     const sent: number[] = [];
     const t = setup({
       publishEveryMs: 60_000,
-      send: (samples) =>
+      send: ({ samples }) =>
         new Promise<void>((resolve) => {
           sent.push(samples.length);
           acks.push(resolve);

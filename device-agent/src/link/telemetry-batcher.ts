@@ -1,8 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { TelemetrySample } from '@fleet/protocol';
 import type { LinkLogger } from './logger.js';
 
 /** Protocol's cap on samples in one telemetry message (a full one is ~300 KiB, far below 4 MiB). */
 export const MAX_SAMPLES_PER_MESSAGE = 1_000;
+
+/** One telemetry message as built: its envelope id and its samples. */
+export interface TelemetryMessage {
+  readonly id: string;
+  readonly samples: TelemetrySample[];
+}
 
 export interface TelemetryBatcherOptions {
   /** A sample arrives every this many ms (`intervals.telemetryMs`). */
@@ -11,9 +18,10 @@ export interface TelemetryBatcherOptions {
   publishEveryMs: number;
   /**
    * Publishes one message. Resolves once the broker has it (PUBACK) or the link queued it on
-   * disk; rejects when neither happened (connection lost first), and the samples are kept.
+   * disk; rejects when neither happened (connection lost first), and the message is kept to be
+   * resent as it is. The envelope must carry `message.id`: the hub drops a second copy by it.
    */
-  send: (samples: TelemetrySample[]) => Promise<void>;
+  send: (message: TelemetryMessage) => Promise<void>;
   /** Whether the link is connected now: while it is not, samples wait in memory. */
   online: () => boolean;
   logger: LinkLogger;
@@ -21,6 +29,8 @@ export interface TelemetryBatcherOptions {
   maxBuffered?: number;
   /** Milliseconds clock, injected for tests. */
   now?: () => number;
+  /** Envelope ids for new messages; default random UUIDs. */
+  newId?: () => string;
 }
 
 /**
@@ -28,18 +38,24 @@ export interface TelemetryBatcherOptions {
  * (decision 0037): the broker, the hub and the radio see one message where they saw
  * `publishEveryMs / sampleEveryMs`. Each sample keeps its own `time`.
  *
- * While the link is down samples wait here, not on flash, and leave on reconnect; a message
- * lost with the connection is put back. The buffer is bounded: an outage longer than
+ * While the link is down samples wait here, not on flash, and leave on reconnect. A message
+ * whose PUBACK never came is kept as it was built and resent with the same envelope id and the
+ * same samples, ahead of newer ones: the broker or hub may have had it already (the connection
+ * died between delivery and PUBACK), and the hub drops a copy by device and envelope id, so a
+ * new id would store its samples twice. The buffer is bounded: an outage longer than
  * `maxBuffered` samples loses the oldest, counted in `dropped` and logged.
  */
 export class TelemetryBatcher {
   private buffer: TelemetrySample[] = [];
+  /** Messages built and sent but not acknowledged, oldest first; resent as they are. */
+  private failed: TelemetryMessage[] = [];
   private lastPublishAt: number;
   private sending: Promise<void> | null = null;
   private droppedCount = 0;
   /** Drops since the last message that left: one outage's worth, for the log. */
   private dropRun = 0;
   private readonly now: () => number;
+  private readonly newId: () => string;
   readonly maxBuffered: number;
   readonly samplesPerMessage: number;
 
@@ -51,6 +67,7 @@ export class TelemetryBatcher {
         `publishEveryMs (${opts.publishEveryMs}) must be ≥ sampleEveryMs (${opts.sampleEveryMs})`,
       );
     this.now = opts.now ?? Date.now;
+    this.newId = opts.newId ?? randomUUID;
     this.lastPublishAt = this.now();
     this.samplesPerMessage = Math.max(1, Math.round(opts.publishEveryMs / opts.sampleEveryMs));
     this.maxBuffered = opts.maxBuffered ?? Math.max(2 * this.samplesPerMessage, 60);
@@ -61,8 +78,11 @@ export class TelemetryBatcher {
     return this.droppedCount;
   }
 
+  /** Samples held (new ones and those of unacknowledged messages), not counting one in flight. */
   get buffered(): number {
-    return this.buffer.length;
+    let n = this.buffer.length;
+    for (const m of this.failed) n += m.samples.length;
+    return n;
   }
 
   /**
@@ -87,7 +107,8 @@ export class TelemetryBatcher {
    */
   flush(): Promise<void> {
     if (this.sending) return this.sending;
-    if (this.buffer.length === 0 || !this.opts.online()) return Promise.resolve();
+    if ((this.buffer.length === 0 && this.failed.length === 0) || !this.opts.online())
+      return Promise.resolve();
     this.lastPublishAt = this.now();
     this.sending = this.drain().finally(() => {
       this.sending = null;
@@ -100,33 +121,58 @@ export class TelemetryBatcher {
     if (this.isDue()) void this.flush();
   }
 
-  /** Takes the buffered samples out (the caller hands them to the disk queue on a stop while offline). */
-  takeAll(): TelemetrySample[] {
-    const all = this.buffer;
-    this.buffer = [];
+  /**
+   * Takes everything held out as messages, unacknowledged ones with their ids (the caller hands
+   * them to the disk queue on a stop while offline).
+   */
+  takeAll(): TelemetryMessage[] {
+    const all = this.failed;
+    this.failed = [];
+    while (this.buffer.length > 0) all.push(this.build());
     return all;
   }
 
+  /** The next new message: the oldest buffered samples, at most 1 000, under a fresh id. */
+  private build(): TelemetryMessage {
+    return { id: this.newId(), samples: this.buffer.splice(0, MAX_SAMPLES_PER_MESSAGE) };
+  }
+
   private async drain(): Promise<void> {
-    while (this.buffer.length > 0 && this.opts.online()) {
-      const batch = this.buffer.splice(0, MAX_SAMPLES_PER_MESSAGE);
+    while (this.opts.online()) {
+      const message = this.failed.shift() ?? (this.buffer.length > 0 ? this.build() : undefined);
+      if (!message) return;
       try {
-        await this.opts.send(batch);
+        await this.opts.send(message);
         this.dropRun = 0;
       } catch (e) {
-        // Kept, in order, ahead of what arrived meanwhile; the next flush (reconnect) sends them.
-        this.buffer = [...batch, ...this.buffer];
+        // Kept as built, ahead of what arrived meanwhile; the next flush (reconnect) resends it.
+        this.failed.unshift(message);
         this.bound();
-        this.opts.logger.debug(`telemetry batch of ${batch.length} kept for later: ${(e as Error).message}`);
+        this.opts.logger.debug(
+          `telemetry message of ${message.samples.length} kept for resend: ${(e as Error).message}`,
+        );
         return;
       }
     }
   }
 
   private bound(): void {
-    const over = this.buffer.length - this.maxBuffered;
+    const over = this.buffered - this.maxBuffered;
     if (over <= 0) return;
-    this.buffer.splice(0, over);
+    // The oldest go first, from unacknowledged messages then new samples. A trimmed message keeps
+    // its id: if the hub stored the original, it drops the resend whole, so nothing is doubled.
+    let left = over;
+    while (left > 0 && this.failed.length > 0) {
+      const m = this.failed[0]!;
+      if (m.samples.length <= left) {
+        left -= m.samples.length;
+        this.failed.shift();
+      } else {
+        this.failed[0] = { id: m.id, samples: m.samples.slice(left) };
+        left = 0;
+      }
+    }
+    this.buffer.splice(0, left);
     // Logged at the first drop of an outage and then every 60, so a long one is not a log flood.
     const before = this.dropRun;
     this.dropRun += over;

@@ -318,7 +318,7 @@ describe('telemetry in batches over a real session (decision 0037)', () => {
     const batcher = new TelemetryBatcher({
       sampleEveryMs: 1_000,
       publishEveryMs: 3_000,
-      send: (samples) => agent.session.publishTelemetry({ samples }),
+      send: (m) => agent.session.publishTelemetry({ samples: m.samples }, { id: m.id }),
       online: () => agent.session.connected,
       logger: agent.logger,
       now: () => clock.t,
