@@ -26,6 +26,8 @@ const seen = {
   presence: new Map<string, string>(),
   progress: new Map<string, Progress[]>(),
   reports: new Set<string>(),
+  /** Per telemetry message: its samples' times, ms. */
+  telemetry: [] as number[][],
 };
 
 async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
@@ -49,6 +51,10 @@ beforeAll(async () => {
     if (msg.value.kind === 'presence')
       seen.presence.set(t.value.deviceId, (msg.value.body as { state: string }).state);
     if (msg.value.kind === 'report') seen.reports.add(t.value.deviceId);
+    if (msg.value.kind === 'telemetry')
+      seen.telemetry.push(
+        (msg.value.body as { samples: { time: string }[] }).samples.map((x) => Date.parse(x.time)),
+      );
     if (msg.value.kind === 'progress') {
       const list = seen.progress.get(t.value.deviceId) ?? [];
       list.push(msg.value.body as Progress);
@@ -86,6 +92,14 @@ afterAll(async () => {
 });
 
 describe('fleet simulator on a real broker', () => {
+  it('publishes telemetry as the agent does: 5 samples a message (its default), one interval apart', async () => {
+    await until('telemetry messages', () => seen.telemetry.length >= 20);
+    for (const times of seen.telemetry.slice(0, 20)) {
+      expect(times).toHaveLength(5);
+      expect(times.slice(1).map((t, i) => t - times[i]!)).toEqual([500, 500, 500, 500]);
+    }
+  });
+
   it('brings every device online with a valid presence and report', async () => {
     await until(
       'presence and reports of every device',

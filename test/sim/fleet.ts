@@ -13,6 +13,8 @@ export interface FleetOptions {
   protocolVersion: 4 | 5;
   behaviour: UpdateBehaviour;
   telemetryIntervalMs: number;
+  /** Samples per telemetry message (the agent's telemetryPublishMs / telemetryMs); default 5, as the agent. */
+  telemetrySamplesPerMessage?: number;
   storageBytes: number;
   /** Connections (and provisioning requests) in flight at once. */
   concurrency: number;
@@ -157,6 +159,9 @@ export class FleetSimulator {
         behaviour: o.behaviour,
         rng: seededRng(deviceSeed(o.seed, i)),
         telemetryIntervalMs: o.telemetryIntervalMs,
+        ...(o.telemetrySamplesPerMessage !== undefined
+          ? { telemetrySamplesPerMessage: o.telemetrySamplesPerMessage }
+          : {}),
         ...(o.reportIntervalMs !== undefined ? { reportIntervalMs: o.reportIntervalMs } : {}),
         storageBytes: o.storageBytes,
         ...(o.onEvent ? { onEvent: o.onEvent } : {}),

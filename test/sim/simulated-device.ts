@@ -32,7 +32,14 @@ export interface SimulatedDeviceOptions {
   protocolVersion: 4 | 5;
   behaviour: UpdateBehaviour;
   rng: Rng;
+  /** A telemetry sample every this many ms (the agent's `intervals.telemetryMs`); 0: none. */
   telemetryIntervalMs: number;
+  /**
+   * Samples per telemetry message, as the agent gathers them (decision 0037): its
+   * `telemetryPublishMs / telemetryMs`, default 5 (300 s / 60 s). A message leaves every
+   * `telemetryIntervalMs × telemetrySamplesPerMessage`.
+   */
+  telemetrySamplesPerMessage?: number;
   /** Periodic reports, as the real agent sends every `intervals.reportMs`; 0 or absent: only on change. */
   reportIntervalMs?: number;
   /** Bytes the simulated storage holds. */
@@ -81,9 +88,19 @@ export class SimulatedDevice {
   /** When the last target PUBLISH was parsed off the socket (see the `target` event). */
   private targetReadAt = 0;
   readonly stats = emptyStats();
+  readonly samplesPerMessage: number;
 
   constructor(private readonly opts: SimulatedDeviceOptions) {
     this.topics = deviceTopics(opts.credentials.deviceId);
+    this.samplesPerMessage = opts.telemetrySamplesPerMessage ?? 5;
+    if (
+      !Number.isInteger(this.samplesPerMessage) ||
+      this.samplesPerMessage < 1 ||
+      this.samplesPerMessage > 1_000
+    )
+      throw new RangeError(
+        `telemetrySamplesPerMessage must be an integer in 1..1000, got ${this.samplesPerMessage}`,
+      );
   }
 
   get deviceId(): string {
@@ -129,11 +146,14 @@ export class SimulatedDevice {
       this.reportTimer = setInterval(() => void this.sendReport().catch(() => {}), reportMs);
     }
     if (this.opts.telemetryIntervalMs > 0) {
-      // Start at a random phase so thousands of devices do not sample in lockstep.
-      const first = this.opts.rng() * this.opts.telemetryIntervalMs;
+      // One timer per message, not per sample: the samples of a message are made when it leaves,
+      // dated one interval apart up to then (what the agent gathered), so 10k devices cost a
+      // timer firing per message. Random phase: thousands of devices do not publish in lockstep.
+      const every = this.opts.telemetryIntervalMs * this.samplesPerMessage;
+      const first = this.opts.rng() * every;
       this.telemetryTimer = setTimeout(() => {
         void this.sendTelemetry();
-        this.telemetryTimer = setInterval(() => void this.sendTelemetry(), this.opts.telemetryIntervalMs);
+        this.telemetryTimer = setInterval(() => void this.sendTelemetry(), every);
       }, first);
     }
   }
@@ -196,7 +216,8 @@ export class SimulatedDevice {
   ): Promise<void> {
     if (!this.client) return;
     await this.client.publishAsync(this.topics[kind], this.envelope(kind, body), {
-      qos: kind === 'telemetry' || kind === 'logs' ? 0 : 1,
+      // QoS 1 for every kind, as the agent publishes them (device-agent/src/link/session.ts).
+      qos: 1,
       retain,
     });
     this.stats.published++;
@@ -225,29 +246,36 @@ export class SimulatedDevice {
   }
 
   /**
-   * `count` telemetry messages at once (a device catching up, or a load test), one sample each,
-   * dated 1 ms apart up to now so that no two collide on the hub's (device, time) key.
+   * `count` telemetry messages at once (a device catching up, or a load test) of
+   * `samplesPerMessage` samples each (default 1: benchmarks count rows as messages), dated 1 ms
+   * apart up to now so that no two collide on the hub's (device, time) key.
    */
-  async burstTelemetry(count: number): Promise<void> {
+  async burstTelemetry(count: number, samplesPerMessage = 1): Promise<void> {
     const now = Date.now();
-    for (let i = count - 1; i >= 0; i--) await this.sendTelemetry(now - i);
+    for (let i = count - 1; i >= 0; i--)
+      await this.sendTelemetry(now - i * samplesPerMessage, samplesPerMessage, 1);
   }
 
-  private async sendTelemetry(at = Date.now()): Promise<void> {
-    this.cpu = Math.min(100, Math.max(0, this.cpu + (this.opts.rng() - 0.5) * 10));
-    await this.publish('telemetry', {
-      samples: [
-        {
-          time: new Date(at).toISOString(),
-          cpuPercent: Math.round(this.cpu * 10) / 10,
-          memUsedBytes: 200 * 1024 * 1024 + Math.floor(this.opts.rng() * 50 * 1024 * 1024),
-          memTotalBytes: 1024 * 1024 * 1024,
-          diskUsedBytes: this.usedBytes(),
-          diskTotalBytes: this.opts.storageBytes,
-          temperatureC: 40 + Math.round(this.opts.rng() * 150) / 10,
-        },
-      ],
-    }).catch(() => {});
+  /** One message of `n` samples, the last dated `at`, the others `stepMs` apart before it. */
+  private async sendTelemetry(
+    at = Date.now(),
+    n = this.samplesPerMessage,
+    stepMs = this.opts.telemetryIntervalMs,
+  ): Promise<void> {
+    const samples: MessageBodyInput<'telemetry'>['samples'] = [];
+    for (let k = n - 1; k >= 0; k--) {
+      this.cpu = Math.min(100, Math.max(0, this.cpu + (this.opts.rng() - 0.5) * 10));
+      samples.push({
+        time: new Date(at - k * stepMs).toISOString(),
+        cpuPercent: Math.round(this.cpu * 10) / 10,
+        memUsedBytes: 200 * 1024 * 1024 + Math.floor(this.opts.rng() * 50 * 1024 * 1024),
+        memTotalBytes: 1024 * 1024 * 1024,
+        diskUsedBytes: this.usedBytes(),
+        diskTotalBytes: this.opts.storageBytes,
+        temperatureC: 40 + Math.round(this.opts.rng() * 150) / 10,
+      });
+    }
+    await this.publish('telemetry', { samples }).catch(() => {});
   }
 
   private onMessage(topic: string, payload: Buffer): void {
