@@ -38,6 +38,7 @@ import {
 import { aContainer, aRelease } from '@fleet/protocol/testing';
 import { runMigrations } from '../src/database/migration-runner.js';
 import { freePort, startMosquitto } from '../test/integration/helpers/mosquitto.js';
+import { hubProcessEnv } from '../test/integration/helpers/hub-process.js';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -134,24 +135,18 @@ async function main(): Promise<void> {
     const port = await freePort();
     const hubUrl = `http://127.0.0.1:${port}`;
     const hubPassword = randomBytes(12).toString('hex');
-    const { DATABASE_URL: _d, MQTT_URL: _m, ...rest } = process.env;
     const hub = spawn(process.execPath, ['--conditions=fleet-source', '--import', 'tsx', 'src/main.ts'], {
       cwd: HUB,
-      env: {
-        ...rest,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: broker.url,
-        MQTT_ADMIN_USERNAME: broker.admin.username,
-        MQTT_ADMIN_PASSWORD: broker.admin.password,
-        MQTT_HUB_PASSWORD: hubPassword,
-        HUB_PORT: String(port),
-        HUB_HOST: '127.0.0.1',
-        HUB_PUBLIC_URL: hubUrl,
-        HUB_DATA_DIR: join(dir, 'hub'),
-        HUB_ADMIN_EMAIL: 'bench@example.com',
-        HUB_ADMIN_PASSWORD: 'bench-password',
-        HUB_LOG_LEVEL: 'warn',
-      },
+      env: hubProcessEnv({
+        databaseUrl: dbUrl,
+        broker,
+        hubPassword,
+        port,
+        dataDir: join(dir, 'hub'),
+        adminEmail: 'bench@example.com',
+        adminPassword: 'bench-password',
+        logLevel: 'warn',
+      }),
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     children.push(hub);

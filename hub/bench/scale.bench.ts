@@ -31,6 +31,7 @@ import { TOPIC_ROOT } from '@fleet/protocol';
 import { runMigrations } from '../src/database/migration-runner.js';
 import { DEFAULT_INGEST_OPTIONS } from '../src/ingest/ingest.service.js';
 import { freePort, startMosquitto } from '../test/integration/helpers/mosquitto.js';
+import { hubProcessEnv } from '../test/integration/helpers/hub-process.js';
 import { CpuLimitGroup, type ThrottleStat } from './scale-cgroup.js';
 import type { ScaleDevicesConfig } from './scale-devices.js';
 import {
@@ -140,7 +141,6 @@ async function main(): Promise<void> {
     const startHub = async (name: string): Promise<ChildProcess> => {
       const port = await freePort();
       hubPorts.push(port);
-      const { DATABASE_URL: _d, MQTT_URL: _m, ...rest } = process.env;
       // FLEET_SCALE_HUB_NODE_FLAGS: extra node flags for the replicas, for looking into a run
       // (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; phases carry CLOCK_MONOTONIC bounds to
       // cut a profile by).
@@ -150,21 +150,16 @@ async function main(): Promise<void> {
         [...nodeFlags, '--conditions=fleet-source', '--import', 'tsx', 'src/main.ts'],
         {
           cwd: HUB,
-          env: {
-            ...rest,
-            DATABASE_URL: dbUrl,
-            MQTT_URL: broker.url,
-            MQTT_ADMIN_USERNAME: broker.admin.username,
-            MQTT_ADMIN_PASSWORD: broker.admin.password,
-            MQTT_HUB_PASSWORD: hubPassword,
-            HUB_PORT: String(port),
-            HUB_HOST: '127.0.0.1',
-            HUB_PUBLIC_URL: `http://127.0.0.1:${port}`,
-            HUB_DATA_DIR: join(dir, name),
-            HUB_ADMIN_EMAIL: 'bench@example.com',
-            HUB_ADMIN_PASSWORD: 'bench-password',
-            HUB_LOG_LEVEL: 'warn',
-          },
+          env: hubProcessEnv({
+            databaseUrl: dbUrl,
+            broker,
+            hubPassword,
+            port,
+            dataDir: join(dir, name),
+            adminEmail: 'bench@example.com',
+            adminPassword: 'bench-password',
+            logLevel: 'warn',
+          }),
           stdio: ['ignore', 'inherit', 'inherit'],
         },
       );

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startMosquitto, type MosquittoInstance } from './helpers/mosquitto.js';
+import { hubProcessEnv } from './helpers/hub-process.js';
 import { createTestDatabase, type TestDatabase } from './support/hub-harness.js';
 
 const HUB = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,24 +41,18 @@ afterAll(async () => {
 async function startBuiltHub(): Promise<{ proc: ChildProcess; output: () => string }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const { DATABASE_URL: _d, MQTT_URL: _m, ...rest } = process.env;
   const proc = spawn(process.execPath, [MAIN], {
     cwd: HUB,
-    env: {
-      ...rest,
-      DATABASE_URL: db.url,
-      MQTT_URL: broker.url,
-      MQTT_ADMIN_USERNAME: broker.admin.username,
-      MQTT_ADMIN_PASSWORD: broker.admin.password,
-      MQTT_HUB_PASSWORD: hubPassword,
-      HUB_PORT: String(port),
-      HUB_HOST: '127.0.0.1',
-      HUB_PUBLIC_URL: base,
-      HUB_DATA_DIR: join(dir, 'hub'),
-      HUB_ADMIN_EMAIL: 'admin@example.com',
-      HUB_ADMIN_PASSWORD: 'signals-admin-password',
-      HUB_LOG_LEVEL: 'log',
-    },
+    env: hubProcessEnv({
+      databaseUrl: db.url,
+      broker,
+      hubPassword,
+      port,
+      dataDir: join(dir, 'hub'),
+      adminEmail: 'admin@example.com',
+      adminPassword: 'signals-admin-password',
+      logLevel: 'log',
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.push(proc);
