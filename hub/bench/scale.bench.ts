@@ -639,7 +639,7 @@ async function main(): Promise<void> {
       },
       machine: { cpus: cpus().length, memoryGiB: round(totalmem() / 2 ** 30), loadAverageAtEnd: loadavg() },
       setup:
-        'hub: src/main.ts under tsx, HUB_LOG_LEVEL=warn; Mosquitto 2.0.11 + dynsec (max_queued_messages 100000, max_inflight_messages 1000, set_tcp_nodelay); devices: test/sim FleetSimulator (mqtt.js, MQTT 5, telemetry QoS 0 as the agent sends it) in one separate process on one shared login; Postgres 15 on the same machine; all processes share the 2 cores with other work',
+        'hub: src/main.ts under tsx, HUB_LOG_LEVEL=warn; Mosquitto 2.0.11 + dynsec (max_queued_messages 100000, max_inflight_messages 1000, set_tcp_nodelay); devices: test/sim FleetSimulator (mqtt.js, MQTT 5, telemetry QoS 1 as the agent sends it, one sample a message so publish→row is measured from the sample time) in one separate process on one shared login; Postgres 15 on the same machine; all processes share the 2 cores with other work',
     };
     console.log(JSON.stringify(result, null, 2));
     await mkdir(RESULTS_DIR, { recursive: true });
