@@ -33,25 +33,11 @@ export class TelemetryRepository {
    * Rows with a device id that is not a uuid (a device cannot have one; it would fail the
    * whole COPY) are left out. Returns the rows written.
    */
-  async insertBatch(batch: TelemetryBatchItem[]): Promise<number> {
+  async insertRows(rows: readonly TelemetryRow[]): Promise<number> {
     // protocol validated every field: numbers are finite (safe integers for bytes), times ISO 8601.
     const lines: string[] = [];
-    // Ingest hands one item per row, a message's rows one after the other: the id just checked
-    // is not checked again (a regular expression per row showed in the ingest profile).
-    let checked: string | undefined;
-    for (const item of batch) {
-      if (item.deviceId !== checked) {
-        if (!UUID.test(item.deviceId)) continue;
-        checked = item.deviceId;
-      }
-      for (const s of item.samples) lines.push(copyLine(item.deviceId, s));
-    }
-    return this.writeLines(lines);
-  }
-
-  /** insertBatch for rows that each carry their device id (ingest's queue): no regrouping. */
-  async insertRows(rows: readonly TelemetryRow[]): Promise<number> {
-    const lines: string[] = [];
+    // A message's rows come one after the other: the id just checked is not checked again (a
+    // regular expression per row showed in the ingest profile).
     let checked: string | undefined;
     for (const row of rows) {
       if (row.deviceId !== checked) {

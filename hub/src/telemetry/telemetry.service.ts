@@ -38,16 +38,12 @@ export class TelemetryService implements OnApplicationShutdown {
    * Returns the number of rows written (duplicates are skipped).
    */
   async ingestBatch(batch: TelemetryBatchItem[]): Promise<number> {
-    const n = await this.repo.insertBatch(batch);
-    this.rows.inc({}, n);
-    this.publishLive(batch);
-    return n;
+    return this.ingestRows(
+      batch.flatMap(({ deviceId, samples }) => samples.map((s) => ({ deviceId, ...s }))),
+    );
   }
 
-  /**
-   * ingestBatch for rows that each carry their device id (ingest's batch queue hands these):
-   * saves building a one-sample item per row.
-   */
+  /** ingestBatch for rows that each carry their device id, as ingest's batch queue hands them. */
   async ingestRows(rows: readonly TelemetryRow[]): Promise<number> {
     const n = await this.repo.insertRows(rows);
     this.rows.inc({}, n);
@@ -57,24 +53,10 @@ export class TelemetryService implements OnApplicationShutdown {
 
   /**
    * Live `device.telemetry` events for the dashboard's charts: the newest sample of each device
-   * in the batch, at most one per device every TELEMETRY_EVENT_INTERVAL_MS. The fleet lookup
+   * in the rows, at most one per device every TELEMETRY_EVENT_INTERVAL_MS. The fleet lookup
    * (for the stream's fleet filter) runs after the write and off the ingest path: events are
    * notifications, and a failed lookup only costs this event.
    */
-  private publishLive(batch: TelemetryBatchItem[], now = Date.now()): void {
-    const newest = new Map<string, TelemetrySample>();
-    for (const { deviceId, samples } of batch) {
-      const last = this.lastEvent.get(deviceId);
-      if (last !== undefined && now - last < TELEMETRY_EVENT_INTERVAL_MS) continue;
-      for (const s of samples) {
-        const seen = newest.get(deviceId);
-        if (!seen || Date.parse(s.time) > Date.parse(seen.time)) newest.set(deviceId, s);
-      }
-    }
-    this.publishNewest(newest, now);
-  }
-
-  /** publishLive for rows (ingestRows); the event's sample leaves the row's device id out. */
   private publishLiveSamples(rows: readonly TelemetryRow[], now = Date.now()): void {
     const newest = new Map<string, TelemetryRow>();
     for (const row of rows) {
